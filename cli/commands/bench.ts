@@ -1,0 +1,29 @@
+// `zerostream bench <suite> [--json]`: runs a benchmark suite. Each suite is a module under
+// scripts/ exporting `run(argv): Promise<number>`.
+import { existsSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const summary = "run a benchmark suite: native | reward | step (npm run bench -- <suite>)";
+const scripts = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "scripts");
+const suites: Record<string, string> = {
+  native: "bench-native.ts",
+  reward: "bench-reward.ts",
+  step: "bench-step.ts",
+};
+
+export async function run(argv: string[]): Promise<number> {
+  const [suite, ...rest] = argv;
+  const names = Object.keys(suites).filter((s) => existsSync(join(scripts, suites[s])));
+  const chosen = suite ? [suite] : names;
+  for (const s of chosen) {
+    if (!suites[s] || !existsSync(join(scripts, suites[s]))) {
+      process.stderr.write(`unknown or unbuilt benchmark suite '${s}'; available: ${names.join(", ") || "none yet"}\n`);
+      return 2;
+    }
+    const mod = (await import(join(scripts, suites[s]))) as { run(a: string[]): Promise<number> };
+    const rc = await mod.run(rest);
+    if (rc !== 0) return rc;
+  }
+  return 0;
+}

@@ -1,0 +1,30 @@
+// `zerostream config check <file> [--set key=value ...] [--json]`: validates a run config and prints it resolved.
+import { stringify } from "yaml";
+import { configHash, loadConfig } from "../../streams/config.ts";
+import { ConfigError } from "../../streams/errors.ts";
+
+export const summary = "config check <file> [--set k=v] [--json]: validate a run config and print it resolved";
+
+export async function run(argv: string[]): Promise<number> {
+  const [sub, file, ...rest] = argv;
+  if (sub !== "check" || !file) {
+    process.stderr.write("usage: zerostream config check <file> [--set key.path=value ...] [--json]\n");
+    return 2;
+  }
+  const sets: string[] = [];
+  let json = false;
+  for (let i = 0; i < rest.length; i++) {
+    if (rest[i] === "--set") sets.push(rest[++i]);
+    else if (rest[i] === "--json") json = true;
+    else { process.stderr.write(`unknown option ${rest[i]}\n`); return 2; }
+  }
+  try {
+    const cfg = loadConfig(file, sets);
+    if (json) process.stdout.write(JSON.stringify({ configHash: configHash(cfg), config: cfg }, null, 2) + "\n");
+    else process.stdout.write(`# ${file}: valid (config hash ${configHash(cfg)})\n${stringify(cfg)}`);
+    return 0;
+  } catch (err) {
+    if (err instanceof ConfigError) { process.stderr.write(`${err.message}\n`); return 1; }
+    throw err;
+  }
+}

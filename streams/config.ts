@@ -1,0 +1,226 @@
+// The one schema of run configs (YAML), with MindSpeed-RL / veRL names where they exist.
+// An invalid config is refused with the field path, the bad value and what was expected.
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { parse as parseYaml } from "yaml";
+import { z } from "zod";
+import { ConfigError } from "./errors.ts";
+
+const posInt = z.number().int().positive();
+const prob = z.number().gt(0).lte(1);
+
+export const Qwen2Arch = z.strictObject({
+  vocab_size: posInt,
+  hidden_size: posInt,
+  num_hidden_layers: posInt,
+  num_attention_heads: posInt,
+  num_key_value_heads: posInt,
+  head_dim: posInt.optional(),
+  intermediate_size: posInt,
+  rope_theta: z.number().positive().default(10000),
+  rms_norm_eps: z.number().positive().default(1e-6),
+  tie_word_embeddings: z.boolean().default(true),
+  max_position_embeddings: posInt.default(2048),
+}).refine((a) => a.num_attention_heads % a.num_key_value_heads === 0, {
+  message: "num_attention_heads must be a multiple of num_key_value_heads", path: ["num_key_value_heads"],
+}).refine((a) => a.head_dim !== undefined || a.hidden_size % a.num_attention_heads === 0, {
+  message: "hidden_size must be divisible by num_attention_heads when head_dim is not given", path: ["hidden_size"],
+});
+
+export const ModelSpec = z.strictObject({
+  name: z.string().min(1),
+  path: z.string().min(1).optional(),          // a directory with config.json + model.safetensors
+  arch: Qwen2Arch.optional(),                  // a randomly initialised model of this shape
+  init_seed: z.number().int().nonnegative().default(0),
+  init_std: z.number().positive().default(0.02),
+  pretrain: z.record(z.string(), z.unknown()).optional(), // base-model pretraining settings (tiny runs)
+}).refine((m) => (m.path ? 1 : 0) + (m.arch ? 1 : 0) === 1, {
+  message: "give exactly one of model.path (pretrained weights) or model.arch (random init)", path: ["path"],
+});
+
+export const TokenizerSpec = z.discriminatedUnion("type", [
+  z.strictObject({ type: z.literal("hf"), path: z.string().min(1) }),   // a directory or tokenizer.json
+  z.strictObject({ type: z.literal("char"), extra_tokens: z.array(z.string()).default([]) }),
+]);
+
+export const FileSource = z.strictObject({
+  path: z.string().min(1),
+  format: z.enum(["auto", "jsonl", "json", "parquet"]).default("auto"),
+  map_keys: z.strictObject({ prompt: z.string().default("prompt"), answer: z.string().default("answer"), id: z.string().optional() }).default({ prompt: "prompt", answer: "answer" }),
+  limit: posInt.optional(),
+});
+export const SyntheticSource = z.strictObject({
+  synthetic: z.string().min(1),                       // a task family name from the task registry
+  split: z.enum(["train", "heldout"]).default("train"),
+  size: posInt.optional(),
+  params: z.record(z.string(), z.unknown()).default({}),
+});
+export const DataSource = z.union([FileSource, SyntheticSource]);
+
+export const DataSpec = z.strictObject({
+  train: DataSource,
+  template: z.string().min(1).default("qwen_r1"),
+  templates: z.record(z.string(), z.string().includes("{question}", { message: "a template must contain {question}" })).default({}),
+  max_prompt_length: posInt,
+  max_response_length: posInt,
+  shuffle: z.boolean().default(true),
+});
+
+export const RolloutSpec = z.strictObject({
+  n_samples_per_prompt: z.number().int().min(2, "GRPO needs at least 2 samples per prompt to compare"),
+  temperature: z.number().min(0).max(10).default(1.0),
+  top_p: prob.default(1.0),
+  top_k: z.number().int().min(-1).default(-1),       // -1 or 0: off
+  prompts_per_task: posInt.default(4),                 // chunk size of a RolloutRequested task
+  max_staleness: z.number().int().nonnegative().default(0),
+  stop: z.array(z.string()).default([]),               // extra stop strings, besides the tokenizer's eos
+});
+
+export const RewardSpec = z.strictObject({
+  fn: z.string().regex(/^[a-z0-9_]+(@\d+)?$/, "a reward function is <name> or <name>@<version>").default("base_acc"),
+  format_mode: z.enum(["strict", "loose"]).default("strict"),
+  answer_source: z.enum(["boxed", "answer_tag"]).default("boxed"),
+  format_weight: z.number().min(0).default(0.0),       // format_acc only
+  accuracy_weight: z.number().min(0).default(1.0),     // format_acc only
+  timeout_ms: posInt.default(2000),
+  workers: posInt.default(1),
+});
+
+export const AlgorithmSpec = z.strictObject({
+  adv_estimator: z.enum(["grpo", "dr_grpo", "rloo"]).default("grpo"),
+  kl_coef: z.number().min(0).default(0.001),
+  kl_estimator: z.enum(["k1", "k2", "k3"]).default("k3"),
+  use_kl_in_reward: z.boolean().default(false),
+  clip_ratio: z.number().gt(0).lt(1).default(0.2),
+  clip_ratio_low: z.number().gt(0).lt(1).optional(),
+  clip_ratio_high: z.number().gt(0).optional(),
+  loss_agg_mode: z.enum(["token-mean", "seq-mean-token-mean", "seq-mean-token-sum-norm"]).default("token-mean"),
+  updates_per_batch: posInt.default(1),
+});
+
+export const ActorSpec = z.strictObject({
+  global_batch_size: posInt,                          // prompts per step
+  micro_batch_size: posInt.default(8),                // sequences per forward/backward
+  train_iters: posInt,
+  lr: z.number().gt(0).lt(1),
+  lr_schedule: z.enum(["constant", "cosine", "linear"]).default("constant"),
+  lr_warmup_iters: z.number().int().nonnegative().default(0),
+  min_lr: z.number().min(0).default(0),
+  weight_decay: z.number().min(0).default(0.0),
+  clip_grad: z.number().min(0).default(1.0),
+  adam_beta1: z.number().gt(0).lt(1).default(0.9),
+  adam_beta2: z.number().gt(0).lt(1).default(0.999),
+  adam_eps: z.number().gt(0).default(1e-8),
+});
+
+export const EvalSpec = z.strictObject({
+  benchmarks: z.array(z.strictObject({ name: z.string().min(1), source: DataSource, k: posInt.default(1), temperature: z.number().min(0).default(0) })).default([]),
+  every: z.number().int().nonnegative().default(0),   // evaluate every N steps (0: only at the start and end)
+});
+
+export const RuntimeSpec = z.strictObject({
+  threads: z.number().int().nonnegative().default(0), // native threads per process, 0 = all cores
+  rollout_workers: posInt.default(1),
+  reward_workers: posInt.default(1),
+});
+
+export const RunConfig = z.strictObject({
+  run_name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,31}$/, "run_name is 1-32 characters of a-z, 0-9 and '-'").optional(),
+  seed: z.number().int().nonnegative(),
+  model: ModelSpec,
+  tokenizer: TokenizerSpec,
+  data: DataSpec,
+  rollout: RolloutSpec,
+  reward: RewardSpec.default(RewardSpec.parse({})),
+  algorithm: AlgorithmSpec.default(AlgorithmSpec.parse({})),
+  actor: ActorSpec,
+  eval: EvalSpec.default(EvalSpec.parse({})),
+  runtime: RuntimeSpec.default(RuntimeSpec.parse({})),
+}).superRefine((c, ctx) => {
+  if (c.actor.lr_warmup_iters > c.actor.train_iters) {
+    ctx.addIssue({ code: "custom", path: ["actor", "lr_warmup_iters"], message: `must not exceed actor.train_iters (${c.actor.train_iters})` });
+  }
+  if (c.actor.min_lr > c.actor.lr) {
+    ctx.addIssue({ code: "custom", path: ["actor", "min_lr"], message: `must not exceed actor.lr (${c.actor.lr})` });
+  }
+  const arch = c.model.arch;
+  if (arch && c.data.max_prompt_length + c.data.max_response_length > arch.max_position_embeddings) {
+    ctx.addIssue({ code: "custom", path: ["data", "max_response_length"], message: `max_prompt_length + max_response_length (${c.data.max_prompt_length + c.data.max_response_length}) exceeds model.arch.max_position_embeddings (${arch.max_position_embeddings})` });
+  }
+  const builtin = ["qwen_r1", "plain", "r1_plain"];
+  if (!builtin.includes(c.data.template) && !(c.data.template in c.data.templates)) {
+    ctx.addIssue({ code: "custom", path: ["data", "template"], message: `unknown template '${c.data.template}': use one of ${[...builtin, ...Object.keys(c.data.templates)].join(", ")} or define it under data.templates` });
+  }
+});
+export type RunConfig = z.infer<typeof RunConfig>;
+
+function valueAt(raw: unknown, path: readonly PropertyKey[]): unknown {
+  let cur: unknown = raw;
+  for (const k of path) {
+    if (cur === null || typeof cur !== "object") return undefined;
+    cur = (cur as Record<PropertyKey, unknown>)[k];
+  }
+  return cur;
+}
+
+function show(v: unknown): string {
+  if (v === undefined) return "nothing (missing)";
+  const s = JSON.stringify(v);
+  return s.length > 80 ? `${s.slice(0, 77)}...` : s;
+}
+
+/** Validates a decoded config; throws ConfigError naming every bad field, its value and what was expected. */
+export function resolveConfig(raw: unknown, source = "<config>"): RunConfig {
+  const r = RunConfig.safeParse(raw);
+  if (r.success) return r.data;
+  const problems = r.error.issues.map((i) => {
+    const path = i.path.length ? i.path.join(".") : "(root)";
+    const keys = (i as { keys?: string[] }).keys;
+    if (i.code === "unrecognized_keys" && keys) {
+      return `${path}: unknown field(s) ${keys.map((k) => `'${k}'`).join(", ")} (a typo? see configs/README.md)`;
+    }
+    return `${path}: got ${show(valueAt(raw, i.path))} (${i.message.replace(/^Invalid input: /, "")})`;
+  });
+  throw new ConfigError(source, problems);
+}
+
+export function loadConfig(file: string, overrides: string[] = []): RunConfig {
+  let text: string;
+  try { text = readFileSync(file, "utf8"); } catch (err) {
+    throw new ConfigError(file, [`cannot read the file: ${(err as Error).message}`]);
+  }
+  let raw: unknown;
+  try { raw = parseYaml(text); } catch (err) {
+    throw new ConfigError(file, [`not valid YAML: ${(err as Error).message}`]);
+  }
+  for (const o of overrides) raw = applyOverride(raw, o, file);
+  return resolveConfig(raw, file);
+}
+
+/** `--set actor.lr=1e-4`: the value is parsed as YAML (numbers, booleans, lists). */
+export function applyOverride(raw: unknown, assignment: string, source = "<config>"): unknown {
+  const eq = assignment.indexOf("=");
+  if (eq <= 0) throw new ConfigError(source, [`override '${assignment}' is not key.path=value`]);
+  const path = assignment.slice(0, eq).split(".");
+  const value = parseYaml(assignment.slice(eq + 1));
+  const root = structuredClone(raw ?? {}) as Record<string, unknown>;
+  let cur = root;
+  for (const k of path.slice(0, -1)) {
+    if (typeof cur[k] !== "object" || cur[k] === null) cur[k] = {};
+    cur = cur[k] as Record<string, unknown>;
+  }
+  cur[path[path.length - 1]] = value;
+  return root;
+}
+
+function canonical(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(canonical);
+  if (v && typeof v === "object") {
+    return Object.fromEntries(Object.keys(v).sort().map((k) => [k, canonical((v as Record<string, unknown>)[k])]));
+  }
+  return v;
+}
+
+export function configHash(c: RunConfig): string {
+  return createHash("sha256").update(JSON.stringify(canonical(c))).digest("hex").slice(0, 16);
+}

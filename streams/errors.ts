@@ -1,0 +1,28 @@
+// Named errors of the streams layer: one class per condition, `cause` passed on (after nats.js jserrors.ts).
+
+export class ZeroStreamError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+export class NatsServerNotFoundError extends ZeroStreamError {}
+export class PortInUseError extends ZeroStreamError {}
+export class NatsServerStartError extends ZeroStreamError {}
+export class ConfigError extends ZeroStreamError {
+  constructor(readonly file: string, readonly problems: string[]) {
+    super(`invalid config ${file}:\n  - ${problems.join("\n  - ")}`);
+  }
+}
+export class StreamDriftError extends ZeroStreamError {
+  constructor(readonly resource: string, readonly drift: string[]) {
+    super(`${resource} exists with a different configuration (${drift.join("; ")}); ` +
+      `refusing to keep it silently: delete or migrate it, or start with a new store directory`);
+  }
+}
+export class PoisonMessageError extends ZeroStreamError {}
+export class UnknownEventError extends ZeroStreamError {}
+export class WeightsDigestError extends ZeroStreamError {}
+export class WeightsNotFoundError extends ZeroStreamError {}
+export class PublishFailedError extends ZeroStreamError {}

@@ -1,0 +1,280 @@
+// The EventLog client: idempotent publishing, typed durable pull consumption (parse at the boundary,
+// poison → term() + DeadLettered), ordered replay, and weights by sha256 digest in the object store.
+import { createHash } from "node:crypto";
+import {
+  DeliverPolicy, jetstream, jetstreamManager,
+  type JetStreamClient, type JetStreamManager, type JsMsg, type PubAck,
+} from "@nats-io/jetstream";
+import type { KV } from "@nats-io/kv";
+import type { ObjectStore } from "@nats-io/obj";
+import { connect, type ConnectionOptions, type NatsConnection } from "@nats-io/transport-node";
+import type { Logger } from "pino";
+import {
+  PoisonMessageError, PublishFailedError, UnknownEventError, WeightsDigestError, WeightsNotFoundError,
+} from "./errors.ts";
+import { events, parseEvent, type DeadLettered, type EventOf, type EventType, type ZsEvent } from "./events/index.ts";
+import { childLogger } from "./logger.ts";
+import { LOG_STREAM, msgIdOf, runOfSubject, subjectOf, subjects } from "./subjects.ts";
+import {
+  ensureCoreTopology, ensureDurable, openRunsBucket, openWeightsBucket, type TopologyOptions,
+} from "./topology.ts";
+
+const enc = new TextEncoder();
+const dec = new TextDecoder("utf-8", { fatal: true });
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export function sha256(bytes: Uint8Array): string {
+  return `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
+}
+
+export type PublishResult = { seq: number; duplicate: boolean; stream: string };
+export type ConsumeContext = { msg: JsMsg; seq: number; subject: string; deliveries: number; working(): void };
+export type ConsumeOptions<T extends EventType> = {
+  stream: string;
+  durable: string;
+  filterSubject: string;
+  types: readonly T[];
+  ackWaitMs?: number;         // default 30 s
+  maxDeliver?: number;        // default 5
+  maxInFlight?: number;       // default 4
+  backoffMs?: (deliveries: number) => number;
+  signal?: AbortSignal;
+  log?: Logger;
+};
+export type Replayed = { seq: number; subject: string; time: Date; event: ZsEvent };
+
+function isRetryablePublishError(err: unknown): boolean {
+  const e = err as { name?: string; message?: string; code?: string | number };
+  const m = `${e?.name ?? ""} ${e?.message ?? ""} ${e?.code ?? ""}`;
+  return /timeout|503|no responders|jetstream not enabled|TIMEOUT|NoResponders/i.test(m);
+}
+
+export class EventLog {
+  readonly js: JetStreamClient;
+  private buckets = new Map<string, ObjectStore>();
+  private runsKv?: KV;
+  private log: Logger;
+
+  private constructor(readonly nc: NatsConnection, readonly jsm: JetStreamManager, private topo: TopologyOptions) {
+    this.js = jetstream(nc, { timeout: 10_000 });
+    this.log = childLogger({ component: "eventlog" });
+  }
+
+  static async connect(servers: string | string[], opts: Partial<ConnectionOptions> & TopologyOptions = {}): Promise<EventLog> {
+    const { replicas, duplicateWindowMs, ...conn } = opts;
+    const nc = await connect({ servers, name: conn.name ?? "zerostream", maxReconnectAttempts: -1, ...conn });
+    const jsm = await jetstreamManager(nc, { timeout: 10_000 });
+    const log = new EventLog(nc, jsm, { replicas, duplicateWindowMs });
+    await ensureCoreTopology(jsm, log.topo);
+    return log;
+  }
+
+  async close(): Promise<void> {
+    await this.nc.drain().catch(() => this.nc.close());
+  }
+
+  // ---- publishing -------------------------------------------------------------------------
+
+  /** Publishes an event with its deterministic msgID; timeouts and 503s are retried with the same msgID. */
+  async publish(event: ZsEvent, o: { expectLastSubjectSequence?: number; attempts?: number } = {}): Promise<PublishResult> {
+    events.parse(event); // our own events must satisfy the contract too
+    return this.publishRaw(subjectOf(event), enc.encode(JSON.stringify(event)), msgIdOf(event), o);
+  }
+
+  async publishRaw(subject: string, data: Uint8Array, msgID: string, o: { expectLastSubjectSequence?: number; attempts?: number } = {}): Promise<PublishResult> {
+    const attempts = o.attempts ?? 12;
+    let delay = 100;
+    for (let i = 1; ; i++) {
+      try {
+        const ack: PubAck = await this.js.publish(subject, data, {
+          msgID, timeout: 10_000,
+          ...(o.expectLastSubjectSequence !== undefined ? { expect: { lastSubjectSequence: o.expectLastSubjectSequence } } : {}),
+        });
+        return { seq: ack.seq, duplicate: ack.duplicate, stream: ack.stream };
+      } catch (err) {
+        if (!isRetryablePublishError(err) || i >= attempts) {
+          throw new PublishFailedError(`publish to ${subject} (msgID ${msgID}) failed after ${i} attempt(s): ${(err as Error).message}`, { cause: err });
+        }
+        this.log.warn({ subject, msgID, attempt: i, err: (err as Error).message }, "publish retry");
+        await sleep(delay);
+        delay = Math.min(delay * 2, 2000);
+      }
+    }
+  }
+
+  // ---- consuming --------------------------------------------------------------------------
+
+  /**
+   * Consumes a durable pull consumer until the signal aborts. Each message is parsed at the boundary;
+   * the handler sees only valid events of the expected types. Poison → DeadLettered + term();
+   * a handler failure → nak(backoff) until maxDeliver, then dead-lettered. Acks after the handler resolves.
+   */
+  async consume<T extends EventType>(o: ConsumeOptions<T>, handler: (e: EventOf<T>, ctx: ConsumeContext) => Promise<void>): Promise<void> {
+    const ackWaitMs = o.ackWaitMs ?? 30_000;
+    const maxDeliver = o.maxDeliver ?? 5;
+    const maxInFlight = o.maxInFlight ?? 4;
+    const backoff = o.backoffMs ?? ((n: number) => Math.min(250 * 2 ** (n - 1), 10_000));
+    const log = o.log ?? this.log.child({ durable: o.durable });
+    await ensureDurable(this.jsm, { stream: o.stream, durable: o.durable, filterSubject: o.filterSubject, ackWaitMs, maxDeliver, maxAckPending: Math.max(maxInFlight * 4, 16) });
+    let failures = 0;
+    while (!o.signal?.aborted) {
+      try {
+        const consumer = await this.js.consumers.get(o.stream, o.durable);
+        const batch = await consumer.fetch({ max_messages: maxInFlight, expires: 2000 });
+        const work: Promise<void>[] = [];
+        for await (const msg of batch) {
+          work.push(this.handleOne(msg, o, handler, { ackWaitMs, maxDeliver, backoff, log }));
+        }
+        await Promise.all(work);
+        failures = 0;
+      } catch (err) {
+        if (o.signal?.aborted || this.nc.isClosed()) break;
+        failures++;
+        // missed heartbeats, a leader election or a reconnect: restart the loop, never kill the process
+        log.warn({ err: (err as Error).message, failures }, "pull loop error; restarting");
+        await sleep(Math.min(100 * 2 ** failures, 5000));
+      }
+    }
+  }
+
+  private async handleOne<T extends EventType>(
+    msg: JsMsg, o: ConsumeOptions<T>, handler: (e: EventOf<T>, ctx: ConsumeContext) => Promise<void>,
+    p: { ackWaitMs: number; maxDeliver: number; backoff: (n: number) => number; log: Logger },
+  ): Promise<void> {
+    const deliveries = msg.info.deliveryCount;
+    let event: EventOf<T>;
+    try {
+      event = parseEvent(JSON.parse(dec.decode(msg.data)), o.types);
+    } catch (err) {
+      const reason = err instanceof SyntaxError || err instanceof TypeError ? "unparseable" : err instanceof UnknownEventError ? "unknown_event" : "schema";
+      await this.deadLetter(msg, o.durable, reason, err as Error);
+      return;
+    }
+    const timer = setInterval(() => msg.working(), Math.max(200, Math.floor(p.ackWaitMs / 3)));
+    try {
+      await handler(event, { msg, seq: msg.seq, subject: msg.subject, deliveries, working: () => msg.working() });
+      clearInterval(timer);
+      await msg.ackAck();
+    } catch (err) {
+      clearInterval(timer);
+      if (err instanceof PoisonMessageError) {
+        await this.deadLetter(msg, o.durable, "rejected", err);
+      } else if (deliveries >= p.maxDeliver) {
+        await this.deadLetter(msg, o.durable, "max_deliveries", err as Error);
+      } else {
+        p.log.warn({ seq: msg.seq, deliveries, err: (err as Error).message }, "handler failed; nak with back-off");
+        msg.nak(p.backoff(deliveries));
+      }
+    }
+  }
+
+  /** Publishes a DeadLettered event carrying the reason and the original payload, then term()s the message. */
+  async deadLetter(msg: JsMsg, consumer: string, reason: DeadLettered["reason"], err: Error): Promise<void> {
+    const headers: Record<string, string> = {};
+    if (msg.headers) for (const [k, v] of msg.headers) headers[k] = v.join(",");
+    const dl: DeadLettered = {
+      type: "DeadLettered", v: 1, runId: runOfSubject(msg.subject), stream: msg.info.stream, subject: msg.subject,
+      seq: msg.seq, consumer, deliveries: msg.info.deliveryCount, reason, error: err.message.slice(0, 4000),
+      payload: Buffer.from(msg.data).toString("base64"), ...(Object.keys(headers).length ? { headers } : {}),
+    };
+    await this.publish(dl);
+    this.log.error({ subject: msg.subject, seq: msg.seq, reason, err: err.message }, "dead-lettered");
+    msg.term(); // no reason string: nats-server 2.9.10 mishandles term(reason)
+  }
+
+  // ---- replay -----------------------------------------------------------------------------
+
+  /** Every event of a run (or of one of its subjects) in log order, from its start or from a sequence. */
+  async *replay(runId: string, o: { fromSeq?: number; subject?: string; raw?: boolean } = {}): AsyncGenerator<Replayed> {
+    const filter = o.subject ?? subjects.all(runId);
+    const info = await this.jsm.streams.info(LOG_STREAM, { subjects_filter: filter }).catch(() => null);
+    const total = info ? Object.values(info.state.subjects ?? {}).reduce((a, b) => a + (b as number), 0) : 0;
+    if (total === 0) return;
+    const consumer = await this.js.consumers.get(LOG_STREAM, {
+      filter_subjects: filter,
+      ...(o.fromSeq ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: o.fromSeq } : { deliver_policy: DeliverPolicy.All }),
+    });
+    try {
+      for (;;) {
+        const batch = await consumer.fetch({ max_messages: 256, expires: 2000 });
+        let got = 0;
+        for await (const m of batch) {
+          got++;
+          const event = parseEvent(JSON.parse(dec.decode(m.data)));
+          yield { seq: m.seq, subject: m.subject, time: new Date(Math.floor(m.info.timestampNanos / 1e6)), event };
+          if (m.info.pending === 0) return;
+        }
+        if (got === 0) return;
+      }
+    } finally {
+      await consumer.delete().catch(() => undefined);
+    }
+  }
+
+  async replayAll(runId: string, o: { fromSeq?: number; subject?: string } = {}): Promise<Replayed[]> {
+    const out: Replayed[] = [];
+    for await (const r of this.replay(runId, o)) out.push(r);
+    return out;
+  }
+
+  /** The last sequence of a subject in the log (0 when empty), for expect.lastSubjectSequence appends. */
+  async lastSubjectSeq(subject: string): Promise<number> {
+    try {
+      const m = await this.jsm.streams.getMessage(LOG_STREAM, { last_by_subj: subject });
+      return m?.seq ?? 0;
+    } catch (err) {
+      if (/no message found|not found/i.test((err as Error).message)) return 0;
+      throw err;
+    }
+  }
+
+  // ---- weights and snapshots --------------------------------------------------------------
+
+  async weights(runId: string): Promise<ObjectStore> {
+    let b = this.buckets.get(runId);
+    if (!b) {
+      b = await openWeightsBucket(this.nc, runId, this.topo);
+      this.buckets.set(runId, b);
+    }
+    return b;
+  }
+
+  /** Stores bytes under their sha256 digest (1 MiB chunks) and returns the digest. Storing twice is a no-op. */
+  async putBlob(runId: string, bytes: Uint8Array): Promise<string> {
+    const digest = sha256(bytes);
+    const store = await this.weights(runId);
+    const info = await store.info(digest);
+    if (info && !info.deleted && info.size === bytes.length) return digest;
+    await store.putBlob({ name: digest, options: { max_chunk_size: 1024 * 1024 } }, bytes);
+    return digest;
+  }
+
+  /** Reads the bytes stored under a digest and verifies them: a mismatch is a WeightsDigestError. */
+  async getBlob(runId: string, digest: string): Promise<Uint8Array> {
+    const store = await this.weights(runId);
+    const bytes = await store.getBlob(digest);
+    if (!bytes) throw new WeightsNotFoundError(`no object ${digest} in the weights bucket of run ${runId}`);
+    const actual = sha256(bytes);
+    if (actual !== digest) throw new WeightsDigestError(`weights object ${digest} of run ${runId} hashes to ${actual}: the stored bytes were altered`);
+    return bytes;
+  }
+
+  // ---- run index ----------------------------------------------------------------------------
+
+  async runs(): Promise<KV> {
+    this.runsKv ??= await openRunsBucket(this.nc, this.topo);
+    return this.runsKv;
+  }
+
+  async putRunRecord(runId: string, record: Record<string, unknown>): Promise<void> {
+    const kv = await this.runs();
+    const prev = await kv.get(runId);
+    const base = prev?.value?.length ? (JSON.parse(dec.decode(prev.value)) as Record<string, unknown>) : {};
+    await kv.put(runId, enc.encode(JSON.stringify({ ...base, ...record, runId })));
+  }
+
+  async getRunRecord(runId: string): Promise<Record<string, unknown> | null> {
+    const e = await (await this.runs()).get(runId);
+    return e?.value?.length ? (JSON.parse(dec.decode(e.value)) as Record<string, unknown>) : null;
+  }
+}

@@ -1,0 +1,33 @@
+// Stream zs.<run>.policy: one policy update per step.
+import { z } from "zod";
+import { Digest, GroupId, RunId, Step, Version } from "./common.ts";
+
+export const UpdateStatsV1 = z.strictObject({
+  rewardMean: z.number(), rewardStd: z.number(),
+  formatRate: z.number(), accuracyRate: z.number(),
+  outcomes: z.record(z.string(), z.number().int()),
+  responseLengthMean: z.number(), responseLengthMax: z.number(),
+  truncatedRate: z.number(),
+  loss: z.number(), pgLoss: z.number(), kl: z.number(), entropy: z.number(),
+  clipFrac: z.number(), gradNorm: z.number(), lr: z.number(),
+  tokens: z.number().int(), groups: z.number().int(), zeroAdvantageGroups: z.number().int(),
+});
+
+export const PolicyUpdatedV1 = z.strictObject({
+  type: z.literal("PolicyUpdated"),
+  v: z.literal(1),
+  runId: RunId,
+  step: Step,
+  fromVersion: Version,
+  toVersion: Version,
+  groupIds: z.array(GroupId).min(1),
+  scorer: z.string(),
+  advantageEstimator: z.string(),
+  advantages: z.record(z.string(), z.array(z.number())), // groupId → per-sample advantage
+  weightsDigest: Digest,
+  optimizerDigest: Digest,
+  stats: UpdateStatsV1,
+  timings: z.record(z.string(), z.number()),            // ms per stage
+});
+export type PolicyUpdated = z.infer<typeof PolicyUpdatedV1>;
+export type UpdateStats = z.infer<typeof UpdateStatsV1>;

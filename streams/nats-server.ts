@@ -1,0 +1,138 @@
+// Starts and stops a local nats-server (127.0.0.1 only, JetStream on, max_payload 8 MB) for tests,
+// `npm start` and the cluster. The process is tracked by PID and stopped gracefully, then forcefully.
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync, openSync, closeSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { NatsServerNotFoundError, NatsServerStartError, PortInUseError } from "./errors.ts";
+
+export type LocalServerOptions = {
+  port?: number;            // 0 or undefined: a free port
+  httpPort?: number;        // monitoring port; 0 or undefined: a free port
+  storeDir?: string;        // undefined: a temporary directory removed on stop
+  maxPayload?: number;      // bytes, default 8 MiB
+  serverName?: string;
+  extraConfig?: string;     // appended to the generated config (cluster blocks, authorization, ...)
+  logFile?: string;         // default: <storeDir>/nats-server.log
+  startTimeoutMs?: number;
+};
+
+export type LocalServer = {
+  url: string;
+  port: number;
+  httpPort: number;
+  storeDir: string;
+  pid: number;
+  configFile: string;
+  stop(): Promise<void>;
+};
+
+export function natsServerBinary(): string {
+  const bin = process.env.NATS_SERVER_BIN ?? "nats-server";
+  const r = spawnSync(bin, ["--version"], { encoding: "utf8" });
+  if (r.error || r.status !== 0) {
+    throw new NatsServerNotFoundError(
+      `nats-server not found (${bin}): run npm run setup, or apt-get install nats-server, or set NATS_SERVER_BIN`);
+  }
+  return bin;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const addr = srv.address();
+      const port = typeof addr === "object" && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once("error", () => resolve(false));
+    srv.listen(port, "127.0.0.1", () => srv.close(() => resolve(true)));
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function healthy(httpPort: number): Promise<boolean> {
+  try {
+    const res = await fetch(`http://127.0.0.1:${httpPort}/healthz?js-enabled-only=true`);
+    return res.ok;
+  } catch {
+    return false;
+  }
+}
+
+export async function startLocalServer(opts: LocalServerOptions = {}): Promise<LocalServer> {
+  const bin = natsServerBinary();
+  const port = opts.port || (await freePort());
+  const httpPort = opts.httpPort || (await freePort());
+  if (!(await portFree(port))) throw new PortInUseError(`port ${port} on 127.0.0.1 is already in use: choose another --port or stop what holds it`);
+  if (!(await portFree(httpPort))) throw new PortInUseError(`monitoring port ${httpPort} on 127.0.0.1 is already in use`);
+  const temporary = !opts.storeDir;
+  const storeDir = opts.storeDir ?? mkdtempSync(join(tmpdir(), "zs-nats-"));
+  mkdirSync(storeDir, { recursive: true });
+  const configFile = join(storeDir, "nats-server.conf");
+  const lines = [
+    `server_name: ${JSON.stringify(opts.serverName ?? `zs-${port}`)}`,
+    `host: "127.0.0.1"`,
+    `port: ${port}`,
+    `http: "127.0.0.1:${httpPort}"`,
+    `max_payload: ${opts.maxPayload ?? 8 * 1024 * 1024}`,
+    `jetstream {`,
+    `  store_dir: ${JSON.stringify(join(storeDir, "jetstream"))}`,
+    `}`,
+    opts.extraConfig ?? "",
+  ];
+  writeFileSync(configFile, lines.join("\n") + "\n");
+  const logFile = opts.logFile ?? join(storeDir, "nats-server.log");
+  const fd = openSync(logFile, "a");
+  let child: ChildProcess;
+  try {
+    child = spawn(bin, ["-c", configFile], { stdio: ["ignore", fd, fd], detached: false });
+  } finally {
+    closeSync(fd);
+  }
+  let exited: number | null = null;
+  child.once("exit", (code) => { exited = code ?? -1; });
+  const deadline = Date.now() + (opts.startTimeoutMs ?? 15_000);
+  while (!(await healthy(httpPort))) {
+    if (exited !== null) throw new NatsServerStartError(`nats-server exited with ${exited} during start; see ${logFile}`);
+    if (Date.now() > deadline) {
+      child.kill("SIGKILL");
+      throw new NatsServerStartError(`nats-server did not become healthy within ${opts.startTimeoutMs ?? 15_000} ms; see ${logFile}`);
+    }
+    await sleep(50);
+  }
+  const pid = child.pid!;
+  return {
+    url: `nats://127.0.0.1:${port}`,
+    port, httpPort, storeDir, pid, configFile,
+    async stop() {
+      await stopPid(pid, () => exited !== null);
+      if (temporary) rmSync(storeDir, { recursive: true, force: true });
+    },
+  };
+}
+
+function alive(pid: number): boolean {
+  try { process.kill(pid, 0); return true; } catch { return false; }
+}
+
+/** Stops a process by PID: SIGTERM, then SIGKILL after graceMs. */
+export async function stopPid(pid: number, done: () => boolean = () => !alive(pid), graceMs = 5000): Promise<void> {
+  if (done()) return;
+  try { process.kill(pid, "SIGTERM"); } catch { return; }
+  const deadline = Date.now() + graceMs;
+  while (!done() && alive(pid) && Date.now() < deadline) await sleep(25);
+  if (!done() && alive(pid)) {
+    try { process.kill(pid, "SIGKILL"); } catch { /* gone */ }
+    while (!done() && alive(pid)) await sleep(10);
+  }
+}

@@ -1,0 +1,66 @@
+// The pure, synchronous core: score one completion (or one bare answer) against the gold answer.
+// No workers, no clock limit here — the pool (pool.ts) runs this under a time limit.
+import { equivalent } from "./equiv.ts";
+import { answerTagContent, lastBoxed, lenientAnswer } from "./extract.ts";
+import { formatChecks } from "./format.ts";
+import { combine } from "./registry.ts";
+import type { Outcome, RewardResult, RewardSpec } from "./types.ts";
+
+/** The answer a completion gives, as the spec's answer source says; null when it gives none. */
+export function extractAnswer(response: string, source: RewardSpec["answerSource"]): string | null {
+  if (source === "boxed") return lastBoxed(response)?.content.trim() || null;
+  if (source === "answer_tag") {
+    const inner = answerTagContent(response);
+    return inner === null ? null : (lastBoxed(inner)?.content ?? inner).trim() || null;
+  }
+  return lenientAnswer(response)?.trim() || null;
+}
+
+function result(spec: RewardSpec, format: number, outcome: Outcome, extracted: string | null, t0: number, message?: string): RewardResult {
+  const accuracy = outcome === "correct" ? 1 : 0;
+  const r: RewardResult = { reward: combine(spec, format, accuracy), format, accuracy, outcome, extracted, ms: performance.now() - t0 };
+  if (message !== undefined) r.message = message;
+  return r;
+}
+
+/** Judge an extracted answer against the gold answer (gold goes through lenient extraction). */
+function judge(spec: RewardSpec, format: number, extracted: string, gold: string, t0: number): RewardResult {
+  const goldAnswer = lenientAnswer(gold);
+  if (goldAnswer === null) return result(spec, format, "error", extracted, t0, "gold answer is empty");
+  const v = equivalent(goldAnswer, extracted);
+  if (v.equal) return result(spec, format, "correct", extracted, t0);
+  if (v.goldError) return result(spec, format, "error", extracted, t0, `gold answer cannot be parsed: ${v.goldError}`);
+  if (v.predError) return result(spec, format, "unparseable", extracted, t0, v.predError);
+  return result(spec, format, "wrong", extracted, t0);
+}
+
+/**
+ * Score a whole completion. An internal exception becomes outcome "error" with its message —
+ * reported, never a silent zero.
+ */
+export function score(response: string, gold: string, spec: RewardSpec): RewardResult {
+  const t0 = performance.now();
+  let format = 0;
+  let extracted: string | null = null;
+  try {
+    format = formatChecks[spec.formatMode](response) ? 1 : 0;
+    extracted = extractAnswer(response, spec.answerSource);
+    if (extracted === null) return result(spec, format, "no_answer", null, t0);
+    return judge(spec, format, extracted, gold, t0);
+  } catch (e) {
+    return result(spec, format, "error", extracted, t0, e instanceof Error ? `${e.name}: ${e.message}` : String(e));
+  }
+}
+
+/** Score a bare answer (no template, no format check): lenient extraction of the prediction. */
+export function scoreAnswer(prediction: string, gold: string, spec: RewardSpec): RewardResult {
+  const t0 = performance.now();
+  let extracted: string | null = null;
+  try {
+    extracted = lenientAnswer(prediction)?.trim() || null;
+    if (extracted === null) return result(spec, 1, "no_answer", null, t0);
+    return judge(spec, 1, extracted, gold, t0);
+  } catch (e) {
+    return result(spec, 1, "error", extracted, t0, e instanceof Error ? `${e.name}: ${e.message}` : String(e));
+  }
+}

@@ -1,0 +1,209 @@
+// Structural parsing of a normalised answer: lists, sets, tuples, intervals, unions, matrices,
+// relations, labelled values ("x = 3"), ratios, text, numbers and expressions. Our own code:
+// compute-engine only sees the scalar leaves (see expr.ts).
+import { UnparseableAnswerError } from "./types.ts";
+
+export type Value =
+  | { kind: "number"; value: number; decimals: number; text: string }
+  | { kind: "expr"; latex: string }
+  | { kind: "text"; text: string }
+  | { kind: "list"; items: Value[]; decimalComma?: number }
+  | { kind: "set"; items: Value[] }
+  | { kind: "tuple"; items: Value[]; ratio?: boolean }
+  | { kind: "interval"; lo: Value; hi: Value; loClosed: boolean; hiClosed: boolean }
+  | { kind: "union"; parts: Value[] }
+  | { kind: "matrix"; rows: Value[][] }
+  | { kind: "relation"; op: "=" | "<" | "<=" | "!="; lhs: Value; rhs: Value }
+  | { kind: "labelled"; label: string; value: Value };
+
+const OPEN = new Set(["(", "[", "{"]);
+const CLOSE = new Set([")", "]", "}"]);
+const MAX_ITEMS = 500;
+
+/** Split at top-level separators found by `sep` (returns the separator length at i, or 0). */
+export function splitTop(s: string, sep: (s: string, i: number) => number): { parts: string[]; seps: string[] } {
+  const parts: string[] = [], seps: string[] = [];
+  let depth = 0, start = 0;
+  for (let i = 0; i < s.length; i++) {
+    const ch = s[i];
+    if (ch === "\\") {
+      const n = depth <= 0 ? sep(s, i) : 0;
+      if (n > 0) { parts.push(s.slice(start, i)); seps.push(s.slice(i, i + n)); start = i + n; i += n - 1; continue; }
+      const m = /^\\(begin|end)\{[^}]*\}|^\\[{}]|^\\[a-zA-Z]+/.exec(s.slice(i, i + 40));
+      if (m) {
+        if (m[0].startsWith("\\begin") || m[0] === "\\{") depth++;
+        else if (m[0].startsWith("\\end") || m[0] === "\\}") depth--;
+        i += m[0].length - 1;
+        continue;
+      }
+    }
+    if (OPEN.has(ch)) depth++;
+    else if (CLOSE.has(ch)) depth--;
+    else if (depth <= 0) {
+      const n = sep(s, i);
+      if (n > 0) { parts.push(s.slice(start, i)); seps.push(s.slice(i, i + n)); start = i + n; i += n - 1; }
+    }
+  }
+  parts.push(s.slice(start));
+  if (parts.length > MAX_ITEMS) throw new UnparseableAnswerError(`more than ${MAX_ITEMS} items`);
+  return { parts, seps };
+}
+
+const listSep = (s: string, i: number): number => {
+  if (s[i] === "," || s[i] === ";") return 1;
+  const m = /^\s+(?:and|or)\s+|^or(?=[A-Z\d(\-+\\])/.exec(s.slice(i, i + 8));
+  if (m && (m[0][0] !== "o" || /[\d)\]}]/.test(s[i - 1] ?? ""))) return m[0].length;
+  return 0;
+};
+
+/** "12,000,023" and "1,000.99" are one number: merge digit groups split at bare commas. */
+function mergeThousands(parts: string[], seps: string[]): { parts: string[]; seps: string[] } {
+  const P = [parts[0]], S: string[] = [];
+  for (let k = 1; k < parts.length; k++) {
+    const prev = P[P.length - 1].trim();
+    if (seps[k - 1] === "," && /^-?\d{1,3}(?:,\d{3})*$/.test(prev) && /^\d{3}(?:\.\d+)?(?![\d,])/.test(parts[k]) && !/^\s/.test(parts[k])
+        && /^\d{3}(?:\.\d+)?\s*$/.test(parts[k])) {
+      P[P.length - 1] = `${prev},${parts[k].trim()}`;
+    } else { P.push(parts[k]); S.push(seps[k - 1]); }
+  }
+  return { parts: P.map((p) => p.replace(/^(-?\d{1,3}(?:,\d{3})+)(\.\d+)?$/, (_m, a: string, b = "") => a.replace(/,/g, "") + b)), seps: S };
+}
+
+export function parseValue(s: string): Value {
+  s = s.trim();
+  if (!s) throw new UnparseableAnswerError("empty answer");
+  const split = mergeThousands(...Object.values(splitTop(s, listSep)) as [string[], string[]]);
+  const parts = split.parts.map((p) => p.trim()).filter((p) => p !== "");
+  if (parts.length > 1) {
+    const items = parts.flatMap((p) => { const v = parseItem(p); return v.kind === "list" && !v.decimalComma ? v.items : [v]; });
+    const dc = parts.length === 2 && split.seps[0] === "," && /^\d+$/.test(parts[0]) && /^\d+$/.test(split.parts[1]) && parts[1].length !== 3
+      ? Number(`${parts[0]}.${parts[1]}`) : undefined;
+    return { kind: "list", items, decimalComma: dc };
+  }
+  return parseItem(parts[0] ?? s);
+}
+
+const REL_RE = /^(?:\\leq|\\geq|\\neq|<|>|=)/;
+const relSep = (s: string, i: number): number => { const m = REL_RE.exec(s.slice(i, i + 5)); return m ? m[0].length : 0; };
+
+/** A label names a quantity: x, x_1, f(x), |AB|, \frac{NO}{BO}, S_{A}:S, (p,q,r) — no digits or +/- outside subscripts. */
+export function isLabel(s: string): boolean {
+  const t = s.replace(/_\{[^{}]*\}|_\w/g, "").replace(/\([^()]*\)/g, "()").replace(/'/g, "").trim();
+  return t.length > 0 && /^[A-Za-z\\{}|:,()\s^]*$/.test(t) && !/\\(?:infty|pi)\b/.test(t) && /[A-Za-z]/.test(s);
+}
+
+function parseItem(s: string): Value {
+  s = s.trim();
+  const pm = splitTop(s, (x, i) => (x.startsWith("\\pm", i) && !/[a-zA-Z]/.test(x[i + 3] ?? "") ? 3 : 0));
+  if (pm.parts.length === 2) {
+    const [a, b] = pm.parts;
+    const lead = a.trim() === "" ? "" : `${a}`;
+    return { kind: "set", items: [parseItem(`${lead}+${b}`), parseItem(`${lead}-${b}`)] };
+  }
+  const rel = splitTop(s, relSep);
+  if (rel.parts.length > 1) return parseRelation(rel.parts.map((p) => p.trim()), rel.seps);
+  const ratio = splitTop(s, (x, i) => (x[i] === ":" ? 1 : 0));
+  if (ratio.parts.length === 2 && ratio.parts.every((p) => p.trim())) return { kind: "tuple", ratio: true, items: ratio.parts.map(parseItem) };
+  const cup = splitTop(s, (x, i) => (x.startsWith("\\cup", i) ? 4 : 0));
+  if (cup.parts.length > 1) return { kind: "union", parts: cup.parts.map(parseItem) };
+  return parseAtom(s);
+}
+
+function parseRelation(parts: string[], seps: string[]): Value {
+  if (parts.some((p) => !p)) throw new UnparseableAnswerError("relation with an empty side");
+  if (seps.every((o) => o === "=")) {
+    const first = parts[0], last = parts[parts.length - 1];
+    if (isLabel(first)) return { kind: "labelled", label: first, value: parseValue(last) };
+    if (parts.length > 2 || !/[A-Za-z]/.test(first.replace(/\\[a-zA-Z]+/g, ""))) return parseValue(last);
+    return { kind: "relation", op: "=", lhs: parseItem(first), rhs: parseItem(last) };
+  }
+  const ops = seps.map(opOf);
+  if (parts.length === 3 && ops.every((o) => o.dir === ops[0].dir && o.dir !== 0) && isLabel(parts[1])) {
+    const [lo, hi] = ops[0].dir < 0 ? [parts[0], parts[2]] : [parts[2], parts[0]];
+    const [cLo, cHi] = ops[0].dir < 0 ? [ops[0].strict, ops[1].strict] : [ops[1].strict, ops[0].strict];
+    return { kind: "interval", lo: parseItem(lo), hi: parseItem(hi), loClosed: !cLo, hiClosed: !cHi };
+  }
+  if (parts.length !== 2) throw new UnparseableAnswerError("chained relation");
+  const o = ops[0];
+  const [l, r] = o.dir > 0 ? [parts[1], parts[0]] : [parts[0], parts[1]];
+  const op = o.dir === 0 ? "!=" : o.strict ? "<" : "<=";
+  return { kind: "relation", op, lhs: parseItem(l), rhs: parseItem(r) };
+}
+
+function opOf(sep: string): { dir: number; strict: boolean } {
+  switch (sep) {
+    case "<": return { dir: -1, strict: true };
+    case "\\leq": return { dir: -1, strict: false };
+    case ">": return { dir: 1, strict: true };
+    case "\\geq": return { dir: 1, strict: false };
+    case "\\neq": return { dir: 0, strict: true };
+    default: return { dir: 2, strict: false };
+  }
+}
+
+/** The index of the bracket closing the one at `open` (for "\\{", the index of its "\\}"), or -1. */
+function matching(s: string, open: number): number {
+  let depth = 0;
+  for (let i = open; i < s.length; i++) {
+    if (s[i] === "\\") {
+      if (s[i + 1] === "{") depth++;
+      else if (s[i + 1] === "}" && --depth === 0) return i;
+      i++;
+      continue;
+    }
+    if (OPEN.has(s[i])) depth++;
+    else if (CLOSE.has(s[i]) && --depth === 0) return i;
+  }
+  return -1;
+}
+
+function parseAtom(s: string): Value {
+  const lit = numberLiteral(s);
+  if (lit) return lit;
+  const env = /^\\begin\{([pbvBV]?matrix|array)\}(?:\{[^}]*\})?([\s\S]*)\\end\{\1\}$/.exec(s);
+  if (env) return parseMatrix(env[2]);
+  if (s.startsWith("\\{") && s.endsWith("\\}") && matching(s, 0) === s.length - 2) {
+    const inner = parseValue(s.slice(2, -2));
+    return { kind: "set", items: inner.kind === "list" ? inner.items : [inner] };
+  }
+  if (/^[([{]/.test(s) && /[)\]}]$/.test(s) && matching(s, 0) === s.length - 1) {
+    const inner = s.slice(1, -1);
+    const { parts } = splitTop(inner, (x, i) => (x[i] === "," || x[i] === ";" ? 1 : 0));
+    if (s[0] === "{") return parts.length > 1 ? parseValue(inner) : parseItem(inner);
+    if (parts.length === 1) return s[0] === "(" ? parseItem(inner) : { kind: "tuple", items: [parseItem(inner)] };
+    const items = parts.map((p) => parseItem(p));
+    if (parts.length === 2 && (s[0] === "[" || s.endsWith("]"))) {
+      return { kind: "interval", lo: items[0], hi: items[1], loClosed: s[0] === "[", hiClosed: s.endsWith("]") };
+    }
+    return { kind: "tuple", items };
+  }
+  const text = /^\\text\{([^{}]*)\}$/.exec(s);
+  if (text) return { kind: "text", text: text[1].trim() };
+  if (/^[A-Za-z][A-Za-z' -]*$/.test(s) && /[A-Za-z]{3,}/.test(s) && !/^(?:sin|cos|tan|log|ln|exp)/.test(s)) return { kind: "text", text: s };
+  return { kind: "expr", latex: s };
+}
+
+function parseMatrix(body: string): Value {
+  const rows = body.split(/\\\\/).map((r) => r.trim()).filter((r) => r !== "");
+  return { kind: "matrix", rows: rows.map((r) => splitTop(r, (x, i) => (x[i] === "&" ? 1 : 0)).parts.map((c) => parseValue(c))) };
+}
+
+/** Integers, decimals, a/b, \frac{a}{b}, mixed numbers 918\frac{1}{2}, "1 000": no engine needed. */
+export function numberLiteral(s: string): Value | null {
+  const t = s.trim().replace(/^\+\s*/, "").replace(/^(-)\s+/, "$1");
+  const compact = /^-?\d{1,3}(?: \d{3})+(?:\.\d+)?$/.test(t) ? t.replace(/ /g, "") : t;
+  let m = /^(-?)(\d*)(?:\.(\d+))?$/.exec(compact);
+  if (m && (m[2] || m[3])) return { kind: "number", value: Number(compact), decimals: m[3]?.length ?? 0, text: s };
+  const f = t.replace(/\s+/g, "");
+  m = /^(-?)(?:\\frac\{(\d+)\}\{(\d+)\}|(\d+)\/(\d+))$/.exec(f);
+  if (m) {
+    const n = Number(m[2] ?? m[4]), d = Number(m[3] ?? m[5]);
+    return d === 0 ? null : { kind: "number", value: (m[1] ? -1 : 1) * (n / d), decimals: 0, text: s };
+  }
+  m = /^(-?)(\d+)\\frac\{(\d+)\}\{(\d+)\}$/.exec(f);
+  if (m && Number(m[3]) < Number(m[4])) {
+    const v = Number(m[2]) + Number(m[3]) / Number(m[4]);
+    return { kind: "number", value: m[1] ? -v : v, decimals: 0, text: s };
+  }
+  return null;
+}

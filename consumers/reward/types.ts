@@ -1,0 +1,52 @@
+// Contracts of the reward verifier: the result of one verdict, the reward spec, named errors.
+import { z } from "zod";
+
+export const Outcome = z.enum(["correct", "wrong", "no_answer", "unparseable", "timeout", "error"]);
+export type Outcome = z.infer<typeof Outcome>;
+
+export const FormatMode = z.enum(["strict", "loose", "none"]);
+export type FormatMode = z.infer<typeof FormatMode>;
+
+/** Where the answer is taken from in a whole completion. */
+export const AnswerSource = z.enum(["boxed", "answer_tag", "lenient"]);
+export type AnswerSource = z.infer<typeof AnswerSource>;
+
+export const RewardResult = z.object({
+  reward: z.number(),
+  format: z.number(), // 1 when the format check passed (or is not required), else 0
+  accuracy: z.number(), // 1 when the extracted answer is equivalent to the gold answer
+  outcome: Outcome,
+  extracted: z.string().nullable(),
+  ms: z.number(),
+  message: z.string().optional(), // set for outcome "error" and "timeout"
+});
+export type RewardResult = z.infer<typeof RewardResult>;
+
+/** A resolved reward function: what the pure core needs to score one completion. */
+export const RewardSpec = z.object({
+  name: z.string(),
+  version: z.number().int().positive(),
+  formatMode: FormatMode,
+  requireFormat: z.boolean(), // base_acc: reward only when format AND accuracy hold
+  formatWeight: z.number(),
+  accuracyWeight: z.number(),
+  answerSource: AnswerSource,
+});
+export type RewardSpec = z.infer<typeof RewardSpec>;
+
+export class RewardError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+/** An unknown reward function name or version. */
+export class UnknownRewardError extends RewardError {}
+/** A verdict that ran past its time limit (its worker was terminated). */
+export class VerdictTimeoutError extends RewardError {}
+/** The worker pool was closed while verdicts were pending. */
+export class PoolClosedError extends RewardError {}
+/** An answer string that cannot be turned into a math value. */
+export class UnparseableAnswerError extends RewardError {}
+/** Input too large or too deep to be a sensible answer; reported as unparseable, never evaluated. */
+export class AnswerTooComplexError extends UnparseableAnswerError {}

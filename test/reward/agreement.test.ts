@@ -1,0 +1,38 @@
+// Agreement of our verdicts with the `expected` verdicts of public verifier test suites
+// (shared/data/verifier-cases.jsonl). Fails below 95%; prints the disagreements by category.
+// Data: $ZS_VERIFIER_CASES, else ../shared/data/verifier-cases.jsonl beside the repo root.
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { describe, it } from "node:test";
+import { caseCategory, loadVerifierCases } from "../../consumers/reward/cases.ts";
+import { resolveReward } from "../../consumers/reward/registry.ts";
+import { scoreAnswer } from "../../consumers/reward/score.ts";
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const path = process.env.ZS_VERIFIER_CASES ?? join(root, "..", "shared", "data", "verifier-cases.jsonl");
+const TARGET = 0.95;
+
+describe("agreement with public verifier test suites", () => {
+  it(`given ${path}, then at least ${TARGET * 100}% of verdicts agree`, () => {
+    assert.ok(existsSync(path), `verifier cases not found at ${path}: set ZS_VERIFIER_CASES to the file (this test never skips)`);
+    const cases = loadVerifierCases(path);
+    assert.ok(cases.length > 100, `only ${cases.length} cases in ${path}`);
+    const spec = resolveReward("acc");
+    const byCategory = new Map<string, string[]>();
+    let agree = 0;
+    for (const c of cases) {
+      const r = scoreAnswer(c.prediction, c.gold, spec);
+      assert.notEqual(r.outcome, "error", `${c.id}: ${r.message}`);
+      if ((r.outcome === "correct") === c.expected) { agree++; continue; }
+      const key = caseCategory(c);
+      byCategory.set(key, [...(byCategory.get(key) ?? []), `${c.id} expected=${c.expected} ours=${r.outcome} extracted=${JSON.stringify(r.extracted?.slice(0, 60))}`]);
+    }
+    const rate = agree / cases.length;
+    const lines = [`agreement ${agree}/${cases.length} = ${(100 * rate).toFixed(1)}% (target ${TARGET * 100}%)`];
+    for (const [k, v] of [...byCategory].sort()) lines.push(`  ${k}: ${v.length}`, ...v.map((x) => `    ${x}`));
+    console.log(lines.join("\n"));
+    assert.ok(rate >= TARGET, lines.join("\n"));
+  });
+});

@@ -1,0 +1,128 @@
+// `npm run bench -- reward [--json] [--reps N] [--n N] [--workers N] [--data DIR] [--cases PATH]`
+// Verdicts/s of the reward verifier:
+//   1. core, in process, on the verifier cases file (bare predictions and completions as stored);
+//   2. core, in process, on N synthetic R1-template completions of realistic length (~2 KB), built
+//      from DeepScaleR gold answers (1 group of 8 samples per prompt); split into short answers
+//      (plain numbers/fractions) and all answers;
+//   3. the bounded worker pool (time limit on) on the same synthetic completions.
+//   4. groups/s over NATS with 1 and 2 consumer processes: NOT YET — belongs to the reward
+//      consumer process (issue 4, part 7); its measurement goes in `natsGroupsPerSecond` below.
+// Prints the median of --reps repetitions (default 5); the parse cache is cleared between reps.
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { loadVerifierCases } from "../consumers/reward/cases.ts";
+import { clearParseCache } from "../consumers/reward/expr.ts";
+import { rng } from "../consumers/reward/numeric.ts";
+import { ScorerPool, type ScoreJob } from "../consumers/reward/pool.ts";
+import { resolveReward } from "../consumers/reward/registry.ts";
+import { score, scoreAnswer } from "../consumers/reward/score.ts";
+import type { RewardSpec } from "../consumers/reward/types.ts";
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+type Completion = { response: string; gold: string; short: boolean };
+
+const FALLBACK_GOLDS = ["144", "-\\frac{2}{3}", "4\\sqrt{3}", "(-3,5)", "13a^2(a+7)", "\\dfrac{1}{2}", "34,\\!560", "26.9", "35^\\circ", "[0, 1)"];
+
+function golds(dataDir: string): string[] {
+  const f = join(dataDir, "deepscaler-train.jsonl");
+  if (!existsSync(f)) return FALLBACK_GOLDS;
+  return readFileSync(f, "utf8").split("\n").filter(Boolean).map((l) => String((JSON.parse(l) as { answer: string }).answer));
+}
+
+const WORDS = "so we compute the sum of both sides then divide by and check that it holds for every case thus the value is".split(" ");
+
+/** Deterministic synthetic completions: ~2 KB of reasoning with inline math, then the answer. */
+export function synthesize(n: number, answers: string[], seed = 7): Completion[] {
+  const r = rng(seed);
+  const out: Completion[] = [];
+  for (let i = 0; out.length < n; i++) {
+    const gold = answers[Math.floor(r() * answers.length)];
+    const short = /^-?\d+(?:\.\d+)?$|^-?\\d?frac\{\d+\}\{\d+\}$/.test(gold.trim());
+    for (let k = 0; k < 8 && out.length < n; k++) {
+      let think = "";
+      while (think.length < 1800) {
+        think += WORDS[Math.floor(r() * WORDS.length)] + " ";
+        if (r() < 0.08) think += `$a_{${k}} = ${Math.floor(r() * 90)}x^2 + \\frac{${Math.floor(r() * 9) + 1}}{${Math.floor(r() * 9) + 2}}$ `;
+      }
+      const u = r();
+      const ans = u < 0.5 ? gold : u < 0.9 ? (/^-?\d+$/.test(gold) ? String(Number(gold) + 1) : `${gold}+1`) : null;
+      const tail = ans === null ? "<answer>I am not sure.</answer>" : `<answer>The answer is $\\boxed{${ans}}$.</answer>`;
+      out.push({ response: `<think>${think}</think>${tail}`, gold, short });
+    }
+  }
+  return out;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+function timeRate(reps: number, n: number, f: () => void): { median: number; all: number[] } {
+  const all: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    clearParseCache();
+    const t0 = performance.now();
+    f();
+    all.push(n / ((performance.now() - t0) / 1000));
+  }
+  return { median: median(all), all };
+}
+
+async function poolRate(reps: number, items: Completion[], spec: RewardSpec, workers: number): Promise<{ median: number; all: number[] }> {
+  const pool = new ScorerPool({ size: workers });
+  await pool.ready();
+  const all: number[] = [];
+  try {
+    for (let i = 0; i < reps; i++) {
+      const jobs: ScoreJob[] = items.map((c) => ({ kind: "response", text: c.response, gold: c.gold, spec }));
+      const t0 = performance.now();
+      await pool.scoreMany(jobs);
+      all.push(jobs.length / ((performance.now() - t0) / 1000));
+    }
+  } finally { await pool.close(); }
+  return { median: median(all), all };
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      json: { type: "boolean", default: false }, reps: { type: "string", default: "5" }, n: { type: "string", default: "10000" },
+      workers: { type: "string", default: "1" }, data: { type: "string" }, cases: { type: "string" }, "no-pool": { type: "boolean", default: false },
+    },
+  });
+  const reps = Number(values.reps), n = Number(values.n), workers = Number(values.workers);
+  const dataDir = values.data ?? process.env.ZS_DATA_DIR ?? join(root, "..", "shared", "data");
+  const casesPath = values.cases ?? process.env.ZS_VERIFIER_CASES ?? join(dataDir, "verifier-cases.jsonl");
+  const spec = resolveReward("base_acc");
+  const acc = resolveReward("acc");
+  const report: Record<string, unknown> = { reward: "base_acc@1", reps, cpus: (await import("node:os")).availableParallelism() };
+
+  if (existsSync(casesPath)) {
+    const cases = loadVerifierCases(casesPath);
+    const r = timeRate(reps, cases.length, () => { for (const c of cases) scoreAnswer(c.prediction, c.gold, acc); });
+    report.cases = { path: casesPath, n: cases.length, verdictsPerSecond: Math.round(r.median), reps: r.all.map(Math.round) };
+  } else report.cases = { path: casesPath, skipped: "file not found (pass --cases PATH)" };
+
+  const items = synthesize(n, golds(dataDir));
+  const short = items.filter((c) => c.short);
+  for (const [key, set] of [["syntheticShort", short], ["syntheticAll", items]] as const) {
+    const r = timeRate(reps, set.length, () => { for (const c of set) score(c.response, c.gold, spec); });
+    report[key] = { n: set.length, meanChars: Math.round(set.reduce((a, c) => a + c.response.length, 0) / set.length), verdictsPerSecond: Math.round(r.median), reps: r.all.map(Math.round) };
+  }
+  if (!values["no-pool"]) {
+    const r = await poolRate(Math.min(reps, 3), items, spec, workers);
+    report.pool = { workers, n: items.length, timeoutMs: 2000, verdictsPerSecond: Math.round(r.median), reps: r.all.map(Math.round) };
+  }
+  report.natsGroupsPerSecond = { skipped: "needs the reward consumer process (issue 4, part 7): measure 1 and 2 consumer processes here" };
+
+  if (values.json) process.stdout.write(JSON.stringify(report) + "\n");
+  else {
+    process.stdout.write(`reward verifier benchmark (median of ${reps} reps, ${report.cpus} cpus)\n`);
+    for (const [k, v] of Object.entries(report)) if (typeof v === "object") process.stdout.write(`  ${k.padEnd(20)} ${JSON.stringify(v)}\n`);
+  }
+  return 0;
+}

@@ -5,7 +5,7 @@
 import { parseLatex } from "./expr.ts";
 import { normalizeAnswer } from "./normalize.ts";
 import { close, evaluate, freeSymbols, NotNumericError, rng, type C, type Env } from "./numeric.ts";
-import { isLabel, parseValue, type Value } from "./structure.ts";
+import { isLabel, parseValue, type Rational, type Value } from "./structure.ts";
 import { UnparseableAnswerError } from "./types.ts";
 
 export type Verdict = { equal: boolean; goldError?: string; predError?: string };
@@ -27,11 +27,7 @@ function tolerance(a: Value, b: Value): number {
   let d = 0;
   if (places(a) >= 3 && exact(b)) d = places(a);
   if (places(b) >= 3 && exact(a)) d = Math.max(d, places(b));
-  return d ? 0.5 * 10 ** -d * (1 + 1e-9) : 1e-9;
-}
-
-function isInteger(v: Value): v is Extract<Value, { kind: "number" }> {
-  return v.kind === "number" && /^-?\d+$/.test(v.text.trim());
+  return d ? 0.5 * 10 ** -d * (1 + 1e-9) : 1e-12;
 }
 
 /** Evaluate two expressions at the same seeded points; `cmp` judges each pair of values. */
@@ -53,13 +49,22 @@ function atPoints(ja: unknown, jb: unknown, cmp: (a: C, b: C) => boolean | null)
   return valid >= (vars.length ? 2 : 1);
 }
 
+/** Exact comparison of two rational literals (the scale is 1 or 1/100). */
+function rationalEqual(a: Rational, b: Rational, s: Scale): boolean {
+  const k = (x: number) => (x === 1 ? 1n : 100n);
+  return a.n * b.d * k(s.p) === b.n * a.d * k(s.g);
+}
+
 function scalarEqual(a: Value, b: Value, s: Scale): boolean {
-  if (isInteger(a) && isInteger(b) && s.g === s.p) return BigInt(a.text.trim()) === BigInt(b.text.trim());
-  if (a.kind === "number" && b.kind === "number") return close({ re: a.value * s.g, im: 0 }, { re: b.value * s.p, im: 0 }, tolerance(a, b));
+  if (a.kind === "number" && b.kind === "number") {
+    const roundingA = a.decimals >= 3 && b.decimals === 0, roundingB = b.decimals >= 3 && a.decimals === 0;
+    if (a.exact && b.exact && !roundingA && !roundingB) return rationalEqual(a.exact, b.exact, s);
+    return close({ re: a.value * s.g, im: 0 }, { re: b.value * s.p, im: 0 }, tolerance(a, b), 0);
+  }
   const ja = toJson(a), jb = toJson(b);
   if (s.g === s.p && JSON.stringify(ja) === JSON.stringify(jb)) return true;
   const tol = tolerance(a, b);
-  return atPoints(ja, jb, (x, y) => close({ re: x.re * s.g, im: x.im * s.g }, { re: y.re * s.p, im: y.im * s.p }, tol, 1e-8));
+  return atPoints(ja, jb, (x, y) => close({ re: x.re * s.g, im: x.im * s.g }, { re: y.re * s.p, im: y.im * s.p }, tol, tol > 1e-12 ? 0 : 1e-9));
 }
 
 /** lhs−rhs of two relations are proportional (positive factor for inequalities). */
@@ -115,6 +120,7 @@ export function equalValues(g: Value, p: Value, s: Scale = ONE): boolean {
     return g.rows.length === p.rows.length && g.rows.every((row, i) => inOrder(row, p.rows[i], s));
   }
   if (g.kind === "relation" && p.kind === "relation") return relationEqual(g, p);
+  if (g.kind === "chain" && p.kind === "chain") return g.ops.join() === p.ops.join() && inOrder(g.parts, p.parts, s);
   if (g.kind === "text" || p.kind === "text") return textOf(g) !== null && textOf(g) === textOf(p);
   if (scalarLike(g) && scalarLike(p)) return scalarEqual(g, p, s);
   return false;
@@ -191,6 +197,7 @@ function validate(v: Value): void {
     case "interval": validate(v.lo); validate(v.hi); return;
     case "matrix": v.rows.forEach((r) => r.forEach(validate)); return;
     case "relation": validate(v.lhs); validate(v.rhs); return;
+    case "chain": v.parts.forEach(validate); return;
     case "labelled": validate(v.value); return;
     default: return;
   }

@@ -31,7 +31,8 @@ export function parseLatex(latex: string): unknown {
   if (hit !== undefined) return hit;
   if (latex.length > MAX_LATEX) throw new AnswerTooComplexError(`answer of ${latex.length} characters is too long to parse`);
   if (braceDepth(latex) > MAX_DEPTH) throw new AnswerTooComplexError(`answer nested more than ${MAX_DEPTH} braces deep`);
-  const j = ce().parse(latex).json;
+  // D, N and G mean derivative, numeric evaluation and Catalan's constant to compute-engine; in answers they are names.
+  const j = ce().parse(latex.replace(/(?<![\\A-Za-z])([DNG])(?![A-Za-z_])/g, "\\mathit{$1}")).json;
   if (hasError(j)) throw new UnparseableAnswerError(`cannot parse ${JSON.stringify(latex.slice(0, 80))}`);
   if (cache.size >= CACHE_MAX) cache.delete(cache.keys().next().value as string);
   cache.set(latex, j);

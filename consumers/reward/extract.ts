@@ -2,6 +2,8 @@
 // content of <answer>, and a lenient chain for bare predictions and gold answers.
 // Every function here is linear in the input length: a 1 MB completion is a few scans.
 
+import { UNIT_WORDS } from "./normalize.ts";
+
 export type Span = { start: number; end: number; content: string };
 
 const BOX_RE = /\\(?:boxed|fbox)\b/g;
@@ -127,10 +129,12 @@ function sentenceEnd(s: string): number {
 
 /** A bare answer has no delimiters and at most one English word outside commands and \text{}. */
 export function looksBare(s: string): boolean {
-  if (s.length > 300 || /\$|\\\(|\\\[/.test(s)) return false;
+  if (s.length > 300 || /(?<!\\)\$|\\\(|\\\[/.test(s)) return false;
   const words = s.replace(/\\[a-zA-Z]+(?:\{[^{}]*\})?/g, " ").match(/[A-Za-z]{3,}/g) ?? [];
-  return words.length <= 1;
+  return words.filter((w) => !UNIT_OR_CONNECTIVE.test(w)).length <= 1;
 }
+
+const UNIT_OR_CONNECTIVE = new RegExp(`^(?:and|or|${UNIT_WORDS})$`, "i");
 
 /**
  * Lenient extraction for bare predictions and gold answers: the latest of the last box and the

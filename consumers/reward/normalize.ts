@@ -5,7 +5,7 @@
 
 export type Normalized = { latex: string; percent: boolean };
 
-const UNIT_WORDS =
+export const UNIT_WORDS =
   "cm|mm|km|m|in|inch|inches|ft|feet|foot|yd|yards?|mi|miles?|meters?|metres?|centimeters?|millimeters?|kilometers?|" +
   "units?|square|sq|cubic|degrees?|deg|dollars?|cents?|yuan|euros?|hours?|hrs?|minutes?|mins?|seconds?|secs?|days?|weeks?|" +
   "months?|years?|kg|grams?|kilograms?|lbs?|pounds?|liters?|litres?|ml|mph|kmh|people|persons?|students?|ways?|times";
@@ -85,7 +85,7 @@ export function normalizeAnswer(raw: string): Normalized {
   let percent = false;
   s = s.replace(/\\?%|\s*\b(?:percentage|percent|pct)\b/g, () => { percent = true; return " "; });
   s = s.replace(/\^\s*\{?\s*\\circ\s*\}?|\\circ|°|\\degree/g, " ");
-  s = s.replace(/\\\$|\$|€|£|¥/g, " ");
+  s = s.replace(/\\\$|\$|€|£|¥|\\[()[\]]/g, " ");
   s = unwrapText(s);
   s = s.replace(/\\text\s*\{([^{}]*)\}/g, (m, t: string) => (/^\s*(?:and|or)\s*$/.test(t) ? " and " : m));
   s = s.replace(/(?<!\\)\\(?:[,;:! ]|q?quad|enspace|thinspace)/g, " ").replace(/~/g, " ");

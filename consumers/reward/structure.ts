@@ -4,7 +4,7 @@
 import { UnparseableAnswerError } from "./types.ts";
 
 export type Value =
-  | { kind: "number"; value: number; decimals: number; text: string }
+  | { kind: "number"; value: number; decimals: number; text: string; exact?: Rational }
   | { kind: "expr"; latex: string }
   | { kind: "text"; text: string }
   | { kind: "list"; items: Value[]; decimalComma?: number }
@@ -14,7 +14,18 @@ export type Value =
   | { kind: "union"; parts: Value[] }
   | { kind: "matrix"; rows: Value[][] }
   | { kind: "relation"; op: "=" | "<" | "<=" | "!="; lhs: Value; rhs: Value }
+  | { kind: "chain"; ops: string[]; parts: Value[] }
   | { kind: "labelled"; label: string; value: Value };
+
+/** An exact rational n/d (d > 0) of a number literal. */
+export type Rational = { n: bigint; d: bigint };
+
+function decimalRational(s: string): Rational {
+  const m = /^(-?)(\d*)(?:\.(\d*))?$/.exec(s)!;
+  const frac = m[3] ?? "";
+  const n = BigInt((m[2] || "0") + frac) * (m[1] ? -1n : 1n);
+  return { n, d: 10n ** BigInt(frac.length) };
+}
 
 const OPEN = new Set(["(", "[", "{"]);
 const CLOSE = new Set([")", "]", "}"]);
@@ -103,7 +114,7 @@ function parseItem(s: string): Value {
   const rel = splitTop(s, relSep);
   if (rel.parts.length > 1) return parseRelation(rel.parts.map((p) => p.trim()), rel.seps);
   const ratio = splitTop(s, (x, i) => (x[i] === ":" ? 1 : 0));
-  if (ratio.parts.length === 2 && ratio.parts.every((p) => p.trim())) return { kind: "tuple", ratio: true, items: ratio.parts.map(parseItem) };
+  if (ratio.parts.length >= 2 && ratio.parts.every((p) => p.trim())) return { kind: "tuple", ratio: true, items: ratio.parts.map(parseItem) };
   const cup = splitTop(s, (x, i) => (x.startsWith("\\cup", i) ? 4 : 0));
   if (cup.parts.length > 1) return { kind: "union", parts: cup.parts.map(parseItem) };
   return parseAtom(s);
@@ -123,7 +134,7 @@ function parseRelation(parts: string[], seps: string[]): Value {
     const [cLo, cHi] = ops[0].dir < 0 ? [ops[0].strict, ops[1].strict] : [ops[1].strict, ops[0].strict];
     return { kind: "interval", lo: parseItem(lo), hi: parseItem(hi), loClosed: !cLo, hiClosed: !cHi };
   }
-  if (parts.length !== 2) throw new UnparseableAnswerError("chained relation");
+  if (parts.length !== 2) return { kind: "chain", ops: seps, parts: parts.map(parseItem) };
   const o = ops[0];
   const [l, r] = o.dir > 0 ? [parts[1], parts[0]] : [parts[0], parts[1]];
   const op = o.dir === 0 ? "!=" : o.strict ? "<" : "<=";
@@ -163,6 +174,8 @@ function parseAtom(s: string): Value {
   const env = /^\\begin\{([pbvBV]?matrix|array)\}(?:\{[^}]*\})?([\s\S]*)\\end\{\1\}$/.exec(s);
   if (env) return parseMatrix(env[2]);
   if (s.startsWith("\\{") && s.endsWith("\\}") && matching(s, 0) === s.length - 2) {
+    const builder = splitTop(s.slice(2, -2), (x, i) => (x.startsWith("\\mid", i) ? 4 : x[i] === "|" ? 1 : 0));
+    if (builder.parts.length === 2 && isLabel(builder.parts[0])) return parseValue(builder.parts[1]); // {x | 2 < x < 3}
     const inner = parseValue(s.slice(2, -2));
     return { kind: "set", items: inner.kind === "list" ? inner.items : [inner] };
   }
@@ -193,17 +206,24 @@ export function numberLiteral(s: string): Value | null {
   const t = s.trim().replace(/^\+\s*/, "").replace(/^(-)\s+/, "$1");
   const compact = /^-?\d{1,3}(?: \d{3})+(?:\.\d+)?$/.test(t) ? t.replace(/ /g, "") : t;
   let m = /^(-?)(\d*)(?:\.(\d+))?$/.exec(compact);
-  if (m && (m[2] || m[3])) return { kind: "number", value: Number(compact), decimals: m[3]?.length ?? 0, text: s };
+  if (m && (m[2] || m[3])) return { kind: "number", value: Number(compact), decimals: m[3]?.length ?? 0, text: s, exact: decimalRational(compact) };
   const f = t.replace(/\s+/g, "");
+  const based = /^(-?)([0-9A-Za-z]+)_\{?(\d+)\}?$/.exec(f); // 1112112_3: a numeral in base 3
+  if (based && Number(based[3]) >= 2 && Number(based[3]) <= 36 && [...based[2]].every((d) => parseInt(d, 36) < Number(based[3]))) {
+    const v = parseInt(based[2], Number(based[3]));
+    return { kind: "number", value: based[1] ? -v : v, decimals: 0, text: String(based[1] ? -v : v), exact: { n: BigInt(based[1] ? -v : v), d: 1n } };
+  }
   m = /^(-?)(?:\\frac\{(\d+)\}\{(\d+)\}|(\d+)\/(\d+))$/.exec(f);
   if (m) {
     const n = Number(m[2] ?? m[4]), d = Number(m[3] ?? m[5]);
-    return d === 0 ? null : { kind: "number", value: (m[1] ? -1 : 1) * (n / d), decimals: 0, text: s };
+    const sign = m[1] ? -1n : 1n;
+    return d === 0 ? null : { kind: "number", value: (m[1] ? -1 : 1) * (n / d), decimals: 0, text: s, exact: { n: sign * BigInt(m[2] ?? m[4]), d: BigInt(m[3] ?? m[5]) } };
   }
   m = /^(-?)(\d+)\\frac\{(\d+)\}\{(\d+)\}$/.exec(f);
   if (m && Number(m[3]) < Number(m[4])) {
     const v = Number(m[2]) + Number(m[3]) / Number(m[4]);
-    return { kind: "number", value: m[1] ? -v : v, decimals: 0, text: s };
+    const d = BigInt(m[4]), n = BigInt(m[2]) * d + BigInt(m[3]);
+    return { kind: "number", value: m[1] ? -v : v, decimals: 0, text: s, exact: { n: m[1] ? -n : n, d } };
   }
   return null;
 }

@@ -83,6 +83,16 @@ describe("equivalence by type", () => {
     same("\\text{odd}", "odd"); same("\\text{Evelyn}", "Evelyn"); same("\\text{(C)}", "C"); same("C. x = 42", "C");
     differ("\\text{oddd}", "odd"); differ("\\text{E}", "d");
   });
+  it("exact rationals: given fractions and decimals that differ past float tolerance, then not equal", () => {
+    differ("\\frac{3}{161840}", "\\frac{3}{161841}"); differ("\\dfrac{1}{29,\\!322,\\!216}", "\\dfrac{1}{29322217}");
+    same("0.20", "0.2"); differ("0.33", "\\frac13"); same("0.333", "\\frac13");
+  });
+  it("numerals with a base subscript, set-builder sets and relation chains: compared by value and structure", () => {
+    same("101_2", "5"); differ("1112112_3", "1112122_3");
+    same("\\{x \\mid 2 < x < 3\\}", "(2, 3)");
+    same("f(2) < f(1) < f(4)", "f(2)<f(1)<f(4)"); differ("f(2) < f(1) < f(4)", "f(1) < f(2) < f(4)");
+    same("4:51:06", "4 : 51 : 06"); differ("12:00", "1:00");
+  });
   it("given an unparseable prediction, then the verdict says which side failed", () => {
     const v = equivalent("3", "\\frac{");
     assert.equal(v.equal, false);

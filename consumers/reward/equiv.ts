@@ -162,7 +162,11 @@ function choiceLetter(s: string): string | null {
   return m ? m[1] : null;
 }
 
+const MAX_ANSWER = 20_000;
+
 export function equivalent(goldAnswer: string, predAnswer: string): Verdict {
+  if (goldAnswer.length > MAX_ANSWER) return { equal: false, goldError: `gold answer of ${goldAnswer.length} characters is too long` };
+  if (predAnswer.length > MAX_ANSWER) return { equal: false, predError: `answer of ${predAnswer.length} characters is too long to parse` };
   const g = normalizeAnswer(goldAnswer), p = normalizeAnswer(predAnswer);
   if (g.latex.replace(/\s+/g, "") === p.latex.replace(/\s+/g, "") && g.latex !== "") return { equal: true };
   const cg = choiceLetter(g.latex), cp = choiceLetter(p.latex);

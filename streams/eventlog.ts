@@ -150,9 +150,11 @@ export class EventLog {
       await this.deadLetter(msg, o.durable, reason, err as Error);
       return;
     }
-    const timer = setInterval(() => msg.working(), Math.max(200, Math.floor(p.ackWaitMs / 3)));
+    const working = () => { try { msg.working(); } catch { /* connection gone: redelivery will follow */ } };
+    const timer = setInterval(working, Math.max(200, Math.floor(p.ackWaitMs / 3)));
+    timer.unref();
     try {
-      await handler(event, { msg, seq: msg.seq, subject: msg.subject, deliveries, working: () => msg.working() });
+      await handler(event, { msg, seq: msg.seq, subject: msg.subject, deliveries, working });
       clearInterval(timer);
       await msg.ackAck();
     } catch (err) {

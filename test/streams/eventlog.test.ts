@@ -1,0 +1,180 @@
+// The EventLog against a real nats-server started by the test: dedupe, redelivery after a crash,
+// poison to the dead-letter subject, ordered replay, weights by digest, idempotent topology.
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { dirname, join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import { jetstreamManager, RetentionPolicy, StorageType } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
+import { StreamDriftError, WeightsDigestError, WeightsNotFoundError } from "../../streams/errors.ts";
+import { EventLog, sha256 } from "../../streams/eventlog.ts";
+import type { DeadLettered, GroupSampled } from "../../streams/events/index.ts";
+import { LOG_STREAM, subjects } from "../../streams/subjects.ts";
+import { ensureCoreTopology, ensureStream, logStreamConfig } from "../../streams/topology.ts";
+import { groupSampled, groupScored, runStarted } from "../helpers/events.ts";
+import { startBus, uniqueRunId, type Bus } from "../helpers/nats.ts";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe("EventLog on a real nats-server", () => {
+  let bus: Bus;
+  before(async () => { bus = await startBus(); });
+  after(async () => { await bus.stop(); });
+
+  it("drops a duplicate publish with the same msgID", async () => {
+    const run = uniqueRunId();
+    const a = await bus.log.publish(groupSampled(run, 0, 0));
+    const b = await bus.log.publish(groupSampled(run, 0, 0));
+    assert.equal(a.duplicate, false);
+    assert.equal(b.duplicate, true);
+    assert.equal(b.seq, a.seq);
+    const all = await bus.log.replayAll(run);
+    assert.equal(all.length, 1);
+  });
+
+  it("redelivers an unacked message to another consumer instance after a simulated crash", async () => {
+    const run = uniqueRunId();
+    await bus.log.publish(groupSampled(run, 0, 0));
+    const durable = `crash-${run}`;
+    // instance A, a separate process, takes the message and is killed with SIGKILL before acking
+    const child = spawn(process.execPath, ["--import", "tsx", join(here, "..", "helpers", "crash-consumer.ts"), bus.server.url, run, durable], { stdio: ["ignore", "pipe", "inherit"] });
+    await new Promise<void>((resolve, reject) => {
+      child.stdout!.on("data", (d: Buffer) => { if (d.toString().includes("got s0.g0")) resolve(); });
+      child.once("exit", (code) => reject(new Error(`crash consumer exited early with ${code}`)));
+    });
+    child.kill("SIGKILL");
+    // instance B on its own connection gets it after ack_wait, with a delivery count of 2
+    const b = await EventLog.connect(bus.server.url);
+    const ctlB = new AbortController();
+    const seen: { groupId: string; deliveries: number }[] = [];
+    const loopB = b.consume({ stream: LOG_STREAM, durable, filterSubject: subjects.rollout(run), types: ["GroupSampled"], ackWaitMs: 1000, signal: ctlB.signal },
+      async (e, ctx) => { seen.push({ groupId: e.groupId, deliveries: ctx.deliveries }); ctlB.abort(); });
+    await loopB;
+    await b.close();
+    assert.deepEqual(seen, [{ groupId: "s0.g0", deliveries: 2 }]);
+    const info = await bus.log.jsm.consumers.info(LOG_STREAM, durable);
+    assert.equal(info.num_ack_pending, 0);
+    assert.equal(info.num_pending, 0);
+  });
+
+  it("dead-letters a poison message with its payload and never hands it to the handler", async () => {
+    const run = uniqueRunId();
+    const poison = new TextEncoder().encode('{"type":"GroupSampled","v":1,"runId":"broken"');
+    await bus.log.publishRaw(subjects.rollout(run), poison, `${run}:poison`);
+    const bad = { ...groupSampled(run, 0, 1), samples: [] };
+    await bus.log.publishRaw(subjects.rollout(run), new TextEncoder().encode(JSON.stringify(bad)), `${run}:bad`);
+    await bus.log.publish(groupSampled(run, 0, 2));
+    const ctl = new AbortController();
+    const handled: string[] = [];
+    await bus.log.consume({ stream: LOG_STREAM, durable: `poison-${run}`, filterSubject: subjects.rollout(run), types: ["GroupSampled"], signal: ctl.signal },
+      async (e) => { handled.push(e.groupId); ctl.abort(); });
+    assert.deepEqual(handled, ["s0.g2"]);
+    const dlq = (await bus.log.replayAll(run, { subject: subjects.dlq(run) })).map((r) => r.event as DeadLettered);
+    assert.equal(dlq.length, 2);
+    assert.equal(dlq[0].reason, "unparseable");
+    assert.deepEqual(Buffer.from(dlq[0].payload, "base64"), Buffer.from(poison));
+    assert.equal(dlq[1].reason, "schema");
+    assert.match(dlq[1].error, /samples/);
+    assert.equal(JSON.parse(Buffer.from(dlq[1].payload, "base64").toString()).groupId, "s0.g1");
+  });
+
+  it("naks a failing handler with back-off and dead-letters it after max_deliver", async () => {
+    const run = uniqueRunId();
+    await bus.log.publish(groupSampled(run, 0, 0));
+    const ctl = new AbortController();
+    let calls = 0;
+    const loop = bus.log.consume({ stream: LOG_STREAM, durable: `fail-${run}`, filterSubject: subjects.rollout(run), types: ["GroupSampled"], maxDeliver: 3, backoffMs: () => 50, signal: ctl.signal },
+      async () => { calls++; throw new Error("transient trouble"); });
+    let dlq: DeadLettered[] = [];
+    for (let i = 0; i < 100 && dlq.length === 0; i++) {
+      await sleep(100);
+      dlq = (await bus.log.replayAll(run, { subject: subjects.dlq(run) })).map((r) => r.event as DeadLettered);
+    }
+    ctl.abort();
+    await loop;
+    assert.equal(calls, 3);
+    assert.equal(dlq.length, 1);
+    assert.equal(dlq[0].reason, "max_deliveries");
+    assert.match(dlq[0].error, /transient trouble/);
+  });
+
+  it("replays every event of a run in order, from the start or from a sequence, and only that run", async () => {
+    const run = uniqueRunId();
+    const other = uniqueRunId();
+    const published = [runStarted(run), groupSampled(run, 0, 0), groupSampled(run, 0, 1), groupScored(run, 0, 1), groupScored(run, 0, 0)];
+    const seqs: number[] = [];
+    for (const [i, e] of published.entries()) {
+      seqs.push((await bus.log.publish(e)).seq);
+      if (i === 2) await bus.log.publish(groupSampled(other, 0, 0));
+    }
+    const all = await bus.log.replayAll(run);
+    assert.deepEqual(all.map((r) => r.event), published);
+    assert.deepEqual(all.map((r) => r.seq), seqs);
+    const tail = await bus.log.replayAll(run, { fromSeq: seqs[2] });
+    assert.deepEqual(tail.map((r) => r.seq), seqs.slice(2));
+    assert.equal((await bus.log.replayAll(uniqueRunId())).length, 0);
+  });
+
+  it("appends in order with expect.lastSubjectSequence and refuses a stale append", async () => {
+    const run = uniqueRunId();
+    const last = await bus.log.lastSubjectSeq(subjects.rollout(run));
+    assert.equal(last, 0);
+    const a = await bus.log.publish(groupSampled(run, 0, 0), { expectLastSubjectSequence: 0 });
+    await assert.rejects(bus.log.publish(groupSampled(run, 0, 1), { expectLastSubjectSequence: 0 }), /wrong last sequence|last sequence/i);
+    const b = await bus.log.publish(groupSampled(run, 0, 1), { expectLastSubjectSequence: a.seq });
+    assert.ok(b.seq > a.seq);
+  });
+
+  it("stores weights by sha256 digest and detects a digest mismatch on read", async () => {
+    const run = uniqueRunId();
+    const bytes = new Uint8Array(3 * 1024 * 1024 + 17).map((_, i) => (i * 31) & 0xff);
+    const digest = await bus.log.putBlob(run, bytes);
+    assert.equal(digest, sha256(bytes));
+    assert.equal(await bus.log.putBlob(run, bytes), digest); // idempotent
+    assert.deepEqual(await bus.log.getBlob(run, digest), bytes);
+    // tamper: other bytes stored under the digest's name
+    const store = await bus.log.weights(run);
+    const forged = bytes.slice();
+    forged[12345] ^= 1;
+    await store.putBlob({ name: digest }, forged);
+    await assert.rejects(bus.log.getBlob(run, digest), WeightsDigestError);
+    await assert.rejects(bus.log.getBlob(run, sha256(new Uint8Array([1]))), WeightsNotFoundError);
+  });
+
+  it("keeps a run index in KV", async () => {
+    const run = uniqueRunId();
+    await bus.log.putRunRecord(run, { status: "running", step: 0 });
+    await bus.log.putRunRecord(run, { step: 3 });
+    assert.deepEqual(await bus.log.getRunRecord(run), { status: "running", step: 3, runId: run });
+    assert.equal(await bus.log.getRunRecord(uniqueRunId()), null);
+  });
+});
+
+describe("topology", () => {
+  let bus: Bus;
+  before(async () => { bus = await startBus(); });
+  after(async () => { await bus.stop(); });
+
+  it("is idempotent: creating twice leaves the same state", async () => {
+    const before1 = await bus.log.jsm.streams.info(LOG_STREAM);
+    await ensureCoreTopology(bus.log.jsm);
+    await ensureCoreTopology(bus.log.jsm);
+    const after1 = await bus.log.jsm.streams.info(LOG_STREAM);
+    assert.deepEqual(after1.config, before1.config);
+    assert.equal(after1.config.retention, RetentionPolicy.Limits);
+    assert.equal(await ensureStream(bus.log.jsm, logStreamConfig()), "exists");
+  });
+
+  it("reports a drifted stream instead of keeping it silently", async () => {
+    const nc = await connect({ servers: bus.server.url });
+    const jsm = await jetstreamManager(nc);
+    // someone created ZS_LOG with work-queue retention (it would delete events on ack)
+    await jsm.streams.delete(LOG_STREAM);
+    await jsm.streams.add({ name: LOG_STREAM, subjects: ["zs.>"], retention: RetentionPolicy.Workqueue, storage: StorageType.Memory });
+    await assert.rejects(ensureCoreTopology(jsm), (e: Error) =>
+      e instanceof StreamDriftError && /retention/.test(e.message) && /storage/.test(e.message));
+    await nc.close();
+  });
+});

@@ -1,6 +1,7 @@
 // Structural parsing of a normalised answer: lists, sets, tuples, intervals, unions, matrices,
 // relations, labelled values ("x = 3"), ratios, text, numbers and expressions. Our own code:
 // compute-engine only sees the scalar leaves (see expr.ts).
+import { matrixExpression } from "./matrix.ts";
 import { UnparseableAnswerError } from "./types.ts";
 
 export type Value =
@@ -105,6 +106,8 @@ export function isLabel(s: string): boolean {
 
 function parseItem(s: string): Value {
   s = s.trim();
+  const mx = matrixExpression(s);
+  if (mx) return mx;
   const pm = splitTop(s, (x, i) => (x.startsWith("\\pm", i) && !/[a-zA-Z]/.test(x[i + 3] ?? "") ? 3 : 0));
   if (pm.parts.length === 2) {
     const [a, b] = pm.parts;

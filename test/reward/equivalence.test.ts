@@ -65,6 +65,13 @@ describe("equivalence by type", () => {
     differ("\\begin{pmatrix}1 & 0 \\\\ 0 & 1\\end{pmatrix}", "\\begin{pmatrix}0 & 1 \\\\ 1 & 0\\end{pmatrix}");
     differ("\\begin{pmatrix}1 & 0\\end{pmatrix}", "\\begin{pmatrix}1 \\\\ 0\\end{pmatrix}");
   });
+  it("matrix expressions: given a sum or product of literal matrices, then it equals its value; else not", () => {
+    const A = "\\begin{pmatrix}1 & 2 \\\\ 3 & 4\\end{pmatrix}", B = "\\begin{pmatrix}5 & 6 \\\\ 7 & 8\\end{pmatrix}";
+    same(`${A} + ${B}`, "\\begin{pmatrix}6 & 8 \\\\ 10 & 12\\end{pmatrix}");
+    same(`${A} ${B}`, "\\begin{bmatrix}19 & 22 \\\\ 43 & 50\\end{bmatrix}");
+    same(`${A} \\cdot ${B} - ${A}`, "\\begin{pmatrix}18 & 20 \\\\ 40 & 46\\end{pmatrix}");
+    differ(`${B} ${A}`, "\\begin{pmatrix}19 & 22 \\\\ 43 & 50\\end{pmatrix}");
+  });
   it("equations and inequalities: given scaled or flipped forms, then equal; else not", () => {
     same("34x+45y-20z+100=0", "-34x-45y+20z-100=0"); same("2x+4y-3=0", "y=-\\frac{1}{2}x+\\frac{3}{4}");
     same("x \\geq 5", "5 \\leq x"); same("-x > -1", "x < 1"); same("x \\neq 3", "x != 3");

@@ -38,7 +38,8 @@ function atPoints(ja: unknown, jb: unknown, cmp: (a: C, b: C) => boolean | null)
   let valid = 0;
   const tries = vars.length ? POINTS : 1;
   for (let k = 0; k < tries; k++) {
-    const env: Env = new Map(vars.map((v) => [v, { re: 0.3 + 2.7 * r(), im: 0 }]));
+    const sign = k % 2 === 0 ? 1 : -1; // negative points too: |x| ≢ x, \sqrt{x^2} ≢ x
+    const env: Env = new Map(vars.map((v) => [v, { re: sign * (0.3 + 2.7 * r()), im: 0 }]));
     let a: C, b: C;
     try { a = evaluate(ja, env); b = evaluate(jb, env); } catch (e) { if (e instanceof NotNumericError) return false; throw e; }
     if (![a.re, a.im, b.re, b.im].every(Number.isFinite)) continue;

@@ -33,8 +33,18 @@ function div(a: C, b: C): C {
 }
 const cexp = (a: C): C => { const r = Math.exp(a.re); return c(r * Math.cos(a.im), r * Math.sin(a.im)); };
 const clog = (a: C): C => c(Math.log(Math.hypot(a.re, a.im)), Math.atan2(a.im, a.re));
+/** q when x ≈ p/q with q odd and small (so a negative base has a real power), else 0. */
+function oddDenominator(x: number): number {
+  for (let q = 1; q <= 15; q += 2) if (Math.abs(x * q - Math.round(x * q)) < 1e-9) return q;
+  return 0;
+}
+
 function pow(a: C, b: C): C {
   if (a.im === 0 && b.im === 0 && (a.re >= 0 || Number.isInteger(b.re))) return c(Math.pow(a.re, b.re));
+  if (a.im === 0 && b.im === 0 && a.re < 0) {
+    const q = oddDenominator(b.re); // (-8)^(2/3) = (∛-8)^2 = 4, the real-root convention of \sqrt[3]{x}^2
+    if (q) return c((Math.round(b.re * q) % 2 === 0 ? 1 : -1) * Math.pow(-a.re, b.re));
+  }
   if (a.re === 0 && a.im === 0) return c(0);
   return cexp(mul(b, clog(a)));
 }

@@ -43,6 +43,8 @@ describe("equivalence by type", () => {
   it("expressions with variables: given equal polynomials/rational forms, then equal; else not", () => {
     same("x^2+2x+1", "(x+1)^2"); same("\\frac{x+2}{7}", "\\frac{x}{7}+\\frac{2}{7}"); same("x^2 + 2*x + 1", "2x+1+x^2");
     same("2 \\sin b \\cos a", "2\\cos a \\sin b"); same("\\frac34 i", "\\frac{3}{4}i");
+    same("\\sqrt[3]{x}^2", "x^{2/3}"); same("\\sin^2 x + \\cos^2 x", "1"); same("e^{i\\pi}", "-1"); same("\\sqrt{x^2}", "|x|");
+    differ("|x|", "x"); differ("\\sqrt{x^2}", "x");
     differ("x^3+2x+1", "x^2+2x+1"); differ("x+2n+1", "x+1"); differ("f(x)", "f(y)"); differ("(a+5)(b+2)", "(+5)(b+2)");
   });
   it("unordered sets: given the same elements in another order or notation, then equal; else not", () => {

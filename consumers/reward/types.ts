@@ -42,8 +42,6 @@ export class RewardError extends Error {
 }
 /** An unknown reward function name or version. */
 export class UnknownRewardError extends RewardError {}
-/** A verdict that ran past its time limit (its worker was terminated). */
-export class VerdictTimeoutError extends RewardError {}
 /** The worker pool was closed while verdicts were pending. */
 export class PoolClosedError extends RewardError {}
 /** An answer string that cannot be turned into a math value. */

@@ -132,6 +132,8 @@ function parseRelation(parts: string[], seps: string[]): Value {
     return { kind: "relation", op: "=", lhs: parseItem(first), rhs: parseItem(last) };
   }
   const ops = seps.map(opOf);
+  const abs = absoluteBounds(parts, ops);
+  if (abs) return abs;
   if (parts.length === 3 && ops.every((o) => o.dir === ops[0].dir && o.dir !== 0) && isLabel(parts[1])) {
     const [lo, hi] = ops[0].dir < 0 ? [parts[0], parts[2]] : [parts[2], parts[0]];
     const [cLo, cHi] = ops[0].dir < 0 ? [ops[0].strict, ops[1].strict] : [ops[1].strict, ops[0].strict];
@@ -142,6 +144,28 @@ function parseRelation(parts: string[], seps: string[]): Value {
   const [l, r] = o.dir > 0 ? [parts[1], parts[0]] : [parts[0], parts[1]];
   const op = o.dir === 0 ? "!=" : o.strict ? "<" : "<=";
   return { kind: "relation", op, lhs: parseItem(l), rhs: parseItem(r) };
+}
+
+/** a ≤ |x| ≤ b (0 ≤ a) and |x| < b as intervals of x: [-b,-a] ∪ [a,b], (-b, b). */
+function absoluteBounds(parts: string[], ops: { dir: number; strict: boolean }[]): Value | null {
+  const isAbs = (p: string) => /^\|[^|]+\|$/.test(p) && isLabel(p.slice(1, -1));
+  const num = (p: string) => { const v = numberLiteral(p); return v && v.kind === "number" && v.value >= 0 ? v : null; };
+  if (parts.length === 2 && isAbs(parts[0]) && ops[0].dir === -1) {
+    const b = num(parts[1]);
+    if (!b) return null;
+    const neg = numberLiteral(`-${parts[1]}`)!;
+    return { kind: "interval", lo: neg, hi: b, loClosed: !ops[0].strict, hiClosed: !ops[0].strict };
+  }
+  if (parts.length !== 3 || !isAbs(parts[1]) || ops[0].dir !== -1 || ops[1].dir !== -1) return null;
+  const a = num(parts[0]), b = num(parts[2]);
+  if (!a || !b) return null;
+  const na = numberLiteral(`-${parts[0]}`)!, nb = numberLiteral(`-${parts[2]}`)!;
+  const [ca, cb] = [!ops[0].strict, !ops[1].strict];
+  if (a.value === 0 && ca) return { kind: "interval", lo: nb, hi: b, loClosed: cb, hiClosed: cb };
+  return { kind: "union", parts: [
+    { kind: "interval", lo: nb, hi: na, loClosed: cb, hiClosed: ca },
+    { kind: "interval", lo: a, hi: b, loClosed: ca, hiClosed: cb },
+  ] };
 }
 
 function opOf(sep: string): { dir: number; strict: boolean } {

@@ -59,6 +59,7 @@ describe("equivalence by type", () => {
   it("intervals: given the same ends and closedness, then equal; else not", () => {
     same("[0, 1)", "[0,1)"); same("(-\\infty, 3]", "x \\leq 3"); same("-2 \\leq x \\leq 7", "x \\in [-2, 7]");
     same("(1, +\\infty)", "(1, \\infty)"); same("[-1, 0) \\cup (0, 1]", "[-1,0)\\cup(0,1]");
+    same("|x| < 3", "(-3, 3)"); same("1 \\leq |z| \\leq 2", "[-2,-1] \\cup [1,2]"); differ("1 \\leq |z| \\leq 2", "[1, 2]");
     differ("[0, 9)", "[0, 1)"); differ("(0, 9)", "[0, 9)"); differ("(-\\infty, 3]", "(-\\infty, 3)");
   });
   it("matrices: given pmatrix/bmatrix with equal entries, then equal; else not", () => {

@@ -1,0 +1,87 @@
+// AdamW state handle: moments mirror the model's tensor table.
+#include <cmath>
+#include <cstring>
+
+#include "adamw.h"
+#include "util.h"
+
+namespace zsb {
+namespace {
+
+struct Adam {
+  std::shared_ptr<zs::Model> m;
+  std::vector<float> mo, ve;
+  long t = 0;
+  float b1, b2, eps, wd;
+};
+
+Adam* adam_of(const Napi::Value& v) {
+  if (!v.IsExternal()) throw Napi::TypeError::New(v.Env(), "expected an AdamW handle, got " + describe(v));
+  return v.As<Napi::External<Adam>>().Data();
+}
+
+Napi::Value Create(const Napi::CallbackInfo& info) {
+  auto m = model_of(info[0]);
+  auto* a = new Adam{m, std::vector<float>(m->n_params, 0.f), std::vector<float>(m->n_params, 0.f), 0,
+                     (float)number(info[1], "beta1"), (float)number(info[2], "beta2"), (float)number(info[3], "eps"),
+                     (float)number(info[4], "weightDecay")};
+  return Napi::External<Adam>::New(info.Env(), a, [](Napi::Env, Adam* p) { delete p; });
+}
+
+// step(a, lr, clipGrad) -> Promise<gradNorm>
+Napi::Value Step(const Napi::CallbackInfo& info) {
+  Adam* a = adam_of(info[0]);
+  float lr = (float)number(info[1], "lr"), clip = (float)number(info[2], "clipGrad");
+  auto m = a->m;
+  auto norm = std::make_shared<double>(0.0);
+  auto keep = Napi::Value(info[0]);
+  return queue(info.Env(), m, [a, m, lr, clip, norm] {
+    *norm = std::sqrt(zs::sum_squares(m->grads.data(), m->n_params));
+    float scale = clip > 0 && *norm > clip ? (float)(clip / (*norm + 1e-6)) : 1.f;
+    a->t++;
+    for (const auto& t : m->table)
+      zs::adamw_update(m->params.data() + t.offset, a->mo.data() + t.offset, a->ve.data() + t.offset,
+                       m->grads.data() + t.offset, t.numel, lr, a->b1, a->b2, a->eps, t.decay ? a->wd : 0.f, scale, a->t);
+  }, [norm](Napi::Env env) { return Napi::Number::New(env, *norm); }, {keep});
+}
+
+Napi::Value T(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), (double)adam_of(info[0])->t); }
+
+// state(a) -> { m, v, t, beta1, beta2, eps, weightDecay } (copies)
+Napi::Value State(const Napi::CallbackInfo& info) {
+  Adam* a = adam_of(info[0]);
+  std::lock_guard<std::mutex> lk(a->m->mu);
+  Napi::Env env = info.Env();
+  auto mo = Napi::Float32Array::New(env, a->mo.size()), ve = Napi::Float32Array::New(env, a->ve.size());
+  std::memcpy(mo.Data(), a->mo.data(), a->mo.size() * 4);
+  std::memcpy(ve.Data(), a->ve.data(), a->ve.size() * 4);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("m", mo); o.Set("v", ve); o.Set("t", (double)a->t);
+  o.Set("beta1", a->b1); o.Set("beta2", a->b2); o.Set("eps", a->eps); o.Set("weightDecay", a->wd);
+  return o;
+}
+
+// setState(a, m, v, t)
+Napi::Value SetState(const Napi::CallbackInfo& info) {
+  Adam* a = adam_of(info[0]);
+  long n = (long)a->mo.size();
+  float* mo = typed<float>(info[1], "m", n);
+  float* ve = typed<float>(info[2], "v", n);
+  std::lock_guard<std::mutex> lk(a->m->mu);
+  std::memcpy(a->mo.data(), mo, n * 4);
+  std::memcpy(a->ve.data(), ve, n * 4);
+  a->t = (long)number(info[3], "t");
+  return info.Env().Undefined();
+}
+
+}  // namespace
+
+void init_adam(Napi::Env env, Napi::Object exports) {
+  exports.Set("adamCreate", Napi::Function::New(env, Create, "adamCreate"));
+  exports.Set("adamStep", Napi::Function::New(env, Step, "adamStep"));
+  exports.Set("adamT", Napi::Function::New(env, T, "adamT"));
+  exports.Set("adamState", Napi::Function::New(env, State, "adamState"));
+  exports.Set("adamSetState", Napi::Function::New(env, SetState, "adamSetState"));
+}
+
+}  // namespace zsb

@@ -1,0 +1,42 @@
+// Grouped-query causal attention. Query head h reads key/value head h / (H/KVH).
+// qkv rows hold [q (H*D) | k (KVH*D) | v (KVH*D)] after bias and RoPE.
+// Legend: B sequences, N tokens, H heads, KVH kv heads, D head dim, T sequence length,
+//         S cache slots, QKV = (H + 2*KVH)*D.
+#pragma once
+#include <cstddef>
+
+namespace zs {
+
+struct AttnDims { int H, KVH, D; };
+
+// Per-thread scratch floats needed for sequences/contexts up to Tmax.
+size_t attention_scratch_floats(int Tmax);
+
+// Packed batch: sequence b spans rows [off[b], off[b+1]) of qkv. scratch: threads * scratch_floats(Tmax).
+void attention_forward(float* out,         // (N, H*D)
+                       float* lse,         // (N, H) saved log-sum-exp of the scaled scores
+                       float* scratch,
+                       const float* qkv,   // (N, QKV)
+                       const int* off,     // (B+1)
+                       int B, int Tmax, AttnDims d);
+// dqkv += gradient (q, k and v parts); dout and out are (N, H*D).
+void attention_backward(float* dqkv,        // (N, QKV)
+                        float* scratch,
+                        const float* dout,  // (N, H*D)
+                        const float* out,   // (N, H*D)
+                        const float* lse,   // (N, H)
+                        const float* qkv,   // (N, QKV)
+                        const int* off, int B, int Tmax, AttnDims d);
+void attention_forward_ref(float* out, const float* qkv, const int* off, int B, AttnDims d);
+
+// Inference against a KV cache: token n's query (row n of q, stride q_stride) attends cache slots
+// [base[n], base[n] + pos[n]] of this layer (its own k/v already written there).
+void attention_cached_forward(float* out,          // (N, H*D)
+                              float* scratch,
+                              const float* q,      // (N, q_stride)
+                              const float* kcache, // (S, KVH*D)
+                              const float* vcache, // (S, KVH*D)
+                              const long* base,    // (N)
+                              const int* pos,      // (N)
+                              int N, long q_stride, int Tmax, AttnDims d);
+}  // namespace zs

@@ -1,0 +1,185 @@
+#include "generate.h"
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <vector>
+
+#include "attention.h"
+#include "common.h"
+#include "matmul.h"
+#include "rmsnorm.h"
+#include "rope.h"
+#include "swiglu.h"
+#include "threadpool.h"
+
+namespace zs {
+namespace {
+
+// Every weight matrix packed once per sample() call.
+struct PackedWeights {
+  std::vector<float> buf;
+  std::vector<size_t> qkv, o, gu, down;
+  size_t head = 0;
+  explicit PackedWeights(const Model& m) {
+    const Config& c = m.cfg;
+    const int C = c.hidden_size, HD = c.num_attention_heads * c.head_dim, F = c.intermediate_size;
+    size_t total = 0;
+    auto reserve = [&](int I, int O) { size_t at = total; total += matmul_packed_weight_floats(I, O); return at; };
+    for (int l = 0; l < c.num_hidden_layers; l++) {
+      qkv.push_back(reserve(C, m.qkv_dim())); o.push_back(reserve(HD, C));
+      gu.push_back(reserve(C, 2 * F)); down.push_back(reserve(F, C));
+    }
+    head = reserve(C, c.vocab_size);
+    buf.resize(total);
+    const float* W = m.params.data();
+    for (int l = 0; l < c.num_hidden_layers; l++) {
+      const LayerOffsets& lo = m.layers[l];
+      matmul_pack_weight(&buf[qkv[l]], W + lo.qkv_w, C, m.qkv_dim());
+      matmul_pack_weight(&buf[o[l]], W + lo.o_w, HD, C);
+      matmul_pack_weight(&buf[gu[l]], W + lo.gu_w, C, 2 * F);
+      matmul_pack_weight(&buf[down[l]], W + lo.down_w, F, C);
+    }
+    matmul_pack_weight(&buf[head], W + m.head, C, c.vocab_size);
+  }
+};
+
+struct Workspace {
+  std::vector<float> x, ln, qkv, att, tmp, gu, h, scratch, last, lnl;
+  Workspace(const Model& m, int maxN, int Tmax) {
+    const Config& c = m.cfg;
+    const size_t C = c.hidden_size, HD = (size_t)c.num_attention_heads * c.head_dim, F = c.intermediate_size;
+    x.resize(maxN * C); ln.resize(maxN * C); tmp.resize(maxN * C); qkv.resize(maxN * (size_t)m.qkv_dim());
+    att.resize(maxN * HD); gu.resize(maxN * 2 * F); h.resize(maxN * F); last.resize(maxN * C); lnl.resize(maxN * C);
+    scratch.resize(attention_scratch_floats(Tmax) * get_threads());
+  }
+};
+
+// One forward over N new tokens (token n: row slot base[n], position pos[n]) writing their K/V
+// into the cache; logits (n_out, V) for the token indices in want[].
+void infer_step(Model& m, const PackedWeights& pw, Workspace& ws, float* kc, float* vc, size_t S, const int* tokens,
+                const int* pos, const long* base, int N, const int* want, int n_out, float* logits, int Tmax) {
+  const Config& c = m.cfg;
+  const int C = c.hidden_size, H = c.num_attention_heads, D = c.head_dim, KVH = c.num_key_value_heads;
+  const int F = c.intermediate_size, QKV = m.qkv_dim(), HD = H * D, KD = KVH * D;
+  const float* W = m.params.data();
+  float* x = ws.x.data();
+  for (int n = 0; n < N; n++) {
+    if (tokens[n] < 0 || tokens[n] >= c.vocab_size) throw EngineError("token id outside the vocabulary in a prompt");
+    std::memcpy(x + (size_t)n * C, W + m.embed + (size_t)tokens[n] * C, sizeof(float) * C);
+  }
+  for (int l = 0; l < c.num_hidden_layers; l++) {
+    const LayerOffsets& lo = m.layers[l];
+    float* K = kc + (size_t)l * S * KD;
+    float* Vc = vc + (size_t)l * S * KD;
+    rmsnorm_forward(ws.ln.data(), nullptr, x, W + lo.ln1, N, C, c.rms_norm_eps);
+    matmul_forward_prepacked(ws.qkv.data(), ws.ln.data(), &pw.buf[pw.qkv[l]], W + lo.qkv_b, N, C, QKV);
+    rope_forward(ws.qkv.data(), pos, m.rope_cos.data(), m.rope_sin.data(), N, H + KVH, D, QKV);
+    for (int n = 0; n < N; n++) {
+      const float* row = ws.qkv.data() + (size_t)n * QKV;
+      std::memcpy(K + (size_t)(base[n] + pos[n]) * KD, row + HD, sizeof(float) * KD);
+      std::memcpy(Vc + (size_t)(base[n] + pos[n]) * KD, row + HD + KD, sizeof(float) * KD);
+    }
+    attention_cached_forward(ws.att.data(), ws.scratch.data(), ws.qkv.data(), K, Vc, base, pos, N, QKV, Tmax,
+                             AttnDims{H, KVH, D});
+    matmul_forward_prepacked(ws.tmp.data(), ws.att.data(), &pw.buf[pw.o[l]], nullptr, N, HD, C);
+    for (size_t i = 0; i < (size_t)N * C; i++) x[i] += ws.tmp[i];
+    rmsnorm_forward(ws.ln.data(), nullptr, x, W + lo.ln2, N, C, c.rms_norm_eps);
+    matmul_forward_prepacked(ws.gu.data(), ws.ln.data(), &pw.buf[pw.gu[l]], nullptr, N, C, 2 * F);
+    swiglu_forward(ws.h.data(), ws.gu.data(), N, F);
+    matmul_forward_prepacked(ws.tmp.data(), ws.h.data(), &pw.buf[pw.down[l]], nullptr, N, F, C);
+    for (size_t i = 0; i < (size_t)N * C; i++) x[i] += ws.tmp[i];
+  }
+  for (int i = 0; i < n_out; i++) std::memcpy(ws.last.data() + (size_t)i * C, x + (size_t)want[i] * C, sizeof(float) * C);
+  rmsnorm_forward(ws.lnl.data(), nullptr, ws.last.data(), W + m.norm, n_out, C, c.rms_norm_eps);
+  matmul_forward_prepacked(logits, ws.lnl.data(), &pw.buf[pw.head], nullptr, n_out, C, c.vocab_size);
+}
+
+}  // namespace
+
+void model_sample(Model& m, const SampleRequest& req, SampleOutput& out) {
+  const Config& c = m.cfg;
+  const int R = req.R, V = c.vocab_size, KD = c.num_key_value_heads * c.head_dim;
+  std::vector<long> poff(R + 1, 0);
+  int maxP = 0;
+  for (int r = 0; r < R; r++) {
+    if (req.prompt_lens[r] <= 0) throw EngineError("prompts[" + std::to_string(r) + "] is empty");
+    poff[r + 1] = poff[r] + req.prompt_lens[r];
+    maxP = std::max(maxP, req.prompt_lens[r]);
+  }
+  const int Tmax = maxP + req.max_new;
+  if (Tmax > c.max_position_embeddings) throw EngineError("prompt + maxNewTokens exceeds max_position_embeddings");
+  m.ensure_rope(Tmax);
+  const size_t S = (size_t)R * Tmax;
+  std::vector<float> kc((size_t)c.num_hidden_layers * S * KD), vc(kc.size());
+  // unique prompts: the first row holding each prompt prefills it
+  std::map<std::vector<int>, int> first;
+  std::vector<int> owner(R);
+  std::vector<int> ptoks, ppos, uniq;
+  std::vector<long> pbase;
+  for (int r = 0; r < R; r++) {
+    std::vector<int> key(req.prompts + poff[r], req.prompts + poff[r + 1]);
+    auto it = first.find(key);
+    if (it != first.end()) { owner[r] = it->second; continue; }
+    first.emplace(key, r);
+    owner[r] = r;
+    uniq.push_back(r);
+    for (int i = 0; i < req.prompt_lens[r]; i++) {
+      ptoks.push_back(key[i]); ppos.push_back(i); pbase.push_back((long)r * Tmax);
+    }
+  }
+  PackedWeights pw(m);
+  Workspace ws(m, std::max<int>((int)ptoks.size(), R), Tmax);
+  std::vector<float> cur((size_t)R * V), ulog((size_t)uniq.size() * V);
+  std::vector<int> want;
+  for (size_t u = 0, at = 0; u < uniq.size(); u++) { at += req.prompt_lens[uniq[u]]; want.push_back((int)at - 1); }
+  infer_step(m, pw, ws, kc.data(), vc.data(), S, ptoks.data(), ppos.data(), pbase.data(), (int)ptoks.size(), want.data(),
+             (int)uniq.size(), ulog.data(), Tmax);
+  std::vector<int> uidx(R, -1);
+  for (size_t u = 0; u < uniq.size(); u++) uidx[uniq[u]] = (int)u;
+  for (int r = 0; r < R; r++) {
+    int o = owner[r];
+    std::memcpy(&cur[(size_t)r * V], &ulog[(size_t)uidx[o] * V], sizeof(float) * V);
+    if (o == r) continue;
+    size_t n = (size_t)req.prompt_lens[r] * KD;
+    for (int l = 0; l < c.num_hidden_layers; l++) {
+      std::memcpy(&kc[((size_t)l * S + (size_t)r * Tmax) * KD], &kc[((size_t)l * S + (size_t)o * Tmax) * KD], n * 4);
+      std::memcpy(&vc[((size_t)l * S + (size_t)r * Tmax) * KD], &vc[((size_t)l * S + (size_t)o * Tmax) * KD], n * 4);
+    }
+  }
+  // decode
+  std::vector<int> active(R), idx((size_t)get_threads() * V), next_tok(R), next_pos(R), want2(R);
+  std::vector<float> prob((size_t)get_threads() * V), nlog((size_t)R * V);
+  std::vector<long> next_base(R);
+  for (int r = 0; r < R; r++) { active[r] = r; out.lens[r] = 0; out.finish[r] = 1; }
+  for (int step = 0; step < req.max_new && !active.empty(); step++) {
+    int A = (int)active.size();
+    parallel_for(A, [&](int i, int tid) {
+      int r = active[i];
+      float lp;
+      int y = sample_row(&lp, idx.data() + (size_t)tid * V, prob.data() + (size_t)tid * V, &cur[(size_t)r * V], V, req.s,
+                         rng_uniform(req.seeds[r], (uint64_t)step));
+      out.tokens[(size_t)r * req.max_new + step] = y;
+      out.logprobs[(size_t)r * req.max_new + step] = lp;
+      out.lens[r] = step + 1;
+      if (std::find(req.stop, req.stop + req.nstop, y) != req.stop + req.nstop) out.finish[r] = 0;
+    });
+    std::vector<int> still;
+    for (int r : active) if (out.finish[r] == 1 && step + 1 < req.max_new) still.push_back(r);
+    active.swap(still);
+    int n = (int)active.size();
+    if (!n) break;
+    for (int i = 0; i < n; i++) {
+      int r = active[i];
+      next_tok[i] = out.tokens[(size_t)r * req.max_new + step];
+      next_pos[i] = req.prompt_lens[r] + step;
+      next_base[i] = (long)r * Tmax;
+      want2[i] = i;
+    }
+    infer_step(m, pw, ws, kc.data(), vc.data(), S, next_tok.data(), next_pos.data(), next_base.data(), n, want2.data(), n,
+               nlog.data(), Tmax);
+    for (int i = 0; i < n; i++) std::memcpy(&cur[(size_t)active[i] * V], &nlog[(size_t)i * V], sizeof(float) * V);
+  }
+}
+
+}  // namespace zs

@@ -1,0 +1,193 @@
+#include "matmul.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "common.h"
+#include "threadpool.h"
+
+namespace zs {
+namespace {
+
+constexpr int NR = 16;   // columns per packed panel (two ymm)
+constexpr int MR = 6;    // rows per micro-tile
+constexpr int KC = 256;  // k block (accumulators are stored and reloaded: same order, same result)
+constexpr int RB = 48;   // rows per task
+constexpr int PB = 8;    // panels per task
+
+// C(M<=MR, ncols<=NR) = (load ? C : 0) + A(M,K) @ Bp(K,16); A[r][k] = A[r*rs + k*ks].
+template <int M>
+inline void kernel(float* C, long ldc, const float* A, long rs, long ks, const float* Bp, int K, bool load, int ncols) {
+  __m256 c0[M], c1[M];
+  alignas(32) float tmp[M][NR];
+  if (load) {
+    if (ncols == NR) {
+      for (int r = 0; r < M; r++) { c0[r] = _mm256_loadu_ps(C + r * ldc); c1[r] = _mm256_loadu_ps(C + r * ldc + 8); }
+    } else {
+      for (int r = 0; r < M; r++) {
+        for (int j = 0; j < NR; j++) tmp[r][j] = j < ncols ? C[r * ldc + j] : 0.f;
+        c0[r] = _mm256_load_ps(tmp[r]); c1[r] = _mm256_load_ps(tmp[r] + 8);
+      }
+    }
+  } else {
+    for (int r = 0; r < M; r++) { c0[r] = _mm256_setzero_ps(); c1[r] = _mm256_setzero_ps(); }
+  }
+  for (int k = 0; k < K; k++) {
+    __m256 b0 = _mm256_loadu_ps(Bp + k * NR), b1 = _mm256_loadu_ps(Bp + k * NR + 8);
+    const float* a = A + k * ks;
+    for (int r = 0; r < M; r++) {
+      __m256 av = _mm256_broadcast_ss(a + r * rs);
+      c0[r] = _mm256_fmadd_ps(av, b0, c0[r]);
+      c1[r] = _mm256_fmadd_ps(av, b1, c1[r]);
+    }
+  }
+  if (ncols == NR) {
+    for (int r = 0; r < M; r++) { _mm256_storeu_ps(C + r * ldc, c0[r]); _mm256_storeu_ps(C + r * ldc + 8, c1[r]); }
+  } else {
+    for (int r = 0; r < M; r++) {
+      _mm256_store_ps(tmp[r], c0[r]); _mm256_store_ps(tmp[r] + 8, c1[r]);
+      for (int j = 0; j < ncols; j++) C[r * ldc + j] = tmp[r][j];
+    }
+  }
+}
+
+void kernel_rows(int m, float* C, long ldc, const float* A, long rs, long ks, const float* Bp, int K, bool load, int nc) {
+  switch (m) {
+    case 6: kernel<6>(C, ldc, A, rs, ks, Bp, K, load, nc); break;
+    case 5: kernel<5>(C, ldc, A, rs, ks, Bp, K, load, nc); break;
+    case 4: kernel<4>(C, ldc, A, rs, ks, Bp, K, load, nc); break;
+    case 3: kernel<3>(C, ldc, A, rs, ks, Bp, K, load, nc); break;
+    case 2: kernel<2>(C, ldc, A, rs, ks, Bp, K, load, nc); break;
+    default: kernel<1>(C, ldc, A, rs, ks, Bp, K, load, nc); break;
+  }
+}
+
+// C(M,Ncols) (+)= A(M,K) @ B, with B already packed into panels Bp[p][k][16].
+void gemm_packed(float* C, long ldc, const float* A, long rs, long ks, const float* Bp, int M, int Ncols, int K,
+                 bool accumulate) {
+  int panels = (Ncols + NR - 1) / NR;
+  int rblocks = (M + RB - 1) / RB, pblocks = (panels + PB - 1) / PB;
+  parallel_for(rblocks * pblocks, [&](int task, int) {
+    int rb = task / pblocks, pb = task % pblocks;
+    int r0 = rb * RB, r1 = std::min(M, r0 + RB);
+    int p0 = pb * PB, p1 = std::min(panels, p0 + PB);
+    for (int k0 = 0; k0 < K; k0 += KC) {
+      int kc = std::min(KC, K - k0);
+      bool load = accumulate || k0 > 0;
+      for (int p = p0; p < p1; p++) {
+        const float* B = Bp + (size_t)p * K * NR + (size_t)k0 * NR;
+        int nc = std::min(NR, Ncols - p * NR);
+        for (int r = r0; r < r1; r += MR)
+          kernel_rows(std::min(MR, r1 - r), C + r * ldc + p * NR, ldc, A + r * rs + (long)k0 * ks, rs, ks, B, kc, load, nc);
+      }
+    }
+  });
+}
+
+// Bp[p][k][j] = B(k, p*16+j) where B(k,j) = src[k*sk + j*sj]; zero past Ncols.
+void pack_b(float* Bp, const float* src, long sk, long sj, int K, int Ncols) {
+  int panels = (Ncols + NR - 1) / NR;
+  parallel_for(panels, [&](int p, int) {
+    float* dst = Bp + (size_t)p * K * NR;
+    int j0 = p * NR, nc = std::min(NR, Ncols - j0);
+    for (int k = 0; k < K; k++) {
+      const float* s = src + k * sk + (long)j0 * sj;
+      float* d = dst + (size_t)k * NR;
+      if (sj == 1 && nc == NR) { std::memcpy(d, s, NR * sizeof(float)); continue; }
+      for (int j = 0; j < NR; j++) d[j] = j < nc ? s[j * sj] : 0.f;
+    }
+  });
+}
+
+size_t panel_floats(int K, int Ncols) { return (size_t)((Ncols + NR - 1) / NR) * NR * K; }
+
+}  // namespace
+
+size_t matmul_pack_floats(int N, int I, int O) {
+  return std::max({panel_floats(I, O), panel_floats(O, I), panel_floats(N, I)}) + 64;
+}
+
+size_t matmul_packed_weight_floats(int I, int O) { return panel_floats(I, O); }
+
+void matmul_pack_weight(float* wp, const float* w, int I, int O) { pack_b(wp, w, 1, I, I, O); }
+
+static void add_bias(float* out, const float* b, int N, int O);
+
+void matmul_forward_prepacked(float* out, const float* in, const float* wp, const float* b, int N, int I, int O) {
+  gemm_packed(out, O, in, I, 1, wp, N, O, I, false);
+  if (b) add_bias(out, b, N, O);
+}
+
+void matmul_forward(float* out, float* pack, const float* in, const float* w, const float* b, int N, int I, int O) {
+  float* Bp = (float*)(((uintptr_t)pack + 31) & ~(uintptr_t)31);
+  pack_b(Bp, w, 1, I, I, O);  // B(k=i, j=o) = w[o*I + i]
+  gemm_packed(out, O, in, I, 1, Bp, N, O, I, false);
+  if (b) add_bias(out, b, N, O);
+}
+
+static void add_bias(float* out, const float* b, int N, int O) {
+  {
+    int chunks = (N + 255) / 256;
+    parallel_for(chunks, [&](int c, int) {
+      for (int n = c * 256; n < std::min(N, c * 256 + 256); n++) {
+        float* o = out + (size_t)n * O;
+        for (int j = 0; j < O; j++) o[j] += b[j];
+      }
+    });
+  }
+}
+
+void matmul_backward(float* din, float* dw, float* db, float* pack, const float* dout, const float* in, const float* w,
+                     int N, int I, int O) {
+  float* Bp = (float*)(((uintptr_t)pack + 31) & ~(uintptr_t)31);
+  if (din) {
+    pack_b(Bp, w, I, 1, O, I);  // B(k=o, j=i) = w[o*I + i]
+    gemm_packed(din, I, dout, O, 1, Bp, N, I, O, true);
+  }
+  pack_b(Bp, in, I, 1, N, I);  // B(k=n, j=i) = in[n*I + i]
+  gemm_packed(dw, I, dout, 1, O, Bp, O, I, N, true);  // A(o, n) = dout[n*O + o]
+  if (db) {
+    int chunks = (O + 63) / 64;
+    parallel_for(chunks, [&](int c, int) {
+      int o0 = c * 64, o1 = std::min(O, o0 + 64);
+      for (int n = 0; n < N; n++) {
+        const float* d = dout + (size_t)n * O;
+        for (int o = o0; o < o1; o++) db[o] += d[o];
+      }
+    });
+  }
+}
+
+void matmul_forward_ref(float* out, const float* in, const float* w, const float* b, int N, int I, int O) {
+  for (int n = 0; n < N; n++)
+    for (int o = 0; o < O; o++) {
+      double s = 0;
+      for (int i = 0; i < I; i++) s += (double)in[(size_t)n * I + i] * w[(size_t)o * I + i];
+      out[(size_t)n * O + o] = (float)(s + (b ? b[o] : 0.0));
+    }
+}
+
+void matmul_backward_ref(float* din, float* dw, float* db, const float* dout, const float* in, const float* w,
+                         int N, int I, int O) {
+  if (din)
+    for (int n = 0; n < N; n++)
+      for (int i = 0; i < I; i++) {
+        double s = 0;
+        for (int o = 0; o < O; o++) s += (double)dout[(size_t)n * O + o] * w[(size_t)o * I + i];
+        din[(size_t)n * I + i] += (float)s;
+      }
+  for (int o = 0; o < O; o++)
+    for (int i = 0; i < I; i++) {
+      double s = 0;
+      for (int n = 0; n < N; n++) s += (double)dout[(size_t)n * O + o] * in[(size_t)n * I + i];
+      dw[(size_t)o * I + i] += (float)s;
+    }
+  if (db)
+    for (int o = 0; o < O; o++) {
+      double s = 0;
+      for (int n = 0; n < N; n++) s += dout[(size_t)n * O + o];
+      db[o] += (float)s;
+    }
+}
+
+}  // namespace zs

@@ -1,0 +1,209 @@
+#include "model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "attention.h"
+#include "common.h"
+#include "matmul.h"
+#include "rmsnorm.h"
+#include "rope.h"
+#include "sampling.h"
+#include "swiglu.h"
+#include "threadpool.h"
+
+namespace zs {
+
+void Config::validate() const {
+  auto need = [](bool ok, const char* what) { if (!ok) throw EngineError(std::string("invalid config: ") + what); };
+  need(vocab_size > 0, "vocab_size must be > 0");
+  need(hidden_size > 0, "hidden_size must be > 0");
+  need(num_hidden_layers > 0, "num_hidden_layers must be > 0");
+  need(num_attention_heads > 0, "num_attention_heads must be > 0");
+  need(num_key_value_heads > 0 && num_attention_heads % num_key_value_heads == 0,
+       "num_key_value_heads must divide num_attention_heads");
+  need(head_dim > 0 && head_dim % 2 == 0, "head_dim must be even and > 0");
+  need(intermediate_size > 0, "intermediate_size must be > 0");
+  need(max_position_embeddings > 0, "max_position_embeddings must be > 0");
+  need(rms_norm_eps > 0 && rope_theta > 0, "rms_norm_eps and rope_theta must be > 0");
+}
+
+Model::Model(const Config& c) : cfg(c) {
+  cfg.validate();
+  const int64_t C = c.hidden_size, HD = (int64_t)c.num_attention_heads * c.head_dim,
+                KD = (int64_t)c.num_key_value_heads * c.head_dim, F = c.intermediate_size, V = c.vocab_size;
+  size_t off = 0;
+  auto add = [&](const std::string& name, std::vector<int64_t> shape) {
+    size_t n = 1;
+    for (auto s : shape) n *= (size_t)s;
+    table.push_back({name, shape, off, n, shape.size() >= 2});
+    off += n;
+    return off - n;
+  };
+  embed = add("model.embed_tokens.weight", {V, C});
+  for (int l = 0; l < c.num_hidden_layers; l++) {
+    std::string p = "model.layers." + std::to_string(l) + ".";
+    LayerOffsets lo;
+    lo.ln1 = add(p + "input_layernorm.weight", {C});
+    lo.qkv_w = add(p + "self_attn.q_proj.weight", {HD, C});
+    add(p + "self_attn.k_proj.weight", {KD, C});
+    add(p + "self_attn.v_proj.weight", {KD, C});
+    lo.qkv_b = add(p + "self_attn.q_proj.bias", {HD});
+    add(p + "self_attn.k_proj.bias", {KD});
+    add(p + "self_attn.v_proj.bias", {KD});
+    lo.o_w = add(p + "self_attn.o_proj.weight", {C, HD});
+    lo.ln2 = add(p + "post_attention_layernorm.weight", {C});
+    lo.gu_w = add(p + "mlp.gate_proj.weight", {F, C});
+    add(p + "mlp.up_proj.weight", {F, C});
+    lo.down_w = add(p + "mlp.down_proj.weight", {C, F});
+    layers.push_back(lo);
+  }
+  norm = add("model.norm.weight", {C});
+  head = c.tie_word_embeddings ? embed : add("lm_head.weight", {V, C});
+  n_params = off;
+  params.assign(n_params, 0.f);
+  grads.assign(n_params, 0.f);
+}
+
+void Model::init_random(uint64_t seed, float std) {
+  for (size_t ti = 0; ti < table.size(); ti++) {
+    const TensorInfo& t = table[ti];
+    float* p = params.data() + t.offset;
+    bool is_norm = t.name.find("norm") != std::string::npos, is_bias = t.name.find(".bias") != std::string::npos;
+    uint64_t tseed = seed * 1000003ULL + ti;
+    for (size_t i = 0; i < t.numel; i++)
+      p[i] = is_norm ? 1.f : is_bias ? 0.f : (float)(std * rng_normal(tseed, i));
+  }
+}
+
+void Model::ensure_rope(int positions) {
+  if (positions <= rope_positions) return;
+  int P = std::max(positions, std::min(cfg.max_position_embeddings, 4096));
+  rope_cos.assign((size_t)P * cfg.head_dim / 2, 0.f);
+  rope_sin.assign((size_t)P * cfg.head_dim / 2, 0.f);
+  rope_tables(rope_cos.data(), rope_sin.data(), P, cfg.head_dim, cfg.rope_theta);
+  rope_positions = P;
+}
+
+Packed::Packed(const int* seq_lens, int nseq) : B(nseq) {
+  off.assign(B + 1, 0);
+  for (int b = 0; b < B; b++) {
+    if (seq_lens[b] <= 0) throw EngineError("seqLens[" + std::to_string(b) + "] must be > 0");
+    off[b + 1] = off[b] + seq_lens[b];
+    Tmax = std::max(Tmax, seq_lens[b]);
+  }
+  N = off[B];
+  pos.resize(N);
+  start.assign(N, 0);
+  for (int b = 0; b < B; b++) {
+    start[off[b]] = 1;
+    for (int i = off[b]; i < off[b + 1]; i++) pos[i] = i - off[b];
+  }
+}
+
+static void embed_forward(float* x, const float* wte, const int* tokens, int N, int C, int V) {
+  for (int n = 0; n < N; n++) {
+    if (tokens[n] < 0 || tokens[n] >= V) throw EngineError("token id " + std::to_string(tokens[n]) + " at position " +
+                                                           std::to_string(n) + " is outside the vocabulary");
+    std::memcpy(x + (size_t)n * C, wte + (size_t)tokens[n] * C, sizeof(float) * C);
+  }
+}
+
+void model_forward(Model& m, Acts& a, const int* tokens, const Packed& p) {
+  const Config& c = m.cfg;
+  const int N = p.N, C = c.hidden_size, L = c.num_hidden_layers, H = c.num_attention_heads, D = c.head_dim;
+  const int F = c.intermediate_size, V = c.vocab_size, QKV = m.qkv_dim(), HD = H * D;
+  const AttnDims ad{H, c.num_key_value_heads, D};
+  if (p.Tmax > c.max_position_embeddings) throw EngineError("sequence longer than max_position_embeddings");
+  m.ensure_rope(p.Tmax);
+  const float* W = m.params.data();
+  a.x.resize((size_t)(L + 1) * N * C);
+  a.rstd1.resize((size_t)L * N); a.rstd2.resize((size_t)L * N); a.rstdf.resize(N);
+  a.qkv.resize((size_t)L * N * QKV); a.att.resize((size_t)L * N * HD); a.lse.resize((size_t)L * N * H);
+  a.xmid.resize((size_t)L * N * C); a.gu.resize((size_t)L * N * 2 * F);
+  a.lnf.resize((size_t)N * C); a.logits.resize((size_t)N * V);
+  std::vector<float> ln((size_t)N * C), h((size_t)N * std::max(F, HD)), tmp((size_t)N * C);
+  std::vector<float> pack(matmul_pack_floats(N, std::max({C, F, HD}), std::max({QKV, 2 * F, C, V})));
+  std::vector<float> scratch(attention_scratch_floats(p.Tmax) * get_threads());
+  embed_forward(a.x.data(), W + m.embed, tokens, N, C, V);
+  for (int l = 0; l < L; l++) {
+    const LayerOffsets& lo = m.layers[l];
+    float* x = a.x.data() + (size_t)l * N * C;
+    float* qkv = a.qkv.data() + (size_t)l * N * QKV;
+    float* att = a.att.data() + (size_t)l * N * HD;
+    float* xmid = a.xmid.data() + (size_t)l * N * C;
+    float* gu = a.gu.data() + (size_t)l * N * 2 * F;
+    float* xout = a.x.data() + (size_t)(l + 1) * N * C;
+    rmsnorm_forward(ln.data(), a.rstd1.data() + (size_t)l * N, x, W + lo.ln1, N, C, c.rms_norm_eps);
+    matmul_forward(qkv, pack.data(), ln.data(), W + lo.qkv_w, W + lo.qkv_b, N, C, QKV);
+    rope_forward(qkv, p.pos.data(), m.rope_cos.data(), m.rope_sin.data(), N, H + ad.KVH, D, QKV);
+    attention_forward(att, a.lse.data() + (size_t)l * N * H, scratch.data(), qkv, p.off.data(), p.B, p.Tmax, ad);
+    matmul_forward(tmp.data(), pack.data(), att, W + lo.o_w, nullptr, N, HD, C);
+    for (size_t i = 0; i < (size_t)N * C; i++) xmid[i] = x[i] + tmp[i];
+    rmsnorm_forward(ln.data(), a.rstd2.data() + (size_t)l * N, xmid, W + lo.ln2, N, C, c.rms_norm_eps);
+    matmul_forward(gu, pack.data(), ln.data(), W + lo.gu_w, nullptr, N, C, 2 * F);
+    swiglu_forward(h.data(), gu, N, F);
+    matmul_forward(tmp.data(), pack.data(), h.data(), W + lo.down_w, nullptr, N, F, C);
+    for (size_t i = 0; i < (size_t)N * C; i++) xout[i] = xmid[i] + tmp[i];
+  }
+  rmsnorm_forward(a.lnf.data(), a.rstdf.data(), a.x.data() + (size_t)L * N * C, W + m.norm, N, C, c.rms_norm_eps);
+  matmul_forward(a.logits.data(), pack.data(), a.lnf.data(), W + m.head, nullptr, N, C, V);
+}
+
+void model_backward(Model& m, Acts& a, const float* dlogits, const int* tokens, const Packed& p) {
+  const Config& c = m.cfg;
+  const int N = p.N, C = c.hidden_size, L = c.num_hidden_layers, H = c.num_attention_heads, D = c.head_dim;
+  const int F = c.intermediate_size, V = c.vocab_size, QKV = m.qkv_dim(), HD = H * D;
+  const AttnDims ad{H, c.num_key_value_heads, D};
+  const float* W = m.params.data();
+  float* G = m.grads.data();
+  std::vector<float> dx((size_t)N * C, 0.f), dln((size_t)N * C), ln((size_t)N * C);
+  std::vector<float> dh((size_t)N * std::max(F, HD)), hbuf((size_t)N * F), dgu((size_t)N * 2 * F), dqkv((size_t)N * QKV);
+  std::vector<float> pack(matmul_pack_floats(N, std::max({C, F, HD}), std::max({QKV, 2 * F, C, V})));
+  std::vector<float> scratch(attention_scratch_floats(p.Tmax) * get_threads());
+  std::fill(dln.begin(), dln.end(), 0.f);
+  matmul_backward(dln.data(), G + m.head, nullptr, pack.data(), dlogits, a.lnf.data(), W + m.head, N, C, V);
+  rmsnorm_backward(dx.data(), G + m.norm, dln.data(), a.x.data() + (size_t)L * N * C, a.rstdf.data(), W + m.norm, N, C);
+  for (int l = L - 1; l >= 0; l--) {
+    const LayerOffsets& lo = m.layers[l];
+    const float* x = a.x.data() + (size_t)l * N * C;
+    const float* qkv = a.qkv.data() + (size_t)l * N * QKV;
+    const float* att = a.att.data() + (size_t)l * N * HD;
+    const float* xmid = a.xmid.data() + (size_t)l * N * C;
+    const float* gu = a.gu.data() + (size_t)l * N * 2 * F;
+    // MLP: dx (grad at the layer output) flows to xmid unchanged plus through the MLP
+    rmsnorm_forward(ln.data(), nullptr, xmid, W + lo.ln2, N, C, c.rms_norm_eps);
+    swiglu_forward(hbuf.data(), gu, N, F);
+    std::fill(dh.begin(), dh.begin() + (size_t)N * F, 0.f);
+    matmul_backward(dh.data(), G + lo.down_w, nullptr, pack.data(), dx.data(), hbuf.data(), W + lo.down_w, N, F, C);
+    swiglu_backward(dgu.data(), dh.data(), gu, N, F);
+    std::fill(dln.begin(), dln.end(), 0.f);
+    matmul_backward(dln.data(), G + lo.gu_w, nullptr, pack.data(), dgu.data(), ln.data(), W + lo.gu_w, N, C, 2 * F);
+    rmsnorm_backward(dx.data(), G + lo.ln2, dln.data(), xmid, a.rstd2.data() + (size_t)l * N, W + lo.ln2, N, C);
+    // attention
+    std::fill(dh.begin(), dh.begin() + (size_t)N * HD, 0.f);
+    matmul_backward(dh.data(), G + lo.o_w, nullptr, pack.data(), dx.data(), att, W + lo.o_w, N, HD, C);
+    std::fill(dqkv.begin(), dqkv.end(), 0.f);
+    attention_backward(dqkv.data(), scratch.data(), dh.data(), att, a.lse.data() + (size_t)l * N * H, qkv,
+                       p.off.data(), p.B, p.Tmax, ad);
+    rope_backward(dqkv.data(), p.pos.data(), m.rope_cos.data(), m.rope_sin.data(), N, H + ad.KVH, D, QKV);
+    rmsnorm_forward(ln.data(), nullptr, x, W + lo.ln1, N, C, c.rms_norm_eps);
+    std::fill(dln.begin(), dln.end(), 0.f);
+    matmul_backward(dln.data(), G + lo.qkv_w, G + lo.qkv_b, pack.data(), dqkv.data(), ln.data(), W + lo.qkv_w, N, C, QKV);
+    rmsnorm_backward(dx.data(), G + lo.ln1, dln.data(), x, a.rstd1.data() + (size_t)l * N, W + lo.ln1, N, C);
+  }
+  // embedding: scatter-add in token order, split over columns
+  float* ge = G + m.embed;
+  int cchunks = (C + 31) / 32;
+  parallel_for(cchunks, [&](int cc, int) {
+    int i0 = cc * 32, i1 = std::min(C, i0 + 32);
+    for (int n = 0; n < N; n++) {
+      float* g = ge + (size_t)tokens[n] * C;
+      const float* d = dx.data() + (size_t)n * C;
+      for (int i = i0; i < i1; i++) g[i] += d[i];
+    }
+  });
+}
+
+}  // namespace zs

@@ -1,0 +1,69 @@
+// The Qwen2 decoder: config, the tensor table (one flat buffer for parameters; gradients and AdamW
+// moments mirror it), and the packed forward/backward over variable-length sequences.
+// Legend: B sequences, N tokens, C hidden, H/KVH heads, D head dim, F FFN, V vocab, L layers.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace zs {
+
+struct Config {
+  int vocab_size = 0, hidden_size = 0, num_hidden_layers = 0, num_attention_heads = 0, num_key_value_heads = 0;
+  int head_dim = 0, intermediate_size = 0, max_position_embeddings = 0;
+  float rope_theta = 1e6f, rms_norm_eps = 1e-6f;
+  bool tie_word_embeddings = true;
+  void validate() const;  // throws EngineError naming the bad field
+};
+
+struct TensorInfo {
+  std::string name;           // Hugging Face name
+  std::vector<int64_t> shape;
+  size_t offset, numel;
+  bool decay;                 // weight decay applies (>= 2-D)
+};
+
+// Per-layer offsets into the flat buffer. q/k/v weights are adjacent (one fused QKV matmul),
+// as are q/k/v biases and gate/up weights (one fused gate_up matmul).
+struct LayerOffsets { size_t ln1, qkv_w, qkv_b, o_w, ln2, gu_w, down_w; };
+
+struct Model {
+  Config cfg;
+  std::vector<TensorInfo> table;
+  std::vector<LayerOffsets> layers;
+  size_t embed = 0, norm = 0, head = 0;  // head == embed when tied
+  size_t n_params = 0;
+  std::vector<float> params, grads;
+  std::vector<float> rope_cos, rope_sin;  // (P, D/2)
+  int rope_positions = 0;
+  std::mutex mu;                          // one long call at a time per model
+
+  explicit Model(const Config& c);        // builds the table, zero weights
+  void init_random(uint64_t seed, float std);
+  void ensure_rope(int positions);
+  int qkv_dim() const { return (cfg.num_attention_heads + 2 * cfg.num_key_value_heads) * cfg.head_dim; }
+};
+
+// Packed batch with per-token positions and sequence starts, built from seqLens.
+struct Packed {
+  int B = 0, N = 0, Tmax = 0;
+  std::vector<int> off, pos;
+  std::vector<uint8_t> start;
+  Packed(const int* seq_lens, int B);
+};
+
+// Activations saved for backward (allocated per call by the model, never by kernels).
+struct Acts {
+  std::vector<float> x;        // (L+1, N, C) residual stream at each layer input; [L] = final
+  std::vector<float> rstd1, rstd2, rstdf;  // (L, N), (L, N), (N)
+  std::vector<float> qkv, att, lse, xmid, gu;  // (L,N,QKV), (L,N,H*D), (L,N,H), (L,N,C), (L,N,2F)
+  std::vector<float> lnf, logits;          // (N,C), (N,V)
+};
+
+void model_forward(Model& m, Acts& a, const int* tokens, const Packed& p);
+// Backward from dlogits (N,V); gradients accumulate into m.grads.
+void model_backward(Model& m, Acts& a, const float* dlogits, const int* tokens, const Packed& p);
+
+}  // namespace zs

@@ -1,0 +1,15 @@
+// safetensors I/O with Hugging Face Qwen2 tensor names. Loading accepts F32, BF16 and F16 and
+// converts to the fp32 master weights; saving writes canonical fp32 bytes (table order, fixed
+// header), so the same weights always give the same bytes.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "model.h"
+
+namespace zs {
+void load_safetensors(Model& m, const uint8_t* data, size_t len);
+void load_safetensors_file(Model& m, const std::string& path);  // mmap'd, never read whole
+std::vector<uint8_t> save_safetensors(const Model& m);
+}  // namespace zs

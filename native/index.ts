@@ -1,0 +1,174 @@
+// Typed wrapper over the native policy engine (native/build/Release/zerostream_native.node).
+// Every long call returns a Promise (an AsyncWorker off the event loop). Output buffers are
+// allocated here and filled in place by the engine.
+import { createHash } from "node:crypto";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export type Qwen2Config = {
+  vocab_size: number; hidden_size: number; num_hidden_layers: number;
+  num_attention_heads: number; num_key_value_heads: number; head_dim?: number; intermediate_size: number;
+  rope_theta: number; rms_norm_eps: number; tie_word_embeddings: boolean; max_position_embeddings: number;
+};
+export type SeqBatch = { tokens: Int32Array; seqLens: Int32Array };
+export type TrainBatch = SeqBatch & {
+  lossMask: Float32Array; advantages?: Float32Array; oldLogprobs?: Float32Array; refLogprobs?: Float32Array;
+};
+export type LossSpec =
+  | { kind: "ce"; globalTokens: number }
+  | { kind: "grpo"; clipLow: number; clipHigh: number; klCoef: number; klEstimator: "k1" | "k2" | "k3";
+      aggregation: "token-mean" | "seq-mean-token-mean" | "seq-mean-token-sum-norm";
+      temperature: number; globalTokens: number; globalSeqs: number; maxResponseLength: number };
+/** loss = pgLoss + klCoef * klLoss (this micro-batch's share of the batch objective); the rest are raw sums. */
+export type LossStats = { loss: number; pgLoss: number; klLoss: number;
+  tokens: number; klSum: number; entropySum: number; clipCount: number; ratioMax: number };
+export type SampleRequest = { prompts: Int32Array[]; seeds: number[]; temperature: number; topP: number; topK: number;
+  maxNewTokens: number; stopTokenIds: number[] };
+export type SampleResult = { tokens: Int32Array; logprobs: Float32Array; finish: "stop" | "length" };
+export type TensorEntry = { name: string; shape: number[]; offset: number; numel: number; decay: boolean };
+
+type Handle = object;
+/* eslint-disable @typescript-eslint/no-explicit-any */
+const here = dirname(fileURLToPath(import.meta.url));
+export const addonPath = join(here, "build", "Release", "zerostream_native.node");
+let addon: any;
+function native(): any {
+  if (!addon) {
+    try {
+      addon = createRequire(import.meta.url)(addonPath);
+    } catch (err) {
+      throw new Error(`native engine not built (${addonPath}): run npm run build:native`, { cause: err });
+    }
+  }
+  return addon;
+}
+
+export function setThreads(n: number): void { native().setThreads(n); }
+export function getThreads(): number { return native().getThreads(); }
+/** Single-kernel entry points (optimised vs _ref twin), for tests. */
+export function kernels(): any { return native().kernels; }
+
+function sumLens(l: Int32Array): number { let s = 0; for (const x of l) s += x; return s; }
+
+export class Policy {
+  private h: Handle | null;
+  readonly config: Qwen2Config;
+  readonly numParams: number;
+
+  private constructor(h: Handle, config: Qwen2Config) {
+    this.h = h;
+    this.config = { ...config, head_dim: config.head_dim ?? config.hidden_size / config.num_attention_heads };
+    this.numParams = native().numParams(h);
+  }
+  private get handle(): Handle {
+    if (!this.h) throw new Error("policy was disposed");
+    return this.h;
+  }
+
+  /** Deterministic random init: N(0, initStd) weights from a counter-based RNG, zero biases, unit norms. */
+  static init(config: Qwen2Config, seed: number, initStd = 0.02): Policy {
+    return new Policy(native().create(config, seed, initStd), config);
+  }
+  static fromSafetensors(bytes: Uint8Array, config: Qwen2Config): Policy {
+    return new Policy(native().fromBytes(config, bytes), config);
+  }
+  /** dir holds config.json and model.safetensors (mapped into memory, not read whole). */
+  static async load(dir: string): Promise<Policy> {
+    const config = JSON.parse(await readFile(join(dir, "config.json"), "utf8")) as Qwen2Config;
+    return new Policy(await native().loadFile(config, join(dir, "model.safetensors")), config);
+  }
+  async save(dir: string): Promise<void> {
+    await mkdir(dir, { recursive: true });
+    const cfg = { architectures: ["Qwen2ForCausalLM"], model_type: "qwen2", hidden_act: "silu", torch_dtype: "float32", ...this.config };
+    await writeFile(join(dir, "config.json"), JSON.stringify(cfg, null, 2) + "\n");
+    await writeFile(join(dir, "model.safetensors"), this.toSafetensors());
+  }
+  /** Canonical fp32 safetensors bytes (same weights, same bytes). */
+  toSafetensors(): Uint8Array { return native().toBytes(this.handle); }
+  digest(): string { return "sha256:" + createHash("sha256").update(this.toSafetensors()).digest("hex"); }
+  clone(): Policy { return new Policy(native().clone(this.handle), this.config); }
+  tensorTable(): TensorEntry[] { return native().table(this.handle); }
+  /** Copies of the flat parameter / gradient buffers (tensor-table order). */
+  params(): Float32Array { return native().copyParams(this.handle, 0); }
+  grads(): Float32Array { return native().copyParams(this.handle, 1); }
+  setParams(p: Float32Array): void { native().setParams(this.handle, p); }
+
+  async forward(b: SeqBatch): Promise<Float32Array> {
+    const out = new Float32Array(sumLens(b.seqLens) * this.config.vocab_size);
+    await native().forward(this.handle, b.tokens, b.seqLens, out);
+    return out;
+  }
+  async logprobs(b: SeqBatch, temperature = 1): Promise<Float32Array> {
+    const out = new Float32Array(sumLens(b.seqLens));
+    await native().logprobs(this.handle, b.tokens, b.seqLens, temperature, out);
+    return out;
+  }
+  zeroGrad(): void { native().zeroGrad(this.handle); }
+  async accumulate(b: TrainBatch, loss: LossSpec): Promise<LossStats> {
+    const s = new Float64Array(8);
+    await native().accumulate(this.handle, b.tokens, b.seqLens, b.lossMask, b.advantages, b.oldLogprobs, b.refLogprobs, loss, s);
+    return { loss: s[0], pgLoss: s[1], klLoss: s[2], tokens: s[3], klSum: s[4], entropySum: s[5], clipCount: s[6], ratioMax: s[7] };
+  }
+  async sample(req: SampleRequest): Promise<SampleResult[]> {
+    const R = req.prompts.length;
+    if (req.seeds.length !== R) throw new TypeError(`expected ${R} seeds (one per prompt row), got ${req.seeds.length}`);
+    const lens = Int32Array.from(req.prompts, (p) => p.length);
+    const flat = new Int32Array(sumLens(lens));
+    let at = 0;
+    for (const p of req.prompts) { flat.set(p, at); at += p.length; }
+    const M = req.maxNewTokens;
+    const toks = new Int32Array(R * M), lps = new Float32Array(R * M), outLens = new Int32Array(R), fin = new Int32Array(R);
+    await native().sample(this.handle, flat, lens, Float64Array.from(req.seeds), req, Int32Array.from(req.stopTokenIds),
+      toks, lps, outLens, fin);
+    return Array.from({ length: R }, (_, r) => ({
+      tokens: toks.slice(r * M, r * M + outLens[r]),
+      logprobs: lps.slice(r * M, r * M + outLens[r]),
+      finish: fin[r] === 0 ? "stop" : "length",
+    }));
+  }
+  dispose(): void {
+    if (this.h) native().dispose(this.h);
+    this.h = null;
+  }
+  /** @internal */ nativeHandle(): Handle { return this.handle; }
+}
+
+const ADAM_MAGIC = "ZSADAMW1";
+
+export class AdamW {
+  private a: Handle;
+  constructor(policy: Policy, o: { beta1: number; beta2: number; eps: number; weightDecay: number }) {
+    this.a = native().adamCreate(policy.nativeHandle(), o.beta1, o.beta2, o.eps, o.weightDecay);
+  }
+  /** Global-norm clip (clipGrad 0 = off), then AdamW; returns the norm before clipping. Gradients are kept. */
+  async step(o: { lr: number; clipGrad: number }): Promise<{ gradNorm: number }> {
+    return { gradNorm: await native().adamStep(this.a, o.lr, o.clipGrad) };
+  }
+  get t(): number { return native().adamT(this.a); }
+  /** "ZSADAMW1" + u32 header length + JSON header + m (f32) + v (f32). */
+  toBytes(): Uint8Array {
+    const s = native().adamState(this.a);
+    const header = Buffer.from(JSON.stringify({ t: s.t, beta1: s.beta1, beta2: s.beta2, eps: s.eps, weightDecay: s.weightDecay, n: s.m.length }));
+    const out = new Uint8Array(8 + 4 + header.length + 8 * s.m.length);
+    out.set(Buffer.from(ADAM_MAGIC), 0);
+    new DataView(out.buffer).setUint32(8, header.length, true);
+    out.set(header, 12);
+    const body = 12 + header.length;
+    out.set(new Uint8Array(s.m.buffer), body);
+    out.set(new Uint8Array(s.v.buffer), body + 4 * s.m.length);
+    return out;
+  }
+  static fromBytes(policy: Policy, bytes: Uint8Array): AdamW {
+    if (Buffer.from(bytes.subarray(0, 8)).toString() !== ADAM_MAGIC) throw new Error("not an AdamW state (bad magic)");
+    const hl = new DataView(bytes.buffer, bytes.byteOffset).getUint32(8, true);
+    const h = JSON.parse(Buffer.from(bytes.subarray(12, 12 + hl)).toString()) as
+      { t: number; beta1: number; beta2: number; eps: number; weightDecay: number; n: number };
+    if (h.n !== policy.numParams) throw new Error(`AdamW state is for ${h.n} parameters, the policy has ${policy.numParams}`);
+    const body = bytes.slice(12 + hl);  // copy: aligned Float32Array views
+    const opt = new AdamW(policy, h);
+    native().adamSetState(opt.a, new Float32Array(body.buffer, 0, h.n), new Float32Array(body.buffer, 4 * h.n, h.n), h.t);
+    return opt;
+  }
+}

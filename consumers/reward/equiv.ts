@@ -110,6 +110,11 @@ export function equalValues(g: Value, p: Value, s: Scale = ONE): boolean {
   if (p.kind === "labelled") return g.kind === "relation" ? equalValues(g, labelRelation(p), s) : equalValues(g, p.value, s);
   const coll = (v: Value) => v.kind === "list" || v.kind === "set";
   if (coll(g) && coll(p)) return itemsMatchUnordered((g as { items: Value[] }).items, (p as { items: Value[] }).items, s);
+  if (coll(g) !== coll(p) && (scalarLike(g) || scalarLike(p))) {
+    // sets ignore duplicates: {15 39/40, 639/40} is the one value 639/40
+    const [c, x, sc] = coll(g) ? [g as { items: Value[] }, p, s] : [p as { items: Value[] }, g, { g: s.p, p: s.g }];
+    if (c.items.length > 1 && c.items.every((u) => equalValues(x, u, { g: sc.p, p: sc.g }))) return true;
+  }
   if (g.kind === "list" && p.kind === "tuple") return inOrder(g.items, p.items, s);
   if (p.kind === "list" && g.kind === "tuple") return inOrder(g.items, p.items, s);
   if (g.kind === "list" && g.decimalComma !== undefined && scalarLike(p)) return equalValues({ kind: "number", value: g.decimalComma, decimals: 2, text: String(g.decimalComma) }, p, s);
@@ -157,10 +162,16 @@ function endpointEqual(a: Value, b: Value, s: Scale): boolean {
   return equalValues(a, b, s);
 }
 
-/** Multiple-choice letters: "C", "(C)", "C. x = 42" name the same option. */
+/** Multiple-choice letters: "C", "(C)", "C. x = 42", "(C) 28", "28 (C)" name option C. */
 function choiceLetter(s: string): string | null {
-  const m = /^\(?([A-E])\)?(?:[.:)]\s.*)?$/.exec(s.trim());
+  const t = s.trim();
+  const m = /^\(?([A-E])\)?(?:[.:)]\s.*)?$/.exec(t) ?? /^\(([A-E])\)\s*\S/.exec(t) ?? /(?:,|\s)\s*\(([A-E])\)$/.exec(t);
   return m ? m[1] : null;
+}
+
+/** The value beside a choice label: "(C) 28", "28 (C)", "2, (C)" → "28", "2". */
+function withoutChoice(s: string): string {
+  return s.replace(/^\s*\([A-E]\)\s*[:.]?\s*(?=[^\s=])/, "").replace(/\s*(?:,|\s)\s*\([A-E]\)\s*$/, "");
 }
 
 const MAX_ANSWER = 20_000;
@@ -172,6 +183,8 @@ export function equivalent(goldAnswer: string, predAnswer: string): Verdict {
   if (g.latex.replace(/\s+/g, "") === p.latex.replace(/\s+/g, "") && g.latex !== "") return { equal: true };
   const cg = choiceLetter(g.latex), cp = choiceLetter(p.latex);
   if (cg && cp && (/^\(?[A-E]\)?$/.test(g.latex.trim()) || /^\(?[A-E]\)?$/.test(p.latex.trim()))) return { equal: cg === cp };
+  g.latex = withoutChoice(g.latex);
+  p.latex = withoutChoice(p.latex);
   let gv: Value, pv: Value;
   try { gv = parseValue(g.latex); validate(gv); } catch (e) { return { equal: false, goldError: message(e) }; }
   try { pv = parseValue(p.latex); validate(pv); } catch (e) { return { equal: false, predError: message(e) }; }

@@ -71,6 +71,7 @@ function unwrapText(s: string): string {
     .replace(/\\(?:text|textbf|textit|mathrm|mathbf|mathit|mbox|operatorname|mathsf|boldsymbol|textnormal)\s*\{\s*(and|or)\s*\}/g, " and ")
     .replace(/\\(?:text|textbf|textit|mathrm|mathbf|mathit|mbox|mathsf|boldsymbol|textnormal)\s*\{([^{}]*)\}/g, (_m, t: string) => {
       const w = t.trim();
+      if (/\d/.test(w)) return ` ${w} `; // \text{245 yd.}, \textbf{(E) 24}: numbers written in text mode
       return /^[A-Za-z]{2,}$/.test(w) || /\s/.test(t) ? ` \\text{${w}} ` : w;
     });
 }
@@ -85,7 +86,7 @@ export function normalizeAnswer(raw: string): Normalized {
   let percent = false;
   s = s.replace(/\\?%|\s*\b(?:percentage|percent|pct)\b/g, () => { percent = true; return " "; });
   s = s.replace(/\^\s*\{?\s*\\circ\s*\}?|\\circ|°|\\degree/g, " ");
-  s = s.replace(/\\\$|\$|€|£|¥|\\[()[\]]/g, " ");
+  s = s.replace(/\\\$|\$|€|£|¥|\\textdollar|\\[()[\]]/g, " ").replace(/\{\s*([-+])\s*\}/g, "$1");
   s = unwrapText(s);
   s = s.replace(/\\text\s*\{([^{}]*)\}/g, (m, t: string) => (/^\s*(?:and|or)\s*$/.test(t) ? " and " : m));
   s = s.replace(/(?<!\\)\\(?:[,;:! ]|q?quad|enspace|thinspace)/g, " ").replace(/~/g, " ");

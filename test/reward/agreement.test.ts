@@ -8,11 +8,14 @@ import { fileURLToPath } from "node:url";
 import { describe, it } from "node:test";
 import { caseCategory, loadVerifierCases } from "../../consumers/reward/cases.ts";
 import { resolveReward } from "../../consumers/reward/registry.ts";
-import { scoreAnswer } from "../../consumers/reward/score.ts";
+import { readFileSync } from "node:fs";
+import { equivalent } from "../../consumers/reward/equiv.ts";
+import { extractAnswer, scoreAnswer } from "../../consumers/reward/score.ts";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const path = process.env.ZS_VERIFIER_CASES ?? join(root, "..", "shared", "data", "verifier-cases.jsonl");
 const TARGET = 0.95;
+const math500 = process.env.ZS_MATH500 ?? join(root, "..", "shared", "data", "math500.jsonl");
 
 describe("agreement with public verifier test suites", () => {
   it(`given ${path}, then at least ${TARGET * 100}% of verdicts agree`, () => {
@@ -34,5 +37,19 @@ describe("agreement with public verifier test suites", () => {
     for (const [k, v] of [...byCategory].sort()) lines.push(`  ${k}: ${v.length}`, ...v.map((x) => `    ${x}`));
     console.log(lines.join("\n"));
     assert.ok(rate >= TARGET, lines.join("\n"));
+  });
+});
+
+describe("reference solutions against their gold answers", () => {
+  it(`given MATH-500 (${math500}), then the last box of every reference solution equals its gold answer`, () => {
+    assert.ok(existsSync(math500), `MATH-500 not found at ${math500}: set ZS_MATH500 (this test never skips)`);
+    const rows = readFileSync(math500, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l) as { id: string; answer: string; solution: string });
+    const misses: string[] = [];
+    for (const r of rows) {
+      const ex = extractAnswer(r.solution, "boxed");
+      if (ex === null || !equivalent(r.answer, ex).equal) misses.push(`${r.id}: gold ${JSON.stringify(r.answer)} boxed ${JSON.stringify(ex)}`);
+    }
+    console.log(`MATH-500 solutions: ${rows.length - misses.length}/${rows.length} agree`);
+    assert.ok(misses.length <= rows.length * 0.01, misses.join("\n"));
   });
 });

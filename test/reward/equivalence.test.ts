@@ -50,6 +50,7 @@ describe("equivalence by type", () => {
   it("unordered sets: given the same elements in another order or notation, then equal; else not", () => {
     same("\\{1, 2, 3\\}", "3, 2, 1"); same("\\pm 2021", "\\{-2021, 2021\\}"); same("1 \\text{ and } 2", "2, 1");
     same("(1,2), (2,1)", "(2,1),(1,2)");
+    same("15\\frac{39}{40}, \\frac{639}{40}", "\\frac{639}{40}"); differ("1, 2", "1");
     differ("\\{1, 2\\}", "\\{1, 3\\}"); differ("\\pm 2021", "2021"); differ("1, 2", "1, 2, 3");
   });
   it("ordered tuples: given the same coordinates, then equal; reordered, then not", () => {
@@ -91,6 +92,8 @@ describe("equivalence by type", () => {
   });
   it("text answers: given \\text{} and bare words, then equal case-sensitively; else not", () => {
     same("\\text{odd}", "odd"); same("\\text{Evelyn}", "Evelyn"); same("\\text{(C)}", "C"); same("C. x = 42", "C");
+    same("\\textbf{(A)}\\ 26", "26"); same("(B)", "\\textbf{(B)} 7"); same("\\frac{25}{32} \\ \\mathbf{(B)}", "\\frac{25}{32}");
+    differ("\\textbf{(A)}\\ 26", "27"); differ("(A)", "(B) 7");
     differ("\\text{oddd}", "odd"); differ("\\text{E}", "d");
   });
   it("exact rationals: given fractions and decimals that differ past float tolerance, then not equal", () => {

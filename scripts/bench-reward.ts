@@ -7,7 +7,8 @@
 //   3. the bounded worker pool (time limit on) on the same synthetic completions.
 //   4. groups/s over NATS with 1 and 2 consumer processes: NOT YET — belongs to the reward
 //      consumer process (issue 4, part 7); its measurement goes in `natsGroupsPerSecond` below.
-// Prints the median of --reps repetitions (default 5); the parse cache is cleared between reps.
+// Prints the median of --reps repetitions (default 5) after one uncounted warm-up pass; the parse
+// cache is cleared before every timed repetition.
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -62,6 +63,7 @@ function median(xs: number[]): number {
 
 function timeRate(reps: number, n: number, f: () => void): { median: number; all: number[] } {
   const all: number[] = [];
+  f(); // warm-up pass (JIT, compute-engine dictionaries), not counted
   for (let i = 0; i < reps; i++) {
     clearParseCache();
     const t0 = performance.now();

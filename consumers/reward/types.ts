@@ -42,6 +42,8 @@ export class RewardError extends Error {
 }
 /** An unknown reward function name or version. */
 export class UnknownRewardError extends RewardError {}
+/** Scorer worker threads keep dying before they are ready (a broken install). */
+export class ScorerStartupError extends RewardError {}
 /** The worker pool was closed while verdicts were pending. */
 export class PoolClosedError extends RewardError {}
 /** An answer string that cannot be turned into a math value. */

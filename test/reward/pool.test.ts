@@ -68,3 +68,17 @@ describe("bounded scorer pool (stuck and crashing workers)", () => {
     assert.equal((await pool.score(job("ok", "1"))).outcome, "correct");
   });
 });
+
+describe("bounded scorer pool (workers that cannot start)", () => {
+  it("given workers that die at startup, then ready() rejects and verdicts are errors naming the cause, without a respawn loop", async () => {
+    const pool = new ScorerPool({ size: 1, timeoutMs: 300, workerUrl: new URL("./broken-worker.fixture.mjs", import.meta.url) });
+    try {
+      const r = await pool.score(job("x", "1"));
+      assert.equal(r.outcome, "error");
+      assert.match(r.message ?? "", /fail to start.*boom/);
+      await assert.rejects(pool.ready(), /fail to start/);
+      assert.equal((await pool.score(job("y", "1"))).outcome, "error");
+      assert.ok(pool.stats.crashes <= 3, JSON.stringify(pool.stats));
+    } finally { await pool.close(); }
+  });
+});

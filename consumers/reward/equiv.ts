@@ -127,7 +127,10 @@ export function equalValues(g: Value, p: Value, s: Scale = ONE): boolean {
   }
   if (g.kind === "relation" && p.kind === "relation") return relationEqual(g, p);
   if (g.kind === "chain" && p.kind === "chain") return g.ops.join() === p.ops.join() && inOrder(g.parts, p.parts, s);
-  if (g.kind === "text" || p.kind === "text") return textOf(g) !== null && textOf(g) === textOf(p);
+  if (g.kind === "text" || p.kind === "text") {
+    const a = textOf(g), b = textOf(p);
+    return a !== null && b !== null && (a === b || (/^[A-Za-z][A-Za-z' -]+$/.test(a) && a.toLowerCase() === b.toLowerCase()));
+  }
   if (scalarLike(g) && scalarLike(p)) return scalarEqual(g, p, s);
   return false;
 }

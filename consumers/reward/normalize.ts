@@ -65,6 +65,20 @@ function braceArgs(s: string): string {
   return out + s.slice(i);
 }
 
+/** \binom{n}{k} → n!/(k!(n−k)!), which compute-engine 0.30 does not parse but our evaluator computes. */
+function binomials(s: string): string {
+  const re = /\\[dt]?binom(?![a-zA-Z])/g;
+  let out = "", i = 0;
+  for (let m = re.exec(s); m; m = re.exec(s)) {
+    const a = arg(s, m.index + m[0].length), b = a && arg(s, a[1]);
+    if (!a || !b) break;
+    out += s.slice(i, m.index) + `\\frac{(${a[0]})!}{(${b[0]})!((${a[0]})-(${b[0]}))!}`;
+    i = b[1];
+    re.lastIndex = b[1];
+  }
+  return out + s.slice(i);
+}
+
 /** Replace \text{…}-like wrappers: connective words become " and ", others are unwrapped. */
 function unwrapText(s: string): string {
   return s
@@ -94,7 +108,7 @@ export function normalizeAnswer(raw: string): Normalized {
   s = s.replace(/\\ne(?![a-zA-Z])/g, "\\neq").replace(/<=|≤/g, "\\leq ").replace(/>=|≥/g, "\\geq ").replace(/!=|≠/g, "\\neq ");
   s = s.replace(/\\lt(?![a-zA-Z])/g, "<").replace(/\\gt(?![a-zA-Z])/g, ">").replace(/±/g, "\\pm ").replace(/\\mp(?![a-zA-Z])/g, "\\pm");
   s = s.replace(/\*\*/g, "^").replace(/\*/g, "\\cdot ").replace(/×/g, "\\times ").replace(/−/g, "-").replace(/π/g, "\\pi ");
-  s = braceArgs(s);
+  s = binomials(braceArgs(s));
   s = dropApprox(s);
   s = s.replace(/^\s*[A-Za-z](?:_\{?\w+\}?)?\s*\\in(?![a-zA-Z])/, "");
   s = s.trim().replace(/(?:\\|[.\s])+$/, "").replace(/^(?:\s|:|\.(?!\d))+/, "");

@@ -45,6 +45,7 @@ describe("equivalence by type", () => {
     same("2 \\sin b \\cos a", "2\\cos a \\sin b"); same("\\frac34 i", "\\frac{3}{4}i");
     same("\\sqrt[3]{x}^2", "x^{2/3}"); same("\\sin^2 x + \\cos^2 x", "1"); same("e^{i\\pi}", "-1"); same("\\sqrt{x^2}", "|x|");
     differ("|x|", "x"); differ("\\sqrt{x^2}", "x");
+    same("\\binom{5}{2}", "10"); differ("\\binom{5}{2}", "11"); same("0.\\overline{3}", "\\frac13");
     differ("x^3+2x+1", "x^2+2x+1"); differ("x+2n+1", "x+1"); differ("f(x)", "f(y)"); differ("(a+5)(b+2)", "(+5)(b+2)");
   });
   it("unordered sets: given the same elements in another order or notation, then equal; else not", () => {
@@ -94,6 +95,7 @@ describe("equivalence by type", () => {
     same("\\text{odd}", "odd"); same("\\text{Evelyn}", "Evelyn"); same("\\text{(C)}", "C"); same("C. x = 42", "C");
     same("\\textbf{(A)}\\ 26", "26"); same("(B)", "\\textbf{(B)} 7"); same("\\frac{25}{32} \\ \\mathbf{(B)}", "\\frac{25}{32}");
     differ("\\textbf{(A)}\\ 26", "27"); differ("(A)", "(B) 7");
+    same("\\textbf{Yes}", "yes"); differ("\\text{E}", "e");
     differ("\\text{oddd}", "odd"); differ("\\text{E}", "d");
   });
   it("exact rationals: given fractions and decimals that differ past float tolerance, then not equal", () => {

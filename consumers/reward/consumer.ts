@@ -1,0 +1,73 @@
+// The reward consumer process: one durable pull consumer on every run's GroupSampled, shared by any
+// number of processes (competing consumers). Each group is scored with its run's reward function in
+// the bounded pool and published as one GroupScored (deterministic msgID); the message is acked only
+// after the publish is acknowledged; slow groups call working(); poison is dead-lettered.
+import { hostname } from "node:os";
+import type { Logger } from "pino";
+import type { RunConfig } from "../../streams/config.ts";
+import type { EventLog } from "../../streams/eventlog.ts";
+import type { GroupScored, GroupSampled } from "../../streams/events/index.ts";
+import { childLogger } from "../../streams/logger.ts";
+import { RunContexts } from "../../streams/runctx.ts";
+import { LOG_STREAM } from "../../streams/subjects.ts";
+import { ScorerPool } from "./pool.ts";
+import { resolveReward, rewardId } from "./registry.ts";
+import type { RewardResult, RewardSpec } from "./types.ts";
+
+export const REWARD_DURABLE = "reward";
+
+/** The reward function a run's config names, with its overrides. */
+export function rewardSpecOf(cfg: RunConfig): RewardSpec {
+  const r = cfg.reward;
+  return resolveReward(r.fn, { formatMode: r.format_mode, answerSource: r.answer_source, formatWeight: r.format_weight, accuracyWeight: r.accuracy_weight });
+}
+
+export function scorerOf(cfg: RunConfig): string {
+  return rewardId(rewardSpecOf(cfg));
+}
+
+/** Pure core: the GroupScored event of a group from its verdicts. */
+export function groupScoredOf(g: GroupSampled, spec: RewardSpec, results: RewardResult[], worker: string, ms: number): GroupScored {
+  return {
+    type: "GroupScored", v: 1, runId: g.runId, groupId: g.groupId, step: g.step, policyVersion: g.policyVersion,
+    scorer: rewardId(spec), rewardConfig: { ...spec },
+    scores: results.map((r, i) => ({
+      index: g.samples[i].index, reward: r.reward, format: r.format, accuracy: r.accuracy, outcome: r.outcome,
+      extracted: r.extracted, ms: r.ms, ...(r.message ? { error: r.message.slice(0, 500) } : {}),
+    })),
+    worker, ms,
+  };
+}
+
+export type RewardConsumerOptions = { signal: AbortSignal; name?: string; poolSize?: number; maxInFlight?: number; log?: Logger; ackWaitMs?: number };
+
+export async function runRewardConsumer(log: EventLog, o: RewardConsumerOptions): Promise<{ groups: number }> {
+  const name = o.name ?? `reward@${hostname()}:${process.pid}`;
+  const lg = o.log ?? childLogger({ role: "reward", worker: name });
+  const contexts = new RunContexts(log);
+  const pools = new Map<number, ScorerPool>();
+  const poolFor = (timeoutMs: number) => {
+    let p = pools.get(timeoutMs);
+    if (!p) { p = new ScorerPool({ size: o.poolSize ?? 1, timeoutMs }); pools.set(timeoutMs, p); }
+    return p;
+  };
+  let groups = 0;
+  try {
+    await log.consume({
+      stream: LOG_STREAM, durable: REWARD_DURABLE, filterSubject: "zs.*.rollout", types: ["GroupSampled"],
+      ackWaitMs: o.ackWaitMs ?? 30_000, maxDeliver: 8, maxInFlight: o.maxInFlight ?? 4, signal: o.signal, log: lg,
+    }, async (g) => {
+      const t0 = performance.now();
+      const rc = await contexts.get(g.runId);
+      const spec = rewardSpecOf(rc.config);
+      const pool = poolFor(rc.config.reward.timeout_ms);
+      const results = await pool.scoreMany(g.samples.map((s) => ({ kind: "response" as const, text: s.text, gold: g.gold, spec })));
+      await log.publish(groupScoredOf(g, spec, results, name, performance.now() - t0));
+      groups++;
+    });
+  } finally {
+    await Promise.all([...pools.values()].map((p) => p.close()));
+  }
+  lg.info({ groups }, "reward consumer stopped");
+  return { groups };
+}

@@ -178,11 +178,24 @@ function withoutChoice(s: string): string {
 }
 
 const MAX_ANSWER = 20_000;
+const MAX_NESTING = 100;
+
+function nesting(s: string): number {
+  let d = 0, max = 0;
+  for (let i = 0; i < s.length; i++) {
+    const ch = s[i];
+    if (ch === "(" || ch === "[" || ch === "{") max = Math.max(max, ++d);
+    else if (ch === ")" || ch === "]" || ch === "}") d--;
+  }
+  return max;
+}
 
 export function equivalent(goldAnswer: string, predAnswer: string): Verdict {
   if (goldAnswer.length > MAX_ANSWER) return { equal: false, goldError: `gold answer of ${goldAnswer.length} characters is too long` };
   if (predAnswer.length > MAX_ANSWER) return { equal: false, predError: `answer of ${predAnswer.length} characters is too long to parse` };
   const g = normalizeAnswer(goldAnswer), p = normalizeAnswer(predAnswer);
+  if (nesting(g.latex) > MAX_NESTING) return { equal: false, goldError: `gold answer nested more than ${MAX_NESTING} deep` };
+  if (nesting(p.latex) > MAX_NESTING) return { equal: false, predError: `answer nested more than ${MAX_NESTING} deep` };
   if (g.latex.replace(/\s+/g, "") === p.latex.replace(/\s+/g, "") && g.latex !== "") return { equal: true };
   const cg = choiceLetter(g.latex), cp = choiceLetter(p.latex);
   if (cg && cp && (/^\(?[A-E]\)?$/.test(g.latex.trim()) || /^\(?[A-E]\)?$/.test(p.latex.trim()))) return { equal: cg === cp };

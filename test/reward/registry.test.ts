@@ -44,6 +44,11 @@ describe("reward registry", () => {
     assert.equal(bad.outcome, "error");
     assert.match(bad.message ?? "", /gold/);
   });
+  it("given an answer nested thousands of brackets deep, then unparseable (no stack overflow, no error)", () => {
+    const r = score(`\\boxed{${"(".repeat(9000)}1${")".repeat(9000)}}`, "1", resolveReward("acc"));
+    assert.equal(r.outcome, "unparseable");
+    assert.match(r.message ?? "", /nested/);
+  });
   it("given a bare prediction, then scoreAnswer judges it without a format", () => {
     assert.equal(scoreAnswer("0.5", "\\frac12", resolveReward("base_acc")).outcome, "correct");
   });

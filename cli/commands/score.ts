@@ -56,7 +56,8 @@ export async function run(argv: string[]): Promise<number> {
   const emit = (p: Promise<Record<string, unknown>>) => {
     chain = chain.then(async () => { process.stdout.write(JSON.stringify(await p) + "\n"); });
   };
-  let n = 0;
+  let n = 0, sinceDrain = 0;
+  const MAX_IN_FLIGHT = 1024; // bound memory on long inputs: drain the output every 1024 lines
   try {
     for await (const line of createInterface({ input: process.stdin, crlfDelay: Infinity })) {
       n++;
@@ -64,6 +65,7 @@ export async function run(argv: string[]): Promise<number> {
       const job = toJob(line, spec);
       if (typeof job === "string") { malformed++; emit(Promise.resolve({ line: n, error: job })); continue; }
       emit(pool.score(job).then(view));
+      if (++sinceDrain >= MAX_IN_FLIGHT) { await chain; sinceDrain = 0; }
     }
     await chain;
   } finally {

@@ -172,9 +172,14 @@ function choiceLetter(s: string): string | null {
   return m ? m[1] : null;
 }
 
-/** The value beside a choice label: "(C) 28", "28 (C)", "2, (C)" → "28", "2". */
+/** The value beside a choice label: "(C) 28", "28 (C)", "2, (C)", "18, B", "115 \Rightarrow (D)" → the number. */
 function withoutChoice(s: string): string {
-  return s.replace(/^\s*\([A-E]\)\s*[:.]?\s*(?=[^\s=])/, "").replace(/\s*(?:,|\s)\s*\([A-E]\)\s*$/, "");
+  const t = s
+    .replace(/^\s*\([A-E]\)\s*[:.]?\s*(?=[^\s=])/, "")
+    .replace(/\s*(?:,|\s)\s*\([A-E]\)\s*$/, "")
+    .replace(/\s*\\(?:Longrightarrow|Rightarrow|implies)\s*\(?[A-E]\)?\s*$/, "");
+  const bare = /^(.*\d.*?)\s*,\s*[A-E]$/.exec(t);
+  return bare ? bare[1] : t;
 }
 
 const MAX_ANSWER = 20_000;

@@ -85,7 +85,7 @@ function unwrapText(s: string): string {
     .replace(/\\(?:text|textbf|textit|mathrm|mathbf|mathit|mbox|operatorname|mathsf|boldsymbol|textnormal)\s*\{\s*(and|or)\s*\}/g, " and ")
     .replace(/\\(?:text|textbf|textit|mathrm|mathbf|mathit|mbox|mathsf|boldsymbol|textnormal)\s*\{([^{}]*)\}/g, (_m, t: string) => {
       const w = t.trim();
-      if (/\d/.test(w)) return ` ${w} `; // \text{245 yd.}, \textbf{(E) 24}: numbers written in text mode
+      if (/\d/.test(w) || /^\(?[A-E]\)?$/.test(w)) return ` ${w} `; // \text{245 yd.}, \textbf{(E) 24}, \textbf{(B) }
       return /^[A-Za-z]{2,}$/.test(w) || /\s/.test(t) ? ` \\text{${w}} ` : w;
     });
 }
@@ -104,6 +104,7 @@ export function normalizeAnswer(raw: string): Normalized {
   s = unwrapText(s);
   s = s.replace(/\\text\s*\{([^{}]*)\}/g, (m, t: string) => (/^\s*(?:and|or)\s*$/.test(t) ? " and " : m));
   s = s.replace(/(?<!\\)\\(?:[,;:! ]|q?quad|enspace|thinspace)/g, " ").replace(/~/g, " ");
+  s = s.replace(/\\(?:hspace|vspace|kern|mkern|hskip)\*?\s*\{[^{}]*\}/g, " ");
   s = s.replace(/\\(?:le|leqslant)(?![a-zA-Z])/g, "\\leq").replace(/\\(?:ge|geqslant)(?![a-zA-Z])/g, "\\geq");
   s = s.replace(/\\ne(?![a-zA-Z])/g, "\\neq").replace(/<=|≤/g, "\\leq ").replace(/>=|≥/g, "\\geq ").replace(/!=|≠/g, "\\neq ");
   s = s.replace(/\\lt(?![a-zA-Z])/g, "<").replace(/\\gt(?![a-zA-Z])/g, ">").replace(/±/g, "\\pm ").replace(/\\mp(?![a-zA-Z])/g, "\\pm");

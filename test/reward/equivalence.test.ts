@@ -94,7 +94,8 @@ describe("equivalence by type", () => {
   it("text answers: given \\text{} and bare words, then equal case-sensitively; else not", () => {
     same("\\text{odd}", "odd"); same("\\text{Evelyn}", "Evelyn"); same("\\text{(C)}", "C"); same("C. x = 42", "C");
     same("\\textbf{(A)}\\ 26", "26"); same("(B)", "\\textbf{(B)} 7"); same("\\frac{25}{32} \\ \\mathbf{(B)}", "\\frac{25}{32}");
-    differ("\\textbf{(A)}\\ 26", "27"); differ("(A)", "(B) 7");
+    same("\\textbf{(B) } R", "R"); same("18, B", "18"); same("115\\Rightarrow\\text{(D)}", "115"); same("\\textbf{(C)}\\hspace{.05in}\\frac{1}{3}", "1/3");
+    differ("\\textbf{(A)}\\ 26", "27"); differ("(A)", "(B) 7"); differ("A, B", "A");
     same("\\textbf{Yes}", "yes"); differ("\\text{E}", "e");
     differ("\\text{oddd}", "odd"); differ("\\text{E}", "d");
   });

@@ -7,6 +7,7 @@
 #include "logprob.h"
 #include "matmul.h"
 #include "model.h"
+#include "peak.h"
 #include "rmsnorm.h"
 #include "rope.h"
 #include "sampling.h"
@@ -166,6 +167,11 @@ Napi::Value SampleRow(const Napi::CallbackInfo& info) {
   return a;
 }
 
+// fmaPeak(iters) -> GFLOP/s on all pool threads
+Napi::Value FmaPeak(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), zs::fma_peak_gflops((long)number(info[0], "iters")));
+}
+
 }  // namespace
 
 void init_kernels(Napi::Env env, Napi::Object exports) {
@@ -174,7 +180,7 @@ void init_kernels(Napi::Env env, Napi::Object exports) {
   fn("matmul", Matmul); fn("matmulBackward", MatmulBackward); fn("rmsnorm", Rmsnorm); fn("rmsnormBackward", RmsnormBackward);
   fn("swiglu", Swiglu); fn("swigluBackward", SwigluBackward); fn("rope", Rope); fn("attention", Attention);
   fn("attentionBackward", AttentionBackward); fn("logprob", Logprob); fn("logprobBackward", LogprobBackward);
-  fn("sampleRow", SampleRow);
+  fn("sampleRow", SampleRow); fn("fmaPeak", FmaPeak);
   exports.Set("kernels", k);
 }
 

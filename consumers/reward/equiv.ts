@@ -176,8 +176,8 @@ function choiceLetter(s: string): string | null {
 function withoutChoice(s: string): string {
   const t = s
     .replace(/^\s*\([A-E]\)\s*[:.]?\s*(?=[^\s=])/, "")
-    .replace(/\s*(?:,|\s)\s*\([A-E]\)\s*$/, "")
-    .replace(/\s*\\(?:Longrightarrow|Rightarrow|implies)\s*\(?[A-E]\)?\s*$/, "");
+    .replace(/\s*\\(?:Longrightarrow|Rightarrow|implies)\s*\(?[A-E]\)?\s*$/, "")
+    .replace(/\s*(?:,|\s)\s*\([A-E]\)\s*$/, "");
   const bare = /^(.*\d.*?)\s*,\s*[A-E]$/.exec(t);
   return bare ? bare[1] : t;
 }

@@ -78,10 +78,11 @@ export const RolloutSpec = z.strictObject({
 
 export const RewardSpec = z.strictObject({
   fn: z.string().regex(/^[a-z0-9_]+(@\d+)?$/, "a reward function is <name> or <name>@<version>").default("base_acc"),
-  format_mode: z.enum(["strict", "loose"]).default("strict"),
-  answer_source: z.enum(["boxed", "answer_tag"]).default("boxed"),
-  format_weight: z.number().min(0).default(0.0),       // format_acc only
-  accuracy_weight: z.number().min(0).default(1.0),     // format_acc only
+  // unset: the reward function's own setting (base_acc: MindSpeed-RL's loose regex; base_acc_strict: strict)
+  format_mode: z.enum(["strict", "loose"]).optional(),
+  answer_source: z.enum(["boxed", "answer_tag"]).optional(),
+  format_weight: z.number().min(0).optional(),         // format_acc only (default 0.1)
+  accuracy_weight: z.number().min(0).optional(),       // format_acc only (default 0.9)
   timeout_ms: posInt.default(2000),
   workers: posInt.default(1),
 });

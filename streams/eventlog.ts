@@ -12,7 +12,7 @@ import type { Logger } from "pino";
 import {
   PoisonMessageError, PublishFailedError, UnknownEventError, WeightsDigestError, WeightsNotFoundError,
 } from "./errors.ts";
-import { events, parseEvent, type DeadLettered, type EventOf, type EventType, type ZsEvent } from "./events/index.ts";
+import { events, parseEvent, type DeadLettered, type RunStarted, type EventOf, type EventType, type ZsEvent } from "./events/index.ts";
 import { childLogger } from "./logger.ts";
 import { LOG_STREAM, msgIdOf, runOfSubject, subjectOf, subjects } from "./subjects.ts";
 import {
@@ -211,6 +211,42 @@ export class EventLog {
     } finally {
       await consumer.delete().catch(() => undefined);
     }
+  }
+
+  /**
+   * Follows a run's log from a sequence, forever (until the signal aborts): an ordered consumer that
+   * survives reconnects and missed heartbeats. Events that do not parse are skipped with a warning
+   * (the consumers dead-letter them).
+   */
+  async *follow(runId: string, fromSeq: number, signal: AbortSignal): AsyncGenerator<Replayed> {
+    const consumer = await this.js.consumers.get(LOG_STREAM, {
+      filter_subjects: subjects.all(runId), deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: Math.max(1, fromSeq),
+    });
+    const iter = await consumer.consume({ max_messages: 512 });
+    const stop = () => { void iter.close(); };
+    signal.addEventListener("abort", stop, { once: true });
+    try {
+      for await (const m of iter) {
+        if (signal.aborted) break;
+        let event: ZsEvent;
+        try { event = parseEvent(JSON.parse(dec.decode(m.data))); } catch (err) {
+          this.log.warn({ subject: m.subject, seq: m.seq, err: (err as Error).message }, "skipping an invalid event in the log");
+          continue;
+        }
+        yield { seq: m.seq, subject: m.subject, time: new Date(Math.floor(m.info.timestampNanos / 1e6)), event };
+      }
+    } finally {
+      signal.removeEventListener("abort", stop);
+      await iter.close().catch(() => undefined);
+    }
+  }
+
+  /** The RunStarted event of a run, or null. */
+  async runStarted(runId: string): Promise<RunStarted | null> {
+    for await (const r of this.replay(runId, { subject: subjects.run(runId) })) {
+      if (r.event.type === "RunStarted") return r.event;
+    }
+    return null;
   }
 
   async replayAll(runId: string, o: { fromSeq?: number; subject?: string } = {}): Promise<Replayed[]> {

@@ -10,6 +10,7 @@ export const RunStartedV1 = z.strictObject({
   configHash: z.string(),
   codeVersion: z.string(),
   seed: z.number().int(),
+  modelConfig: z.record(z.string(), z.unknown()),  // the Qwen2 architecture (config.json) of the policy
   initialWeightsDigest: Digest,
   initialOptimizerDigest: Digest.optional(),
   parent: z.strictObject({ runId: RunId, step: z.number().int().nonnegative(), version: Version }).optional(), // lineage of a fork

@@ -1,0 +1,39 @@
+// `zerostream worker rollout|reward|updater --server URL [--run RUN] [--threads N] [--name NAME]`:
+// one worker process. rollout and reward serve every run on the server; updater drives one run.
+// SIGTERM/SIGINT stop it after the message in hand.
+import { setThreads } from "../../native/index.ts";
+import { runGenerator } from "../../producers/rollout/generator.ts";
+import { runRewardConsumer } from "../../consumers/reward/consumer.ts";
+import { runUpdater } from "../../consumers/updater/driver.ts";
+import { EventLog } from "../../streams/eventlog.ts";
+import { parseArgs, serverUrl } from "../args.ts";
+
+export const summary = "worker rollout|reward|updater --server URL [--run RUN]: run one worker process";
+
+export async function run(argv: string[]): Promise<number> {
+  const { positional, flags } = parseArgs(argv, { string: ["server", "run", "threads", "name", "steps", "pool"] });
+  const role = positional[0];
+  if (!["rollout", "reward", "updater"].includes(role ?? "")) {
+    process.stderr.write("usage: zerostream worker rollout|reward|updater --server nats://host:port [--run RUN] [--threads N]\n");
+    return 2;
+  }
+  process.env.ZS_ROLE = role;
+  if (flags.threads) setThreads(Number(flags.threads));
+  const log = await EventLog.connect(serverUrl(flags), { name: `zerostream-${role}` });
+  const ctl = new AbortController();
+  const stop = () => ctl.abort();
+  process.once("SIGTERM", stop);
+  process.once("SIGINT", stop);
+  const name = typeof flags.name === "string" ? flags.name : undefined;
+  try {
+    if (role === "rollout") await runGenerator(log, { signal: ctl.signal, name });
+    else if (role === "reward") await runRewardConsumer(log, { signal: ctl.signal, name, poolSize: flags.pool ? Number(flags.pool) : 1 });
+    else {
+      if (typeof flags.run !== "string") throw new Error("worker updater needs --run <run id>");
+      await runUpdater(log, flags.run, { signal: ctl.signal, steps: flags.steps ? Number(flags.steps) : undefined });
+    }
+    return 0;
+  } finally {
+    await log.close();
+  }
+}

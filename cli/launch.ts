@@ -1,0 +1,64 @@
+// Starting a run: initial weights into the object store, RunStarted into the log, worker processes.
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { execSync } from "node:child_process";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Policy, type Qwen2Config } from "../native/index.ts";
+import { configHash, type RunConfig } from "../streams/config.ts";
+import { loadTokenizer } from "../streams/data/tokenizer.ts";
+import type { EventLog } from "../streams/eventlog.ts";
+import type { RunStarted } from "../streams/events/index.ts";
+import { stopPid } from "../streams/nats-server.ts";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+
+export function codeVersion(): string {
+  try { return execSync("git rev-parse --short HEAD", { cwd: root, stdio: ["ignore", "pipe", "ignore"] }).toString().trim(); } catch { return "unknown"; }
+}
+
+export function newRunId(cfg: RunConfig): string {
+  const t = new Date().toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15).toLowerCase();
+  return `${cfg.run_name ?? "run"}-${t}-${randomBytes(2).toString("hex")}`;
+}
+
+/** The initial policy of a config: pretrained weights from model.path, or a seeded random init of model.arch. */
+export async function initialPolicy(cfg: RunConfig): Promise<Policy> {
+  if (cfg.model.path) return Policy.load(cfg.model.path);
+  const arch = cfg.model.arch!;
+  const tok = loadTokenizer(cfg.tokenizer);
+  if (arch.vocab_size < tok.vocabSize) throw new Error(`model.arch.vocab_size (${arch.vocab_size}) is smaller than the tokenizer's vocabulary (${tok.vocabSize})`);
+  return Policy.init(arch as Qwen2Config, cfg.model.init_seed, cfg.model.init_std);
+}
+
+export async function startRun(log: EventLog, cfg: RunConfig, o: { runId?: string; policy?: Policy; parent?: RunStarted["parent"]; optimizerBytes?: Uint8Array } = {}): Promise<RunStarted> {
+  const runId = o.runId ?? newRunId(cfg);
+  const policy = o.policy ?? (await initialPolicy(cfg));
+  const weightsDigest = await log.putBlob(runId, policy.toSafetensors());
+  const optDigest = o.optimizerBytes ? await log.putBlob(runId, o.optimizerBytes) : undefined;
+  const started: RunStarted = {
+    type: "RunStarted", v: 1, runId, config: cfg as unknown as Record<string, unknown>, configHash: configHash(cfg),
+    codeVersion: codeVersion(), seed: cfg.seed, modelConfig: { ...policy.config } as Record<string, unknown>,
+    initialWeightsDigest: weightsDigest, ...(optDigest ? { initialOptimizerDigest: optDigest } : {}),
+    ...(o.parent ? { parent: o.parent } : {}), startedAt: new Date().toISOString(),
+  };
+  await log.publish(started);
+  await log.putRunRecord(runId, { status: "started", configHash: started.configHash, startedAt: started.startedAt, step: -1 });
+  if (!o.policy) policy.dispose();
+  return started;
+}
+
+export type WorkerProc = { role: string; child: ChildProcess; stop(): Promise<void> };
+
+export function spawnWorker(role: "rollout" | "reward" | "updater", server: string, extra: string[] = [], env: Record<string, string> = {}): WorkerProc {
+  const child = spawn(process.execPath, [join(root, "cli", "bin.mjs"), "worker", role, "--server", server, ...extra], {
+    stdio: ["ignore", "inherit", "inherit"], env: { ...process.env, ZS_ROLE: role, ...env },
+  });
+  return {
+    role, child,
+    async stop() {
+      if (child.exitCode !== null || child.pid === undefined) return;
+      await stopPid(child.pid, () => child.exitCode !== null || child.signalCode !== null, 10_000);
+    },
+  };
+}

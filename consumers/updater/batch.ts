@@ -1,0 +1,97 @@
+// The training batch of a step, built from its GroupSampled + GroupScored events (ordered by slot,
+// never by arrival), and the reward statistics of PolicyUpdated. Pure: no NATS, no native calls.
+import type { GroupSampled, GroupScored } from "../../streams/events/index.ts";
+import { slotOf } from "./schedule.ts";
+
+export type StepGroup = { sampled: GroupSampled; scored: GroupScored };
+export type Sequence = { groupId: string; sample: number; tokens: number[]; promptLen: number; logprobs: number[]; advantage: number };
+export type PackedBatch = {
+  tokens: Int32Array; seqLens: Int32Array; lossMask: Float32Array; advantages: Float32Array; oldLogprobs: Float32Array;
+  tokensTrained: number; sequences: number;
+};
+
+export function orderGroups(groups: StepGroup[]): StepGroup[] {
+  return [...groups].sort((a, b) => slotOf(a.sampled.groupId) - slotOf(b.sampled.groupId));
+}
+
+export function sequencesOf(groups: StepGroup[], advantages: Map<string, number[]>): Sequence[] {
+  const out: Sequence[] = [];
+  for (const g of orderGroups(groups)) {
+    const adv = advantages.get(g.sampled.groupId)!;
+    for (const s of [...g.sampled.samples].sort((a, b) => a.index - b.index)) {
+      out.push({
+        groupId: g.sampled.groupId, sample: s.index, promptLen: g.sampled.prompt.tokens.length,
+        tokens: [...g.sampled.prompt.tokens, ...s.tokens], logprobs: s.logprobs, advantage: adv[s.index],
+      });
+    }
+  }
+  return out;
+}
+
+/** Packs sequences: completion tokens are the trained targets; the sampler's log-probs align with them. */
+export function pack(seqs: Sequence[]): PackedBatch {
+  const total = seqs.reduce((a, s) => a + s.tokens.length, 0);
+  const b: PackedBatch = {
+    tokens: new Int32Array(total), seqLens: new Int32Array(seqs.length), lossMask: new Float32Array(total),
+    advantages: new Float32Array(total), oldLogprobs: new Float32Array(total), tokensTrained: 0, sequences: seqs.length,
+  };
+  let o = 0;
+  seqs.forEach((s, i) => {
+    b.tokens.set(s.tokens, o);
+    b.seqLens[i] = s.tokens.length;
+    for (let t = s.promptLen; t < s.tokens.length; t++) {
+      b.lossMask[o + t] = 1;
+      b.advantages[o + t] = s.advantage;
+      b.oldLogprobs[o + t] = s.logprobs[t - s.promptLen];
+      b.tokensTrained++;
+    }
+    o += s.tokens.length;
+  });
+  return b;
+}
+
+export function microBatches(seqs: Sequence[], size: number): Sequence[][] {
+  const out: Sequence[][] = [];
+  for (let i = 0; i < seqs.length; i += size) out.push(seqs.slice(i, i + size));
+  return out;
+}
+
+/** Per-sequence sum of k1 = logπ − logπ_ref over its completion, for KL in the reward. */
+export function sequenceKl(b: PackedBatch, logp: Float32Array, refLogp: Float32Array): number[] {
+  const out: number[] = [];
+  let o = 0;
+  for (const len of b.seqLens) {
+    let s = 0;
+    for (let t = o; t < o + len; t++) if (b.lossMask[t]) s += logp[t] - refLogp[t];
+    out.push(s);
+    o += len;
+  }
+  return out;
+}
+
+export type RewardStats = {
+  rewardMean: number; rewardStd: number; formatRate: number; accuracyRate: number; outcomes: Record<string, number>;
+  responseLengthMean: number; responseLengthMax: number; truncatedRate: number; groups: number; zeroAdvantageGroups: number;
+};
+
+export function rewardStats(groups: StepGroup[], advantages: Map<string, number[]>): RewardStats {
+  const rewards: number[] = [], lens: number[] = [];
+  let fmt = 0, acc = 0, trunc = 0, zero = 0;
+  const outcomes: Record<string, number> = {};
+  for (const g of groups) {
+    for (const s of g.scored.scores) {
+      rewards.push(s.reward); fmt += s.format; acc += s.accuracy;
+      outcomes[s.outcome] = (outcomes[s.outcome] ?? 0) + 1;
+    }
+    for (const s of g.sampled.samples) { lens.push(s.tokens.length); if (s.finish === "length") trunc++; }
+    if (advantages.get(g.sampled.groupId)!.every((a) => a === 0)) zero++;
+  }
+  const n = rewards.length;
+  const m = rewards.reduce((a, b) => a + b, 0) / n;
+  const sd = Math.sqrt(rewards.reduce((a, b) => a + (b - m) ** 2, 0) / n);
+  return {
+    rewardMean: m, rewardStd: sd, formatRate: fmt / n, accuracyRate: acc / n, outcomes,
+    responseLengthMean: lens.reduce((a, b) => a + b, 0) / lens.length, responseLengthMax: Math.max(...lens),
+    truncatedRate: trunc / lens.length, groups: groups.length, zeroAdvantageGroups: zero,
+  };
+}

@@ -1,0 +1,133 @@
+// The step driver and updater of a run. Its state is folded from the log (RunStarted, GroupSampled,
+// GroupScored, PolicyUpdated), so a restart at any moment continues from the last PolicyUpdated with
+// no group lost or applied twice: groups already in the log are reused, missing ones are requested
+// again under the same msgIDs, and the update itself is a pure function of its inputs.
+import type { Logger } from "pino";
+import { AdamW, Policy, type Qwen2Config } from "../../native/index.ts";
+import type { RunConfig } from "../../streams/config.ts";
+import { ZeroStreamError } from "../../streams/errors.ts";
+import type { EventLog } from "../../streams/eventlog.ts";
+import type { PolicyUpdated, RolloutRequested, RunFinished } from "../../streams/events/index.ts";
+import { childLogger } from "../../streams/logger.ts";
+import { RunContexts } from "../../streams/runctx.ts";
+import { scorerOf } from "../reward/consumer.ts";
+import { selectPrompts, taskChunks, type Selected } from "./schedule.ts";
+import { evolve, initialState, readyGroups, type RunState } from "./state.ts";
+import { grpoUpdate } from "./update.ts";
+
+export class UpdaterError extends ZeroStreamError {}
+
+export type StepReport = { event: PolicyUpdated; wallMs: number };
+export type UpdaterOptions = {
+  signal: AbortSignal;
+  steps?: number;                       // stop once this many steps exist (default: actor.train_iters)
+  log?: Logger;
+  onStep?: (r: StepReport, state: RunState) => void;
+  stallWarnMs?: number;
+};
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export function samplerOf(cfg: RunConfig, stopTokenIds: number[]) {
+  return {
+    temperature: cfg.rollout.temperature, topP: cfg.rollout.top_p, topK: Math.max(0, cfg.rollout.top_k),
+    maxNewTokens: cfg.data.max_response_length, stopTokenIds,
+  };
+}
+
+export function tasksOfStep(cfg: RunConfig, runId: string, step: number, version: number, weightsDigest: string, selected: Selected[], stopTokenIds: number[]): RolloutRequested[] {
+  return taskChunks(selected, cfg.rollout.prompts_per_task).map((c) => ({
+    type: "RolloutRequested", v: 1, runId, taskId: c.taskId, step, epoch: c.prompts[0].epoch, policyVersion: version,
+    weightsDigest, samplesPerPrompt: cfg.rollout.n_samples_per_prompt, sampler: samplerOf(cfg, stopTokenIds),
+    prompts: c.prompts.map((p) => ({ groupId: p.groupId, promptId: "", index: p.index, seed: p.seed })),
+  }));
+}
+
+export async function runUpdater(log: EventLog, runId: string, o: UpdaterOptions): Promise<RunState> {
+  const lg = o.log ?? childLogger({ role: "updater", run: runId });
+  const rc = await new RunContexts(log).get(runId);
+  const cfg = rc.config;
+  const scorer = scorerOf(cfg);
+  const state = initialState();
+  for await (const r of log.replay(runId)) evolve(state, r.event, r.seq, scorer);
+  if (state.finished) { lg.info({ reason: state.finished.reason }, "run already finished"); return state; }
+  const limit = Math.min(o.steps ?? cfg.actor.train_iters, cfg.actor.train_iters);
+  const tok = rc.tokenizer();
+  const ds = await rc.dataset();
+  const modelConfig = rc.started.modelConfig as Qwen2Config;
+
+  // the policy and optimizer at the last PolicyUpdated (or the start), verified by digest
+  const policy = Policy.fromSafetensors(await log.getBlob(runId, state.weightsDigest!), modelConfig);
+  const adam = { beta1: cfg.actor.adam_beta1, beta2: cfg.actor.adam_beta2, eps: cfg.actor.adam_eps, weightDecay: cfg.actor.weight_decay };
+  const optimizer = state.optimizerDigest ? AdamW.fromBytes(policy, await log.getBlob(runId, state.optimizerDigest)) : new AdamW(policy, adam);
+  const reference = cfg.algorithm.kl_coef > 0 ? Policy.fromSafetensors(await log.getBlob(runId, rc.started.initialWeightsDigest), modelConfig) : null;
+  lg.info({ step: state.step, version: state.version, limit, prompts: ds.rows.length, filteredTooLong: ds.filteredTooLong }, "updater ready");
+
+  const follow = new AbortController();
+  const onAbort = () => follow.abort();
+  o.signal.addEventListener("abort", onAbort, { once: true });
+  const follower = (async () => {
+    for await (const r of log.follow(runId, state.seq + 1, follow.signal)) evolve(state, r.event, r.seq, scorer);
+  })().catch((err) => { if (!follow.signal.aborted) lg.error({ err: (err as Error).message }, "log follower failed"); });
+
+  try {
+    while (state.step < limit && !o.signal.aborted) {
+      const k = state.step;
+      const t0 = performance.now();
+      const selected = selectPrompts(cfg, ds.rows.length, k);
+      const ids = selected.map((s) => s.groupId);
+      // request the groups that are not in the log yet (same msgIDs: a task already queued is not duplicated)
+      const have = readyGroups(state, ids);
+      const missing = new Set(have.missingSample);
+      for (const t of tasksOfStep(cfg, runId, k, state.version, state.weightsDigest!, selected, tok.stopIds)) {
+        if (t.prompts.some((p) => missing.has(p.groupId))) await log.publish(t);
+      }
+      let lastWarn = performance.now();
+      let rg = readyGroups(state, ids);
+      while (rg.ready.length < ids.length) {
+        if (o.signal.aborted) return state;
+        const dead = state.deadLettered.find((d) => d.step === k);
+        if (dead) throw new UpdaterError(`step ${k} cannot complete: a message on ${dead.subject} was dead-lettered (${dead.reason}): ${dead.error}`);
+        await sleep(20);
+        rg = readyGroups(state, ids);
+        if (performance.now() - lastWarn > (o.stallWarnMs ?? 30_000)) {
+          lastWarn = performance.now();
+          lg.warn({ step: k, ready: rg.ready.length, missingSample: rg.missingSample.length, missingScore: rg.missingScore.length, refused: state.refused.length }, "waiting for groups");
+        }
+      }
+      const waitMs = performance.now() - t0;
+      const up = await grpoUpdate({ cfg, step: k, policy, optimizer, reference, groups: rg.ready });
+      const t1 = performance.now();
+      const weightsDigest = await log.putBlob(runId, policy.toSafetensors());
+      const optimizerDigest = await log.putBlob(runId, optimizer.toBytes());
+      const sampleMs = rg.ready.reduce((a, g) => a + g.sampled.ms, 0) / rg.ready.length;
+      const scoreMs = rg.ready.reduce((a, g) => a + g.scored.ms, 0) / rg.ready.length;
+      const event: PolicyUpdated = {
+        type: "PolicyUpdated", v: 1, runId, step: k, fromVersion: state.version, toVersion: state.version + 1,
+        groupIds: ids, scorer, advantageEstimator: cfg.algorithm.adv_estimator, advantages: up.advantages,
+        weightsDigest, optimizerDigest, stats: up.stats,
+        timings: { waitMs, sampleMsPerGroup: sampleMs, scoreMsPerGroup: scoreMs, refMs: up.timings.refMs, updateMs: up.timings.updateMs, snapshotMs: performance.now() - t1, stepMs: 0 },
+      };
+      event.timings.stepMs = performance.now() - t0;
+      const ack = await log.publish(event, { expectLastSubjectSequence: state.lastPolicySeq });
+      evolve(state, event, ack.seq, scorer);
+      await log.putRunRecord(runId, { status: "running", step: k, version: event.toVersion, weightsDigest });
+      o.onStep?.({ event, wallMs: event.timings.stepMs }, state);
+      lg.info({ step: k, reward: up.stats.rewardMean, acc: up.stats.accuracyRate, len: up.stats.responseLengthMean, kl: up.stats.kl, ms: Math.round(event.timings.stepMs) }, "policy updated");
+    }
+    if (state.step >= cfg.actor.train_iters && !state.finished) {
+      const fin: RunFinished = { type: "RunFinished", v: 1, runId, reason: "completed", finalVersion: state.version, finalWeightsDigest: state.weightsDigest! };
+      await log.publish(fin);
+      evolve(state, fin, 0);
+      await log.putRunRecord(runId, { status: "completed", step: state.step - 1, version: state.version });
+    }
+    return state;
+  } finally {
+    follow.abort();
+    o.signal.removeEventListener("abort", onAbort);
+    await follower;
+    policy.dispose();
+    reference?.dispose();
+  }
+}
+

@@ -1,0 +1,94 @@
+// The rollout generator: pulls RolloutRequested tasks (work queue, shared by any number of
+// generators), loads the named policy version from the object store (cached by digest, verified),
+// samples n completions per prompt through the native engine and publishes one GroupSampled per prompt.
+import { hostname } from "node:os";
+import type { Logger } from "pino";
+import { Policy, type Qwen2Config } from "../../native/index.ts";
+import type { PromptRow } from "../../streams/data/datasets.ts";
+import type { Tokenizer } from "../../streams/data/tokenizer.ts";
+import { PoisonMessageError } from "../../streams/errors.ts";
+import type { EventLog } from "../../streams/eventlog.ts";
+import type { GroupSampled, RolloutRequested } from "../../streams/events/index.ts";
+import { childLogger } from "../../streams/logger.ts";
+import { RunContexts } from "../../streams/runctx.ts";
+import { TASK_STREAM } from "../../streams/subjects.ts";
+
+export const ROLLOUT_DURABLE = "rollout";
+
+/** Pure core: the GroupSampled events of a task, given the sampled rows (prompt-major, n per prompt). */
+export function groupsOfTask(task: RolloutRequested, rows: PromptRow[], results: { tokens: Int32Array; logprobs: Float32Array; finish: "stop" | "length" }[],
+  tok: Tokenizer, generator: string, ms: number): GroupSampled[] {
+  const n = task.samplesPerPrompt;
+  const stops = new Set(task.sampler.stopTokenIds);
+  return task.prompts.map((p, i) => ({
+    type: "GroupSampled", v: 1, runId: task.runId, groupId: p.groupId, taskId: task.taskId, step: task.step,
+    policyVersion: task.policyVersion,
+    prompt: { id: rows[i].id, index: p.index, text: rows[i].text, tokens: rows[i].tokens },
+    gold: rows[i].answer, sampler: task.sampler,
+    samples: Array.from({ length: n }, (_, j) => {
+      const r = results[i * n + j];
+      const toks = Array.from(r.tokens);
+      const body = r.finish === "stop" && toks.length && stops.has(toks[toks.length - 1]) ? toks.slice(0, -1) : toks;
+      return { index: j, seed: p.seed + j, tokens: toks, text: tok.decode(body), logprobs: Array.from(r.logprobs), finish: r.finish };
+    }),
+    generator, ms,
+  }));
+}
+
+export class PolicyCache {
+  private entries: { digest: string; policy: Policy }[] = [];
+  constructor(private log: EventLog, private capacity = 2) {}
+  async get(runId: string, digest: string, config: Qwen2Config): Promise<Policy> {
+    const hit = this.entries.find((e) => e.digest === digest);
+    if (hit) return hit.policy;
+    const bytes = await this.log.getBlob(runId, digest); // verified against the digest
+    const policy = Policy.fromSafetensors(bytes, config);
+    this.entries.unshift({ digest, policy });
+    for (const old of this.entries.splice(this.capacity)) old.policy.dispose();
+    return policy;
+  }
+  dispose(): void { for (const e of this.entries.splice(0)) e.policy.dispose(); }
+}
+
+export type GeneratorOptions = { signal: AbortSignal; name?: string; log?: Logger; ackWaitMs?: number };
+
+export async function runGenerator(log: EventLog, o: GeneratorOptions): Promise<{ tasks: number; groups: number }> {
+  const name = o.name ?? `rollout@${hostname()}:${process.pid}`;
+  const lg = o.log ?? childLogger({ role: "rollout", worker: name });
+  const contexts = new RunContexts(log);
+  const policies = new PolicyCache(log);
+  const counts = { tasks: 0, groups: 0 };
+  try {
+    await log.consume({
+      stream: TASK_STREAM, durable: ROLLOUT_DURABLE, filterSubject: "zst.>", types: ["RolloutRequested"],
+      ackWaitMs: o.ackWaitMs ?? 60_000, maxDeliver: 10, maxInFlight: 1, signal: o.signal, log: lg,
+    }, async (task) => {
+      const t0 = performance.now();
+      const rc = await contexts.get(task.runId);
+      const ds = await rc.dataset();
+      const rows = task.prompts.map((p) => {
+        const row = ds.rows[p.index];
+        if (!row) throw new PoisonMessageError(`task ${task.taskId} names prompt index ${p.index}, the dataset has ${ds.rows.length} rows`);
+        return row;
+      });
+      const policy = await policies.get(task.runId, task.weightsDigest, rc.started.modelConfig as Qwen2Config);
+      const n = task.samplesPerPrompt;
+      const results = await policy.sample({
+        prompts: rows.flatMap((r) => Array.from({ length: n }, () => Int32Array.from(r.tokens))),
+        seeds: task.prompts.flatMap((p) => Array.from({ length: n }, (_, j) => p.seed + j)),
+        temperature: task.sampler.temperature, topP: task.sampler.topP, topK: task.sampler.topK,
+        maxNewTokens: task.sampler.maxNewTokens, stopTokenIds: task.sampler.stopTokenIds,
+      });
+      const ms = (performance.now() - t0) / task.prompts.length;
+      for (const g of groupsOfTask(task, rows, results, rc.tokenizer(), name, ms)) {
+        await log.publish(g);
+        counts.groups++;
+      }
+      counts.tasks++;
+      lg.debug({ run: task.runId, task: task.taskId, ms: Math.round(performance.now() - t0) }, "task sampled");
+    });
+  } finally {
+    policies.dispose();
+  }
+  return counts;
+}

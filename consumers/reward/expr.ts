@@ -20,6 +20,13 @@ function braceDepth(s: string): number {
   return max;
 }
 
+/** Non-canonical MathJSON keeps e and i as plain symbols: they are the constants in answers. */
+function constants(j: unknown): unknown {
+  if (j === "e") return "ExponentialE";
+  if (j === "i") return "ImaginaryUnit";
+  return Array.isArray(j) ? j.map((x, k) => (k === 0 ? x : constants(x))) : j;
+}
+
 function hasError(j: unknown): boolean {
   if (Array.isArray(j)) return j[0] === "Error" || j.some(hasError);
   return false;
@@ -32,7 +39,7 @@ export function parseLatex(latex: string): unknown {
   if (latex.length > MAX_LATEX) throw new AnswerTooComplexError(`answer of ${latex.length} characters is too long to parse`);
   if (braceDepth(latex) > MAX_DEPTH) throw new AnswerTooComplexError(`answer nested more than ${MAX_DEPTH} braces deep`);
   // D, N and G mean derivative, numeric evaluation and Catalan's constant to compute-engine; in answers they are names.
-  const j = ce().parse(latex.replace(/(?<![\\A-Za-z])([DNG])(?![A-Za-z_])/g, "\\mathit{$1}")).json;
+  const j = constants(ce().parse(latex.replace(/(?<![\\A-Za-z])([DNG])(?![A-Za-z_])/g, "\\mathit{$1}"), { canonical: false }).json);
   if (hasError(j)) throw new UnparseableAnswerError(`cannot parse ${JSON.stringify(latex.slice(0, 80))}`);
   if (cache.size >= CACHE_MAX) cache.delete(cache.keys().next().value as string);
   cache.set(latex, j);

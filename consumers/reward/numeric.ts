@@ -70,6 +70,27 @@ const CONSTS: Record<string, C> = {
 };
 export const CONSTANT_SYMBOLS = new Set(Object.keys(CONSTS).concat(["True", "False", "Nothing"]));
 
+const MULTI = new Set(["Max", "Min", "GCD", "LCM"]);
+
+/** The arguments of a juxtaposed call: f(a, b) is ["Delimiter", ["Sequence", a, b]]. */
+function callArgs(x: Json): Json[] {
+  const inner = Array.isArray(x) && x[0] === "Delimiter" ? x[1] : x;
+  return Array.isArray(inner) && inner[0] === "Sequence" ? inner.slice(1) : [inner];
+}
+
+const INVERSE: Record<string, string> = { Sin: "Arcsin", Cos: "Arccos", Tan: "Arctan" };
+
+function gcd(a: number, b: number): number { return b === 0 ? Math.abs(a) : gcd(b, a % b); }
+
+function multi(head: string, xs: C[]): C {
+  if (xs.some((x) => x.im !== 0)) return c(NaN);
+  const v = xs.map((x) => x.re);
+  if (head === "Max") return c(Math.max(...v));
+  if (head === "Min") return c(Math.min(...v));
+  if (!v.every(Number.isInteger)) return c(NaN);
+  return c(head === "GCD" ? v.reduce(gcd) : v.reduce((a, b) => Math.abs(a * b) / gcd(a, b)));
+}
+
 function factorial(n: number): number { let r = 1; for (let i = 2; i <= n; i++) r *= i; return r; }
 
 export class NotNumericError extends Error {}
@@ -100,7 +121,20 @@ export function evaluate(j: Json, env: Env, depth = 0): C {
   const ev = (x: Json) => evaluate(x, env, depth + 1);
   switch (head) {
     case "Add": return rest.map(ev).reduce(add, c(0));
+    case "InvisibleOperator": // non-canonical juxtaposition: a product, or \exp(x) as ["Exp", x]
+      if (rest.length === 2 && typeof rest[0] === "string" && (FUNCS[rest[0]] || MULTI.has(rest[0]))) {
+        const args = callArgs(rest[1]).map(ev);
+        return MULTI.has(rest[0]) ? multi(rest[0], args) : args.length === 1 ? FUNCS[rest[0]](args[0]) : c(NaN);
+      }
+      return rest.map(ev).reduce(mul, c(1));
     case "Multiply": return rest.map(ev).reduce(mul, c(1));
+    case "Apply": {
+      const f = rest[0];
+      const inv = Array.isArray(f) && f[0] === "InverseFunction" ? INVERSE[f[1] as string] : undefined;
+      if (inv && rest.length === 2) return FUNCS[inv](ev(rest[1]));
+      return opaque(JSON.stringify(f), rest.slice(1).map(ev));
+    }
+    case "Max": case "Min": case "GCD": case "LCM": return multi(head, rest.map(ev));
     case "Subtract": return add(ev(rest[0]), mul(c(-1), ev(rest[1])));
     case "Divide": case "Rational": return div(ev(rest[0]), ev(rest[1]));
     case "Power": return pow(ev(rest[0]), ev(rest[1]));

@@ -45,6 +45,7 @@ describe("equivalence by type", () => {
     same("2 \\sin b \\cos a", "2\\cos a \\sin b"); same("\\frac34 i", "\\frac{3}{4}i");
     same("\\sqrt[3]{x}^2", "x^{2/3}"); same("\\sin^2 x + \\cos^2 x", "1"); same("e^{i\\pi}", "-1"); same("\\sqrt{x^2}", "|x|");
     differ("|x|", "x"); differ("\\sqrt{x^2}", "x");
+    same("e^x", "\\exp(x)"); same("\\gcd(12,18)", "6"); same("\\sin^{-1}(1/2)", "\\pi/6"); differ("\\gcd(12,18)", "7");
     same("\\binom{5}{2}", "10"); differ("\\binom{5}{2}", "11"); same("0.\\overline{3}", "\\frac13");
     differ("x^3+2x+1", "x^2+2x+1"); differ("x+2n+1", "x+1"); differ("f(x)", "f(y)"); differ("(a+5)(b+2)", "(+5)(b+2)");
   });

@@ -8,6 +8,7 @@ import type { RunConfig } from "../../streams/config.ts";
 import { ZeroStreamError } from "../../streams/errors.ts";
 import type { EventLog } from "../../streams/eventlog.ts";
 import type { PolicyUpdated, RolloutRequested, RunFinished } from "../../streams/events/index.ts";
+import { failpoint } from "../../streams/failpoint.ts";
 import { childLogger } from "../../streams/logger.ts";
 import { RunContexts } from "../../streams/runctx.ts";
 import { scorerOf } from "../reward/consumer.ts";
@@ -98,6 +99,7 @@ export async function runUpdater(log: EventLog, runId: string, o: UpdaterOptions
       const waitMs = performance.now() - t0;
       const up = await grpoUpdate({ cfg, step: k, policy, optimizer, reference, groups: rg.ready });
       const t1 = performance.now();
+      failpoint("updater.before-snapshot", k);
       const weightsDigest = await log.putBlob(runId, policy.toSafetensors());
       const optimizerDigest = await log.putBlob(runId, optimizer.toBytes());
       const sampleMs = rg.ready.reduce((a, g) => a + g.sampled.ms, 0) / rg.ready.length;
@@ -109,6 +111,7 @@ export async function runUpdater(log: EventLog, runId: string, o: UpdaterOptions
         timings: { waitMs, sampleMsPerGroup: sampleMs, scoreMsPerGroup: scoreMs, refMs: up.timings.refMs, updateMs: up.timings.updateMs, snapshotMs: performance.now() - t1, stepMs: 0 },
       };
       event.timings.stepMs = performance.now() - t0;
+      failpoint("updater.before-policy-publish", k);
       const ack = await log.publish(event, { expectLastSubjectSequence: state.lastPolicySeq });
       evolve(state, event, ack.seq, scorer);
       await log.putRunRecord(runId, { status: "running", step: k, version: event.toVersion, weightsDigest });

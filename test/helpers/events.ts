@@ -24,5 +24,5 @@ export function groupScored(runId: string, step: number, slot: number, rewards: 
 }
 
 export function runStarted(runId: string): RunStarted {
-  return { type: "RunStarted", v: 1, runId, config: { seed: 1 }, configHash: "abc", codeVersion: "test", seed: 1, initialWeightsDigest: DIGEST, startedAt: new Date(0).toISOString() };
+  return { type: "RunStarted", v: 1, runId, config: { seed: 1 }, configHash: "abc", codeVersion: "test", seed: 1, modelConfig: {}, initialWeightsDigest: DIGEST, startedAt: new Date(0).toISOString() };
 }

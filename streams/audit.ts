@@ -1,0 +1,66 @@
+// The invariants of a run, checked from its events alone: every step has global_batch_size groups of
+// n samples, each group is sampled once and scored once per scorer, each group is used in exactly one
+// update, the policy version chain is unbroken. Pure: the caller supplies the events in log order.
+import type { RunConfig } from "./config.ts";
+import type { GroupSampled, GroupScored, PolicyUpdated, RunStarted, ZsEvent } from "./events/index.ts";
+
+export type Violation = { rule: string; seq: number; message: string };
+export type AuditReport = {
+  violations: Violation[];
+  steps: number; groups: number; scored: number; updates: PolicyUpdated[];
+  started?: RunStarted;
+};
+
+export function auditEvents(events: { seq: number; event: ZsEvent }[]): AuditReport {
+  const v: Violation[] = [];
+  const bad = (rule: string, seq: number, message: string) => v.push({ rule, seq, message });
+  const started = events.find((e) => e.event.type === "RunStarted");
+  if (!started) bad("run-started", 0, "the log has no RunStarted event");
+  const cfg = started ? ((started.event as RunStarted).config as RunConfig) : undefined;
+  const B = cfg?.actor.global_batch_size, n = cfg?.rollout.n_samples_per_prompt;
+  const sampled = new Map<string, { seq: number; e: GroupSampled }>();
+  const scored = new Map<string, { seq: number; e: GroupScored }>();
+  const usedBy = new Map<string, number>();
+  const updates: PolicyUpdated[] = [];
+  let version = 0;
+  let lastStep = -1;
+  let weights = started ? (started.event as RunStarted).initialWeightsDigest : undefined;
+  for (const { seq, event: e } of events) {
+    if (e.type === "GroupSampled") {
+      if (sampled.has(e.groupId)) bad("sampled-once", seq, `${e.groupId} was sampled again (first at #${sampled.get(e.groupId)!.seq})`);
+      else sampled.set(e.groupId, { seq, e });
+      if (n !== undefined && e.samples.length !== n) bad("n-samples", seq, `${e.groupId} has ${e.samples.length} samples, n_samples_per_prompt is ${n}`);
+      if (!/^s(\d+)\./.test(e.groupId) || Number(/^s(\d+)\./.exec(e.groupId)![1]) !== e.step) bad("group-step", seq, `${e.groupId} claims step ${e.step}`);
+    } else if (e.type === "GroupScored") {
+      const key = `${e.groupId}|${e.scorer}`;
+      if (scored.has(key)) bad("scored-once", seq, `${e.groupId} was scored again by ${e.scorer} (first at #${scored.get(key)!.seq})`);
+      else scored.set(key, { seq, e });
+      const s = sampled.get(e.groupId);
+      if (!s) bad("scored-after-sampled", seq, `${e.groupId} was scored before it was sampled`);
+      else if (e.scores.length !== s.e.samples.length) bad("score-count", seq, `${e.groupId} has ${e.scores.length} scores for ${s.e.samples.length} samples`);
+    } else if (e.type === "PolicyUpdated") {
+      updates.push(e);
+      if (e.step !== lastStep + 1) bad("step-chain", seq, `PolicyUpdated step ${e.step} follows step ${lastStep}`);
+      if (e.fromVersion !== version || e.toVersion !== version + 1) bad("version-chain", seq, `PolicyUpdated v${e.fromVersion}->v${e.toVersion}, the policy was at v${version}`);
+      if (B !== undefined && e.groupIds.length !== B) bad("batch-size", seq, `step ${e.step} used ${e.groupIds.length} groups, global_batch_size is ${B}`);
+      if (new Set(e.groupIds).size !== e.groupIds.length) bad("unique-groups", seq, `step ${e.step} lists a group twice`);
+      for (const id of e.groupIds) {
+        if (usedBy.has(id)) bad("used-once", seq, `${id} was already used by step ${usedBy.get(id)}`);
+        usedBy.set(id, e.step);
+        const s = sampled.get(id);
+        if (!s) bad("used-sampled", seq, `step ${e.step} used ${id}, which was never sampled`);
+        else if (s.e.step !== e.step) bad("used-sampled", seq, `step ${e.step} used ${id} of step ${s.e.step}`);
+        if (!scored.has(`${id}|${e.scorer}`)) bad("used-scored", seq, `step ${e.step} used ${id}, never scored by ${e.scorer}`);
+        if (!e.advantages[id]) bad("advantages", seq, `step ${e.step} records no advantages for ${id}`);
+      }
+      if (weights === undefined) bad("weights", seq, "no weights before this update");
+      version = e.toVersion;
+      lastStep = e.step;
+      weights = e.weightsDigest;
+    } else if (e.type === "RunFinished") {
+      if (e.finalVersion !== version) bad("final-version", seq, `RunFinished names v${e.finalVersion}, the policy is at v${version}`);
+      if (e.finalWeightsDigest !== weights) bad("final-weights", seq, "RunFinished names other weights than the last update");
+    }
+  }
+  return { violations: v, steps: updates.length, groups: sampled.size, scored: scored.size, updates, started: started?.event as RunStarted | undefined };
+}

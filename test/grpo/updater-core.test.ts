@@ -1,0 +1,102 @@
+// Pure cores of the updater, given/when/then with no NATS: advantage estimators against hand-computed
+// values, prompt selection, lr schedule, batch packing, the run-state fold and the off-policy guard.
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { advantageEstimator, stdUnbiased } from "../../consumers/updater/advantages.ts";
+import { pack, rewardStats, sequencesOf } from "../../consumers/updater/batch.ts";
+import { learningRate, selectPrompts, taskChunks } from "../../consumers/updater/schedule.ts";
+import { evolve, initialState, readyGroups } from "../../consumers/updater/state.ts";
+import { resolveConfig } from "../../streams/config.ts";
+import { groupSampled, groupScored, runStarted } from "../helpers/events.ts";
+import { tinyConfig } from "../helpers/tiny.ts";
+
+const close = (a: number[], b: number[], eps = 1e-9) => {
+  assert.equal(a.length, b.length);
+  a.forEach((x, i) => assert.ok(Math.abs(x - b[i]) < eps, `index ${i}: ${x} vs ${b[i]}`));
+};
+
+describe("advantage estimators", () => {
+  const r = [1, 0, 0, 1, 1, 0, 0, 0];           // mean 0.375, unbiased std sqrt(15/56)
+  it("grpo: (r − mean) / (std_unbiased + 1e-6)", () => {
+    const sd = Math.sqrt((3 * 0.625 ** 2 + 5 * 0.375 ** 2) / 7);
+    assert.ok(Math.abs(stdUnbiased(r) - sd) < 1e-12);
+    close(advantageEstimator("grpo")(r), r.map((x) => (x - 0.375) / (sd + 1e-6)));
+    close(advantageEstimator("grpo")([1, 1, 1, 1]), [0, 0, 0, 0]);
+  });
+  it("dr_grpo: r − mean", () => close(advantageEstimator("dr_grpo")(r), r.map((x) => x - 0.375)));
+  it("rloo: r_i − mean of the others", () => {
+    close(advantageEstimator("rloo")([1, 0, 0, 0]), [1, -1 / 3, -1 / 3, -1 / 3]);
+    close(advantageEstimator("rloo")([0.5, 1]), [-0.5, 0.5]);
+  });
+  it("refuses an unknown estimator by name", () => assert.throws(() => advantageEstimator("ppo"), /unknown advantage estimator 'ppo'/));
+});
+
+describe("schedule", () => {
+  const cfg = resolveConfig(tinyConfig());
+  it("selects global_batch_size prompts per step, deterministically, covering an epoch before repeating", () => {
+    const a = selectPrompts(cfg, 10, 0), b = selectPrompts(cfg, 10, 0);
+    assert.deepEqual(a, b);
+    assert.equal(a.length, 4);
+    assert.deepEqual(a.map((s) => s.groupId), ["s0.g0", "s0.g1", "s0.g2", "s0.g3"]);
+    const epoch0 = [0, 1].flatMap((k) => selectPrompts(cfg, 8, k).map((s) => s.index));
+    assert.deepEqual([...epoch0].sort((x, y) => x - y), [0, 1, 2, 3, 4, 5, 6, 7]);
+    assert.equal(selectPrompts(cfg, 8, 2)[0].epoch, 1);
+    assert.notDeepEqual(selectPrompts(resolveConfig({ ...tinyConfig(), seed: 8 }), 1000, 0).map((s) => s.index), selectPrompts(cfg, 1000, 0).map((s) => s.index));
+    assert.equal(new Set(a.map((s) => s.seed)).size, 4, "every group has its own seed");
+  });
+  it("chunks a step into tasks of prompts_per_task", () => {
+    const chunks = taskChunks(selectPrompts(cfg, 10, 3), 3);
+    assert.deepEqual(chunks.map((c) => [c.taskId, c.prompts.length]), [["s3.c0", 3], ["s3.c1", 1]]);
+  });
+  it("warms up linearly and decays by cosine to min_lr", () => {
+    const a = { ...cfg.actor, lr: 1, min_lr: 0.1, lr_warmup_iters: 2, train_iters: 12, lr_schedule: "cosine" as const };
+    close([0, 1, 2, 7, 12].map((k) => learningRate(a, k)), [0.5, 1, 1, 0.1 + 0.9 * 0.5, 0.1]);
+    assert.equal(learningRate({ ...a, lr_schedule: "constant" }, 11), 1);
+  });
+});
+
+describe("batch packing", () => {
+  it("trains on completion tokens only, aligning the sampler's log-probs and the advantages", () => {
+    const g = { sampled: groupSampled("r", 0, 1), scored: groupScored("r", 0, 1, [1, 0]) };
+    const seqs = sequencesOf([g], new Map([["s0.g1", [0.5, -0.5]]]));
+    const b = pack(seqs);
+    assert.deepEqual([...b.seqLens], [5, 5]);
+    assert.deepEqual([...b.tokens], [5, 6, 5, 7, 2, 5, 6, 5, 7, 2]);
+    assert.deepEqual([...b.lossMask], [0, 0, 0, 1, 1, 0, 0, 0, 1, 1]);
+    assert.deepEqual([...b.advantages], [0, 0, 0, 0.5, 0.5, 0, 0, 0, -0.5, -0.5]);
+    close([...b.oldLogprobs], [0, 0, 0, -0.5, -0.1, 0, 0, 0, -0.5, -0.1], 1e-6);
+    assert.equal(b.tokensTrained, 4);
+  });
+  it("orders groups by slot, never by arrival", () => {
+    const g2 = { sampled: groupSampled("r", 0, 2), scored: groupScored("r", 0, 2) };
+    const g0 = { sampled: groupSampled("r", 0, 0), scored: groupScored("r", 0, 0) };
+    const adv = new Map([["s0.g0", [1, -1]], ["s0.g2", [0, 0]]]);
+    assert.deepEqual(sequencesOf([g2, g0], adv).map((s) => s.groupId), ["s0.g0", "s0.g0", "s0.g2", "s0.g2"]);
+    const st = rewardStats([g2, g0], adv);
+    assert.equal(st.zeroAdvantageGroups, 1);
+    assert.equal(st.rewardMean, 0.5);
+  });
+});
+
+describe("run state fold", () => {
+  const started = () => ({ ...runStarted("r"), config: tinyConfig() });
+  it("collects groups by id, ignores duplicates and other scorers, and advances on PolicyUpdated", () => {
+    const s = initialState();
+    evolve(s, started(), 1, "base_acc@1");
+    evolve(s, groupSampled("r", 0, 0), 2, "base_acc@1");
+    evolve(s, groupSampled("r", 0, 0), 3, "base_acc@1");
+    evolve(s, { ...groupScored("r", 0, 0), scorer: "acc@1" }, 4, "base_acc@1");
+    assert.deepEqual(readyGroups(s, ["s0.g0", "s0.g1"]).missingScore, ["s0.g0"]);
+    evolve(s, groupScored("r", 0, 0), 5, "base_acc@1");
+    const rg = readyGroups(s, ["s0.g0", "s0.g1"]);
+    assert.equal(rg.ready.length, 1);
+    assert.deepEqual(rg.missingSample, ["s0.g1"]);
+  });
+  it("refuses a group sampled with another policy version (max_staleness 0)", () => {
+    const s = initialState();
+    evolve(s, started(), 1);
+    evolve(s, { ...groupSampled("r", 2, 0), policyVersion: 1 }, 2);
+    assert.equal(s.sampled.size, 0);
+    assert.match(s.refused[0].reason, /sampled with policy v1, step 2 needs v2/);
+  });
+});

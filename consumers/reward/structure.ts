@@ -73,8 +73,8 @@ function mergeThousands(parts: string[], seps: string[]): { parts: string[]; sep
   const P = [parts[0]], S: string[] = [];
   for (let k = 1; k < parts.length; k++) {
     const prev = P[P.length - 1].trim();
-    if (seps[k - 1] === "," && /^-?\d{1,3}(?:,\d{3})*$/.test(prev) && /^\d{3}(?:\.\d+)?(?![\d,])/.test(parts[k]) && !/^\s/.test(parts[k])
-        && /^\d{3}(?:\.\d+)?\s*$/.test(parts[k])) {
+    // a bare comma (no space after it) between 1–3 digits and exactly 3 digits is a thousands separator
+    if (seps[k - 1] === "," && /^-?\d{1,3}(?:,\d{3})*$/.test(prev) && /^\d{3}(?:\.\d+)?\s*$/.test(parts[k])) {
       P[P.length - 1] = `${prev},${parts[k].trim()}`;
     } else { P.push(parts[k]); S.push(seps[k - 1]); }
   }
@@ -84,7 +84,8 @@ function mergeThousands(parts: string[], seps: string[]): { parts: string[]; sep
 export function parseValue(s: string): Value {
   s = s.trim();
   if (!s) throw new UnparseableAnswerError("empty answer");
-  const split = mergeThousands(...Object.values(splitTop(s, listSep)) as [string[], string[]]);
+  const top = splitTop(s, listSep);
+  const split = mergeThousands(top.parts, top.seps);
   const parts = split.parts.map((p) => p.trim()).filter((p) => p !== "");
   if (parts.length > 1) {
     const items = parts.flatMap((p) => { const v = parseItem(p); return v.kind === "list" && !v.decimalComma ? v.items : [v]; });

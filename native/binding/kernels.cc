@@ -20,6 +20,12 @@ namespace {
 
 int I(const Napi::CallbackInfo& info, int i, const char* w) { return (int)number(info[i], w); }
 bool ref(const Napi::CallbackInfo& info) { return info[0].ToBoolean(); }
+// Packing workspace kept across calls (the JS thread is the only caller).
+float* pack_ws(size_t n) {
+  static std::vector<float> ws;
+  if (ws.size() < n) ws.resize(n);
+  return ws.data();
+}
 
 // matmul(ref, out, in, w, b|null, N, I, O)
 Napi::Value Matmul(const Napi::CallbackInfo& info) {
@@ -29,7 +35,7 @@ Napi::Value Matmul(const Napi::CallbackInfo& info) {
   float* w = typed<float>(info[3], "w", (long)O * In);
   float* b = typed_opt<float>(info[4], "b", O);
   if (ref(info)) zs::matmul_forward_ref(out, in, w, b, N, In, O);
-  else { std::vector<float> pack(zs::matmul_pack_floats(N, In, O)); zs::matmul_forward(out, pack.data(), in, w, b, N, In, O); }
+  else zs::matmul_forward(out, pack_ws(zs::matmul_pack_floats(N, In, O)), in, w, b, N, In, O);
   return info.Env().Undefined();
 }
 
@@ -43,7 +49,7 @@ Napi::Value MatmulBackward(const Napi::CallbackInfo& info) {
   float* in = typed<float>(info[5], "in", (long)N * In);
   float* w = typed<float>(info[6], "w", (long)O * In);
   if (ref(info)) zs::matmul_backward_ref(din, dw, db, dout, in, w, N, In, O);
-  else { std::vector<float> pack(zs::matmul_pack_floats(N, In, O)); zs::matmul_backward(din, dw, db, pack.data(), dout, in, w, N, In, O); }
+  else zs::matmul_backward(din, dw, db, pack_ws(zs::matmul_pack_floats(N, In, O)), dout, in, w, N, In, O);
   return info.Env().Undefined();
 }
 
@@ -116,7 +122,7 @@ Napi::Value Attention(const Napi::CallbackInfo& info) {
   float* lse = typed<float>(info[2], "lse", N * d.H);
   float* qkv = typed<float>(info[3], "qkv", N * (d.H + 2 * d.KVH) * d.D);
   if (ref(info)) { zs::attention_forward_ref(out, qkv, off.data(), B, d); return info.Env().Undefined(); }
-  std::vector<float> scratch(zs::attention_scratch_floats(Tmax) * zs::get_threads());
+  std::vector<float> scratch(zs::attention_scratch_floats(Tmax, d.D) * zs::get_threads());
   zs::attention_forward(out, lse, scratch.data(), qkv, off.data(), B, Tmax, d);
   return info.Env().Undefined();
 }
@@ -127,7 +133,7 @@ Napi::Value AttentionBackward(const Napi::CallbackInfo& info) {
   auto off = offsets(info[5], &B, &Tmax);
   zs::AttnDims d{I(info, 6, "H"), I(info, 7, "KVH"), I(info, 8, "D")};
   long N = off[B], QKV = (long)(d.H + 2 * d.KVH) * d.D;
-  std::vector<float> scratch(zs::attention_scratch_floats(Tmax) * zs::get_threads());
+  std::vector<float> scratch(zs::attention_scratch_floats(Tmax, d.D) * zs::get_threads());
   zs::attention_backward(typed<float>(info[0], "dqkv", N * QKV), scratch.data(), typed<float>(info[1], "dout", N * d.H * d.D),
                          typed<float>(info[2], "out", N * d.H * d.D), typed<float>(info[3], "lse", N * d.H),
                          typed<float>(info[4], "qkv", N * QKV), off.data(), B, Tmax, d);

@@ -8,44 +8,113 @@
 #include "threadpool.h"
 
 namespace zs {
+namespace {
 
-size_t attention_scratch_floats(int Tmax) { return (size_t)Tmax * 2 + 64; }
+inline int pad8(int n) { return (n + 7) & ~7; }
 
-// One query row against keys k_0..k_{n-1} (rows of stride ks): p = softmax(scale * q.k), out = sum p v.
-// Returns the log-sum-exp of the scaled scores.
-static float attend_row(float* o, float* s, const float* q, const float* k, const float* v, long ks, int n, int D,
-                        float scale) {
+// s[j] = scale * q . k_j for j < n, 8 keys at a time; kt is K transposed (D, ldk), zero-padded
+// to a multiple of 8 keys. Each score is one FMA chain over d = 0..D-1.
+void scores_t(float* s, const float* q, const float* kt, long ldk, int n, int D, float scale) {
+  const __m256 sc = _mm256_set1_ps(scale);
+  for (int j = 0; j < n; j += 8) {
+    __m256 acc = _mm256_setzero_ps();
+    for (int d = 0; d < D; d++) acc = _mm256_fmadd_ps(_mm256_broadcast_ss(q + d), _mm256_loadu_ps(kt + d * ldk + j), acc);
+    _mm256_storeu_ps(s + j, _mm256_mul_ps(acc, sc));
+  }
+}
+
+// Same scores with keys as rows of stride ks (the KV cache), gathered 8 at a time.
+void scores_rows(float* s, const float* q, const float* k, long ks, int n, int D, float scale) {
+  const __m256 sc = _mm256_set1_ps(scale);
+  const __m256i step = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32((int)ks));
+  for (int j = 0; j < n; j += 8) {
+    int m = std::min(8, n - j);
+    __m256i idx = m == 8 ? step : _mm256_mullo_epi32(_mm256_min_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                                                                        _mm256_set1_epi32(m - 1)), _mm256_set1_epi32((int)ks));
+    const float* kj = k + j * ks;
+    __m256 acc = _mm256_setzero_ps();
+    for (int d = 0; d < D; d++) acc = _mm256_fmadd_ps(_mm256_broadcast_ss(q + d), _mm256_i32gather_ps(kj + d, idx, 4), acc);
+    _mm256_storeu_ps(s + j, _mm256_mul_ps(acc, sc));
+  }
+}
+
+// In place: s[j] = exp(s[j] - max) for j < n, zero up to pad8(n); returns (max, sum) as lse.
+float softmax_unnorm(float* s, int n, float* sum_out) {
   float mx = -INFINITY;
-  for (int j = 0; j < n; j++) {
-    s[j] = vdot(q, k + j * ks, D) * scale;
-    mx = std::max(mx, s[j]);
+  for (int j = 0; j < n; j++) mx = std::max(mx, s[j]);
+  const __m256 vm = _mm256_set1_ps(mx);
+  __m256 acc = _mm256_setzero_ps();
+  for (int j = 0; j < n; j += 8) {
+    int m = std::min(8, n - j);
+    __m256 mask = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(m), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)));
+    __m256 e = _mm256_and_ps(vexp(_mm256_sub_ps(_mm256_loadu_ps(s + j), vm)), mask);
+    _mm256_storeu_ps(s + j, e);
+    acc = _mm256_add_ps(acc, e);
   }
-  float sum = 0.f;
-  for (int j = 0; j < n; j++) {
-    s[j] = std::exp(s[j] - mx);
-    sum += s[j];
+  *sum_out = hsum8(acc);
+  return mx;
+}
+
+// o[0..D) (+)= sum_j p[j] * v_j (rows of stride vs), accumulated in registers 64 dims at a time.
+void pv(float* o, const float* p, const float* v, long vs, int n, int D, bool add) {
+  for (int d0 = 0; d0 < D; d0 += 64) {
+    int nv = std::min(64, D - d0) / 8;
+    __m256 acc[8];
+#pragma GCC unroll 8
+    for (int c = 0; c < 8; c++) acc[c] = c < nv && add ? _mm256_loadu_ps(o + d0 + 8 * c) : _mm256_setzero_ps();
+    for (int j = 0; j < n; j++) {
+      __m256 pj = _mm256_broadcast_ss(p + j);
+      const float* vj = v + j * vs + d0;
+#pragma GCC unroll 8
+      for (int c = 0; c < 8; c++) if (c < nv) acc[c] = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vj + 8 * c), acc[c]);
+    }
+#pragma GCC unroll 8
+    for (int c = 0; c < 8; c++) if (c < nv) _mm256_storeu_ps(o + d0 + 8 * c, acc[c]);
   }
+}
+
+// dst (D, ld) = rows [0,n) of src (stride ss) transposed, zero-padded to pad8(n) columns.
+void transpose_kv(float* dst, long ld, const float* src, long ss, int n, int D) {
+  for (int d = 0; d < D; d++) {
+    float* row = dst + d * ld;
+    for (int j = 0; j < n; j++) row[j] = src[j * ss + d];
+    for (int j = n; j < pad8(n); j++) row[j] = 0.f;
+  }
+}
+
+// One query: out = softmax(scores) . V with scores already in s (length n); returns the lse.
+float finish_row(float* out, float* s, const float* v, long vs, int n, int D) {
+  float sum;
+  float mx = softmax_unnorm(s, n, &sum);
   float inv = 1.f / sum;
-  std::memset(o, 0, sizeof(float) * D);
-  for (int j = 0; j < n; j++) vaxpy(o, s[j] * inv, v + j * ks, D);
+  for (int j = 0; j < n; j++) s[j] *= inv;
+  pv(out, s, v, vs, n, D, false);
   return mx + std::log(sum);
 }
+
+}  // namespace
+
+size_t attention_scratch_floats(int Tmax, int D) { return (size_t)pad8(Tmax) * (2 * D + 4) + 64; }
 
 void attention_forward(float* out, float* lse, float* scratch, const float* qkv, const int* off, int B, int Tmax,
                        AttnDims d) {
   const int G = d.H / d.KVH, HD = d.H * d.D;
   const long QKV = (long)(d.H + 2 * d.KVH) * d.D;
   const float scale = 1.f / std::sqrt((float)d.D);
-  const size_t sf = attention_scratch_floats(Tmax);
+  const size_t sf = attention_scratch_floats(Tmax, d.D);
   parallel_for(B * d.KVH, [&](int task, int tid) {
-    int b = task / d.KVH, g = task % d.KVH;
-    float* s = scratch + sf * tid;
+    int b = task / d.KVH, g = task % d.KVH, T = off[b + 1] - off[b];
+    long ld = pad8(T);
+    float* kt = scratch + sf * tid;
+    float* s = kt + d.D * ld;
     const float* k = qkv + (size_t)off[b] * QKV + HD + g * d.D;
     const float* v = k + d.KVH * d.D;
+    transpose_kv(kt, ld, k, QKV, T, d.D);
     for (int h = g * G; h < (g + 1) * G; h++)
-      for (int i = 0; i < off[b + 1] - off[b]; i++) {
+      for (int i = 0; i < T; i++) {
         long n = off[b] + i;
-        lse[n * d.H + h] = attend_row(out + n * HD + h * d.D, s, qkv + n * QKV + h * d.D, k, v, QKV, i + 1, d.D, scale);
+        scores_t(s, qkv + n * QKV + h * d.D, kt, ld, i + 1, d.D, scale);
+        lse[n * d.H + h] = finish_row(out + n * HD + h * d.D, s, v, QKV, i + 1, d.D);
       }
   });
 }
@@ -55,29 +124,36 @@ void attention_backward(float* dqkv, float* scratch, const float* dout, const fl
   const int G = d.H / d.KVH, HD = d.H * d.D;
   const long QKV = (long)(d.H + 2 * d.KVH) * d.D;
   const float scale = 1.f / std::sqrt((float)d.D);
-  const size_t sf = attention_scratch_floats(Tmax);
+  const size_t sf = attention_scratch_floats(Tmax, d.D);
   parallel_for(B * d.KVH, [&](int task, int tid) {
-    int b = task / d.KVH, g = task % d.KVH;
-    float* p = scratch + sf * tid;
-    long kofs = HD + g * d.D, vofs = HD + d.KVH * d.D + g * d.D;
+    int b = task / d.KVH, g = task % d.KVH, T = off[b + 1] - off[b];
+    long ld = pad8(T), kofs = HD + g * d.D, vofs = HD + d.KVH * d.D + g * d.D;
+    float* kt = scratch + sf * tid;
+    float* vt = kt + d.D * ld;
+    float* p = vt + d.D * ld;
+    float* dp = p + ld;
+    const float* k = qkv + (size_t)off[b] * QKV + kofs;
+    const float* v = qkv + (size_t)off[b] * QKV + vofs;
+    transpose_kv(kt, ld, k, QKV, T, d.D);
+    transpose_kv(vt, ld, v, QKV, T, d.D);
+    float* dk = dqkv + (size_t)off[b] * QKV + kofs;
+    float* dv = dqkv + (size_t)off[b] * QKV + vofs;
     for (int h = g * G; h < (g + 1) * G; h++)
-      for (int i = 0; i < off[b + 1] - off[b]; i++) {
+      for (int i = 0; i < T; i++) {
         long n = off[b] + i;
         const float* q = qkv + n * QKV + h * d.D;
         const float* dO = dout + n * HD + h * d.D;
         float Di = vdot(dO, out + n * HD + h * d.D, d.D), l = lse[n * d.H + h];
-        float* dq = dqkv + n * QKV + h * d.D;
+        scores_t(p, q, kt, ld, i + 1, d.D, scale);
+        scores_t(dp, dO, vt, ld, i + 1, d.D, 1.f);
         for (int j = 0; j <= i; j++) {
-          long m = off[b] + j;
-          const float* kj = qkv + m * QKV + kofs;
-          const float* vj = qkv + m * QKV + vofs;
-          float pj = std::exp(vdot(q, kj, d.D) * scale - l);
-          float ds = pj * (vdot(dO, vj, d.D) - Di) * scale;
+          float pj = std::exp(p[j] - l);
+          float ds = pj * (dp[j] - Di) * scale;
+          vaxpy(dv + j * QKV, pj, dO, d.D);  // dv_j += p dO_i
+          vaxpy(dk + j * QKV, ds, q, d.D);   // dk_j += ds q_i
           p[j] = ds;
-          vaxpy(dqkv + m * QKV + vofs, pj, dO, d.D);  // dv_j += p dO_i
-          vaxpy(dqkv + m * QKV + kofs, ds, q, d.D);   // dk_j += ds q_i
         }
-        for (int j = 0; j <= i; j++) vaxpy(dq, p[j], qkv + (off[b] + j) * QKV + kofs, d.D);  // dq_i += ds k_j
+        pv(dqkv + n * QKV + h * d.D, p, k, QKV, i + 1, d.D, true);  // dq_i += sum_j ds_j k_j
       }
   });
 }
@@ -115,14 +191,16 @@ void attention_cached_forward(float* out, float* scratch, const float* q, const 
                               const long* base, const int* pos, int N, long q_stride, int Tmax, AttnDims d) {
   const int G = d.H / d.KVH, HD = d.H * d.D, KD = d.KVH * d.D;
   const float scale = 1.f / std::sqrt((float)d.D);
-  const size_t sf = attention_scratch_floats(Tmax);
+  const size_t sf = attention_scratch_floats(Tmax, d.D);
   parallel_for(N * d.KVH, [&](int task, int tid) {
     int n = task / d.KVH, g = task % d.KVH;
     float* s = scratch + sf * tid;
     const float* k = kcache + base[n] * KD + g * d.D;
     const float* v = vcache + base[n] * KD + g * d.D;
-    for (int h = g * G; h < (g + 1) * G; h++)
-      attend_row(out + (long)n * HD + h * d.D, s, q + n * q_stride + h * d.D, k, v, KD, pos[n] + 1, d.D, scale);
+    for (int h = g * G; h < (g + 1) * G; h++) {
+      scores_rows(s, q + n * q_stride + h * d.D, k, KD, pos[n] + 1, d.D, scale);
+      finish_row(out + (long)n * HD + h * d.D, s, v, KD, pos[n] + 1, d.D);
+    }
   });
 }
 

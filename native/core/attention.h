@@ -1,4 +1,6 @@
-// Grouped-query causal attention. Query head h reads key/value head h / (H/KVH).
+// Grouped-query causal attention. Query head h reads key/value head h / (H/KVH). D % 8 == 0.
+// Training, prefill and decode compute a row identically (scores as one FMA chain over d,
+// the same softmax and P.V order), so sampler log-probs equal recomputed ones bit for bit.
 // qkv rows hold [q (H*D) | k (KVH*D) | v (KVH*D)] after bias and RoPE.
 // Legend: B sequences, N tokens, H heads, KVH kv heads, D head dim, T sequence length,
 //         S cache slots, QKV = (H + 2*KVH)*D.
@@ -10,7 +12,7 @@ namespace zs {
 struct AttnDims { int H, KVH, D; };
 
 // Per-thread scratch floats needed for sequences/contexts up to Tmax.
-size_t attention_scratch_floats(int Tmax);
+size_t attention_scratch_floats(int Tmax, int D);
 
 // Packed batch: sequence b spans rows [off[b], off[b+1]) of qkv. scratch: threads * scratch_floats(Tmax).
 void attention_forward(float* out,         // (N, H*D)

@@ -51,7 +51,7 @@ struct Workspace {
     const size_t C = c.hidden_size, HD = (size_t)c.num_attention_heads * c.head_dim, F = c.intermediate_size;
     x.resize(maxN * C); ln.resize(maxN * C); tmp.resize(maxN * C); qkv.resize(maxN * (size_t)m.qkv_dim());
     att.resize(maxN * HD); gu.resize(maxN * 2 * F); h.resize(maxN * F); last.resize(maxN * C); lnl.resize(maxN * C);
-    scratch.resize(attention_scratch_floats(Tmax) * get_threads());
+    scratch.resize(attention_scratch_floats(Tmax, c.head_dim) * get_threads());
   }
 };
 

@@ -13,72 +13,103 @@ constexpr int NR = 16;   // columns per packed panel (two ymm)
 constexpr int MR = 6;    // rows per micro-tile
 constexpr int KC = 256;  // k block (accumulators are stored and reloaded: same order, same result)
 constexpr int RB = 48;   // rows per task
-constexpr int PB = 8;    // panels per task
+constexpr int MIN_TASKS = 16;  // split columns too when there are fewer row blocks
 
 // C(M<=MR, ncols<=NR) = (load ? C : 0) + A(M,K) @ Bp(K,16); A[r][k] = A[r*rs + k*ks].
 template <int M>
-inline void kernel(float* C, long ldc, const float* A, long rs, long ks, const float* Bp, int K, bool load, int ncols) {
+inline void kernel(float* C, long ldc, const float* Ap, const float* Bp, int K, bool load, int ncols) {
   __m256 c0[M], c1[M];
-  alignas(32) float tmp[M][NR];
   if (load) {
     if (ncols == NR) {
+#pragma GCC unroll 8
       for (int r = 0; r < M; r++) { c0[r] = _mm256_loadu_ps(C + r * ldc); c1[r] = _mm256_loadu_ps(C + r * ldc + 8); }
     } else {
-      for (int r = 0; r < M; r++) {
+      alignas(32) float tmp[M][NR];
+      for (int r = 0; r < M; r++)
         for (int j = 0; j < NR; j++) tmp[r][j] = j < ncols ? C[r * ldc + j] : 0.f;
-        c0[r] = _mm256_load_ps(tmp[r]); c1[r] = _mm256_load_ps(tmp[r] + 8);
-      }
+#pragma GCC unroll 8
+      for (int r = 0; r < M; r++) { c0[r] = _mm256_load_ps(tmp[r]); c1[r] = _mm256_load_ps(tmp[r] + 8); }
     }
   } else {
+#pragma GCC unroll 8
     for (int r = 0; r < M; r++) { c0[r] = _mm256_setzero_ps(); c1[r] = _mm256_setzero_ps(); }
   }
   for (int k = 0; k < K; k++) {
     __m256 b0 = _mm256_loadu_ps(Bp + k * NR), b1 = _mm256_loadu_ps(Bp + k * NR + 8);
-    const float* a = A + k * ks;
+    const float* a = Ap + k * MR;
+#pragma GCC unroll 8
     for (int r = 0; r < M; r++) {
-      __m256 av = _mm256_broadcast_ss(a + r * rs);
+      __m256 av = _mm256_broadcast_ss(a + r);
       c0[r] = _mm256_fmadd_ps(av, b0, c0[r]);
       c1[r] = _mm256_fmadd_ps(av, b1, c1[r]);
     }
   }
   if (ncols == NR) {
+#pragma GCC unroll 8
     for (int r = 0; r < M; r++) { _mm256_storeu_ps(C + r * ldc, c0[r]); _mm256_storeu_ps(C + r * ldc + 8, c1[r]); }
   } else {
-    for (int r = 0; r < M; r++) {
-      _mm256_store_ps(tmp[r], c0[r]); _mm256_store_ps(tmp[r] + 8, c1[r]);
+    alignas(32) float tmp[M][NR];
+#pragma GCC unroll 8
+    for (int r = 0; r < M; r++) { _mm256_store_ps(tmp[r], c0[r]); _mm256_store_ps(tmp[r] + 8, c1[r]); }
+    for (int r = 0; r < M; r++)
       for (int j = 0; j < ncols; j++) C[r * ldc + j] = tmp[r][j];
+  }
+}
+
+void kernel_rows(int m, float* C, long ldc, const float* Ap, const float* Bp, int K, bool load, int nc) {
+  switch (m) {
+    case 6: kernel<6>(C, ldc, Ap, Bp, K, load, nc); break;
+    case 5: kernel<5>(C, ldc, Ap, Bp, K, load, nc); break;
+    case 4: kernel<4>(C, ldc, Ap, Bp, K, load, nc); break;
+    case 3: kernel<3>(C, ldc, Ap, Bp, K, load, nc); break;
+    case 2: kernel<2>(C, ldc, Ap, Bp, K, load, nc); break;
+    default: kernel<1>(C, ldc, Ap, Bp, K, load, nc); break;
+  }
+}
+
+// Per-thread packing buffer for a block of A: tiles of MR rows, Ap[tile][k][MR] (static, no allocation).
+thread_local float a_pack[(RB / MR) * KC * MR];
+
+// Packs rows [r0,r1) x k [k0,k0+kc) of A(r,k) = A[r*rs + k*ks] into a_pack.
+void pack_a(const float* A, long rs, long ks, int r0, int r1, int k0, int kc) {
+  for (int r = r0; r < r1; r += MR) {
+    float* dst = a_pack + (size_t)((r - r0) / MR) * KC * MR;
+    int m = std::min(MR, r1 - r);
+    if (ks == 1) {
+      for (int i = 0; i < m; i++) {
+        const float* src = A + (long)(r + i) * rs + k0;
+        for (int k = 0; k < kc; k++) dst[k * MR + i] = src[k];
+      }
+    } else {
+      for (int k = 0; k < kc; k++) {
+        const float* src = A + (long)(k0 + k) * ks + (long)r * rs;
+        for (int i = 0; i < m; i++) dst[k * MR + i] = src[i * rs];
+      }
     }
   }
 }
 
-void kernel_rows(int m, float* C, long ldc, const float* A, long rs, long ks, const float* Bp, int K, bool load, int nc) {
-  switch (m) {
-    case 6: kernel<6>(C, ldc, A, rs, ks, Bp, K, load, nc); break;
-    case 5: kernel<5>(C, ldc, A, rs, ks, Bp, K, load, nc); break;
-    case 4: kernel<4>(C, ldc, A, rs, ks, Bp, K, load, nc); break;
-    case 3: kernel<3>(C, ldc, A, rs, ks, Bp, K, load, nc); break;
-    case 2: kernel<2>(C, ldc, A, rs, ks, Bp, K, load, nc); break;
-    default: kernel<1>(C, ldc, A, rs, ks, Bp, K, load, nc); break;
-  }
-}
-
-// C(M,Ncols) (+)= A(M,K) @ B, with B already packed into panels Bp[p][k][16].
-void gemm_packed(float* C, long ldc, const float* A, long rs, long ks, const float* Bp, int M, int Ncols, int K,
-                 bool accumulate) {
+// C(M,Ncols) (+)= A(M,K) @ B, with A(r,k) = A[r*rs + k*ks] and B packed into panels Bp[p][k][16].
+void gemm(float* C, long ldc, const float* A, long rs, long ks, const float* Bp, int M, int Ncols, int K, bool accumulate) {
+  // Tasks: row blocks x panel groups. A row block is packed once per k block and reused across its
+  // panels, so panel groups are only split when there are too few row blocks to share out.
   int panels = (Ncols + NR - 1) / NR;
-  int rblocks = (M + RB - 1) / RB, pblocks = (panels + PB - 1) / PB;
+  int rblocks = (M + RB - 1) / RB;
+  int groups = std::min(panels, std::max(1, (MIN_TASKS + rblocks - 1) / rblocks));
+  int pb_size = (panels + groups - 1) / groups, pblocks = (panels + pb_size - 1) / pb_size;
   parallel_for(rblocks * pblocks, [&](int task, int) {
     int rb = task / pblocks, pb = task % pblocks;
     int r0 = rb * RB, r1 = std::min(M, r0 + RB);
-    int p0 = pb * PB, p1 = std::min(panels, p0 + PB);
+    int p0 = pb * pb_size, p1 = std::min(panels, p0 + pb_size);
     for (int k0 = 0; k0 < K; k0 += KC) {
       int kc = std::min(KC, K - k0);
       bool load = accumulate || k0 > 0;
+      pack_a(A, rs, ks, r0, r1, k0, kc);
       for (int p = p0; p < p1; p++) {
         const float* B = Bp + (size_t)p * K * NR + (size_t)k0 * NR;
         int nc = std::min(NR, Ncols - p * NR);
         for (int r = r0; r < r1; r += MR)
-          kernel_rows(std::min(MR, r1 - r), C + r * ldc + p * NR, ldc, A + r * rs + (long)k0 * ks, rs, ks, B, kc, load, nc);
+          kernel_rows(std::min(MR, r1 - r), C + r * ldc + p * NR, ldc, a_pack + (size_t)((r - r0) / MR) * KC * MR, B, kc, load, nc);
       }
     }
   });
@@ -114,14 +145,14 @@ void matmul_pack_weight(float* wp, const float* w, int I, int O) { pack_b(wp, w,
 static void add_bias(float* out, const float* b, int N, int O);
 
 void matmul_forward_prepacked(float* out, const float* in, const float* wp, const float* b, int N, int I, int O) {
-  gemm_packed(out, O, in, I, 1, wp, N, O, I, false);
+  gemm(out, O, in, I, 1, wp, N, O, I, false);
   if (b) add_bias(out, b, N, O);
 }
 
 void matmul_forward(float* out, float* pack, const float* in, const float* w, const float* b, int N, int I, int O) {
   float* Bp = (float*)(((uintptr_t)pack + 31) & ~(uintptr_t)31);
   pack_b(Bp, w, 1, I, I, O);  // B(k=i, j=o) = w[o*I + i]
-  gemm_packed(out, O, in, I, 1, Bp, N, O, I, false);
+  gemm(out, O, in, I, 1, Bp, N, O, I, false);
   if (b) add_bias(out, b, N, O);
 }
 
@@ -142,10 +173,10 @@ void matmul_backward(float* din, float* dw, float* db, float* pack, const float*
   float* Bp = (float*)(((uintptr_t)pack + 31) & ~(uintptr_t)31);
   if (din) {
     pack_b(Bp, w, I, 1, O, I);  // B(k=o, j=i) = w[o*I + i]
-    gemm_packed(din, I, dout, O, 1, Bp, N, I, O, true);
+    gemm(din, I, dout, O, 1, Bp, N, I, O, true);
   }
   pack_b(Bp, in, I, 1, N, I);  // B(k=n, j=i) = in[n*I + i]
-  gemm_packed(dw, I, dout, 1, O, Bp, O, I, N, true);  // A(o, n) = dout[n*O + o]
+  gemm(dw, I, dout, 1, O, Bp, O, I, N, true);  // A(o, n) = dout[n*O + o]
   if (db) {
     int chunks = (O + 63) / 64;
     parallel_for(chunks, [&](int c, int) {

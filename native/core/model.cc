@@ -1,7 +1,10 @@
 #include "model.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "attention.h"
@@ -23,7 +26,7 @@ void Config::validate() const {
   need(num_attention_heads > 0, "num_attention_heads must be > 0");
   need(num_key_value_heads > 0 && num_attention_heads % num_key_value_heads == 0,
        "num_key_value_heads must divide num_attention_heads");
-  need(head_dim > 0 && head_dim % 2 == 0, "head_dim must be even and > 0");
+  need(head_dim > 0 && head_dim % 8 == 0, "head_dim must be a multiple of 8");
   need(intermediate_size > 0, "intermediate_size must be > 0");
   need(max_position_embeddings > 0, "max_position_embeddings must be > 0");
   need(rms_norm_eps > 0 && rope_theta > 0, "rms_norm_eps and rope_theta must be > 0");
@@ -102,6 +105,42 @@ Packed::Packed(const int* seq_lens, int nseq) : B(nseq) {
   }
 }
 
+// ZS_PROFILE=1 prints the time of each phase of forward/backward to stderr (for tuning).
+namespace {
+struct Prof {
+  bool on = std::getenv("ZS_PROFILE") != nullptr;
+  double acc[16] = {0};
+  const char* names[16] = {"rmsnorm", "qkv", "rope", "attention", "o_proj", "residual", "gate_up", "swiglu", "down",
+                           "head", "d_head", "d_mlp", "d_attn", "d_qkv", "d_rmsnorm", "embed"};
+  std::chrono::steady_clock::time_point t = std::chrono::steady_clock::now();
+  void tick(int i) {
+    if (!on) return;
+    auto now = std::chrono::steady_clock::now();
+    acc[i] += std::chrono::duration<double, std::milli>(now - t).count();
+    t = now;
+  }
+  void reset() { t = std::chrono::steady_clock::now(); }
+  ~Prof() {
+    if (!on) return;
+    for (int i = 0; i < 16; i++) if (acc[i] > 0) std::fprintf(stderr, "%s %.1fms  ", names[i], acc[i]);
+    std::fprintf(stderr, "\n");
+  }
+};
+}  // namespace
+
+// Grows a buffer to at least n floats (never shrinks: later calls reuse the pages).
+static void grow(std::vector<float>& v, size_t n) {
+  if (v.size() < n) v.resize(n);
+}
+
+// out = a + b, in parallel chunks.
+static void residual_add(float* out, const float* a, const float* b, size_t n) {
+  const size_t CH = 16384;
+  parallel_for((int)((n + CH - 1) / CH), [&](int c, int) {
+    for (size_t i = c * CH; i < std::min(n, (c + 1) * CH); i++) out[i] = a[i] + b[i];
+  });
+}
+
 static void embed_forward(float* x, const float* wte, const int* tokens, int N, int C, int V) {
   for (int n = 0; n < N; n++) {
     if (tokens[n] < 0 || tokens[n] >= V) throw EngineError("token id " + std::to_string(tokens[n]) + " at position " +
@@ -123,9 +162,12 @@ void model_forward(Model& m, Acts& a, const int* tokens, const Packed& p) {
   a.qkv.resize((size_t)L * N * QKV); a.att.resize((size_t)L * N * HD); a.lse.resize((size_t)L * N * H);
   a.xmid.resize((size_t)L * N * C); a.gu.resize((size_t)L * N * 2 * F);
   a.lnf.resize((size_t)N * C); a.logits.resize((size_t)N * V);
-  std::vector<float> ln((size_t)N * C), h((size_t)N * std::max(F, HD)), tmp((size_t)N * C);
-  std::vector<float> pack(matmul_pack_floats(N, std::max({C, F, HD}), std::max({QKV, 2 * F, C, V})));
-  std::vector<float> scratch(attention_scratch_floats(p.Tmax) * get_threads());
+  Scratch& s = m.ws;
+  grow(s.ln, (size_t)N * C); grow(s.h, (size_t)N * std::max(F, HD)); grow(s.tmp, (size_t)N * C);
+  grow(s.pack, matmul_pack_floats(N, std::max({C, F, HD}), std::max({QKV, 2 * F, C, V})));
+  grow(s.attn, attention_scratch_floats(p.Tmax, D) * get_threads());
+  auto &ln = s.ln, &h = s.h, &tmp = s.tmp, &pack = s.pack, &scratch = s.attn;
+  Prof pf;
   embed_forward(a.x.data(), W + m.embed, tokens, N, C, V);
   for (int l = 0; l < L; l++) {
     const LayerOffsets& lo = m.layers[l];
@@ -135,20 +177,33 @@ void model_forward(Model& m, Acts& a, const int* tokens, const Packed& p) {
     float* xmid = a.xmid.data() + (size_t)l * N * C;
     float* gu = a.gu.data() + (size_t)l * N * 2 * F;
     float* xout = a.x.data() + (size_t)(l + 1) * N * C;
+    pf.reset();
     rmsnorm_forward(ln.data(), a.rstd1.data() + (size_t)l * N, x, W + lo.ln1, N, C, c.rms_norm_eps);
+    pf.tick(0);
     matmul_forward(qkv, pack.data(), ln.data(), W + lo.qkv_w, W + lo.qkv_b, N, C, QKV);
+    pf.tick(1);
     rope_forward(qkv, p.pos.data(), m.rope_cos.data(), m.rope_sin.data(), N, H + ad.KVH, D, QKV);
+    pf.tick(2);
     attention_forward(att, a.lse.data() + (size_t)l * N * H, scratch.data(), qkv, p.off.data(), p.B, p.Tmax, ad);
+    pf.tick(3);
     matmul_forward(tmp.data(), pack.data(), att, W + lo.o_w, nullptr, N, HD, C);
-    for (size_t i = 0; i < (size_t)N * C; i++) xmid[i] = x[i] + tmp[i];
+    pf.tick(4);
+    residual_add(xmid, x, tmp.data(), (size_t)N * C);
+    pf.tick(5);
     rmsnorm_forward(ln.data(), a.rstd2.data() + (size_t)l * N, xmid, W + lo.ln2, N, C, c.rms_norm_eps);
+    pf.tick(0);
     matmul_forward(gu, pack.data(), ln.data(), W + lo.gu_w, nullptr, N, C, 2 * F);
+    pf.tick(6);
     swiglu_forward(h.data(), gu, N, F);
+    pf.tick(7);
     matmul_forward(tmp.data(), pack.data(), h.data(), W + lo.down_w, nullptr, N, F, C);
-    for (size_t i = 0; i < (size_t)N * C; i++) xout[i] = xmid[i] + tmp[i];
+    pf.tick(8);
+    residual_add(xout, xmid, tmp.data(), (size_t)N * C);
+    pf.tick(5);
   }
   rmsnorm_forward(a.lnf.data(), a.rstdf.data(), a.x.data() + (size_t)L * N * C, W + m.norm, N, C, c.rms_norm_eps);
   matmul_forward(a.logits.data(), pack.data(), a.lnf.data(), W + m.head, nullptr, N, C, V);
+  pf.tick(9);
 }
 
 void model_backward(Model& m, Acts& a, const float* dlogits, const int* tokens, const Packed& p) {
@@ -158,12 +213,19 @@ void model_backward(Model& m, Acts& a, const float* dlogits, const int* tokens, 
   const AttnDims ad{H, c.num_key_value_heads, D};
   const float* W = m.params.data();
   float* G = m.grads.data();
-  std::vector<float> dx((size_t)N * C, 0.f), dln((size_t)N * C), ln((size_t)N * C);
-  std::vector<float> dh((size_t)N * std::max(F, HD)), hbuf((size_t)N * F), dgu((size_t)N * 2 * F), dqkv((size_t)N * QKV);
-  std::vector<float> pack(matmul_pack_floats(N, std::max({C, F, HD}), std::max({QKV, 2 * F, C, V})));
-  std::vector<float> scratch(attention_scratch_floats(p.Tmax) * get_threads());
-  std::fill(dln.begin(), dln.end(), 0.f);
+  Scratch& s = m.ws;
+  grow(s.dx, (size_t)N * C); grow(s.dln, (size_t)N * C); grow(s.ln, (size_t)N * C);
+  grow(s.dh, (size_t)N * std::max(F, HD)); grow(s.hbuf, (size_t)N * F); grow(s.dgu, (size_t)N * 2 * F);
+  grow(s.dqkv, (size_t)N * QKV);
+  grow(s.pack, matmul_pack_floats(N, std::max({C, F, HD}), std::max({QKV, 2 * F, C, V})));
+  grow(s.attn, attention_scratch_floats(p.Tmax, D) * get_threads());
+  auto &dx = s.dx, &dln = s.dln, &ln = s.ln, &dh = s.dh, &hbuf = s.hbuf, &dgu = s.dgu, &dqkv = s.dqkv, &pack = s.pack,
+       &scratch = s.attn;
+  std::fill(dx.begin(), dx.begin() + (size_t)N * C, 0.f);
+  Prof pf;
+  std::fill(dln.begin(), dln.begin() + (size_t)N * C, 0.f);
   matmul_backward(dln.data(), G + m.head, nullptr, pack.data(), dlogits, a.lnf.data(), W + m.head, N, C, V);
+  pf.tick(10);
   rmsnorm_backward(dx.data(), G + m.norm, dln.data(), a.x.data() + (size_t)L * N * C, a.rstdf.data(), W + m.norm, N, C);
   for (int l = L - 1; l >= 0; l--) {
     const LayerOffsets& lo = m.layers[l];
@@ -173,25 +235,32 @@ void model_backward(Model& m, Acts& a, const float* dlogits, const int* tokens, 
     const float* xmid = a.xmid.data() + (size_t)l * N * C;
     const float* gu = a.gu.data() + (size_t)l * N * 2 * F;
     // MLP: dx (grad at the layer output) flows to xmid unchanged plus through the MLP
+    pf.reset();
     rmsnorm_forward(ln.data(), nullptr, xmid, W + lo.ln2, N, C, c.rms_norm_eps);
     swiglu_forward(hbuf.data(), gu, N, F);
+    pf.tick(7);
     std::fill(dh.begin(), dh.begin() + (size_t)N * F, 0.f);
     matmul_backward(dh.data(), G + lo.down_w, nullptr, pack.data(), dx.data(), hbuf.data(), W + lo.down_w, N, F, C);
     swiglu_backward(dgu.data(), dh.data(), gu, N, F);
-    std::fill(dln.begin(), dln.end(), 0.f);
+    std::fill(dln.begin(), dln.begin() + (size_t)N * C, 0.f);
     matmul_backward(dln.data(), G + lo.gu_w, nullptr, pack.data(), dgu.data(), ln.data(), W + lo.gu_w, N, C, 2 * F);
+    pf.tick(11);
     rmsnorm_backward(dx.data(), G + lo.ln2, dln.data(), xmid, a.rstd2.data() + (size_t)l * N, W + lo.ln2, N, C);
+    pf.tick(14);
     // attention
     std::fill(dh.begin(), dh.begin() + (size_t)N * HD, 0.f);
     matmul_backward(dh.data(), G + lo.o_w, nullptr, pack.data(), dx.data(), att, W + lo.o_w, N, HD, C);
-    std::fill(dqkv.begin(), dqkv.end(), 0.f);
+    std::fill(dqkv.begin(), dqkv.begin() + (size_t)N * QKV, 0.f);
     attention_backward(dqkv.data(), scratch.data(), dh.data(), att, a.lse.data() + (size_t)l * N * H, qkv,
                        p.off.data(), p.B, p.Tmax, ad);
+    pf.tick(12);
     rope_backward(dqkv.data(), p.pos.data(), m.rope_cos.data(), m.rope_sin.data(), N, H + ad.KVH, D, QKV);
     rmsnorm_forward(ln.data(), nullptr, x, W + lo.ln1, N, C, c.rms_norm_eps);
-    std::fill(dln.begin(), dln.end(), 0.f);
+    std::fill(dln.begin(), dln.begin() + (size_t)N * C, 0.f);
     matmul_backward(dln.data(), G + lo.qkv_w, G + lo.qkv_b, pack.data(), dqkv.data(), ln.data(), W + lo.qkv_w, N, C, QKV);
+    pf.tick(13);
     rmsnorm_backward(dx.data(), G + lo.ln1, dln.data(), x, a.rstd1.data() + (size_t)l * N, W + lo.ln1, N, C);
+    pf.tick(14);
   }
   // embedding: scatter-add in token order, split over columns
   float* ge = G + m.embed;
@@ -204,6 +273,7 @@ void model_backward(Model& m, Acts& a, const float* dlogits, const int* tokens, 
       for (int i = i0; i < i1; i++) g[i] += d[i];
     }
   });
+  pf.tick(15);
 }
 
 }  // namespace zs

@@ -29,6 +29,19 @@ struct TensorInfo {
 // as are q/k/v biases and gate/up weights (one fused gate_up matmul).
 struct LayerOffsets { size_t ln1, qkv_w, qkv_b, o_w, ln2, gu_w, down_w; };
 
+// Activations saved for backward (allocated per call by the model, never by kernels).
+struct Acts {
+  std::vector<float> x;        // (L+1, N, C) residual stream at each layer input; [L] = final
+  std::vector<float> rstd1, rstd2, rstdf;  // (L, N), (L, N), (N)
+  std::vector<float> qkv, att, lse, xmid, gu;  // (L,N,QKV), (L,N,H*D), (L,N,H), (L,N,C), (L,N,2F)
+  std::vector<float> lnf, logits;          // (N,C), (N,V)
+};
+
+// Temporaries of forward/backward, kept between calls (grown, never shrunk: no page faults per step).
+struct Scratch {
+  std::vector<float> ln, h, tmp, pack, attn, dx, dln, dh, hbuf, dgu, dqkv, lp, ent, dlp, dlogits;
+};
+
 struct Model {
   Config cfg;
   std::vector<TensorInfo> table;
@@ -39,6 +52,8 @@ struct Model {
   std::vector<float> rope_cos, rope_sin;  // (P, D/2)
   int rope_positions = 0;
   std::mutex mu;                          // one long call at a time per model
+  Acts acts;                              // buffers of the current call (guarded by mu)
+  Scratch ws;
 
   explicit Model(const Config& c);        // builds the table, zero weights
   void init_random(uint64_t seed, float std);
@@ -54,13 +69,6 @@ struct Packed {
   Packed(const int* seq_lens, int B);
 };
 
-// Activations saved for backward (allocated per call by the model, never by kernels).
-struct Acts {
-  std::vector<float> x;        // (L+1, N, C) residual stream at each layer input; [L] = final
-  std::vector<float> rstd1, rstd2, rstdf;  // (L, N), (L, N), (N)
-  std::vector<float> qkv, att, lse, xmid, gu;  // (L,N,QKV), (L,N,H*D), (L,N,H), (L,N,C), (L,N,2F)
-  std::vector<float> lnf, logits;          // (N,C), (N,V)
-};
 
 void model_forward(Model& m, Acts& a, const int* tokens, const Packed& p);
 // Backward from dlogits (N,V); gradients accumulate into m.grads.

@@ -71,29 +71,28 @@ LossStats loss_forward_backward(float* dlp, const float* lp, const float* ent, c
 
 void model_logits(Model& m, float* out, const int* tokens, const int* seq_lens, int B) {
   Packed p(seq_lens, B);
-  Acts a;
-  model_forward(m, a, tokens, p);
-  std::memcpy(out, a.logits.data(), sizeof(float) * a.logits.size());
+  model_forward(m, m.acts, tokens, p);
+  std::memcpy(out, m.acts.logits.data(), sizeof(float) * p.N * m.cfg.vocab_size);
 }
 
 void model_logprobs(Model& m, float* out, const int* tokens, const int* seq_lens, int B, float T) {
   Packed p(seq_lens, B);
-  Acts a;
-  model_forward(m, a, tokens, p);
-  logprob_forward(out, nullptr, a.logits.data(), tokens, p.start.data(), p.N, m.cfg.vocab_size, T);
+  model_forward(m, m.acts, tokens, p);
+  logprob_forward(out, nullptr, m.acts.logits.data(), tokens, p.start.data(), p.N, m.cfg.vocab_size, T);
 }
 
 LossStats model_accumulate(Model& m, const TrainBatch& b, const LossSpec& s) {
   Packed p(b.seq_lens, b.B);
   if (s.kind == LossKind::GRPO && (!b.advantages || !b.old_lp)) throw EngineError("GRPO loss needs advantages and oldLogprobs");
   if (s.kind == LossKind::GRPO && s.kl_coef > 0 && !b.ref_lp) throw EngineError("klCoef > 0 needs refLogprobs");
-  Acts a;
+  Acts& a = m.acts;
   model_forward(m, a, b.tokens, p);
   const float T = s.kind == LossKind::GRPO ? s.temperature : 1.f;
-  std::vector<float> lp(p.N), ent(p.N), dlp(p.N);
+  auto &lp = m.ws.lp, &ent = m.ws.ent, &dlp = m.ws.dlp, &dlogits = m.ws.dlogits;
+  if (lp.size() < (size_t)p.N) { lp.resize(p.N); ent.resize(p.N); dlp.resize(p.N); }
+  if (dlogits.size() < (size_t)p.N * m.cfg.vocab_size) dlogits.resize((size_t)p.N * m.cfg.vocab_size);
   logprob_forward(lp.data(), ent.data(), a.logits.data(), b.tokens, p.start.data(), p.N, m.cfg.vocab_size, T);
   LossStats st = loss_forward_backward(dlp.data(), lp.data(), ent.data(), b, p, s);
-  std::vector<float> dlogits((size_t)p.N * m.cfg.vocab_size);
   logprob_backward(dlogits.data(), dlp.data(), a.logits.data(), b.tokens, p.start.data(), p.N, m.cfg.vocab_size, T);
   model_backward(m, a, dlogits.data(), b.tokens, p);
   return st;

@@ -1,0 +1,138 @@
+// `npm run bench -- native [--json] [--size small,medium] [--threads 2] [--no-torch] [--only train,fwd,sample]`
+// Native engine throughput on the shapes of ../shared/bench/README.md: training tokens/s (fwd + bwd
+// + AdamW), forward tokens/s, KV-cached sampling tokens/s, GFLOP/s and MFU against a measured FMA
+// peak; with /usr/bin/python3 + torch present, the PyTorch baseline runs in the same process tree
+// and the ratios are printed. --json prints one JSON document on stdout (human lines on stderr).
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { AdamW, Policy, kernels, setThreads, type Qwen2Config } from "../native/index.ts";
+
+type Size = { d_model: number; n_layers: number; n_heads: number; n_kv_heads: number; head_dim: number; ffn: number; vocab: number };
+const SIZES: Record<string, Size> = {
+  small: { d_model: 256, n_layers: 4, n_heads: 4, n_kv_heads: 2, head_dim: 64, ffn: 768, vocab: 64 },
+  medium: { d_model: 512, n_layers: 8, n_heads: 8, n_kv_heads: 4, head_dim: 64, ffn: 1536, vocab: 64 },
+};
+type Run = { name: string; tokens_per_call: number; reps: number; tok_s_median: number; tok_s_min: number; tok_s_max: number; gflop_s: number; mfu: number };
+
+function opt(argv: string[], name: string, dflt: string): string {
+  const i = argv.indexOf(name);
+  return i >= 0 && argv[i + 1] && !argv[i + 1].startsWith("--") ? argv[i + 1] : dflt;
+}
+const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
+
+/** Same convention as torch_qwen2_baseline.py: dense matmul FLOPs + attention at full context. */
+function flopsPerToken(c: Size, ctx: number): { dense: number; attn: number } {
+  const d = c.d_model, L = c.n_layers, q = c.n_heads * c.head_dim, kv = c.n_kv_heads * c.head_dim;
+  const nMatmul = L * (d * q + 2 * d * kv + q * d + 3 * d * c.ffn) + d * c.vocab;
+  return { dense: 2 * nMatmul, attn: 4 * L * q * ctx };
+}
+
+function config(c: Size, maxLen: number): Qwen2Config {
+  return { vocab_size: c.vocab, hidden_size: c.d_model, num_hidden_layers: c.n_layers, num_attention_heads: c.n_heads,
+    num_key_value_heads: c.n_kv_heads, head_dim: c.head_dim, intermediate_size: c.ffn, rope_theta: 1e6, rms_norm_eps: 1e-6,
+    tie_word_embeddings: true, max_position_embeddings: maxLen };
+}
+
+async function timed(fn: () => Promise<unknown>, reps: number, warmup: number): Promise<number[]> {
+  for (let i = 0; i < warmup; i++) await fn();
+  const ts: number[] = [];
+  for (let i = 0; i < reps; i++) { const t0 = performance.now(); await fn(); ts.push((performance.now() - t0) / 1e3); }
+  return ts;
+}
+
+function summarize(log: (s: string) => void, name: string, tokens: number, ts: number[], flop: number, peak: number): Run {
+  const rates = ts.map((t) => tokens / t).sort((a, b) => a - b);
+  const med = median(rates), g = (med * flop) / 1e9;
+  log(`  ${name.padEnd(28)} ${med.toFixed(0).padStart(9)} tok/s  (min ${rates[0].toFixed(0)}, max ${rates[rates.length - 1].toFixed(0)}, ${ts.length} reps)  ${g.toFixed(1).padStart(6)} GFLOP/s  MFU ${(100 * g / peak).toFixed(1)}%`);
+  return { name, tokens_per_call: tokens, reps: ts.length, tok_s_median: med, tok_s_min: rates[0], tok_s_max: rates[rates.length - 1], gflop_s: g, mfu: g / peak };
+}
+
+function randInts(n: number, V: number, seed: number): Int32Array {
+  let s = seed >>> 0 || 1;
+  return Int32Array.from({ length: n }, () => { s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0; return s % V; });
+}
+
+async function benchSize(log: (s: string) => void, size: string, only: Set<string>, peak: number, o: { B: number; T: number; SB: number; P: number; G: number; micro: number }): Promise<Run[]> {
+  const c = SIZES[size], runs: Run[] = [];
+  const p = Policy.init(config(c, Math.max(o.T, o.P + o.G)), 0);
+  const { dense, attn } = flopsPerToken(c, o.T);
+  log(`native ${size}: params ${p.numParams.toLocaleString()}, forward ${((dense + attn) / 1e6).toFixed(2)} MFLOP/token @T=${o.T}, peak ${peak.toFixed(0)} GFLOP/s`);
+  const tokens = randInts(o.B * o.T, c.vocab, 1), lossMask = new Float32Array(o.B * o.T).fill(1);
+  for (let b = 0; b < o.B; b++) lossMask[b * o.T] = 0;
+  if (only.has("train")) {
+    const adam = new AdamW(p, { beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0.01 });
+    const mb = Math.max(1, Math.min(o.B, o.micro)), G = lossMask.reduce((s, x) => s + x, 0);
+    const step = async () => {
+      p.zeroGrad();
+      for (let b0 = 0; b0 < o.B; b0 += mb) {
+        const n = Math.min(mb, o.B - b0);
+        await p.accumulate({ tokens: tokens.subarray(b0 * o.T, (b0 + n) * o.T), seqLens: new Int32Array(n).fill(o.T),
+          lossMask: lossMask.subarray(b0 * o.T, (b0 + n) * o.T) }, { kind: "ce", globalTokens: G });
+      }
+      await adam.step({ lr: 1e-4, clipGrad: 0 });
+    };
+    runs.push(summarize(log, `train (fwd+bwd+AdamW, mb ${mb})`, o.B * o.T, await timed(step, size === "small" ? 6 : 3, 1), 3 * (dense + attn), peak));
+  }
+  if (only.has("fwd")) {
+    const seqLens = new Int32Array(o.B).fill(o.T);
+    runs.push(summarize(log, "forward (logits)", o.B * o.T, await timed(() => p.forward({ tokens, seqLens }), size === "small" ? 6 : 4, 1), dense + attn, peak));
+  }
+  if (only.has("sample")) {
+    const prompts = Array.from({ length: o.SB }, (_, i) => randInts(o.P, c.vocab, 100 + i));
+    const seeds = prompts.map((_, i) => i);
+    const req = { prompts, seeds, temperature: 1, topP: 1, topK: 0, maxNewTokens: o.G, stopTokenIds: [] as number[] };
+    const f = flopsPerToken(c, o.P + o.G / 2);
+    runs.push(summarize(log, "sample (prefill+decode)", o.SB * o.G, await timed(() => p.sample(req), 3, 1), f.dense + f.attn + (f.dense * o.P) / o.G, peak));
+  }
+  p.dispose();
+  return runs;
+}
+
+function torchBaseline(log: (s: string) => void, size: string, threads: number): { runs: Run[] } | undefined {
+  const script = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "shared", "bench", "torch_qwen2_baseline.py");
+  const py = "/usr/bin/python3";
+  if (!existsSync(py) || !existsSync(script)) { log(`(no PyTorch baseline: ${existsSync(py) ? script : py} missing)`); return undefined; }
+  if (spawnSync(py, ["-c", "import torch"], { stdio: "ignore" }).status !== 0) { log("(no PyTorch baseline: /usr/bin/python3 has no torch)"); return undefined; }
+  const dir = mkdtempSync(join(tmpdir(), "zs-bench-")), out = join(dir, "torch.json");
+  try {
+    const r = spawnSync(py, [script, "--size", size, "--threads", String(threads), "--json", out, ...(size === "medium" ? ["--train-steps", "4"] : [])], {
+      env: { ...process.env, ATEN_CPU_CAPABILITY: "avx512", GOMP_SPINCOUNT: "0", OPENBLAS_THREAD_TIMEOUT: "4" }, encoding: "utf8" });
+    if (r.status !== 0) { log(`(PyTorch baseline failed: ${r.stderr.slice(-400)})`); return undefined; }
+    log(r.stdout.trimEnd().split("\n").map((l) => "  torch| " + l).join("\n"));
+    return JSON.parse(readFileSync(out, "utf8")) as { runs: Run[] };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const json = argv.includes("--json");
+  const log = (s: string) => process[json ? "stderr" : "stdout"].write(s + "\n");
+  const threads = Number(opt(argv, "--threads", "2"));
+  const sizes = opt(argv, "--size", "small,medium").split(",");
+  const only = new Set(opt(argv, "--only", "train,fwd,sample").split(","));
+  const o = { B: 64, T: 128, SB: 256, P: 32, G: 64, micro: Number(opt(argv, "--micro", "16")) };
+  for (const s of sizes) if (!SIZES[s]) { process.stderr.write(`unknown size '${s}' (small, medium)\n`); return 2; }
+  setThreads(threads);
+  const peak = median([0, 1, 2].map(() => kernels().fmaPeak(1e8)));
+  const result: Record<string, unknown> = { threads, peak_gflop_s: peak, sizes: {} as Record<string, unknown> };
+  for (const size of sizes) {
+    const native = await benchSize(log, size, only, peak, o);
+    const torch = argv.includes("--no-torch") ? undefined : torchBaseline(log, size, threads);
+    const ratios: Record<string, number> = {};
+    if (torch) {
+      const pick = (runs: Run[], prefix: string) => runs.find((r) => r.name.startsWith(prefix))?.tok_s_median;
+      for (const [k, prefix] of [["train", "train"], ["fwd", "forward"], ["sample", "sample"]] as const) {
+        const a = pick(native, prefix), b = pick(torch.runs, prefix);
+        if (a && b) ratios[k] = a / b;
+      }
+      log(`  ratios vs PyTorch (${size}, ${threads} threads): ` + Object.entries(ratios).map(([k, v]) => `${k} ${v.toFixed(2)}x`).join(", "));
+    }
+    (result.sizes as Record<string, unknown>)[size] = { native, torch: torch?.runs, ratios };
+  }
+  if (json) process.stdout.write(JSON.stringify(result, null, 1) + "\n");
+  return 0;
+}

@@ -1,0 +1,42 @@
+// Self-verification in a completion (the R1-Zero "aha" behaviour): does the reasoning re-check or
+// revise its own work? A response counts when its think part
+//   1. contains a re-check marker word: check, recheck, re-check, double-check, verify, verification,
+//      wait, re-evaluate, recompute, recalculate, let me redo (case-insensitive, whole words), or
+//   2. computes the same step twice with different results: an arithmetic left-hand side such as
+//      `7+6+0` or `12 * 3` appears twice with different numeric results (`7+6+0=13 ... 7+6+0=12`).
+// The same step repeated with the same result is not a revision. Pure, linear in the text.
+
+const MARKERS = /\b(?:re-?check(?:ed|ing|s)?|double-check(?:ed|ing|s)?|check(?:ed|ing|s)?|verif(?:y|ied|ies|ying|ication)|wait|re-?evaluat(?:e|ed|ing)|re-?comput(?:e|ed|ing)|re-?calculat(?:e|ed|ing)|let me redo)\b/i;
+
+// an arithmetic expression of at least two operands, `=`, a number; not preceded by more of an expression
+const STEP = /(?<![\d.+\-*/×x])((?:\d+(?:\.\d+)?\s*[+\-*/×]\s*)+\d+(?:\.\d+)?)\s*=\s*(-?\d+(?:\.\d+)?)/g;
+
+/** The reasoning part of a completion: inside <think>…</think> when present, else up to <answer>, else all. */
+export function thinkPart(text: string): string {
+  const open = text.indexOf("<think>");
+  if (open !== -1) {
+    const close = text.indexOf("</think>", open + 7);
+    return text.slice(open + 7, close === -1 ? undefined : close);
+  }
+  const answer = text.indexOf("<answer>");
+  return answer === -1 ? text : text.slice(0, answer);
+}
+
+/** True when the step `lhs = result` appears twice in the text with different numeric results. */
+export function hasRevisedStep(text: string): boolean {
+  const seen = new Map<string, number>();
+  for (const m of text.matchAll(STEP)) {
+    const lhs = m[1].replace(/\s+/g, "");
+    const value = Number(m[2]);
+    const prev = seen.get(lhs);
+    if (prev !== undefined && prev !== value) return true;
+    if (prev === undefined) seen.set(lhs, value);
+  }
+  return false;
+}
+
+/** Whether a completion re-checks or revises its own work (see the header for the exact rule). */
+export function isSelfCheck(text: string): boolean {
+  const think = thinkPart(text);
+  return MARKERS.test(think) || hasRevisedStep(think);
+}

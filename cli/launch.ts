@@ -4,6 +4,7 @@ import { randomBytes } from "node:crypto";
 import { execSync } from "node:child_process";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { ensurePretrained } from "../consumers/updater/pretrain.ts";
 import { Policy, type Qwen2Config } from "../native/index.ts";
 import { configHash, type RunConfig } from "../streams/config.ts";
 import { loadTokenizer } from "../streams/data/tokenizer.ts";
@@ -23,8 +24,13 @@ export function newRunId(cfg: RunConfig): string {
 }
 
 /** The initial policy of a config: pretrained weights from model.path, or a seeded random init of model.arch. */
+export function modelCacheDir(): string {
+  return process.env.ZS_CACHE_DIR ?? join(root, ".zerostream", "models");
+}
+
 export async function initialPolicy(cfg: RunConfig): Promise<Policy> {
   if (cfg.model.path) return Policy.load(cfg.model.path);
+  if (cfg.model.pretrain) return Policy.load((await ensurePretrained(cfg, { cacheDir: modelCacheDir() })).dir);
   const arch = cfg.model.arch!;
   const tok = loadTokenizer(cfg.tokenizer);
   if (arch.vocab_size < tok.vocabSize) throw new Error(`model.arch.vocab_size (${arch.vocab_size}) is smaller than the tokenizer's vocabulary (${tok.vocabSize})`);

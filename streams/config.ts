@@ -4,6 +4,8 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
+import { PretrainSpec } from "./data/corpus.ts";
+import { BUILTIN_TEMPLATES } from "./data/templates.ts";
 import { ConfigError } from "./errors.ts";
 
 const posInt = z.number().int().positive();
@@ -33,7 +35,7 @@ export const ModelSpec = z.strictObject({
   arch: Qwen2Arch.optional(),                  // a randomly initialised model of this shape
   init_seed: z.number().int().nonnegative().default(0),
   init_std: z.number().positive().default(0.02),
-  pretrain: z.record(z.string(), z.unknown()).optional(), // base-model pretraining settings (tiny runs)
+  pretrain: PretrainSpec.optional(),           // pretrain model.arch as a base model first (tiny runs; cached)
 }).refine((m) => (m.path ? 1 : 0) + (m.arch ? 1 : 0) === 1, {
   message: "give exactly one of model.path (pretrained weights) or model.arch (random init)", path: ["path"],
 });
@@ -148,7 +150,10 @@ export const RunConfig = z.strictObject({
   if (arch && c.data.max_prompt_length + c.data.max_response_length > arch.max_position_embeddings) {
     ctx.addIssue({ code: "custom", path: ["data", "max_response_length"], message: `max_prompt_length + max_response_length (${c.data.max_prompt_length + c.data.max_response_length}) exceeds model.arch.max_position_embeddings (${arch.max_position_embeddings})` });
   }
-  const builtin = ["qwen_r1", "plain", "r1_plain"];
+  if (c.model.pretrain && !c.model.arch) {
+    ctx.addIssue({ code: "custom", path: ["model", "pretrain"], message: "pretraining needs model.arch (a model built from scratch), not model.path" });
+  }
+  const builtin = Object.keys(BUILTIN_TEMPLATES);
   if (!builtin.includes(c.data.template) && !(c.data.template in c.data.templates)) {
     ctx.addIssue({ code: "custom", path: ["data", "template"], message: `unknown template '${c.data.template}': use one of ${[...builtin, ...Object.keys(c.data.templates)].join(", ")} or define it under data.templates` });
   }

@@ -3,11 +3,12 @@
 import type { RunConfig } from "./config.ts";
 import { prepareTrainSet, type PreparedDataset } from "./data/datasets.ts";
 import { loadTokenizer, type Tokenizer } from "./data/tokenizer.ts";
-import { ZeroStreamError } from "./errors.ts";
+import { PoisonMessageError } from "./errors.ts";
 import type { EventLog } from "./eventlog.ts";
 import type { RunStarted } from "./events/index.ts";
 
-export class RunNotFoundError extends ZeroStreamError {}
+/** A message for a run with no RunStarted in the log can never be served: it is poison, not a retry. */
+export class RunNotFoundError extends PoisonMessageError {}
 
 export type RunContext = {
   runId: string;

@@ -11,7 +11,7 @@ import { parseArgs, serverUrl } from "../args.ts";
 export const summary = "worker rollout|reward|updater --server URL [--run RUN]: run one worker process";
 
 export async function run(argv: string[]): Promise<number> {
-  const { positional, flags } = parseArgs(argv, { string: ["server", "run", "threads", "name", "steps", "pool"] });
+  const { positional, flags } = parseArgs(argv, { string: ["server", "run", "threads", "name", "steps", "pool", "ack-wait-ms"] });
   const role = positional[0];
   if (!["rollout", "reward", "updater"].includes(role ?? "")) {
     process.stderr.write("usage: zerostream worker rollout|reward|updater --server nats://host:port [--run RUN] [--threads N]\n");
@@ -25,9 +25,10 @@ export async function run(argv: string[]): Promise<number> {
   process.once("SIGTERM", stop);
   process.once("SIGINT", stop);
   const name = typeof flags.name === "string" ? flags.name : undefined;
+  const ackWaitMs = flags["ack-wait-ms"] ? Number(flags["ack-wait-ms"]) : undefined;
   try {
-    if (role === "rollout") await runGenerator(log, { signal: ctl.signal, name });
-    else if (role === "reward") await runRewardConsumer(log, { signal: ctl.signal, name, poolSize: flags.pool ? Number(flags.pool) : 1 });
+    if (role === "rollout") await runGenerator(log, { signal: ctl.signal, name, ackWaitMs });
+    else if (role === "reward") await runRewardConsumer(log, { signal: ctl.signal, name, poolSize: flags.pool ? Number(flags.pool) : 1, ackWaitMs });
     else {
       if (typeof flags.run !== "string") throw new Error("worker updater needs --run <run id>");
       await runUpdater(log, flags.run, { signal: ctl.signal, steps: flags.steps ? Number(flags.steps) : undefined });

@@ -7,6 +7,7 @@ import type { Logger } from "pino";
 import type { RunConfig } from "../../streams/config.ts";
 import type { EventLog } from "../../streams/eventlog.ts";
 import type { GroupScored, GroupSampled } from "../../streams/events/index.ts";
+import { failpoint } from "../../streams/failpoint.ts";
 import { childLogger } from "../../streams/logger.ts";
 import { RunContexts } from "../../streams/runctx.ts";
 import { LOG_STREAM } from "../../streams/subjects.ts";
@@ -62,7 +63,9 @@ export async function runRewardConsumer(log: EventLog, o: RewardConsumerOptions)
       const spec = rewardSpecOf(rc.config);
       const pool = poolFor(rc.config.reward.timeout_ms);
       const results = await pool.scoreMany(g.samples.map((s) => ({ kind: "response" as const, text: s.text, gold: g.gold, spec })));
+      failpoint("reward.before-publish", g.step);
       await log.publish(groupScoredOf(g, spec, results, name, performance.now() - t0));
+      failpoint("reward.before-ack", g.step);
       groups++;
     });
   } finally {

@@ -9,6 +9,7 @@ import type { Tokenizer } from "../../streams/data/tokenizer.ts";
 import { PoisonMessageError } from "../../streams/errors.ts";
 import type { EventLog } from "../../streams/eventlog.ts";
 import type { GroupSampled, RolloutRequested } from "../../streams/events/index.ts";
+import { failpoint } from "../../streams/failpoint.ts";
 import { childLogger } from "../../streams/logger.ts";
 import { RunContexts } from "../../streams/runctx.ts";
 import { TASK_STREAM } from "../../streams/subjects.ts";
@@ -80,7 +81,8 @@ export async function runGenerator(log: EventLog, o: GeneratorOptions): Promise<
         maxNewTokens: task.sampler.maxNewTokens, stopTokenIds: task.sampler.stopTokenIds,
       });
       const ms = (performance.now() - t0) / task.prompts.length;
-      for (const g of groupsOfTask(task, rows, results, rc.tokenizer(), name, ms)) {
+      for (const [i, g] of groupsOfTask(task, rows, results, rc.tokenizer(), name, ms).entries()) {
+        if (i === 1) failpoint("rollout.mid-task", task.step);   // some groups of the task published, not all
         await log.publish(g);
         counts.groups++;
       }

@@ -9,6 +9,8 @@ export const BUILTIN_TEMPLATES: Record<string, string> = {
   plain: "{question}",
   // the tiny models' R1 prompt (see ../shared/notes/tiny-r1-zero.md)
   r1_plain: "Think: {question}\n",
+  // the same, opened with the char tokenizer's <eos> as BOS, as in the tiny models' pretraining corpus
+  tiny_r1: "<eos>Think: {question}\n",
 };
 
 export function renderPrompt(template: string, question: string, user: Record<string, string> = {}): string {

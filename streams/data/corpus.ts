@@ -1,0 +1,96 @@
+// The pretraining corpus of a tiny base model (after ../shared/notes/tiny-r1-zero.md): documents that
+// mix plain answers, step-by-step answers and a minority in the R1 format, so the base model rarely
+// follows the format and is partly accurate — the starting point of a pretrained base model.
+import { z } from "zod";
+import { Rng } from "./rng.ts";
+
+export const DocMix = z.strictObject({
+  direct: z.number().min(0).default(0.5),       // Q: a+b\nA: s
+  steps: z.number().min(0).default(0.31),       // Q: a+b\nSteps: <scratchpad> A: s
+  r1: z.number().min(0).default(0.06),          // Think: a+b\n<think><scratchpad></think><answer>\boxed{s}</answer>
+  r1_empty: z.number().min(0).default(0.04),    // Think: a+b\n<think></think><answer>\boxed{s}</answer>
+  near_miss: z.number().min(0).default(0.08),   // R1 prompt, almost the format: <think>..</think>A: s | <answer>s</answer>
+  recheck: z.number().min(0).default(0.01),     // R1 with a wrong step noticed and redone ("check")
+});
+export type DocMix = z.infer<typeof DocMix>;
+
+export const PretrainSpec = z.strictObject({
+  task: z.literal("addition").default("addition"),
+  params: z.strictObject({ digits: z.number().int().min(1).max(9).default(3) }).default({ digits: 3 }),
+  mix: DocMix.default(DocMix.parse({})),
+  r1_prompt_share: z.number().min(0).max(1).default(0.3),
+  steps: z.number().int().positive().default(1500),
+  batch_rows: z.number().int().positive().default(16),
+  seq_len: z.number().int().positive().default(128),
+  lr: z.number().positive().default(3e-3),
+  warmup: z.number().int().nonnegative().default(100),
+  min_lr_ratio: z.number().min(0).max(1).default(0.1),
+  weight_decay: z.number().min(0).default(0.01),
+  adam_beta1: z.number().gt(0).lt(1).default(0.9),
+  adam_beta2: z.number().gt(0).lt(1).default(0.98),
+  clip_grad: z.number().min(0).default(1.0),
+  seed: z.number().int().nonnegative().default(0),
+});
+export type PretrainSpec = z.infer<typeof PretrainSpec>;
+
+/** The fixed-width scratchpad from the lowest digit: 347+586 → 7+6+0=13,4+8+1=13,3+5+1=09. */
+export function scratchpad(a: number, b: number, digits: number): { steps: string[]; sum: number } {
+  const steps: string[] = [];
+  let carry = 0;
+  for (let i = 0; i < digits; i++) {
+    const x = Math.floor(a / 10 ** i) % 10, y = Math.floor(b / 10 ** i) % 10;
+    const s = x + y + carry;
+    steps.push(`${x}+${y}+${carry}=${String(s).padStart(2, "0")}`);
+    carry = Math.floor(s / 10);
+  }
+  return { steps, sum: a + b };
+}
+
+export const BOS = "<eos>";
+export const plainPrompt = (q: string) => `${BOS}Q: ${q}\n`;
+export const r1Prompt = (q: string) => `${BOS}Think: ${q}\n`;
+export const R1_TEMPLATE = `${BOS}Think: {question}\n`;
+
+type Kind = keyof DocMix;
+
+/** One document of the corpus, as text (the char tokenizer makes the tags single tokens). */
+export function document(kind: Kind, a: number, b: number, digits: number, r1Prompted: boolean, rng: Rng): string {
+  const q = `${a}+${b}`;
+  const { steps, sum } = scratchpad(a, b, digits);
+  const pad = steps.join(",");
+  const eos = "<eos>";
+  const R = r1Prompt(q), P = r1Prompted ? R : plainPrompt(q);
+  switch (kind) {
+    case "direct": return `${P}A: ${sum}${eos}`;
+    case "steps": return `${P}Steps: ${pad} A: ${sum}${eos}`;
+    case "r1": return `${R}<think>${pad}</think><answer>\\boxed{${sum}}</answer>${eos}`;
+    case "r1_empty": return `${R}<think></think><answer>\\boxed{${sum}}</answer>${eos}`;
+    case "near_miss": return rng.next() < 0.5 ? `${R}<think>${pad}</think>A: ${sum}${eos}` : `${R}<answer>${sum}</answer>${eos}`;
+    case "recheck": {
+      const i = rng.int(0, steps.length);
+      const wrong = steps[i].replace(/=(\d\d)$/, (_, s: string) => `=${String((Number(s) + 1 + rng.int(0, 8)) % 20).padStart(2, "0")}`);
+      const redone = [...steps.slice(0, i), `${wrong},check ${steps[i]}`, ...steps.slice(i + 1)].join(",");
+      return `${R}<think>${redone}</think><answer>\\boxed{${sum}}</answer>${eos}`;
+    }
+  }
+}
+
+/** An endless, seeded stream of documents; `exclude` holds the held-out questions. */
+export function* documents(spec: PretrainSpec, exclude: Set<string>): Generator<string> {
+  const rng = new Rng(spec.seed, 0xc0);
+  const digits = spec.params.digits;
+  const lo = digits === 1 ? 0 : 10 ** (digits - 1), hi = 10 ** digits;
+  const kinds = Object.entries(spec.mix) as [Kind, number][];
+  const total = kinds.reduce((a, [, w]) => a + w, 0);
+  const r1Kinds = new Set<Kind>(["r1", "r1_empty", "near_miss", "recheck"]);
+  const r1Mass = kinds.filter(([k]) => r1Kinds.has(k)).reduce((a, [, w]) => a + w, 0) / total;
+  // plain-kind documents get the R1 prompt often enough that r1_prompt_share of all documents have it
+  const plainR1 = r1Mass >= 1 ? 0 : Math.max(0, Math.min(1, (spec.r1_prompt_share - r1Mass) / (1 - r1Mass)));
+  for (;;) {
+    const a = rng.int(lo, hi), b = rng.int(lo, hi);
+    if (exclude.has(`${a}+${b}`)) continue;
+    let u = rng.next() * total, kind: Kind = kinds[0][0];
+    for (const [k, w] of kinds) { if ((u -= w) < 0) { kind = k; break; } }
+    yield document(kind, a, b, digits, r1Kinds.has(kind) || rng.next() < plainR1, rng);
+  }
+}

@@ -23,21 +23,6 @@ void scores_t(float* s, const float* q, const float* kt, long ldk, int n, int D,
   }
 }
 
-// Same scores with keys as rows of stride ks (the KV cache), gathered 8 at a time.
-void scores_rows(float* s, const float* q, const float* k, long ks, int n, int D, float scale) {
-  const __m256 sc = _mm256_set1_ps(scale);
-  const __m256i step = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32((int)ks));
-  for (int j = 0; j < n; j += 8) {
-    int m = std::min(8, n - j);
-    __m256i idx = m == 8 ? step : _mm256_mullo_epi32(_mm256_min_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
-                                                                        _mm256_set1_epi32(m - 1)), _mm256_set1_epi32((int)ks));
-    const float* kj = k + j * ks;
-    __m256 acc = _mm256_setzero_ps();
-    for (int d = 0; d < D; d++) acc = _mm256_fmadd_ps(_mm256_broadcast_ss(q + d), _mm256_i32gather_ps(kj + d, idx, 4), acc);
-    _mm256_storeu_ps(s + j, _mm256_mul_ps(acc, sc));
-  }
-}
-
 // In place: s[j] = exp(s[j] - max) for j < n, zero up to pad8(n); returns (max, sum) as lse.
 float softmax_unnorm(float* s, int n, float* sum_out) {
   float mx = -INFINITY;
@@ -187,18 +172,40 @@ void attention_forward_ref(float* out, const float* qkv, const int* off, int B, 
     }
 }
 
-void attention_cached_forward(float* out, float* scratch, const float* q, const float* kcache, const float* vcache,
-                              const long* base, const int* pos, int N, long q_stride, int Tmax, AttnDims d) {
+size_t attention_kcache_floats(int R, int Tmax, AttnDims d) { return (size_t)R * d.KVH * d.D * pad8(Tmax); }
+
+void attention_cache_write(float* kt, float* vc, const float* qkv, const int* rows, const int* pos, int N, long q_stride,
+                           int Tmax, AttnDims d) {
+  const int KD = d.KVH * d.D, HD = d.H * d.D;
+  const long Tp = pad8(Tmax);
+  for (int n = 0; n < N; n++) {
+    const float* k = qkv + n * q_stride + HD;
+    float* dst = kt + (size_t)rows[n] * KD * Tp + pos[n];
+    for (int e = 0; e < KD; e++) dst[e * Tp] = k[e];
+    std::memcpy(vc + ((size_t)rows[n] * Tmax + pos[n]) * KD, k + KD, sizeof(float) * KD);
+  }
+}
+
+void attention_cache_copy(float* kt, float* vc, int from, int to, int P, int Tmax, AttnDims d) {
+  const int KD = d.KVH * d.D;
+  const long Tp = pad8(Tmax);
+  std::memcpy(kt + (size_t)to * KD * Tp, kt + (size_t)from * KD * Tp, sizeof(float) * KD * Tp);
+  std::memcpy(vc + (size_t)to * Tmax * KD, vc + (size_t)from * Tmax * KD, sizeof(float) * P * KD);
+}
+
+void attention_cached_forward(float* out, float* scratch, const float* q, const float* kt, const float* vc,
+                              const int* rows, const int* pos, int N, long q_stride, int Tmax, AttnDims d) {
   const int G = d.H / d.KVH, HD = d.H * d.D, KD = d.KVH * d.D;
+  const long Tp = pad8(Tmax);
   const float scale = 1.f / std::sqrt((float)d.D);
   const size_t sf = attention_scratch_floats(Tmax, d.D);
   parallel_for(N * d.KVH, [&](int task, int tid) {
     int n = task / d.KVH, g = task % d.KVH;
     float* s = scratch + sf * tid;
-    const float* k = kcache + base[n] * KD + g * d.D;
-    const float* v = vcache + base[n] * KD + g * d.D;
+    const float* k = kt + ((size_t)rows[n] * d.KVH + g) * d.D * Tp;
+    const float* v = vc + (size_t)rows[n] * Tmax * KD + g * d.D;
     for (int h = g * G; h < (g + 1) * G; h++) {
-      scores_rows(s, q + n * q_stride + h * d.D, k, KD, pos[n] + 1, d.D, scale);
+      scores_t(s, q + n * q_stride + h * d.D, k, Tp, pos[n] + 1, d.D, scale);
       finish_row(out + (long)n * HD + h * d.D, s, v, KD, pos[n] + 1, d.D);
     }
   });

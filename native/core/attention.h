@@ -31,14 +31,22 @@ void attention_backward(float* dqkv,        // (N, QKV)
                         const int* off, int B, int Tmax, AttnDims d);
 void attention_forward_ref(float* out, const float* qkv, const int* off, int B, AttnDims d);
 
-// Inference against a KV cache: token n's query (row n of q, stride q_stride) attends cache slots
-// [base[n], base[n] + pos[n]] of this layer (its own k/v already written there).
-void attention_cached_forward(float* out,          // (N, H*D)
+// Inference against the KV cache of one layer. Keys are stored transposed, (R, KVH, D, Tp) with
+// Tp = Tmax rounded up to 8, so decode scores read contiguous keys exactly as training does
+// (no gathers); values are rows (R*Tmax, KVH*D). Rows own disjoint parts of both arenas.
+size_t attention_kcache_floats(int R, int Tmax, AttnDims d);  // per layer
+// Writes the k/v parts of qkv rows (token n: row rows[n], position pos[n]) into the cache.
+void attention_cache_write(float* kt,          // (R, KVH, D, Tp)
+                           float* vc,          // (R*Tmax, KVH*D)
+                           const float* qkv,   // (N, q_stride) [q | k | v]
+                           const int* rows, const int* pos, int N, long q_stride, int Tmax, AttnDims d);
+// Copies positions [0, P) of row `from` to row `to` (rows that share a prompt share its prefill).
+void attention_cache_copy(float* kt, float* vc, int from, int to, int P, int Tmax, AttnDims d);
+// Token n's query attends positions [0, pos[n]] of its row.
+void attention_cached_forward(float* out,        // (N, H*D)
                               float* scratch,
-                              const float* q,      // (N, q_stride)
-                              const float* kcache, // (S, KVH*D)
-                              const float* vcache, // (S, KVH*D)
-                              const long* base,    // (N)
-                              const int* pos,      // (N)
-                              int N, long q_stride, int Tmax, AttnDims d);
+                              const float* q,    // (N, q_stride)
+                              const float* kt,   // (R, KVH, D, Tp)
+                              const float* vc,   // (R*Tmax, KVH*D)
+                              const int* rows, const int* pos, int N, long q_stride, int Tmax, AttnDims d);
 }  // namespace zs

@@ -9,58 +9,58 @@
 namespace zs {
 namespace {
 
-// Workers spin briefly on the generation counter (kernels come in quick bursts), then sleep.
+// A call hands out items through one 64-bit word (generation << 32 | next item): a worker that wakes
+// late sees a newer generation and takes nothing, so a call waits only for items actually taken,
+// never for a descheduled worker to check in (that matters on a shared machine).
 struct Pool {
   std::mutex call_mu;  // one parallel_for at a time (several AsyncWorkers may call in)
   std::mutex mu;
   std::condition_variable cv, done_cv;
   std::vector<std::thread> workers;
   const std::function<void(int, int)>* fn = nullptr;
-  std::atomic<int> next{0};
   int n = 0;
-  std::atomic<int> active{0};
-  std::atomic<uint64_t> gen{0};
-  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> word{0};   // gen << 32 | next
+  std::atomic<int> done{0};
+  std::atomic<bool> waiting{false};
+  bool stop = false;
   int nthreads = 1;
 
-  void work(int tid) {
+  // Takes and runs items of generation g; returns when none are left.
+  void work(uint64_t g, int tid) {
     for (;;) {
-      int i = next.fetch_add(1);
-      if (i >= n) break;
-      (*fn)(i, tid);
-    }
-  }
-  void loop(int tid, uint64_t seen) {
-    for (;;) {
-      for (int spin = 0; spin < 4000 && gen.load(std::memory_order_acquire) == seen && !stop.load(); spin++)
-        __builtin_ia32_pause();
-      if (gen.load(std::memory_order_acquire) == seen && !stop.load()) {
-        std::unique_lock<std::mutex> lk(mu);
-        cv.wait(lk, [&] { return stop.load() || gen.load() != seen; });
-      }
-      if (stop.load()) return;
-      seen = gen.load();
-      work(tid);
-      if (active.fetch_sub(1) == 1) {
+      uint64_t v = word.load(std::memory_order_acquire);
+      if ((v >> 32) != g || (int)(v & 0xffffffffu) >= n) return;
+      if (!word.compare_exchange_weak(v, v + 1, std::memory_order_acq_rel)) continue;
+      (*fn)((int)(v & 0xffffffffu), tid);
+      if (done.fetch_add(1, std::memory_order_acq_rel) + 1 == n && waiting.load()) {
         std::lock_guard<std::mutex> lk(mu);
         done_cv.notify_all();
       }
     }
   }
-  void shutdown() {
+  void loop(int tid, uint64_t seen) {
+    for (;;) {
+      for (int spin = 0; spin < 2000 && (word.load(std::memory_order_acquire) >> 32) == seen; spin++) __builtin_ia32_pause();
+      {
+        std::unique_lock<std::mutex> lk(mu);
+        cv.wait(lk, [&] { return stop || (word.load() >> 32) != seen; });
+        if (stop) return;
+        seen = word.load() >> 32;
+      }
+      work(seen, tid);
+    }
+  }
+  void resize(int t) {
     {
       std::lock_guard<std::mutex> lk(mu);
-      stop.store(true);
+      stop = true;
     }
     cv.notify_all();
     for (auto& w : workers) w.join();
     workers.clear();
-    stop.store(false);
-  }
-  void resize(int t) {
-    shutdown();
+    stop = false;
     nthreads = t;
-    uint64_t g = gen.load();  // no call is in flight here (call_mu held or first use)
+    uint64_t g = word.load() >> 32;
     for (int i = 1; i < t; i++) workers.emplace_back([this, i, g] { loop(i, g); });
   }
 };
@@ -94,20 +94,23 @@ void parallel_for(int n, const std::function<void(int, int)>& fn) {
     for (int i = 0; i < n; i++) fn(i, 0);
     return;
   }
+  uint64_t g;
   {
     std::lock_guard<std::mutex> lk(p.mu);
     p.fn = &fn;
     p.n = n;
-    p.next.store(0);
-    p.active.store(p.nthreads - 1);
-    p.gen.fetch_add(1, std::memory_order_release);
+    p.done.store(0);
+    g = (p.word.load() >> 32) + 1;
+    p.word.store(g << 32, std::memory_order_release);
   }
   p.cv.notify_all();
-  p.work(0);
-  for (int spin = 0; spin < 20000 && p.active.load(std::memory_order_acquire) != 0; spin++) __builtin_ia32_pause();
-  if (p.active.load() != 0) {
+  p.work(g, 0);
+  for (int spin = 0; spin < 20000 && p.done.load(std::memory_order_acquire) != n; spin++) __builtin_ia32_pause();
+  if (p.done.load() != n) {
     std::unique_lock<std::mutex> lk(p.mu);
-    p.done_cv.wait(lk, [&] { return p.active.load() == 0; });
+    p.waiting.store(true);
+    p.done_cv.wait(lk, [&] { return p.done.load() == n; });
+    p.waiting.store(false);
   }
 }
 

@@ -16,6 +16,7 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const path = process.env.ZS_VERIFIER_CASES ?? join(root, "..", "shared", "data", "verifier-cases.jsonl");
 const TARGET = 0.95;
 const math500 = process.env.ZS_MATH500 ?? join(root, "..", "shared", "data", "math500.jsonl");
+const deepscaler = process.env.ZS_DEEPSCALER ?? join(root, "..", "shared", "data", "deepscaler-train.jsonl");
 
 describe("agreement with public verifier test suites", () => {
   it(`given ${path}, then at least ${TARGET * 100}% of verdicts agree`, () => {
@@ -51,5 +52,25 @@ describe("reference solutions against their gold answers", () => {
     }
     console.log(`MATH-500 solutions: ${rows.length - misses.length}/${rows.length} agree`);
     assert.ok(misses.length <= rows.length * 0.01, misses.join("\n"));
+  });
+});
+
+describe("DeepScaleR reference solutions against their gold answers", () => {
+  it(`given the AMC/AIME rows with boxed solutions (${deepscaler}), then at least 97% agree`, () => {
+    assert.ok(existsSync(deepscaler), `DeepScaleR not found at ${deepscaler}: set ZS_DEEPSCALER (this test never skips)`);
+    let n = 0;
+    const misses: string[] = [];
+    for (const l of readFileSync(deepscaler, "utf8").split("\n")) {
+      if (!l) continue;
+      const r = JSON.parse(l) as { id: string; answer: string; solution?: string };
+      const ex = r.solution ? extractAnswer(r.solution, "boxed") : null;
+      // a box holding only a choice letter cannot be checked against a value without the choices
+      if (ex === null || /^\s*(?:\\text(?:bf)?\{|\\mathrm\{)?\s*\(?[A-E]\)?\s*\}?\s*$/.test(ex)) continue;
+      n++;
+      if (!equivalent(String(r.answer), ex).equal) misses.push(`${r.id}: gold ${JSON.stringify(r.answer)} boxed ${JSON.stringify(ex)}`);
+    }
+    console.log(`DeepScaleR solutions: ${n - misses.length}/${n} agree; the misses are mostly wrong reference boxes:\n  ${misses.slice(0, 30).join("\n  ")}`);
+    assert.ok(n > 1000, `only ${n} rows`);
+    assert.ok(misses.length <= n * 0.03, misses.join("\n"));
   });
 });

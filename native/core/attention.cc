@@ -40,15 +40,15 @@ float softmax_unnorm(float* s, int n, float* sum_out) {
   return mx;
 }
 
-// o[0..D) (+)= sum_j p[j] * v_j (rows of stride vs), accumulated in registers 64 dims at a time.
-void pv(float* o, const float* p, const float* v, long vs, int n, int D, bool add) {
+// o[0..D) (+)= sum_j p[j*ps] * v_j (rows of stride vs), accumulated in registers 64 dims at a time.
+void pv(float* o, const float* p, const float* v, long vs, int n, int D, bool add, long ps = 1) {
   for (int d0 = 0; d0 < D; d0 += 64) {
     int nv = std::min(64, D - d0) / 8;
     __m256 acc[8];
 #pragma GCC unroll 8
     for (int c = 0; c < 8; c++) acc[c] = c < nv && add ? _mm256_loadu_ps(o + d0 + 8 * c) : _mm256_setzero_ps();
     for (int j = 0; j < n; j++) {
-      __m256 pj = _mm256_broadcast_ss(p + j);
+      __m256 pj = _mm256_broadcast_ss(p + j * ps);
       const float* vj = v + j * vs + d0;
 #pragma GCC unroll 8
       for (int c = 0; c < 8; c++) if (c < nv) acc[c] = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vj + 8 * c), acc[c]);
@@ -79,7 +79,14 @@ float finish_row(float* out, float* s, const float* v, long vs, int n, int D) {
 
 }  // namespace
 
-size_t attention_scratch_floats(int Tmax, int D) { return (size_t)pad8(Tmax) * (2 * D + 4) + 64; }
+// Sequences up to this length keep P and dS as (T, T) matrices in backward, so dK and dV accumulate
+// in registers; longer ones fall back to a row-at-a-time loop with memory accumulation.
+constexpr int kMatT = 512;
+
+size_t attention_scratch_floats(int Tmax, int D) {
+  size_t tp = pad8(Tmax);
+  return tp * (2 * D + 4) + (Tmax <= kMatT ? 2 * tp * tp : 0) + 64;
+}
 
 void attention_forward(float* out, float* lse, float* scratch, const float* qkv, const int* off, int B, int Tmax,
                        AttnDims d) {
@@ -123,23 +130,38 @@ void attention_backward(float* dqkv, float* scratch, const float* dout, const fl
     transpose_kv(vt, ld, v, QKV, T, d.D);
     float* dk = dqkv + (size_t)off[b] * QKV + kofs;
     float* dv = dqkv + (size_t)off[b] * QKV + vofs;
-    for (int h = g * G; h < (g + 1) * G; h++)
+    float* P = dp + ld;          // (T, ld) probabilities   (matrix path)
+    float* dS = P + ld * ld;     // (T, ld) score gradients
+    const bool mat = T <= kMatT;
+    for (int h = g * G; h < (g + 1) * G; h++) {
       for (int i = 0; i < T; i++) {
         long n = off[b] + i;
         const float* q = qkv + n * QKV + h * d.D;
         const float* dO = dout + n * HD + h * d.D;
         float Di = vdot(dO, out + n * HD + h * d.D, d.D), l = lse[n * d.H + h];
-        scores_t(p, q, kt, ld, i + 1, d.D, scale);
-        scores_t(dp, dO, vt, ld, i + 1, d.D, 1.f);
+        float* pr = mat ? P + i * ld : p;
+        float* dr = mat ? dS + i * ld : dp;
+        scores_t(pr, q, kt, ld, i + 1, d.D, scale);
+        scores_t(dr, dO, vt, ld, i + 1, d.D, 1.f);
         for (int j = 0; j <= i; j++) {
-          float pj = std::exp(p[j] - l);
-          float ds = pj * (dp[j] - Di) * scale;
-          vaxpy(dv + j * QKV, pj, dO, d.D);  // dv_j += p dO_i
-          vaxpy(dk + j * QKV, ds, q, d.D);   // dk_j += ds q_i
-          p[j] = ds;
+          pr[j] = std::exp(pr[j] - l);
+          dr[j] = pr[j] * (dr[j] - Di) * scale;
         }
-        pv(dqkv + n * QKV + h * d.D, p, k, QKV, i + 1, d.D, true);  // dq_i += sum_j ds_j k_j
+        if (!mat) {
+          for (int j = 0; j <= i; j++) {
+            vaxpy(dv + j * QKV, pr[j], dO, d.D);  // dv_j += p dO_i
+            vaxpy(dk + j * QKV, dr[j], q, d.D);   // dk_j += ds q_i
+          }
+        }
+        pv(dqkv + n * QKV + h * d.D, dr, k, QKV, i + 1, d.D, true);  // dq_i += sum_j ds_j k_j
       }
+      if (!mat) continue;
+      for (int j = 0; j < T; j++) {  // dv_j += sum_{i>=j} P[i][j] dO_i;  dk_j += sum_{i>=j} dS[i][j] q_i
+        long m = off[b] + j;
+        pv(dv + j * QKV, P + j * ld + j, dout + m * HD + h * d.D, HD, T - j, d.D, true, ld);
+        pv(dk + j * QKV, dS + j * ld + j, qkv + m * QKV + h * d.D, QKV, T - j, d.D, true, ld);
+      }
+    }
   });
 }
 

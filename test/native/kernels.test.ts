@@ -102,6 +102,17 @@ test("attention: optimised vs _ref (packed, GQA) and finite differences", () => 
   checkFd("attention dq/dk/dv", f, qkv, dqkv, 1e-2, 2e-3);
 });
 
+test("attention backward on a long sequence (row-at-a-time path past 512 tokens) matches finite differences", () => {
+  const H = 2, KVH = 1, D = 8, seqLens = Int32Array.from([530]), N = 530, QKV = (H + 2 * KVH) * D;
+  const qkv = randArray(N * QKV, 26), r = randArray(N * H * D, 27);
+  const o1 = new Float32Array(N * H * D), o2 = new Float32Array(N * H * D), lse = new Float32Array(N * H);
+  k.attention(false, o1, lse, qkv, seqLens, H, KVH, D);
+  const dqkv = new Float32Array(N * QKV);
+  k.attentionBackward(dqkv, r, o1, lse, qkv, seqLens, H, KVH, D);
+  const f = () => { k.attention(false, o2, lse.slice(), qkv, seqLens, H, KVH, D); return dot(o2, r); };
+  checkFd("attention (T=530) dq/dk/dv", f, qkv, dqkv, 1e-2, 5e-3);
+});
+
 test("logprob: optimised vs _ref, entropy, and finite differences of the backward", () => {
   const V = 23, seqLens = Int32Array.from([4, 3]), N = 7, T = 0.7;
   const logits = randArray(N * V, 18, 3), tokens = randTokens(N, V, 19);

@@ -3,7 +3,7 @@
 import * as echarts from "echarts";
 import type { PolicyUpdated, UpdateStats } from "../../streams/events/index.ts";
 
-export type SeriesSpec = { name: string; value: (s: UpdateStats) => number };
+export type SeriesSpec = { name: string; value: (s: UpdateStats) => number; band?: boolean };
 export type ChartSpec = {
   id: string;
   title: string;
@@ -30,8 +30,8 @@ export const TRAINING_CHARTS: ChartSpec[] = [
   { id: "reward", title: "Reward", note: "mean over the step's samples, ± one standard deviation",
     series: [
       { name: "mean", value: (s) => s.rewardMean },
-      { name: "mean + std", value: (s) => s.rewardMean + s.rewardStd },
-      { name: "mean − std", value: (s) => s.rewardMean - s.rewardStd },
+      { name: "mean + std", value: (s) => s.rewardMean + s.rewardStd, band: true },
+      { name: "mean − std", value: (s) => s.rewardMean - s.rewardStd, band: true },
     ] },
   { id: "format", title: "Format rate", unitRange: true, series: [{ name: "format", value: (s) => s.formatRate }] },
   { id: "accuracy", title: "Accuracy", unitRange: true, series: [{ name: "accuracy", value: (s) => s.accuracyRate }] },
@@ -52,25 +52,37 @@ function round(x: number): number {
   return Number.isFinite(x) ? Number(x.toPrecision(6)) : x;
 }
 
+/** Axis labels: ECharts' nice values, in exponent form where they would be long (KL of 1e-9, lr 1e-6). */
+export function axisLabel(v: number): string {
+  if (v === 0 || !Number.isFinite(v)) return String(v);
+  const a = Math.abs(v);
+  if (a >= 1e-3 && a < 1e6) return String(Number(v.toPrecision(8)));
+  const [m, e] = v.toExponential(3).split("e");
+  return `${String(Number(m))}e${e}`;
+}
+
+function seriesStyle(spec: ChartSpec, s: SeriesSpec, few: boolean): Option {
+  if (spec.stack) return { stack: "total", areaStyle: { opacity: 0.85 }, lineStyle: { width: 0.5 }, showSymbol: false };
+  if (s.band) return { lineStyle: { type: "dashed", width: 1, color: "#98a2b3" }, itemStyle: { color: "#98a2b3" }, symbolSize: 3, showSymbol: few };
+  return { lineStyle: { width: 2 }, symbolSize: 5, showSymbol: few };
+}
+
 function option(spec: ChartSpec, steps: PolicyUpdated[]): Option {
   const few = steps.length <= 60;
   return {
     animation: false,
     textStyle: { fontFamily: "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif" },
-    grid: { left: 56, right: 20, top: spec.series.length > 1 ? 36 : 16, bottom: 40, containLabel: false },
+    grid: { left: 64, right: 20, top: spec.series.length > 1 ? 36 : 16, bottom: 40, containLabel: false },
     legend: spec.series.length > 1 ? { top: 4, itemWidth: 18, itemHeight: 10, textStyle: { fontSize: 11 } } : undefined,
     xAxis: { type: "value", name: "step", nameLocation: "middle", nameGap: 26, minInterval: 1, min: "dataMin", max: "dataMax" },
-    yAxis: spec.unitRange ? { type: "value", min: 0, max: 1 } : { type: "value", scale: true },
-    series: spec.series.map((s, i) => ({
+    yAxis: spec.unitRange
+      ? { type: "value", min: 0, max: 1 }
+      : { type: "value", scale: true, axisLabel: { formatter: axisLabel } },
+    series: spec.series.map((s) => ({
       name: s.name,
       type: "line",
       data: steps.map((u) => [u.step, round(s.value(u.stats))]),
-      showSymbol: few,
-      symbolSize: 5,
-      ...(spec.id === "reward" && i > 0
-        ? { lineStyle: { type: "dashed", width: 1, color: "#98a2b3" }, itemStyle: { color: "#98a2b3" }, symbolSize: 3 }
-        : { lineStyle: { width: 2 } }),
-      ...(spec.stack ? { stack: "total", areaStyle: { opacity: 0.85 }, lineStyle: { width: 0.5 }, showSymbol: false } : {}),
+      ...seriesStyle(spec, s, few),
     })),
   };
 }

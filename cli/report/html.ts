@@ -18,6 +18,7 @@ export function fmt(x: number | undefined | null, digits = 4): string {
 
 const MAX_TEXT = 4000;
 function clip(text: string): string {
+  if (!text) return `<span class="empty">(empty)</span>`;
   return text.length <= MAX_TEXT ? esc(text) : `${esc(text.slice(0, MAX_TEXT))}<span class="more">… (${text.length - MAX_TEXT} more characters)</span>`;
 }
 

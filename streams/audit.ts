@@ -18,8 +18,8 @@ export type AuditReport = {
 export type AuditOptions = {
   /** The advantage estimator of a name (consumers/updater/advantages.ts). */
   estimator?: (name: string) => (rewards: readonly number[]) => number[];
-  /** The reward a scorer gives for these parts (consumers/reward/registry.ts combine). */
-  rewardOf?: (scorer: string, rewardConfig: Record<string, unknown>, format: number, accuracy: number) => number;
+  /** The reward a scorer gives for these parts (consumers/reward/registry.ts combine); undefined: not checkable. */
+  rewardOf?: (scorer: string, rewardConfig: Record<string, unknown>, format: number, accuracy: number) => number | undefined;
 };
 
 export const ADVANTAGE_TOLERANCE = 1e-9;
@@ -69,7 +69,7 @@ export function auditEvents(events: { seq: number; event: ZsEvent }[], options: 
       if (options.rewardOf) {
         for (const sc of e.scores) {
           const want = options.rewardOf(e.scorer, e.rewardConfig, sc.format, sc.accuracy);
-          if (Math.abs(want - sc.reward) > ADVANTAGE_TOLERANCE) bad("reward-parts", seq, `${e.groupId} sample ${sc.index} (${e.scorer}): reward ${sc.reward}, its parts (format ${sc.format}, accuracy ${sc.accuracy}) give ${want}`);
+          if (want !== undefined && !(Math.abs(want - sc.reward) <= ADVANTAGE_TOLERANCE)) bad("reward-parts", seq, `${e.groupId} sample ${sc.index} (${e.scorer}): reward ${sc.reward}, its parts (format ${sc.format}, accuracy ${sc.accuracy}) give ${want}`);
         }
       }
     } else if (e.type === "PolicyUpdated") {

@@ -1,0 +1,48 @@
+// `zerostream replay <run> [--server URL] [--verify-updates] [--from-step N] [--skip-weights] [--json]`:
+// folds a run's log into its history (steps, groups, curves), audits every invariant from the events
+// alone (and every weights object against its digest), and with --verify-updates re-executes the
+// updater and checks every PolicyUpdated bit for bit. Exit code 0: clean; 1: a violation or divergence.
+import { auditRun } from "../../consumers/replay/audit.ts";
+import { describeHistory, foldHistory } from "../../consumers/replay/fold.ts";
+import { verifyUpdates, type VerifyReport } from "../../consumers/replay/verify.ts";
+import { EventLog } from "../../streams/eventlog.ts";
+import { parseArgs, serverUrl } from "../args.ts";
+
+export const summary = "replay <run> [--verify-updates] [--json]: history, invariant audit and bit-for-bit re-execution of a run";
+
+export async function run(argv: string[]): Promise<number> {
+  const { positional, flags } = parseArgs(argv, { boolean: ["verify-updates", "json", "skip-weights"], string: ["server", "from-step"] });
+  const [runId] = positional;
+  if (!runId) {
+    process.stderr.write("usage: zerostream replay <run> [--server nats://host:port] [--verify-updates [--from-step N]] [--skip-weights] [--json]\n");
+    return 2;
+  }
+  const log = await EventLog.connect(serverUrl(flags));
+  const out = (s: string) => process.stdout.write(s + "\n");
+  try {
+    const audit = await auditRun(log, runId, { weights: !flags["skip-weights"] });
+    const history = foldHistory(runId, audit.events);
+    if (!flags.json) {
+      out(describeHistory(history));
+      out("");
+      out(audit.violations.length ? `audit: ${audit.violations.length} violation(s)` : `audit: every invariant holds (${audit.events.length} events${flags["skip-weights"] ? ", weights not read" : ""})`);
+      for (const v of audit.violations) out(`  #${v.seq} [${v.rule}] ${v.message}`);
+    }
+    let verify: VerifyReport | undefined;
+    if (flags["verify-updates"]) {
+      verify = await verifyUpdates(log, runId, {
+        events: audit.events, fromStep: flags["from-step"] ? Number(flags["from-step"]) : 0,
+        onStep: (step, ok, ms) => { if (!flags.json) out(`  verify step ${step}: ${ok ? "identical" : "DIVERGES"} (${Math.round(ms)} ms)`); },
+      });
+      if (!flags.json) {
+        out(verify.divergence
+          ? `verify-updates: first divergence at step ${verify.divergence.step} (PolicyUpdated #${verify.divergence.seq}, ${verify.divergence.what}): ${verify.divergence.message}`
+          : `verify-updates: ${verify.checked.length} update(s) from step ${verify.fromStep} re-executed, every digest identical`);
+      }
+    }
+    if (flags.json) out(JSON.stringify({ history: { ...history, started: undefined }, violations: audit.violations, verify }, null, 2));
+    return audit.violations.length || verify?.divergence ? 1 : 0;
+  } finally {
+    await log.close();
+  }
+}

@@ -74,13 +74,14 @@ export async function runGenerator(log: EventLog, o: GeneratorOptions): Promise<
       });
       const policy = await policies.get(task.runId, task.weightsDigest, rc.started.modelConfig as Qwen2Config);
       const n = task.samplesPerPrompt;
+      const tSample = performance.now();
       const results = await policy.sample({
         prompts: rows.flatMap((r) => Array.from({ length: n }, () => Int32Array.from(r.tokens))),
         seeds: task.prompts.flatMap((p) => Array.from({ length: n }, (_, j) => p.seed + j)),
         temperature: task.sampler.temperature, topP: task.sampler.topP, topK: task.sampler.topK,
         maxNewTokens: task.sampler.maxNewTokens, stopTokenIds: task.sampler.stopTokenIds,
       });
-      const ms = (performance.now() - t0) / task.prompts.length;
+      const ms = (performance.now() - tSample) / task.prompts.length; // sampling only: loading weights is bus time
       for (const [i, g] of groupsOfTask(task, rows, results, rc.tokenizer(), name, ms).entries()) {
         if (i === 1) failpoint("rollout.mid-task", task.step);   // some groups of the task published, not all
         await log.publish(g);

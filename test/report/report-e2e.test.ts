@@ -10,7 +10,7 @@ import { after, before, describe, it } from "node:test";
 import { chromium, type Browser } from "playwright-core";
 import { runConfig } from "../../cli/commands/run.ts";
 import { run as reportCommand } from "../../cli/commands/report.ts";
-import { TRAINING_CHARTS } from "../../cli/report/index.ts";
+import { EmptyRunError, TRAINING_CHARTS } from "../../cli/report/index.ts";
 import type { Evaluated, GroupSampled, PolicyUpdated, RunStarted } from "../../streams/events/index.ts";
 import { startBus, type Bus } from "../helpers/nats.ts";
 import { tinyConfig, writeConfig } from "../helpers/tiny.ts";
@@ -90,5 +90,12 @@ describe("report of a real tiny run, rendered in headless Chromium", () => {
     const shot = join(dir, `${out.runId}.png`);
     await page.screenshot({ path: shot, fullPage: true });
     process.stdout.write(`report ${file}, screenshot ${shot}\n`);
+  });
+
+  it("refuses a run with no events, and a call without a run id", async () => {
+    const out = join(mkdtempSync(join(tmpdir(), "zs-report-none-")), "none.html");
+    await assert.rejects(reportCommand(["no-such-run", "--server", bus.server.url, "--out", out]), EmptyRunError);
+    assert.ok(!existsSync(out));
+    assert.equal(await reportCommand([]), 2);
   });
 });

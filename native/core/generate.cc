@@ -47,14 +47,16 @@ struct PackedWeights {
   }
 };
 
+// Step buffers, borrowed from the model's scratch (grown, never shrunk).
 struct Workspace {
-  std::vector<float> x, ln, qkv, att, tmp, gu, h, scratch, last, lnl;
-  Workspace(const Model& m, int maxN, int Tmax) {
+  float *x, *ln, *qkv, *att, *tmp, *gu, *h, *scratch, *last, *lnl;
+  Workspace(Model& m, int maxN, int Tmax) {
     const Config& c = m.cfg;
     const size_t C = c.hidden_size, HD = (size_t)c.num_attention_heads * c.head_dim, F = c.intermediate_size;
-    x.resize(maxN * C); ln.resize(maxN * C); tmp.resize(maxN * C); qkv.resize(maxN * (size_t)m.qkv_dim());
-    att.resize(maxN * HD); gu.resize(maxN * 2 * F); h.resize(maxN * F); last.resize(maxN * C); lnl.resize(maxN * C);
-    scratch.resize(attention_scratch_floats(Tmax, c.head_dim) * get_threads());
+    auto take = [&](int i, size_t n) { auto& v = m.ws.gen[i]; if (v.size() < n) v.resize(n); return v.data(); };
+    x = take(0, maxN * C); ln = take(1, maxN * C); tmp = take(2, maxN * C); qkv = take(3, maxN * (size_t)m.qkv_dim());
+    att = take(4, maxN * HD); gu = take(5, maxN * 2 * F); h = take(6, maxN * F); last = take(7, maxN * C);
+    lnl = take(8, maxN * C); scratch = take(9, attention_scratch_floats(Tmax, c.head_dim) * get_threads());
   }
 };
 
@@ -79,7 +81,7 @@ void infer_step(Model& m, const PackedWeights& pw, Workspace& ws, float* kc, flo
   const int C = c.hidden_size, H = c.num_attention_heads, D = c.head_dim, KVH = c.num_key_value_heads;
   const int F = c.intermediate_size, QKV = m.qkv_dim(), HD = H * D, KD = KVH * D;
   const float* W = m.params.data();
-  float* x = ws.x.data();
+  float* x = ws.x;
   phase(-1);
   for (int n = 0; n < N; n++) {
     if (tokens[n] < 0 || tokens[n] >= c.vocab_size) throw EngineError("token id outside the vocabulary in a prompt");
@@ -91,27 +93,27 @@ void infer_step(Model& m, const PackedWeights& pw, Workspace& ws, float* kc, flo
     float* K = kc + (size_t)l * attention_kcache_floats(R, Tmax, ad);
     float* Vc = vc + (size_t)l * R * Tmax * KD;
     phase(0);
-    rmsnorm_forward(ws.ln.data(), nullptr, x, W + lo.ln1, N, C, c.rms_norm_eps);
-    matmul_forward_prepacked(ws.qkv.data(), ws.ln.data(), &pw.buf[pw.qkv[l]], W + lo.qkv_b, N, C, QKV);
+    rmsnorm_forward(ws.ln, nullptr, x, W + lo.ln1, N, C, c.rms_norm_eps);
+    matmul_forward_prepacked(ws.qkv, ws.ln, &pw.buf[pw.qkv[l]], W + lo.qkv_b, N, C, QKV);
     phase(1);
-    rope_forward(ws.qkv.data(), pos, m.rope_cos.data(), m.rope_sin.data(), N, H + KVH, D, QKV);
-    attention_cache_write(K, Vc, ws.qkv.data(), rows, pos, N, QKV, Tmax, ad);
+    rope_forward(ws.qkv, pos, m.rope_cos.data(), m.rope_sin.data(), N, H + KVH, D, QKV);
+    attention_cache_write(K, Vc, ws.qkv, rows, pos, N, QKV, Tmax, ad);
     phase(2);
-    attention_cached_forward(ws.att.data(), ws.scratch.data(), ws.qkv.data(), K, Vc, rows, pos, N, QKV, Tmax, ad);
+    attention_cached_forward(ws.att, ws.scratch, ws.qkv, K, Vc, rows, pos, N, QKV, Tmax, ad);
     phase(3);
-    matmul_forward_prepacked(ws.tmp.data(), ws.att.data(), &pw.buf[pw.o[l]], nullptr, N, HD, C);
+    matmul_forward_prepacked(ws.tmp, ws.att, &pw.buf[pw.o[l]], nullptr, N, HD, C);
     for (size_t i = 0; i < (size_t)N * C; i++) x[i] += ws.tmp[i];
     phase(4);
-    rmsnorm_forward(ws.ln.data(), nullptr, x, W + lo.ln2, N, C, c.rms_norm_eps);
-    matmul_forward_prepacked(ws.gu.data(), ws.ln.data(), &pw.buf[pw.gu[l]], nullptr, N, C, 2 * F);
-    swiglu_forward(ws.h.data(), ws.gu.data(), N, F);
-    matmul_forward_prepacked(ws.tmp.data(), ws.h.data(), &pw.buf[pw.down[l]], nullptr, N, F, C);
+    rmsnorm_forward(ws.ln, nullptr, x, W + lo.ln2, N, C, c.rms_norm_eps);
+    matmul_forward_prepacked(ws.gu, ws.ln, &pw.buf[pw.gu[l]], nullptr, N, C, 2 * F);
+    swiglu_forward(ws.h, ws.gu, N, F);
+    matmul_forward_prepacked(ws.tmp, ws.h, &pw.buf[pw.down[l]], nullptr, N, F, C);
     for (size_t i = 0; i < (size_t)N * C; i++) x[i] += ws.tmp[i];
     phase(5);
   }
-  for (int i = 0; i < n_out; i++) std::memcpy(ws.last.data() + (size_t)i * C, x + (size_t)want[i] * C, sizeof(float) * C);
-  rmsnorm_forward(ws.lnl.data(), nullptr, ws.last.data(), W + m.norm, n_out, C, c.rms_norm_eps);
-  matmul_forward_prepacked(logits, ws.lnl.data(), &pw.buf[pw.head], nullptr, n_out, C, c.vocab_size);
+  for (int i = 0; i < n_out; i++) std::memcpy(ws.last + (size_t)i * C, x + (size_t)want[i] * C, sizeof(float) * C);
+  rmsnorm_forward(ws.lnl, nullptr, ws.last, W + m.norm, n_out, C, c.rms_norm_eps);
+  matmul_forward_prepacked(logits, ws.lnl, &pw.buf[pw.head], nullptr, n_out, C, c.vocab_size);
   phase(6);
 }
 
@@ -139,8 +141,13 @@ void model_sample(Model& m, const SampleRequest& req, SampleOutput& out) {
   if (Tmax > c.max_position_embeddings) throw EngineError("prompt + maxNewTokens exceeds max_position_embeddings");
   m.ensure_rope(Tmax);
   const AttnDims ad{c.num_attention_heads, c.num_key_value_heads, c.head_dim};
-  std::vector<float> kc((size_t)c.num_hidden_layers * attention_kcache_floats(R, Tmax, ad));
-  std::vector<float> vc((size_t)c.num_hidden_layers * R * Tmax * KD);
+  // KV arena kept in the model between calls; stale entries past a row's position are never read
+  // unmasked (scores past it are and-masked to exactly 0), so reuse cannot change a result.
+  std::vector<float>& kc = m.ws.kcache;
+  std::vector<float>& vc = m.ws.vcache;
+  if (kc.size() < (size_t)c.num_hidden_layers * attention_kcache_floats(R, Tmax, ad))
+    kc.resize((size_t)c.num_hidden_layers * attention_kcache_floats(R, Tmax, ad));
+  if (vc.size() < (size_t)c.num_hidden_layers * R * Tmax * KD) vc.resize((size_t)c.num_hidden_layers * R * Tmax * KD);
   // unique prompts: the first row holding each prompt prefills it
   std::map<std::vector<int>, int> first;
   std::vector<int> owner(R);

@@ -40,6 +40,7 @@ struct Acts {
 // Temporaries of forward/backward, kept between calls (grown, never shrunk: no page faults per step).
 struct Scratch {
   std::vector<float> ln, h, tmp, pack, attn, dx, dln, dh, hbuf, dgu, dqkv, lp, ent, dlp, dlogits;
+  std::vector<float> kcache, vcache, gen[10];  // sampling: KV arena and step buffers
 };
 
 struct Model {

@@ -1,5 +1,6 @@
 // Folds a run's replayed events into what the report shows: the run header, one stats row per step,
 // the evaluations, and the sample responses of the earliest and the latest step. Pure: no I/O.
+import { isSelfCheck } from "../../consumers/eval/selfcheck.ts";
 import type {
   Evaluated, GroupSampled, GroupScored, PolicyUpdated, RunFinished, RunStarted, ZsEvent,
 } from "../../streams/events/index.ts";
@@ -8,14 +9,15 @@ import type {
 export type ReportEvent = ZsEvent | { event: ZsEvent; time?: Date | string; seq?: number };
 
 export type SampleView = {
-  index: number; text: string; tokens: number; finish: string;
+  index: number; text: string; tokens: number; finish: string; selfCheck: boolean;
   reward?: number; format?: number; accuracy?: number; outcome?: string; extracted?: string | null;
 };
 export type GroupView = {
   groupId: string; step: number; policyVersion: number; promptId: string; prompt: string; gold: string;
   scorer?: string; samples: SampleView[];
 };
-export type SampleSide = { step: number; policyVersion: number; groups: GroupView[] };
+/** A step's shown groups, and over all of the step's samples how many check or revise their own work. */
+export type SampleSide = { step: number; policyVersion: number; groups: GroupView[]; samples: number; selfChecks: number };
 
 export type ReportModel = {
   runId: string;
@@ -88,13 +90,16 @@ function sampleSide(
 ): SampleSide {
   const nGroups = o.groupsPerSide ?? 3;
   const nSamples = o.samplesPerGroup ?? 4;
-  const of = groups.filter((g) => g.step === step).sort((a, b) => slotOf(a.groupId) - slotOf(b.groupId)).slice(0, nGroups);
+  const all = groups.filter((g) => g.step === step).sort((a, b) => slotOf(a.groupId) - slotOf(b.groupId));
+  const texts = all.flatMap((g) => g.samples.map((x) => x.text));
   return {
     step,
-    policyVersion: of[0]?.policyVersion ?? step,
-    groups: of.map((g) => {
-      const all = scored.get(g.groupId) ?? [];
-      const s = all.find((x) => x.scorer === scorer) ?? all[0];
+    policyVersion: all[0]?.policyVersion ?? step,
+    samples: texts.length,
+    selfChecks: texts.filter(isSelfCheck).length,
+    groups: all.slice(0, nGroups).map((g) => {
+      const scores = scored.get(g.groupId) ?? [];
+      const s = scores.find((x) => x.scorer === scorer) ?? scores[0];
       const byIndex = new Map(s?.scores.map((x) => [x.index, x]) ?? []);
       return {
         groupId: g.groupId, step: g.step, policyVersion: g.policyVersion, promptId: g.prompt.id,
@@ -102,7 +107,7 @@ function sampleSide(
         samples: g.samples.slice(0, nSamples).map((x) => {
           const sc = byIndex.get(x.index);
           return {
-            index: x.index, text: x.text, tokens: x.tokens.length, finish: x.finish,
+            index: x.index, text: x.text, tokens: x.tokens.length, finish: x.finish, selfCheck: isSelfCheck(x.text),
             ...(sc ? { reward: sc.reward, format: sc.format, accuracy: sc.accuracy, outcome: sc.outcome, extracted: sc.extracted } : {}),
           };
         }),

@@ -1,5 +1,6 @@
 // The report's HTML sections: run header, step table, evaluation table, sample responses. Every
 // string from the log goes through `esc`; the only unescaped markup is the charts' SVG.
+import { isSelfCheck } from "../../consumers/eval/selfcheck.ts";
 import type { Evaluated, PolicyUpdated } from "../../streams/events/index.ts";
 import type { RenderedChart } from "./charts.ts";
 import type { GroupView, ReportModel, SampleSide, SampleView } from "./fold.ts";
@@ -140,8 +141,13 @@ export function evalSection(evals: Evaluated[], chart?: RenderedChart): string {
     return `<tr${cls}><td class="l">${esc(r.benchmark)}</td><td class="l">${esc(r.metric)}</td><td>${r.k}</td><td>${r.n}</td>${versions.map((v) => `<td>${esc(fmt(r.values.get(v)))}</td>`).join("")}${delta}</tr>`;
   }).join("\n");
   const checks = rows.filter((r) => SELF_CHECK.test(r.metric));
+  const at = (r: EvalRow, v: number) => {
+    const x = r.values.get(v);
+    const count = x !== undefined && x >= 0 && x <= 1 ? ` (${Math.round(x * r.n * r.k)} of ${r.n * r.k})` : "";
+    return `${esc(fmt(x))}${count} at v${v}`;
+  };
   const callout = checks.length ? `<p class="callout"><b>Self-checking responses</b> (responses that check or revise their own work): ${checks.map((r) =>
-    `${esc(r.benchmark)} ${esc(r.metric)} ${esc(fmt(r.values.get(versions[0])))} at v${versions[0]} → ${esc(fmt(r.values.get(versions.at(-1)!)))} at v${versions.at(-1)}`).join("; ")}</p>` : "";
+    `${esc(r.benchmark)} ${esc(r.metric)} ${at(r, versions[0])}${versions.length > 1 ? ` → ${at(r, versions.at(-1)!)}` : ""}`).join("; ")}</p>` : "";
   const fig = chart ? `<div class="grid">${chartsFigure(chart)}</div>` : "";
   return `<section><h2>Evaluation</h2>${callout}<div class="scroll"><table class="data" id="eval-table"><thead>${head}</thead><tbody>${body}</tbody></table></div>${fig}</section>`;
 }
@@ -154,7 +160,8 @@ function sampleCard(s: SampleView): string {
   const badge = s.outcome ? `<span class="badge ${esc(s.outcome)}">${esc(s.outcome)}</span>` : `<span class="badge">unscored</span>`;
   const score = s.reward !== undefined ? ` reward ${esc(fmt(s.reward))} · format ${esc(fmt(s.format))} · accuracy ${esc(fmt(s.accuracy))}` : "";
   const ext = s.extracted !== undefined && s.extracted !== null ? ` · answer <code>${esc(s.extracted)}</code>` : "";
-  return `<div class="sample"><div class="meta">#${s.index} ${badge}${score}${ext} · ${s.tokens} tokens · ${esc(s.finish)}</div><pre>${clip(s.text)}</pre></div>`;
+  const check = s.selfCheck ? ` <span class="badge selfcheck">self-check</span>` : "";
+  return `<div class="sample"><div class="meta">#${s.index} ${badge}${check}${score}${ext} · ${s.tokens} tokens · ${esc(s.finish)}</div><pre>${clip(s.text)}</pre></div>`;
 }
 
 function groupCard(g: GroupView): string {
@@ -165,7 +172,8 @@ ${g.samples.map(sampleCard).join("\n")}</div>`;
 
 function sideColumn(label: string, side: SampleSide | undefined): string {
   if (!side) return `<div class="side"><h3>${esc(label)}</h3><p class="empty">—</p></div>`;
-  return `<div class="side"><h3>${esc(label)}: step ${side.step}, policy v${side.policyVersion}</h3>${side.groups.map(groupCard).join("\n")}</div>`;
+  return `<div class="side"><h3>${esc(label)}: step ${side.step}, policy v${side.policyVersion}</h3>
+<p class="meta">self-checking responses: <b class="selfchecks">${side.selfChecks} of ${side.samples}</b> sampled at this step</p>${side.groups.map(groupCard).join("\n")}</div>`;
 }
 
 export function trainingSamplesSection(m: ReportModel): string {
@@ -175,7 +183,8 @@ export function trainingSamplesSection(m: ReportModel): string {
 
 type EvalSample = NonNullable<Evaluated["samples"]>[number];
 function evalSampleCard(s: EvalSample): string {
-  return `<div class="sample"><div class="meta">prompt ${esc(s.promptId)} <span class="badge ${esc(s.outcome)}">${esc(s.outcome)}</span> reward ${esc(fmt(s.reward))}</div><pre>${clip(s.text)}</pre></div>`;
+  const check = isSelfCheck(s.text) ? ` <span class="badge selfcheck">self-check</span>` : "";
+  return `<div class="sample"><div class="meta">prompt ${esc(s.promptId)} <span class="badge ${esc(s.outcome)}">${esc(s.outcome)}</span>${check} reward ${esc(fmt(s.reward))}</div><pre>${clip(s.text)}</pre></div>`;
 }
 
 /** Evaluation samples: for each benchmark, the earliest and the latest version that recorded samples. */

@@ -39,7 +39,7 @@ tr.selfcheck td { background: #fff7e0; } td.delta { font-weight: 600; }
 pre { white-space: pre-wrap; word-break: break-word; font: 12px/1.4 ui-monospace, SFMono-Regular, Menlo, monospace; background: #f4f5f7; padding: 6px 8px; border-radius: 4px; margin: 4px 0; max-height: 320px; overflow: auto; }
 .badge { display: inline-block; padding: 0 6px; border-radius: 8px; background: #e4e7ec; color: #344054; font-size: 11px; }
 .badge.correct { background: #d1fadf; color: #05603a; } .badge.wrong { background: #fee4e2; color: #912018; }
-.badge.no_answer, .badge.unparseable { background: #fef0c7; color: #93370d; }
+.badge.no_answer, .badge.unparseable { background: #fef0c7; color: #93370d; } .badge.selfcheck { background: #e0eaff; color: #2d3282; }
 .empty { color: var(--muted); font-style: italic; } .more { color: var(--muted); }
 footer { margin-top: 32px; color: var(--muted); font-size: 12px; }
 `;

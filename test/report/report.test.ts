@@ -85,7 +85,7 @@ describe("report from constructed events", () => {
     assert.match(table, /<td class="l">addition-heldout<\/td><td class="l">pass@1<\/td><td>1<\/td><td>64<\/td><td>0\.2<\/td><td>0\.8<\/td><td class="delta">\+0\.6<\/td>/);
     assert.match(table, /<tr class="selfcheck"><td class="l">addition-heldout<\/td><td class="l">selfcheck_rate<\/td>.*<td>0\.02<\/td><td>0\.32<\/td>/);
     assert.match(table, /mean_length<\/td>.*<td>12<\/td><td>15<\/td><td class="delta">\+3<\/td>/);
-    assert.match(html, /Self-checking responses.*selfcheck_rate 0\.02 at v0 → 0\.32 at v3/);
+    assert.match(html, /Self-checking responses.*selfcheck_rate 0\.02 \(1 of 64\) at v0 → 0\.32 \(20 of 64\) at v3/);
     const evalChart = chartSvg(html, "eval");
     assert.equal(seriesLines(evalChart).length, 3, "the rates pass@1, format_rate and selfcheck_rate are drawn; mean_length is not a rate");
   });
@@ -101,6 +101,10 @@ describe("report from constructed events", () => {
     assert.ok(html.includes("What is 1+1? &lt;img src=x onerror=alert(1)&gt;"));
     assert.match(html, /id="samples-training"[\s\S]*Before: step 0, policy v0[\s\S]*After: step 2, policy v2[\s\S]*check: 2-1 = 1&lt;\/think&gt;/);
     assert.match(html, /id="samples-eval"[\s\S]*Before: policy v0[\s\S]*After: policy v3/);
+    // self-checking responses (the evaluator's rule) are counted over all of the step's samples and marked
+    assert.deepEqual([model.before?.selfChecks, model.before?.samples, model.after?.selfChecks, model.after?.samples], [0, 4, 2, 4]);
+    assert.deepEqual([...html.matchAll(/<b class="selfchecks">([^<]*)<\/b>/g)].map((m) => m[1]), ["0 of 4", "2 of 4"]);
+    assert.equal(html.match(/<span class="badge selfcheck">/g)?.length, 2 + 1, "2 training samples shown after, 1 evaluation sample at v3");
   });
 
   it("is self-contained: no script, no external resource", () => {

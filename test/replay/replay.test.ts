@@ -1,11 +1,18 @@
 // Replay and audit of a real tiny run (real nats-server, real worker processes): the honest run passes
 // the audit and --verify-updates bit for bit; copies of it tampered in one place each (a group
 // dropped, a reward changed, a weights object altered) are caught, and the audit names the offending
-// event; --verify-updates reports the first divergence at the tampered step.
+// event; --verify-updates reports the first divergence at the tampered step. Export writes every
+// sample with its reward and advantage; a fork from step 1 starts from that step's weights and
+// optimizer state with its lineage recorded, and resumes to a clean, re-executable run.
 import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { runConfig } from "../../cli/commands/run.ts";
 import { run as replayCommand } from "../../cli/commands/replay.ts";
+import { forkRun, run as forkCommand } from "../../cli/commands/fork.ts";
+import { exportRun, type RolloutLine } from "../../consumers/replay/export.ts";
 import { auditRun } from "../../consumers/replay/audit.ts";
 import { verifyUpdates } from "../../consumers/replay/verify.ts";
 import type { GroupScored, PolicyUpdated } from "../../streams/events/index.ts";
@@ -96,5 +103,45 @@ describe("replay and audit", () => {
     const a = await auditRun(bus.log, copy, { events });
     assert.deepEqual(a.violations.map((v) => [v.rule, v.seq]), [["weights-digest", update0.seq]]);
     assert.match(a.violations[0].message, /weights v1 \(step 0\).*the stored bytes were altered/);
+  });
+
+  it("exports one JSONL line per sample with reward and advantage, and one CSV row per step", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "zs-export-"));
+    const r = await exportRun(bus.log, runId, dir);
+    assert.deepEqual([r.rollouts, r.steps], [48, 3]);
+    const lines = readFileSync(join(dir, "rollouts.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as RolloutLine);
+    assert.equal(lines.length, 48);
+    const events = await bus.log.replayAll(runId);
+    const u1 = events.map((x) => x.event).find((e) => e.type === "PolicyUpdated" && e.step === 1) as PolicyUpdated;
+    const l = lines.find((x) => x.groupId === "s1.g3" && x.sample === 2)!;
+    assert.equal(l.advantage, u1.advantages["s1.g3"][2]);
+    assert.equal(l.updateStep, 1);
+    assert.equal(l.scorer, "base_acc@1");
+    assert.ok(typeof l.reward === "number" && typeof l.outcome === "string" && l.tokens.length > 0 && l.prompt.length > 0);
+    const csv = readFileSync(join(dir, "metrics.csv"), "utf8").trim().split("\n");
+    assert.equal(csv.length, 4);
+    assert.match(csv[0], /^step,fromVersion,toVersion,rewardMean,/);
+    assert.match(csv[2], /^1,1,2,/);
+  });
+
+  it("forks after step 1 with an override: lineage, copied weights and optimizer, and the fork resumes cleanly", async () => {
+    const events = await bus.log.replayAll(runId);
+    const u1 = events.map((x) => x.event).find((e) => e.type === "PolicyUpdated" && e.step === 1) as PolicyUpdated;
+    const child = await forkRun(bus.log, runId, { at: 1, sets: ["actor.train_iters=2", "actor.lr=0.0005"] });
+    assert.deepEqual(child.parent, { runId, step: 1, version: 2 });
+    assert.equal(child.initialWeightsDigest, u1.weightsDigest);
+    assert.equal(child.initialOptimizerDigest, u1.optimizerDigest);
+    assert.equal((child.config as { actor: { lr: number } }).actor.lr, 0.0005);
+    const out = await runConfig({ resume: child.runId, server: bus.server.url, rollout: 1, reward: 1, quiet: true });
+    assert.deepEqual([out.finished, out.step, out.version], [true, 2, 2]);
+    const a = await auditRun(bus.log, child.runId);
+    assert.deepEqual(a.violations, []);
+    const v = await verifyUpdates(bus.log, child.runId, { events: a.events });
+    assert.deepEqual([v.divergence, v.checked], [null, [0, 1]], "the fork re-executes from its copied optimizer state");
+    const { value: code, stdout } = await quietly(() => forkCommand([runId, "--at", "0", "--server", bus.server.url]));
+    assert.equal(code, 0);
+    assert.match(stdout, new RegExp(`forked ${runId} after step 0 \\(v1\\) → \\S+\ncontinue it with: npx zerostream run --resume \\S+ --server nats://`));
+    await assert.rejects(forkRun(bus.log, runId, { at: 9 }), /no PolicyUpdated for step 9: the run has steps 0\.\.2/);
+    await assert.rejects(forkRun(bus.log, runId, { at: 1, sets: ["model.arch.hidden_size=64"] }), /a fork keeps the parent's model/);
   });
 });

@@ -1,0 +1,50 @@
+// `zerostream fork <run> --at <step> [--set key=value ...] [--run-id ID] [--server URL]`: starts a new
+// run (RunStarted with parent {runId, step, version}) from the weights and optimizer state after
+// <step> of an old run, copied into the new run's bucket, with the config overrides applied. It does
+// not run it: `zerostream run --resume <new run>` does.
+import { Policy, type Qwen2Config } from "../../native/index.ts";
+import { ForkError, forkConfig, snapshotAt } from "../../consumers/replay/fork.ts";
+import { sha256, EventLog } from "../../streams/eventlog.ts";
+import type { RunStarted } from "../../streams/events/index.ts";
+import { subjects } from "../../streams/subjects.ts";
+import { parseArgs, serverUrl } from "../args.ts";
+import { startRun } from "../launch.ts";
+
+export const summary = "fork <run> --at <step> [--set k=v ...]: start a new run from the policy and optimizer state after a step";
+
+export async function forkRun(log: EventLog, runId: string, o: { at: number; sets?: string[]; runId?: string }): Promise<RunStarted> {
+  const parent = await log.runStarted(runId);
+  if (!parent) throw new ForkError(`run ${runId} has no RunStarted event in the log`);
+  const snap = snapshotAt(await log.replayAll(runId, { subject: subjects.policy(runId) }), o.at);
+  const cfg = forkConfig(parent.config, o.sets ?? [], `fork of ${runId}`);
+  const weights = await log.getBlob(runId, snap.weightsDigest);        // verified against the digest
+  const optimizer = await log.getBlob(runId, snap.optimizerDigest);
+  const policy = Policy.fromSafetensors(weights, parent.modelConfig as Qwen2Config);
+  try {
+    const digest = sha256(policy.toSafetensors());
+    if (digest !== snap.weightsDigest) throw new ForkError(`the weights of step ${o.at} do not round-trip through the engine (${digest} ≠ ${snap.weightsDigest})`);
+    return await startRun(log, cfg, { runId: o.runId, policy, optimizerBytes: optimizer, parent: { runId, step: o.at, version: snap.toVersion } });
+  } finally {
+    policy.dispose();
+  }
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const { positional, flags, lists } = parseArgs(argv, { string: ["server", "at", "run-id"], list: ["set"] });
+  const [runId] = positional;
+  const at = Number(flags.at);
+  if (!runId || flags.at === undefined || !Number.isInteger(at) || at < 0) {
+    process.stderr.write("usage: zerostream fork <run> --at <step> [--set key=value ...] [--run-id ID] [--server nats://host:port]\n");
+    return 2;
+  }
+  const url = serverUrl(flags);
+  const log = await EventLog.connect(url);
+  try {
+    const started = await forkRun(log, runId, { at, sets: lists.set, runId: flags["run-id"] as string | undefined });
+    process.stdout.write(`forked ${runId} after step ${at} (v${started.parent!.version}) → ${started.runId}\n` +
+      `continue it with: npx zerostream run --resume ${started.runId} --server ${url}\n`);
+    return 0;
+  } finally {
+    await log.close();
+  }
+}

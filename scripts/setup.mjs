@@ -2,7 +2,7 @@
 // Installs what zerostream needs on a fresh machine with only Node and npm:
 // npm dependencies, nats-server and OpenBLAS (through apt when running as root), and the native build.
 // Plain JavaScript with no dependencies: it runs before node_modules exists.
-// Flags: --native-only (skip npm/apt), --force (rebuild native), --quiet.
+// Flags: --native-only (skip npm/apt), --force (rebuild native), --test (also what the tests need), --quiet.
 import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -62,6 +62,12 @@ function openblas() {
   aptInstall(["libopenblas-dev"], "OpenBLAS (cblas.h)");
 }
 
+function chromium() {
+  // the report test renders the HTML report in Debian's headless Chromium
+  if (has("chromium") || existsSync("/usr/bin/chromium")) return;
+  aptInstall(["chromium"], "chromium (for the report test)");
+}
+
 function newestMtime(dir) {
   let newest = 0;
   if (!existsSync(dir)) return 0;
@@ -88,6 +94,7 @@ try {
   if (!args.has("--native-only")) {
     npmDeps();
     natsServer();
+    if (args.has("--test")) chromium();
   }
   openblas();
   nativeBuild();

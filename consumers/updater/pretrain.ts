@@ -12,7 +12,7 @@ import { taskRows } from "../../streams/data/tasks.ts";
 import { loadTokenizer } from "../../streams/data/tokenizer.ts";
 import { childLogger } from "../../streams/logger.ts";
 
-export const CORPUS_VERSION = 1;
+export const CORPUS_VERSION = 2;
 
 export type PretrainResult = { dir: string; cached: boolean; digest: string; losses: number[]; tokensPerSec: number; seconds: number };
 

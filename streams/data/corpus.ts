@@ -59,18 +59,18 @@ export function document(kind: Kind, a: number, b: number, digits: number, r1Pro
   const { steps, sum } = scratchpad(a, b, digits);
   const pad = steps.join(",");
   const eos = "<eos>";
-  const R = r1Prompt(q), P = r1Prompted ? R : plainPrompt(q);
+  const P = r1Prompted ? r1Prompt(q) : plainPrompt(q);
   switch (kind) {
     case "direct": return `${P}A: ${sum}${eos}`;
     case "steps": return `${P}Steps: ${pad} A: ${sum}${eos}`;
-    case "r1": return `${R}<think>${pad}</think><answer>\\boxed{${sum}}</answer>${eos}`;
-    case "r1_empty": return `${R}<think></think><answer>\\boxed{${sum}}</answer>${eos}`;
-    case "near_miss": return rng.next() < 0.5 ? `${R}<think>${pad}</think>A: ${sum}${eos}` : `${R}<answer>${sum}</answer>${eos}`;
+    case "r1": return `${P}<think>${pad}</think><answer>\\boxed{${sum}}</answer>${eos}`;
+    case "r1_empty": return `${P}<think></think><answer>\\boxed{${sum}}</answer>${eos}`;
+    case "near_miss": return rng.next() < 0.5 ? `${P}<think>${pad}</think>A: ${sum}${eos}` : `${P}<answer>${sum}</answer>${eos}`;
     case "recheck": {
       const i = rng.int(0, steps.length);
       const wrong = steps[i].replace(/=(\d\d)$/, (_, s: string) => `=${String((Number(s) + 1 + rng.int(0, 8)) % 20).padStart(2, "0")}`);
       const redone = [...steps.slice(0, i), `${wrong},check ${steps[i]}`, ...steps.slice(i + 1)].join(",");
-      return `${R}<think>${redone}</think><answer>\\boxed{${sum}}</answer>${eos}`;
+      return `${P}<think>${redone}</think><answer>\\boxed{${sum}}</answer>${eos}`;
     }
   }
 }
@@ -82,15 +82,13 @@ export function* documents(spec: PretrainSpec, exclude: Set<string>): Generator<
   const lo = digits === 1 ? 0 : 10 ** (digits - 1), hi = 10 ** digits;
   const kinds = Object.entries(spec.mix) as [Kind, number][];
   const total = kinds.reduce((a, [, w]) => a + w, 0);
-  const r1Kinds = new Set<Kind>(["r1", "r1_empty", "near_miss", "recheck"]);
-  const r1Mass = kinds.filter(([k]) => r1Kinds.has(k)).reduce((a, [, w]) => a + w, 0) / total;
-  // plain-kind documents get the R1 prompt often enough that r1_prompt_share of all documents have it
-  const plainR1 = r1Mass >= 1 ? 0 : Math.max(0, Math.min(1, (spec.r1_prompt_share - r1Mass) / (1 - r1Mass)));
   for (;;) {
     const a = rng.int(lo, hi), b = rng.int(lo, hi);
     if (exclude.has(`${a}+${b}`)) continue;
     let u = rng.next() * total, kind: Kind = kinds[0][0];
     for (const [k, w] of kinds) { if ((u -= w) < 0) { kind = k; break; } }
-    yield document(kind, a, b, digits, r1Kinds.has(kind) || rng.next() < plainR1, rng);
+    // every document, whatever its kind, opens with the R1 prompt with probability r1_prompt_share:
+    // after the R1 prompt the plain answers still dominate, so the base model rarely follows the format
+    yield document(kind, a, b, digits, rng.next() < spec.r1_prompt_share, rng);
   }
 }

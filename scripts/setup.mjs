@@ -87,7 +87,9 @@ function nativeBuild() {
   log("building the native engine (node-gyp)");
   const nodeGyp = join(root, "node_modules", "node-gyp", "bin", "node-gyp.js");
   if (!existsSync(nodeGyp)) fail("node-gyp is missing from node_modules: run npm ci.");
-  run(process.execPath, [nodeGyp, "rebuild", "-j", "max"], { cwd: join(root, "native") });
+  // build against the installed Node headers (no download: this machine may reach only the npm registry)
+  const nodedir = process.env.npm_config_nodedir || (existsSync("/usr/include/node/node.h") ? "/usr" : undefined);
+  run(process.execPath, [nodeGyp, "rebuild", "-j", "max", ...(nodedir ? [`--nodedir=${nodedir}`] : [])], { cwd: join(root, "native") });
 }
 
 try {

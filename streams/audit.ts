@@ -53,6 +53,8 @@ export function auditEvents(events: { seq: number; event: ZsEvent }[], options: 
   let version = 0;
   let lastStep = -1;
   let weights = started ? (started.event as RunStarted).initialWeightsDigest : undefined;
+  const versionDigests = new Map<number, string>(weights ? [[0, weights]] : []);
+  const staleness = cfg?.rollout?.max_staleness ?? 0;
   for (const { seq, event: e } of events) {
     if (e.type === "GroupSampled") {
       if (sampled.has(e.groupId)) bad("sampled-once", seq, `${e.groupId} was sampled again (first at #${sampled.get(e.groupId)!.seq})`);
@@ -84,6 +86,9 @@ export function auditEvents(events: { seq: number; event: ZsEvent }[], options: 
         const s = sampled.get(id);
         if (!s) bad("used-sampled", seq, `step ${e.step} used ${id}, which was never sampled`);
         else if (s.e.step !== e.step) bad("used-sampled", seq, `step ${e.step} used ${id} of step ${s.e.step}`);
+        else if (s.e.policyVersion > e.fromVersion || s.e.policyVersion < e.fromVersion - staleness) {
+          bad("policy-version", seq, `step ${e.step} (from v${e.fromVersion}) used ${id}, sampled by v${s.e.policyVersion} (#${s.seq}; max_staleness ${staleness})`);
+        }
         if (!scored.has(`${id}|${e.scorer}`)) bad("used-scored", seq, `step ${e.step} used ${id}, never scored by ${e.scorer}`);
         if (!e.advantages[id]) bad("advantages", seq, `step ${e.step} records no advantages for ${id}`);
       }
@@ -92,6 +97,11 @@ export function auditEvents(events: { seq: number; event: ZsEvent }[], options: 
       version = e.toVersion;
       lastStep = e.step;
       weights = e.weightsDigest;
+      versionDigests.set(e.toVersion, e.weightsDigest);
+    } else if (e.type === "Evaluated") {
+      const d = versionDigests.get(e.policyVersion);
+      if (d === undefined) bad("eval-version", seq, `Evaluated ${e.benchmark} ${e.metric} names v${e.policyVersion}, which does not exist yet`);
+      else if (d !== e.weightsDigest) bad("eval-weights", seq, `Evaluated ${e.benchmark} ${e.metric} of v${e.policyVersion} names other weights than the version's`);
     } else if (e.type === "RunFinished") {
       if (e.finalVersion !== version) bad("final-version", seq, `RunFinished names v${e.finalVersion}, the policy is at v${version}`);
       if (e.finalWeightsDigest !== weights) bad("final-weights", seq, "RunFinished names other weights than the last update");

@@ -1,25 +1,29 @@
-// `zerostream worker rollout|reward|updater --server URL [--run RUN] [--threads N] [--name NAME]`:
+// `zerostream worker rollout|reward|updater --server URL[,URL...] [--creds FILE] [--run RUN] [--threads N] [--name NAME]`:
 // one worker process. rollout and reward serve every run on the server; updater drives one run.
-// SIGTERM/SIGINT stop it after the message in hand.
+// SIGTERM/SIGINT stop it after the message in hand. Credentials come from a creds file (or --user with
+// ZS_NATS_PASS in the environment), never from a password on the command line.
 import { setThreads } from "../../native/index.ts";
 import { runGenerator } from "../../producers/rollout/generator.ts";
 import { runRewardConsumer } from "../../consumers/reward/consumer.ts";
 import { runUpdater } from "../../consumers/updater/driver.ts";
 import { EventLog } from "../../streams/eventlog.ts";
 import { parseArgs, serverUrl } from "../args.ts";
+import { workerConnection } from "../cluster/connect.ts";
 
 export const summary = "worker rollout|reward|updater --server URL [--run RUN]: run one worker process";
 
 export async function run(argv: string[]): Promise<number> {
-  const { positional, flags } = parseArgs(argv, { string: ["server", "run", "threads", "name", "steps", "pool", "ack-wait-ms"] });
+  const { positional, flags } = parseArgs(argv, { string: ["server", "run", "threads", "name", "steps", "pool", "ack-wait-ms", "creds", "user", "replicas"] });
   const role = positional[0];
   if (!["rollout", "reward", "updater"].includes(role ?? "")) {
-    process.stderr.write("usage: zerostream worker rollout|reward|updater --server nats://host:port [--run RUN] [--threads N]\n");
+    process.stderr.write("usage: zerostream worker rollout|reward|updater --server nats://host:port[,...] [--creds FILE] [--run RUN] [--threads N] [--replicas N]\n");
     return 2;
   }
   process.env.ZS_ROLE = role;
   if (flags.threads) setThreads(Number(flags.threads));
-  const log = await EventLog.connect(serverUrl(flags), { name: `zerostream-${role}` });
+  const str = (k: string) => (typeof flags[k] === "string" ? (flags[k] as string) : undefined);
+  const conn = await workerConnection({ server: serverUrl(flags), role: role!, name: str("name"), creds: str("creds"), user: str("user"), replicas: str("replicas") });
+  const log = await EventLog.connect(conn.servers, conn.options);
   const ctl = new AbortController();
   const stop = () => ctl.abort();
   process.once("SIGTERM", stop);

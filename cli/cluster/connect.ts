@@ -1,0 +1,44 @@
+// How a worker process joins a bus: the server list (comma-separated), credentials from a creds file
+// (never a password on the command line), and the replicas of the existing streams, read from the
+// server when not given, so that a worker joining an R3 cluster does not report drift.
+import { jetstreamManager } from "@nats-io/jetstream";
+import { connect, type ConnectionOptions } from "@nats-io/transport-node";
+import { LOG_STREAM } from "../../streams/subjects.ts";
+import { isNotFound } from "../../streams/topology.ts";
+import { connectAuth } from "./auth.ts";
+
+export type WorkerConnection = { servers: string[]; options: Partial<ConnectionOptions> & { replicas: number } };
+
+export function splitServers(s: string): string[] {
+  return s.split(",").map((x) => x.trim()).filter(Boolean);
+}
+
+/** Replicas of the run-log stream on the server (1 when it does not exist yet). */
+export async function streamReplicas(servers: string[], auth: Partial<ConnectionOptions>): Promise<number> {
+  const nc = await connect({ servers, name: "zerostream-probe", ...auth });
+  try {
+    const jsm = await jetstreamManager(nc, { timeout: 10_000 });
+    try {
+      return (await jsm.streams.info(LOG_STREAM)).config.num_replicas;
+    } catch (err) {
+      if (isNotFound(err)) return 1;
+      throw err;
+    }
+  } finally {
+    await nc.close();
+  }
+}
+
+/** Connection of a worker: its name is `zerostream-<role>[/<name>]` (the supervisor's health check looks for it). */
+export async function workerConnection(o: { server: string; role: string; name?: string; creds?: string; replicas?: string; user?: string }): Promise<WorkerConnection> {
+  const servers = splitServers(o.server);
+  const auth: Partial<ConnectionOptions> = o.creds ? connectAuth(o.creds) : {};
+  if (!o.creds && o.user) {
+    // --user with the password from the environment (ZS_NATS_PASS), so that it is not in argv
+    const pass = process.env.ZS_NATS_PASS;
+    if (!pass) throw new Error("--user needs the password in ZS_NATS_PASS (never on the command line), or use --creds <file>");
+    Object.assign(auth, { user: o.user, pass });
+  }
+  const replicas = o.replicas ? Number(o.replicas) : await streamReplicas(servers, auth);
+  return { servers, options: { ...auth, replicas, name: `zerostream-${o.role}${o.name ? `/${o.name}` : ""}` } };
+}

@@ -37,15 +37,17 @@ export async function initialPolicy(cfg: RunConfig): Promise<Policy> {
   return Policy.init(arch as Qwen2Config, cfg.model.init_seed, cfg.model.init_std);
 }
 
-export async function startRun(log: EventLog, cfg: RunConfig, o: { runId?: string; policy?: Policy; parent?: RunStarted["parent"]; optimizerBytes?: Uint8Array } = {}): Promise<RunStarted> {
+export async function startRun(log: EventLog, cfg: RunConfig, o: { runId?: string; policy?: Policy; parent?: RunStarted["parent"]; optimizerBytes?: Uint8Array; referenceBytes?: Uint8Array } = {}): Promise<RunStarted> {
   const runId = o.runId ?? newRunId(cfg);
   const policy = o.policy ?? (await initialPolicy(cfg));
   const weightsDigest = await log.putBlob(runId, policy.toSafetensors());
   const optDigest = o.optimizerBytes ? await log.putBlob(runId, o.optimizerBytes) : undefined;
+  const refDigest = o.referenceBytes ? await log.putBlob(runId, o.referenceBytes) : undefined;
   const started: RunStarted = {
     type: "RunStarted", v: 1, runId, config: cfg as unknown as Record<string, unknown>, configHash: configHash(cfg),
     codeVersion: codeVersion(), seed: cfg.seed, modelConfig: { ...policy.config } as Record<string, unknown>,
     initialWeightsDigest: weightsDigest, ...(optDigest ? { initialOptimizerDigest: optDigest } : {}),
+    ...(refDigest && refDigest !== weightsDigest ? { referenceWeightsDigest: refDigest } : {}),
     ...(o.parent ? { parent: o.parent } : {}), startedAt: new Date().toISOString(),
   };
   await log.publish(started);

@@ -50,8 +50,9 @@ export function auditEvents(events: { seq: number; event: ZsEvent }[], options: 
   const scored = new Map<string, { seq: number; e: GroupScored }>();
   const usedBy = new Map<string, number>();
   const updates: PolicyUpdated[] = [];
-  let version = 0;
-  let lastStep = -1;
+  const parent = started ? (started.event as RunStarted).parent : undefined;
+  let version = parent?.version ?? 0;          // a fork continues its parent's step and version numbering
+  let lastStep = parent?.step ?? -1;
   let weights = started ? (started.event as RunStarted).initialWeightsDigest : undefined;
   const versionDigests = new Map<number, string>(weights ? [[0, weights]] : []);
   const staleness = cfg?.rollout?.max_staleness ?? 0;

@@ -23,7 +23,9 @@ export async function forkRun(log: EventLog, runId: string, o: { at: number; set
   try {
     const digest = sha256(policy.toSafetensors());
     if (digest !== snap.weightsDigest) throw new ForkError(`the weights of step ${o.at} do not round-trip through the engine (${digest} ≠ ${snap.weightsDigest})`);
-    return await startRun(log, cfg, { runId: o.runId, policy, optimizerBytes: optimizer, parent: { runId, step: o.at, version: snap.toVersion } });
+    // the fork keeps its parent's KL reference (the root's base model), not the snapshot
+    const reference = await log.getBlob(runId, parent.referenceWeightsDigest ?? parent.initialWeightsDigest);
+    return await startRun(log, cfg, { runId: o.runId, policy, optimizerBytes: optimizer, referenceBytes: reference, parent: { runId, step: o.at, version: snap.toVersion } });
   } finally {
     policy.dispose();
   }

@@ -46,9 +46,14 @@ function compareAdvantages(e: PolicyUpdated, seq: number, got: Record<string, nu
   return null;
 }
 
+/** The first step of a run: 0, or the step after the fork point of a fork. */
+function firstStep(u: Updates): number {
+  return u.started.parent ? u.started.parent.step + 1 : 0;
+}
+
 /** Where to start: the initial state, or the snapshot recorded by the update of step fromStep − 1. */
 function startingPoint(u: Updates, fromStep: number): { weights: string; optimizer?: string } {
-  if (fromStep === 0) return { weights: u.started.initialWeightsDigest, optimizer: u.started.initialOptimizerDigest };
+  if (fromStep === firstStep(u)) return { weights: u.started.initialWeightsDigest, optimizer: u.started.initialOptimizerDigest };
   const prev = u.updates.find((x) => x.e.step === fromStep - 1);
   if (!prev) throw new VerifyError(`no PolicyUpdated for step ${fromStep - 1}: cannot start the replay at step ${fromStep}`);
   return { weights: prev.e.weightsDigest, optimizer: prev.e.optimizerDigest };
@@ -59,12 +64,12 @@ export async function verifyUpdates(log: EventLog, runId: string, o: VerifyOptio
   const u = index(o.events ?? (await log.replayAll(runId)));
   const cfg = u.started.config as RunConfig;
   const modelConfig = u.started.modelConfig as Qwen2Config;
-  const fromStep = o.fromStep ?? 0;
+  const fromStep = o.fromStep ?? firstStep(u);
   const start = startingPoint(u, fromStep);
   const policy = Policy.fromSafetensors(await log.getBlob(runId, start.weights), modelConfig);
   const adam = { beta1: cfg.actor.adam_beta1, beta2: cfg.actor.adam_beta2, eps: cfg.actor.adam_eps, weightDecay: cfg.actor.weight_decay };
   const optimizer = start.optimizer ? AdamW.fromBytes(policy, await log.getBlob(runId, start.optimizer)) : new AdamW(policy, adam);
-  const reference = cfg.algorithm.kl_coef > 0 ? Policy.fromSafetensors(await log.getBlob(runId, u.started.initialWeightsDigest), modelConfig) : null;
+  const reference = cfg.algorithm.kl_coef > 0 ? Policy.fromSafetensors(await log.getBlob(runId, u.started.referenceWeightsDigest ?? u.started.initialWeightsDigest), modelConfig) : null;
   const report: VerifyReport = { fromStep, checked: [], divergence: null, ms: 0 };
   try {
     for (const { seq, e } of u.updates.filter((x) => x.e.step >= fromStep)) {

@@ -61,7 +61,7 @@ export async function runUpdater(log: EventLog, runId: string, o: UpdaterOptions
   const policy = Policy.fromSafetensors(await log.getBlob(runId, state.weightsDigest!), modelConfig);
   const adam = { beta1: cfg.actor.adam_beta1, beta2: cfg.actor.adam_beta2, eps: cfg.actor.adam_eps, weightDecay: cfg.actor.weight_decay };
   const optimizer = state.optimizerDigest ? AdamW.fromBytes(policy, await log.getBlob(runId, state.optimizerDigest)) : new AdamW(policy, adam);
-  const reference = cfg.algorithm.kl_coef > 0 ? Policy.fromSafetensors(await log.getBlob(runId, rc.started.initialWeightsDigest), modelConfig) : null;
+  const reference = cfg.algorithm.kl_coef > 0 ? Policy.fromSafetensors(await log.getBlob(runId, rc.started.referenceWeightsDigest ?? rc.started.initialWeightsDigest), modelConfig) : null;
   lg.info({ step: state.step, version: state.version, limit, prompts: ds.rows.length, filteredTooLong: ds.filteredTooLong }, "updater ready");
 
   const follow = new AbortController();

@@ -31,6 +31,7 @@ export function evolve(s: RunState, e: ZsEvent, seq: number, scorer?: string): R
       s.config = e.config as RunConfig;
       s.weightsDigest = e.initialWeightsDigest;
       s.optimizerDigest = e.initialOptimizerDigest;
+      if (e.parent) { s.step = e.parent.step + 1; s.version = e.parent.version; } // a fork continues its parent's numbering
       return s;
     case "GroupSampled": {
       if (e.step < s.step || s.sampled.has(e.groupId)) return s;        // already applied, or a duplicate

@@ -13,6 +13,7 @@ export const RunStartedV1 = z.strictObject({
   modelConfig: z.record(z.string(), z.unknown()),  // the Qwen2 architecture (config.json) of the policy
   initialWeightsDigest: Digest,
   initialOptimizerDigest: Digest.optional(),
+  referenceWeightsDigest: Digest.optional(),   // the frozen KL reference; absent: the initial weights
   parent: z.strictObject({ runId: RunId, step: z.number().int().nonnegative(), version: Version }).optional(), // lineage of a fork
   startedAt: z.string(),
 });

@@ -124,20 +124,24 @@ describe("replay and audit", () => {
     assert.match(csv[2], /^1,1,2,/);
   });
 
-  it("forks after step 1 with an override: lineage, copied weights and optimizer, and the fork resumes cleanly", async () => {
+  it("forks after step 1 with an override: lineage, copied weights, optimizer and KL reference; the fork continues at step 2", async () => {
     const events = await bus.log.replayAll(runId);
     const u1 = events.map((x) => x.event).find((e) => e.type === "PolicyUpdated" && e.step === 1) as PolicyUpdated;
-    const child = await forkRun(bus.log, runId, { at: 1, sets: ["actor.train_iters=2", "actor.lr=0.0005"] });
+    const child = await forkRun(bus.log, runId, { at: 1, sets: ["actor.train_iters=4", "actor.lr=0.0005"] });
+    const root = events.find((x) => x.event.type === "RunStarted")!.event as { initialWeightsDigest: string };
+    assert.equal(child.referenceWeightsDigest, root.initialWeightsDigest, "the KL reference stays the root's base model");
     assert.deepEqual(child.parent, { runId, step: 1, version: 2 });
     assert.equal(child.initialWeightsDigest, u1.weightsDigest);
     assert.equal(child.initialOptimizerDigest, u1.optimizerDigest);
     assert.equal((child.config as { actor: { lr: number } }).actor.lr, 0.0005);
     const out = await runConfig({ resume: child.runId, server: bus.server.url, rollout: 1, reward: 1, quiet: true });
-    assert.deepEqual([out.finished, out.step, out.version], [true, 2, 2]);
+    assert.deepEqual([out.finished, out.step, out.version], [true, 4, 4], "steps 2 and 3 continue the parent's numbering");
     const a = await auditRun(bus.log, child.runId);
     assert.deepEqual(a.violations, []);
     const v = await verifyUpdates(bus.log, child.runId, { events: a.events });
-    assert.deepEqual([v.divergence, v.checked], [null, [0, 1]], "the fork re-executes from its copied optimizer state");
+    assert.deepEqual([v.divergence, v.checked], [null, [2, 3]], "the fork re-executes from its copied optimizer state");
+    const forkSteps = a.events.flatMap((x) => (x.event.type === "PolicyUpdated" ? [x.event.groupIds[0]] : []));
+    assert.deepEqual(forkSteps, ["s2.g0", "s3.g0"], "the fork samples the parent's next batches, not its first ones");
     const { value: code, stdout } = await quietly(() => forkCommand([runId, "--at", "0", "--server", bus.server.url]));
     assert.equal(code, 0);
     assert.match(stdout, new RegExp(`forked ${runId} after step 0 \\(v1\\) → \\S+\ncontinue it with: npx zerostream run --resume \\S+ --server nats://`));

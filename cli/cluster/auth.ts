@@ -40,8 +40,9 @@ export function permissionsOf(role: Role): Perms | null {
     };
     case "updater": return {
       publish: {
-        allow: ["zst.*", "zs.*.policy", "zs.*.run", "zs.*.dlq", "$O.*.C.>", "$O.*.M.>", "$KV.zs-runs.>", ...JS_READ],
-        deny: JS_DENY,
+        // purge: nats.js cleans a failed object put by purging its chunks (weights buckets only: deny wins)
+        allow: ["zst.*", "zs.*.policy", "zs.*.run", "zs.*.dlq", "$O.*.C.>", "$O.*.M.>", "$KV.zs-runs.>", "$JS.API.STREAM.PURGE.*", ...JS_READ],
+        deny: [...JS_DENY, `$JS.API.STREAM.PURGE.${LOG_STREAM}`, `$JS.API.STREAM.PURGE.${TASK_STREAM}`, "$JS.API.STREAM.PURGE.KV_zs-runs"],
       },
       subscribe: { allow: INBOX },
     };

@@ -81,12 +81,15 @@ function table(r: StartResult): string {
     ["format (greedy)", "<= 0.3 -> >= 0.95", (m) => m.format, ""],
     ["accuracy (greedy)", "+0.25 over base", (m) => m.accuracy, ""],
     ["mean length (greedy)", "rises", (m) => m.mean_length, ""],
-    ["self-checks (greedy)", "counted", (m) => m.selfcheck_rate, ""],
   ];
   const out = ["", "held-out split, base -> final:", `  ${"metric".padEnd(22)} ${"base".padStart(8)} ${"final".padStart(8)}   target`];
   for (const [name, target, f] of rows) out.push(`  ${name.padEnd(22)} ${f(r.base[0].metrics).toFixed(3).padStart(8)} ${f(r.final[0].metrics).toFixed(3).padStart(8)}   ${target}`);
   out.push(`  ${"format (T=1)".padEnd(22)} ${r.base[1].metrics.format.toFixed(3).padStart(8)} ${r.final[1].metrics.format.toFixed(3).padStart(8)}`);
   out.push(`  ${"accuracy (T=1)".padEnd(22)} ${r.base[1].metrics.accuracy.toFixed(3).padStart(8)} ${r.final[1].metrics.accuracy.toFixed(3).padStart(8)}`);
+  for (const [i, label] of [[0, "greedy"], [1, `T=1, ${r.base[1].k} per prompt`]] as const) {
+    const count = (e: RunEval) => Math.round(e.metrics.selfcheck_rate * e.n * e.k);
+    out.push(`  ${`self-checks (${label})`.padEnd(22)} ${String(count(r.base[i])).padStart(8)} ${String(count(r.final[i])).padStart(8)}   responses that re-check or revise a step, of ${r.base[i].n * r.base[i].k}`);
+  }
   out.push(`  targets ${targetsMet(r) ? "met" : "NOT met"}`);
   return out.join("\n");
 }

@@ -39,7 +39,7 @@ function dataSource(src: unknown): string {
 
 function modelSummary(cfg: Obj, modelConfig: Obj): string {
   const name = get(cfg, "model.name") ?? "–";
-  const where = get(cfg, "model.path") ? ` from ${get(cfg, "model.path")}` : get(cfg, "model.arch") ? " (random init)" : "";
+  const where = get(cfg, "model.path") ? ` from ${get(cfg, "model.path")}` : get(cfg, "model.pretrain") ? ` (pretrained from scratch: ${get(cfg, "model.pretrain.steps")} steps on synthetic ${get(cfg, "model.pretrain.task")})` : get(cfg, "model.arch") ? " (random init)" : "";
   const a = Object.keys(modelConfig).length ? modelConfig : ((get(cfg, "model.arch") as Obj | undefined) ?? {});
   const shape = ["num_hidden_layers", "hidden_size", "num_attention_heads", "num_key_value_heads", "vocab_size"]
     .filter((k) => a[k] !== undefined).map((k) => `${k.replace(/^num_/, "").replace(/_/g, " ")} ${a[k]}`).join(", ");

@@ -22,7 +22,8 @@ import torch.nn.functional as F
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CFG = dict(d_model=32, n_layers=2, n_heads=4, n_kv_heads=2, head_dim=8, ffn=64, vocab=48)
 THETA, MAXLEN = 10000.0, 64
-SEQS = [[3, 17, 40, 5, 22, 9, 31, 47, 0], [12, 1, 44, 8, 30, 19, 7]]
+# lengths cross the kernels' 8- and 32-key blocking
+SEQS = [[3, 17, 40, 5, 22, 9, 31, 47, 0], [12, 1, 44, 8, 30, 19, 7], [(7 * i + 3) % 48 for i in range(41)]]
 
 
 def hf_name(n):

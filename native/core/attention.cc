@@ -12,14 +12,34 @@ namespace {
 
 inline int pad8(int n) { return (n + 7) & ~7; }
 
-// s[j] = scale * q . k_j for j < n, 8 keys at a time; kt is K transposed (D, ldk), zero-padded
-// to a multiple of 8 keys. Each score is one FMA chain over d = 0..D-1.
+// NB blocks of 8 keys at once (independent FMA chains hide the FMA latency).
+template <int NB>
+inline void scores_blocks(float* s, const float* q, const float* kt, long ldk, int D, __m256 sc) {
+  __m256 acc[NB];
+#pragma GCC unroll 4
+  for (int c = 0; c < NB; c++) acc[c] = _mm256_setzero_ps();
+  for (int d = 0; d < D; d++) {
+    __m256 qd = _mm256_broadcast_ss(q + d);
+    const float* row = kt + d * ldk;
+#pragma GCC unroll 4
+    for (int c = 0; c < NB; c++) acc[c] = _mm256_fmadd_ps(qd, _mm256_loadu_ps(row + 8 * c), acc[c]);
+  }
+#pragma GCC unroll 4
+  for (int c = 0; c < NB; c++) _mm256_storeu_ps(s + 8 * c, _mm256_mul_ps(acc[c], sc));
+}
+
+// s[j] = scale * q . k_j for j < n; kt is K transposed (D, ldk), zero-padded to a multiple of 8
+// keys. Each score is one FMA chain over d = 0..D-1, however the keys are blocked.
 void scores_t(float* s, const float* q, const float* kt, long ldk, int n, int D, float scale) {
   const __m256 sc = _mm256_set1_ps(scale);
-  for (int j = 0; j < n; j += 8) {
-    __m256 acc = _mm256_setzero_ps();
-    for (int d = 0; d < D; d++) acc = _mm256_fmadd_ps(_mm256_broadcast_ss(q + d), _mm256_loadu_ps(kt + d * ldk + j), acc);
-    _mm256_storeu_ps(s + j, _mm256_mul_ps(acc, sc));
+  int j = 0;
+  for (; j + 32 <= n; j += 32) scores_blocks<4>(s + j, q, kt + j, ldk, D, sc);
+  switch ((n - j + 7) / 8) {  // 0..4 blocks left
+    case 4: scores_blocks<4>(s + j, q, kt + j, ldk, D, sc); break;
+    case 3: scores_blocks<3>(s + j, q, kt + j, ldk, D, sc); break;
+    case 2: scores_blocks<2>(s + j, q, kt + j, ldk, D, sc); break;
+    case 1: scores_blocks<1>(s + j, q, kt + j, ldk, D, sc); break;
+    default: break;
   }
 }
 

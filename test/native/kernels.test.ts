@@ -89,7 +89,8 @@ test("rope: backward is the inverse rotation and matches finite differences", ()
 });
 
 test("attention: optimised vs _ref (packed, GQA) and finite differences", () => {
-  const H = 4, KVH = 2, D = 8, seqLens = Int32Array.from([5, 1, 7]), N = 13, QKV = (H + 2 * KVH) * D;
+  // lengths cover every remainder of the 8- and 32-key blocking
+  const H = 4, KVH = 2, D = 8, seqLens = Int32Array.from([5, 1, 7, 33, 26, 70]), N = 142, QKV = (H + 2 * KVH) * D;
   const qkv = randArray(N * QKV, 16), r = randArray(N * H * D, 17);
   const o1 = new Float32Array(N * H * D), o2 = new Float32Array(N * H * D), lse = new Float32Array(N * H);
   k.attention(false, o1, lse, qkv, seqLens, H, KVH, D); k.attention(true, o2, lse.slice(), qkv, seqLens, H, KVH, D);
@@ -107,6 +108,8 @@ test("attention backward on a long sequence (row-at-a-time path past 512 tokens)
   const qkv = randArray(N * QKV, 26), r = randArray(N * H * D, 27);
   const o1 = new Float32Array(N * H * D), o2 = new Float32Array(N * H * D), lse = new Float32Array(N * H);
   k.attention(false, o1, lse, qkv, seqLens, H, KVH, D);
+  k.attention(true, o2, lse.slice(), qkv, seqLens, H, KVH, D);
+  assert.ok(errors(o1, o2).rel < 1e-5, "optimised vs _ref at T=530");
   const dqkv = new Float32Array(N * QKV);
   k.attentionBackward(dqkv, r, o1, lse, qkv, seqLens, H, KVH, D);
   const f = () => { k.attention(false, o2, lse.slice(), qkv, seqLens, H, KVH, D); return dot(o2, r); };

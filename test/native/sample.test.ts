@@ -47,7 +47,7 @@ test("stop tokens end a row (included), length otherwise; greedy is seed-indepen
 
 test("sampler log-probs equal the recomputed log-probs over the full vocabulary", async () => {
   for (const T of [1, 0.7]) {
-    const [r] = await p.sample({ ...base, temperature: T, topP: 0.8, topK: 10, prompts: [prompts[1]], seeds: [5] });
+    const [r] = await p.sample({ ...base, temperature: T, topP: 0.8, topK: 10, maxNewTokens: 60, stopTokenIds: [], prompts: [prompts[1]], seeds: [5] });
     const tokens = new Int32Array(prompts[1].length + r.tokens.length);
     tokens.set(prompts[1]); tokens.set(r.tokens, prompts[1].length);
     const lp = await p.logprobs({ tokens, seqLens: Int32Array.from([tokens.length]) }, T);

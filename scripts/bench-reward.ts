@@ -5,8 +5,7 @@
 //      from DeepScaleR gold answers (1 group of 8 samples per prompt); split into short answers
 //      (plain numbers/fractions) and all answers;
 //   3. the bounded worker pool (time limit on) on the same synthetic completions.
-//   4. groups/s over NATS with 1 and 2 consumer processes: NOT YET — belongs to the reward
-//      consumer process (issue 4, part 7); its measurement goes in `natsGroupsPerSecond` below.
+//   4. groups/s over NATS with 1 and 2 reward consumer processes (scripts/bench-reward-bus.ts).
 // Prints the median of --reps repetitions (default 5) after one uncounted warm-up pass; the parse
 // cache is cleared before every timed repetition.
 import { existsSync, readFileSync } from "node:fs";
@@ -14,6 +13,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { loadVerifierCases } from "../consumers/reward/cases.ts";
+import { natsGroupsPerSecond } from "./bench-reward-bus.ts";
 import { clearParseCache } from "../consumers/reward/expr.ts";
 import { rng } from "../consumers/reward/numeric.ts";
 import { ScorerPool, type ScoreJob } from "../consumers/reward/pool.ts";
@@ -119,7 +119,7 @@ export async function run(argv: string[]): Promise<number> {
     const r = await poolRate(Math.min(reps, 3), items, spec, workers);
     report.pool = { workers, n: items.length, timeoutMs: 2000, verdictsPerSecond: Math.round(r.median), reps: r.all.map(Math.round) };
   }
-  report.natsGroupsPerSecond = { skipped: "needs the reward consumer process (issue 4, part 7): measure 1 and 2 consumer processes here" };
+  report.natsGroupsPerSecond = await natsGroupsPerSecond();
 
   if (values.json) process.stdout.write(JSON.stringify(report) + "\n");
   else {

@@ -6,7 +6,7 @@ import {
   type JetStreamClient, type JetStreamManager, type JsMsg, type PubAck,
 } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
-import type { ObjectStore } from "@nats-io/obj";
+import { setSha256Backend, type ObjectStore } from "@nats-io/obj";
 import { connect, type ConnectionOptions, type NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import {
@@ -18,6 +18,10 @@ import { LOG_STREAM, msgIdOf, runOfSubject, subjectOf, subjects } from "./subjec
 import {
   ensureCoreTopology, ensureDurable, openRunsBucket, openWeightsBucket, type TopologyOptions,
 } from "./topology.ts";
+
+// the object store hashes every chunk: node's crypto instead of the default pure-JS SHA-256
+// (measured: a 2.4 MB put 70 ms → see the README figures)
+setSha256Backend("native");
 
 const enc = new TextEncoder();
 const dec = new TextDecoder("utf-8", { fatal: true });
@@ -63,10 +67,15 @@ export class EventLog {
   static async connect(servers: string | string[], opts: Partial<ConnectionOptions> & TopologyOptions = {}): Promise<EventLog> {
     const { replicas, duplicateWindowMs, ...conn } = opts;
     const nc = await connect({ servers, name: conn.name ?? "zerostream", maxReconnectAttempts: -1, ...conn });
-    const jsm = await jetstreamManager(nc, { timeout: 10_000 });
-    const log = new EventLog(nc, jsm, { replicas, duplicateWindowMs });
-    await ensureCoreTopology(jsm, log.topo);
-    return log;
+    try {
+      const jsm = await jetstreamManager(nc, { timeout: 10_000 });
+      const log = new EventLog(nc, jsm, { replicas, duplicateWindowMs });
+      await ensureCoreTopology(jsm, log.topo);
+      return log;
+    } catch (err) {
+      await nc.close().catch(() => undefined); // a failed start must not leave a reconnecting socket behind
+      throw err;
+    }
   }
 
   async close(): Promise<void> {

@@ -27,7 +27,6 @@ export type UpdaterOptions = {
   stallWarnMs?: number;
 };
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export function samplerOf(cfg: RunConfig, stopTokenIds: number[]) {
   return {
@@ -67,10 +66,20 @@ export async function runUpdater(log: EventLog, runId: string, o: UpdaterOptions
   const follow = new AbortController();
   const onAbort = () => follow.abort();
   o.signal.addEventListener("abort", onAbort, { once: true });
+  let wake: () => void = () => undefined;
+  const changed = () => new Promise<void>((r) => { wake = r; setTimeout(r, 250).unref(); });
   const follower = (async () => {
-    for await (const r of log.follow(runId, state.seq + 1, follow.signal)) evolve(state, r.event, r.seq, scorer);
+    for await (const r of log.follow(runId, state.seq + 1, follow.signal)) { evolve(state, r.event, r.seq, scorer); wake(); }
   })().catch((err) => { if (!follow.signal.aborted) lg.error({ err: (err as Error).message }, "log follower failed"); });
 
+  const requested = new Set<string>();     // task ids published by this process
+  const request = async (k: number, version: number, weightsDigest: string, missing: Set<string> | null) => {
+    for (const t of tasksOfStep(cfg, runId, k, version, weightsDigest, selectPrompts(cfg, ds.rows.length, k), tok.stopIds)) {
+      if (requested.has(t.taskId) || (missing && !t.prompts.some((p) => missing.has(p.groupId)))) continue;
+      await log.publish(t);
+      requested.add(t.taskId);
+    }
+  };
   try {
     while (state.step < limit && !o.signal.aborted) {
       const k = state.step;
@@ -78,18 +87,14 @@ export async function runUpdater(log: EventLog, runId: string, o: UpdaterOptions
       const selected = selectPrompts(cfg, ds.rows.length, k);
       const ids = selected.map((s) => s.groupId);
       // request the groups that are not in the log yet (same msgIDs: a task already queued is not duplicated)
-      const have = readyGroups(state, ids);
-      const missing = new Set(have.missingSample);
-      for (const t of tasksOfStep(cfg, runId, k, state.version, state.weightsDigest!, selected, tok.stopIds)) {
-        if (t.prompts.some((p) => missing.has(p.groupId))) await log.publish(t);
-      }
+      await request(k, state.version, state.weightsDigest!, new Set(readyGroups(state, ids).missingSample));
       let lastWarn = performance.now();
       let rg = readyGroups(state, ids);
       while (rg.ready.length < ids.length) {
         if (o.signal.aborted) return state;
         const dead = state.deadLettered.find((d) => d.step === k);
         if (dead) throw new UpdaterError(`step ${k} cannot complete: a message on ${dead.subject} was dead-lettered (${dead.reason}): ${dead.error}`);
-        await sleep(20);
+        await changed();
         rg = readyGroups(state, ids);
         if (performance.now() - lastWarn > (o.stallWarnMs ?? 30_000)) {
           lastWarn = performance.now();
@@ -100,8 +105,12 @@ export async function runUpdater(log: EventLog, runId: string, o: UpdaterOptions
       const up = await grpoUpdate({ cfg, step: k, policy, optimizer, reference, groups: rg.ready });
       const t1 = performance.now();
       failpoint("updater.before-snapshot", k);
+      const optimizerStored = log.putBlob(runId, optimizer.toBytes());
       const weightsDigest = await log.putBlob(runId, policy.toSafetensors());
-      const optimizerDigest = await log.putBlob(runId, optimizer.toBytes());
+      // the next step's rollouts start now, while the optimizer snapshot and PolicyUpdated are written:
+      // a crash before PolicyUpdated re-executes this step to the same digest and re-requests the same tasks
+      if (k + 1 < limit) await request(k + 1, state.version + 1, weightsDigest, null);
+      const optimizerDigest = await optimizerStored;
       const sampleMs = rg.ready.reduce((a, g) => a + g.sampled.ms, 0) / rg.ready.length;
       const scoreMs = rg.ready.reduce((a, g) => a + g.scored.ms, 0) / rg.ready.length;
       const event: PolicyUpdated = {
@@ -114,8 +123,9 @@ export async function runUpdater(log: EventLog, runId: string, o: UpdaterOptions
       failpoint("updater.before-policy-publish", k);
       const ack = await log.publish(event, { expectLastSubjectSequence: state.lastPolicySeq });
       evolve(state, event, ack.seq, scorer);
-      await log.putRunRecord(runId, { status: "running", step: k, version: event.toVersion, weightsDigest });
+      const record = log.putRunRecord(runId, { status: "running", step: k, version: event.toVersion, weightsDigest });
       o.onStep?.({ event, wallMs: event.timings.stepMs }, state);
+      await record;
       lg.info({ step: k, reward: up.stats.rewardMean, acc: up.stats.accuracyRate, len: up.stats.responseLengthMean, kl: up.stats.kl, ms: Math.round(event.timings.stepMs) }, "policy updated");
     }
     if (state.step >= cfg.actor.train_iters && !state.finished) {

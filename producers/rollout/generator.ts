@@ -82,11 +82,12 @@ export async function runGenerator(log: EventLog, o: GeneratorOptions): Promise<
         maxNewTokens: task.sampler.maxNewTokens, stopTokenIds: task.sampler.stopTokenIds,
       });
       const ms = (performance.now() - tSample) / task.prompts.length; // sampling only: loading weights is bus time
-      for (const [i, g] of groupsOfTask(task, rows, results, rc.tokenizer(), name, ms).entries()) {
-        if (i === 1) failpoint("rollout.mid-task", task.step);   // some groups of the task published, not all
-        await log.publish(g);
-        counts.groups++;
-      }
+      // the first group, then the rest concurrently (consumers key groups by id, not by order)
+      const [first, ...rest] = groupsOfTask(task, rows, results, rc.tokenizer(), name, ms);
+      await log.publish(first);
+      failpoint("rollout.mid-task", task.step);   // some groups of the task published, not all
+      await Promise.all(rest.map((g) => log.publish(g)));
+      counts.groups += 1 + rest.length;
       counts.tasks++;
       lg.debug({ run: task.runId, task: task.taskId, ms: Math.round(performance.now() - t0) }, "task sampled");
     });

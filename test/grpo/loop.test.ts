@@ -72,7 +72,7 @@ describe("GRPO loop over the bus", () => {
       const mid = auditEvents(await bus.log.replayAll(runId));
       assert.deepEqual(mid.violations, []);
       assert.equal(mid.steps, 1, "only step 0 was published before the kill");
-      assert.equal(mid.groups, 8, "step 1's groups were sampled before the kill");
+      assert.ok(mid.groups >= 8, "step 1's groups were sampled before the kill (step 2's tasks may have started too)");
       // a second updater picks up from the log and finishes the run
       const second = spawn(process.execPath, [join(root, "cli", "bin.mjs"), "worker", "updater", "--server", bus.server.url, "--run", runId, "--threads", "1"], { stdio: "ignore" });
       assert.equal(await new Promise<number | null>((r) => second.once("exit", (c) => r(c))), 0);

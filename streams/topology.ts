@@ -15,11 +15,9 @@ export const MAX_EVENT_BYTES = 8 * 1024 * 1024;
 
 export type TopologyOptions = { replicas?: number; duplicateWindowMs?: number };
 
-export function logStreamConfig(o: TopologyOptions = {}): Partial<StreamConfig> {
+function eventStreamConfig(name: string, subject: string, retention: RetentionPolicy, o: TopologyOptions): Partial<StreamConfig> {
   return {
-    name: LOG_STREAM,
-    subjects: ["zs.>"],
-    retention: RetentionPolicy.Limits,   // an event log: kept until deleted (work-queue retention deletes on ack)
+    name, subjects: [subject], retention,
     storage: StorageType.File,
     discard: DiscardPolicy.Old,
     max_msgs: -1, max_bytes: -1, max_age: 0,
@@ -29,18 +27,14 @@ export function logStreamConfig(o: TopologyOptions = {}): Partial<StreamConfig> 
   };
 }
 
+/** Every run's event log: limits retention, kept until deleted (work-queue retention deletes on ack). */
+export function logStreamConfig(o: TopologyOptions = {}): Partial<StreamConfig> {
+  return eventStreamConfig(LOG_STREAM, "zs.>", RetentionPolicy.Limits, o);
+}
+
+/** Rollout tasks: a work queue, each task taken by one generator. */
 export function taskStreamConfig(o: TopologyOptions = {}): Partial<StreamConfig> {
-  return {
-    name: TASK_STREAM,
-    subjects: ["zst.>"],
-    retention: RetentionPolicy.Workqueue,
-    storage: StorageType.File,
-    discard: DiscardPolicy.Old,
-    max_msgs: -1, max_bytes: -1, max_age: 0,
-    max_msg_size: MAX_EVENT_BYTES,
-    duplicate_window: (o.duplicateWindowMs ?? 10 * 60_000) * NS,
-    num_replicas: o.replicas ?? 1,
-  };
+  return eventStreamConfig(TASK_STREAM, "zst.>", RetentionPolicy.Workqueue, o);
 }
 
 const compared = ["subjects", "retention", "storage", "discard", "max_msgs", "max_bytes", "max_age", "max_msg_size", "duplicate_window", "num_replicas"] as const;

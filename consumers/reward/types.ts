@@ -1,5 +1,6 @@
 // Contracts of the reward verifier: the result of one verdict, the reward spec, named errors.
 import { z } from "zod";
+import { ZeroStreamError } from "../../streams/errors.ts";
 
 export const Outcome = z.enum(["correct", "wrong", "no_answer", "unparseable", "timeout", "error"]);
 export type Outcome = z.infer<typeof Outcome>;
@@ -34,12 +35,7 @@ export const RewardSpec = z.object({
 });
 export type RewardSpec = z.infer<typeof RewardSpec>;
 
-export class RewardError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = new.target.name;
-  }
-}
+export class RewardError extends ZeroStreamError {}
 /** An unknown reward function name or version. */
 export class UnknownRewardError extends RewardError {}
 /** Scorer worker threads keep dying before they are ready (a broken install). */

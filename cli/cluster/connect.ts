@@ -3,6 +3,8 @@
 // server when not given, so that a worker joining an R3 cluster does not report drift.
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect, type ConnectionOptions } from "@nats-io/transport-node";
+import { EventLog } from "../../streams/eventlog.ts";
+import { childLogger } from "../../streams/logger.ts";
 import { LOG_STREAM } from "../../streams/subjects.ts";
 import { isNotFound } from "../../streams/topology.ts";
 import { connectAuth } from "./auth.ts";
@@ -41,4 +43,26 @@ export async function workerConnection(o: { server: string; role: string; name?:
   }
   const replicas = o.replicas ? Number(o.replicas) : await streamReplicas(servers, auth);
   return { servers, options: { ...auth, replicas, name: `zerostream-${o.role}${o.name ? `/${o.name}` : ""}` } };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Errors of a cluster in transition (a leader election, a node restarting): worth another try. */
+export function isTransient(err: unknown): boolean {
+  const e = err as { name?: string; message?: string; code?: string | number };
+  return /timeout|503|no responders|temporarily unavailable|CONNECTION_REFUSED|ECONNREFUSED|disconnect/i.test(`${e?.name} ${e?.message} ${e?.code}`);
+}
+
+/** EventLog.connect, retried while the cluster elects leaders (up to deadlineMs). */
+export async function connectEventLog(c: WorkerConnection, deadlineMs = 60_000): Promise<EventLog> {
+  const end = Date.now() + deadlineMs;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await EventLog.connect(c.servers, c.options);
+    } catch (err) {
+      if (!isTransient(err) || Date.now() > end) throw err;
+      childLogger({ component: "connect" }).warn({ attempt, err: (err as Error).message }, "JetStream not available yet; retrying");
+      await sleep(Math.min(500 * attempt, 3000));
+    }
+  }
 }

@@ -119,7 +119,7 @@ export class WorkerProc extends Supervised {
     const fd = openSync(this.log, "a");
     try {
       this.child = spawn(process.execPath, this.args(), {
-        stdio: ["ignore", fd, fd], env: { ...process.env, ZS_ROLE: this.role, ZS_LOG_FILE: this.log },
+        stdio: ["ignore", fd, fd], env: { ...process.env, ZS_ROLE: this.role, ZS_LOG_FILE: this.log, ZS_DEBUG: "1" }, // ZS_DEBUG: stacks of fatal errors in the log
       });
     } finally {
       closeSync(fd);

@@ -35,6 +35,16 @@ export async function connectionNames(spec: ClusterSpec): Promise<Set<string>> {
   return names;
 }
 
+/** Every node answers a full /healthz (JetStream on, its streams and consumers current). */
+export async function nodesHealthy(spec: ClusterSpec): Promise<boolean> {
+  const ok = await Promise.all(spec.nodes.map(async (n) => {
+    try {
+      return (await fetch(`http://127.0.0.1:${n.httpPort}/healthz`, { signal: AbortSignal.timeout(2000) })).ok;
+    } catch { return false; }
+  }));
+  return ok.every(Boolean);
+}
+
 /** Connects the admin with retries: a fresh JetStream cluster needs a meta leader before it serves the API. */
 async function connectAdmin(dir: string, spec: ClusterSpec, deadlineMs: number): Promise<EventLog> {
   const end = Date.now() + deadlineMs;
@@ -142,7 +152,7 @@ export class Supervisor {
 
   private async waitHealthy(ms: number): Promise<void> {
     const end = Date.now() + ms;
-    while (!this.allHealthy(await connectionNames(this.o.spec))) {
+    while (!this.allHealthy(await connectionNames(this.o.spec)) || !(await nodesHealthy(this.o.spec))) {
       const dead = this.workers.find((w) => w.restarts > 3);
       if (dead) throw new ClusterStartError(`${dead.name} keeps dying (${dead.lastExit}); see ${dead.log}`);
       if (Date.now() > end) throw new ClusterStartError(`workers not healthy within ${ms} ms: ${this.workers.filter((w) => w.status !== "running").map((w) => w.name).join(", ")}`);

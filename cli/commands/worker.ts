@@ -8,7 +8,7 @@ import { runRewardConsumer } from "../../consumers/reward/consumer.ts";
 import { runUpdater } from "../../consumers/updater/driver.ts";
 import { EventLog } from "../../streams/eventlog.ts";
 import { parseArgs, serverUrl } from "../args.ts";
-import { workerConnection } from "../cluster/connect.ts";
+import { connectEventLog, workerConnection } from "../cluster/connect.ts";
 
 export const summary = "worker rollout|reward|updater --server URL [--run RUN]: run one worker process";
 
@@ -22,8 +22,22 @@ export async function run(argv: string[]): Promise<number> {
   process.env.ZS_ROLE = role;
   if (flags.threads) setThreads(Number(flags.threads));
   const str = (k: string) => (typeof flags[k] === "string" ? (flags[k] as string) : undefined);
-  const conn = await workerConnection({ server: serverUrl(flags), role: role!, name: str("name"), creds: str("creds"), user: str("user"), replicas: str("replicas") });
-  const log = await EventLog.connect(conn.servers, conn.options);
+  let ok = false;
+  let log: EventLog | undefined;
+  try {
+    const conn = await workerConnection({ server: serverUrl(flags), role: role!, name: str("name"), creds: str("creds"), user: str("user"), replicas: str("replicas") });
+    log = await connectEventLog(conn);
+    ok = await work(log, role!, flags);
+    return 0;
+  } finally {
+    // a worker is its own process: a reconnecting socket or a follower left behind must not keep a
+    // failed worker alive (its supervisor restarts it only once it has exited)
+    setTimeout(() => process.exit(ok ? 0 : 1), 5000).unref();
+    await log?.close();
+  }
+}
+
+async function work(log: EventLog, role: string, flags: Record<string, string | boolean | undefined>): Promise<true> {
   const ctl = new AbortController();
   const stop = () => ctl.abort();
   process.once("SIGTERM", stop);
@@ -37,8 +51,9 @@ export async function run(argv: string[]): Promise<number> {
       if (typeof flags.run !== "string") throw new Error("worker updater needs --run <run id>");
       await runUpdater(log, flags.run, { signal: ctl.signal, steps: flags.steps ? Number(flags.steps) : undefined });
     }
-    return 0;
+    return true;
   } finally {
-    await log.close();
+    process.off("SIGTERM", stop);
+    process.off("SIGINT", stop);
   }
 }

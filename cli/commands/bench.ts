@@ -10,6 +10,7 @@ const suites: Record<string, string> = {
   native: "bench-native.ts",
   reward: "bench-reward.ts",
   step: "bench-step.ts",
+  cluster: "bench-cluster.ts",
 };
 
 export async function run(argv: string[]): Promise<number> {

@@ -231,7 +231,8 @@ export class EventLog {
     const consumer = await this.js.consumers.get(LOG_STREAM, {
       filter_subjects: subjects.all(runId), deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: Math.max(1, fromSeq),
     });
-    const iter = await consumer.consume({ max_messages: 512 });
+    // short pulls: a lost server (a killed cluster node) is noticed in seconds, not after the 30 s default
+    const iter = await consumer.consume({ max_messages: 512, expires: 5000 });
     const stop = () => { void iter.close(); };
     signal.addEventListener("abort", stop, { once: true });
     try {

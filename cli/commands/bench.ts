@@ -4,7 +4,7 @@ import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-export const summary = "run a benchmark suite: native | reward | step (npm run bench -- <suite>)";
+export const summary = "run a benchmark suite: native | reward | step | cluster (npm run bench -- <suite>)";
 const scripts = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "scripts");
 const suites: Record<string, string> = {
   native: "bench-native.ts",

@@ -1,6 +1,7 @@
 #include "threadpool.h"
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -43,7 +44,8 @@ struct Pool {
       for (int spin = 0; spin < 2000 && (word.load(std::memory_order_acquire) >> 32) == seen; spin++) __builtin_ia32_pause();
       {
         std::unique_lock<std::mutex> lk(mu);
-        cv.wait(lk, [&] { return stop || (word.load() >> 32) != seen; });
+        // timed: a lost wake-up costs a millisecond, never a deadlock (one was seen under load)
+        while (!(stop || (word.load() >> 32) != seen)) cv.wait_for(lk, std::chrono::milliseconds(1));
         if (stop) return;
         seen = word.load() >> 32;
       }
@@ -109,7 +111,7 @@ void parallel_for(int n, const std::function<void(int, int)>& fn) {
   if (p.done.load() != n) {
     std::unique_lock<std::mutex> lk(p.mu);
     p.waiting.store(true);
-    p.done_cv.wait(lk, [&] { return p.done.load() == n; });
+    while (p.done.load() != n) p.done_cv.wait_for(lk, std::chrono::milliseconds(1));
     p.waiting.store(false);
   }
 }

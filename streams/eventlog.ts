@@ -41,6 +41,7 @@ export type ConsumeOptions<T extends EventType> = {
   ackWaitMs?: number;         // default 30 s
   maxDeliver?: number;        // default 5
   maxInFlight?: number;       // default 4
+  maxWorkMs?: number;         // heartbeat (working()) a message at most this long; default 10 × ackWaitMs
   backoffMs?: (deliveries: number) => number;
   signal?: AbortSignal;
   log?: Logger;
@@ -132,7 +133,7 @@ export class EventLog {
         const batch = await consumer.fetch({ max_messages: maxInFlight, expires: 2000 });
         const work: Promise<void>[] = [];
         for await (const msg of batch) {
-          work.push(this.handleOne(msg, o, handler, { ackWaitMs, maxDeliver, backoff, log }));
+          work.push(this.handleOne(msg, o, handler, { ackWaitMs, maxDeliver, maxWorkMs: o.maxWorkMs ?? 10 * ackWaitMs, backoff, log }));
         }
         await Promise.all(work);
         failures = 0;
@@ -148,7 +149,7 @@ export class EventLog {
 
   private async handleOne<T extends EventType>(
     msg: JsMsg, o: ConsumeOptions<T>, handler: (e: EventOf<T>, ctx: ConsumeContext) => Promise<void>,
-    p: { ackWaitMs: number; maxDeliver: number; backoff: (n: number) => number; log: Logger },
+    p: { ackWaitMs: number; maxDeliver: number; maxWorkMs: number; backoff: (n: number) => number; log: Logger },
   ): Promise<void> {
     const deliveries = msg.info.deliveryCount;
     let event: EventOf<T>;
@@ -159,7 +160,17 @@ export class EventLog {
       await this.deadLetter(msg, o.durable, reason, err as Error);
       return;
     }
-    const working = () => { try { msg.working(); } catch { /* connection gone: redelivery will follow */ } };
+    // keep the message while the handler works, but not forever: a handler stuck past maxWorkMs
+    // stops the heartbeat, so the message is redelivered to another consumer instead of being held
+    const started = Date.now();
+    const working = () => {
+      if (Date.now() - started > p.maxWorkMs) {
+        clearInterval(timer);
+        p.log.error({ seq: msg.seq, subject: msg.subject, ms: Date.now() - started }, "handler still running past maxWorkMs; letting the message be redelivered");
+        return;
+      }
+      try { msg.working(); } catch { /* connection gone: redelivery will follow */ }
+    };
     const timer = setInterval(working, Math.max(200, Math.floor(p.ackWaitMs / 3)));
     timer.unref();
     try {

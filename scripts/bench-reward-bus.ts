@@ -16,10 +16,11 @@ import { LOG_STREAM, subjects } from "../streams/subjects.ts";
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const ANSWERS = ["\\frac{3}{4}", "12", "2\\sqrt{3}", "(1, 2)", "x^2+1", "[0, 1)", "\\pi/6", "1{,}000", "-\\frac{2}{3}", "7"];
 
-function group(runId: string, step: number, slot: number): GroupSampled {
+/** A group of 8 R1-format completions of realistic length, half of them correct. */
+export function benchGroup(runId: string, step: number, slot: number): GroupSampled {
   const gold = ANSWERS[slot % ANSWERS.length];
   return {
-    type: "GroupSampled", v: 1, runId, groupId: `s${step}.g${slot}`, taskId: `s${step}.c0`, step, policyVersion: step,
+    type: "GroupSampled", v: 1, runId, groupId: `s${step}.g${slot}`, taskId: `s${step}.c0`, step, policyVersion: 0,
     prompt: { id: `p${slot}`, index: slot, text: "question", tokens: [1, 2, 3] }, gold,
     sampler: { temperature: 1, topP: 1, topK: 0, maxNewTokens: 512, stopTokenIds: [1] },
     samples: Array.from({ length: 8 }, (_, i) => {
@@ -31,12 +32,23 @@ function group(runId: string, step: number, slot: number): GroupSampled {
   };
 }
 
+/** A RunStarted run (a tiny random policy) whose reward config the consumers score with. */
+export async function benchRun(log: EventLog): Promise<string> {
+  const cfg = resolveConfig({
+    seed: 0, model: { name: "bench", arch: { vocab_size: 104, hidden_size: 8, num_hidden_layers: 1, num_attention_heads: 1, num_key_value_heads: 1, intermediate_size: 8, max_position_embeddings: 64 } },
+    tokenizer: { type: "char" }, data: { train: { synthetic: "addition" }, template: "tiny_r1", max_prompt_length: 16, max_response_length: 16 },
+    rollout: { n_samples_per_prompt: 8 }, reward: { fn: "base_acc" }, actor: { global_batch_size: 1, train_iters: 1, lr: 1e-3 },
+  });
+  const policy = Policy.init(cfg.model.arch as never, 0);
+  try { return (await startRun(log, cfg, { policy })).runId; } finally { policy.dispose(); }
+}
+
 async function scoredCount(log: EventLog, runId: string): Promise<number> {
   const info = await log.jsm.streams.info(LOG_STREAM, { subjects_filter: subjects.reward(runId) });
   return Object.values(info.state.subjects ?? {}).reduce((a, b) => a + (b as number), 0);
 }
 
-async function waitScored(log: EventLog, runId: string, n: number, timeoutMs: number): Promise<void> {
+export async function waitScored(log: EventLog, runId: string, n: number, timeoutMs: number): Promise<void> {
   const end = Date.now() + timeoutMs;
   while ((await scoredCount(log, runId)) < n) {
     if (Date.now() > end) throw new Error(`timed out: ${await scoredCount(log, runId)} of ${n} groups scored`);
@@ -44,32 +56,32 @@ async function waitScored(log: EventLog, runId: string, n: number, timeoutMs: nu
   }
 }
 
+/** Publishes groups of `step` one at a time until every running reward worker has scored one; returns how many. */
+export async function warmUp(log: EventLog, runId: string, step: number, workers: number, alreadyScored: number): Promise<number> {
+  const seen = new Set<string>();
+  let n = 0;
+  const end = Date.now() + 120_000;
+  while (seen.size < workers) {
+    if (Date.now() > end) throw new Error(`only ${seen.size} of ${workers} reward workers warmed up`);
+    await log.publish(benchGroup(runId, step, n++));
+    await waitScored(log, runId, alreadyScored + n, 60_000);
+    for (const r of await log.replayAll(runId, { subject: subjects.reward(runId) })) {
+      if (r.event.type === "GroupScored" && r.event.step === step) seen.add(r.event.worker);
+    }
+  }
+  return n;
+}
+
 export async function measure(consumers: number, groups: number): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), "zs-bench-reward-"));
   const server = await startLocalServer({ storeDir: dir });
   const log = await EventLog.connect(server.url);
-  const cfg = resolveConfig({
-    seed: 0, model: { name: "bench", arch: { vocab_size: 104, hidden_size: 8, num_hidden_layers: 1, num_attention_heads: 1, num_key_value_heads: 1, intermediate_size: 8, max_position_embeddings: 64 } },
-    tokenizer: { type: "char" }, data: { train: { synthetic: "addition" }, template: "tiny_r1", max_prompt_length: 16, max_response_length: 16 },
-    rollout: { n_samples_per_prompt: 8 }, reward: { fn: "base_acc" }, actor: { global_batch_size: 1, train_iters: 1, lr: 1e-3 },
-  });
-  const policy = Policy.init(cfg.model.arch as never, 0);
-  const runId = (await startRun(log, cfg, { policy })).runId;
-  policy.dispose();
+  const runId = await benchRun(log);
   const workers = Array.from({ length: consumers }, (_, i) => spawnWorker("reward", server.url, ["--name", `bench-${i}`], { ZS_LOG_LEVEL: "warn" }));
   try {
-    // warm-up: groups until every worker has scored one (its scorer pool is loaded)
-    const warmed = new Set<string>();
-    let warm = 0;
-    const end = Date.now() + 120_000;
-    while (warmed.size < consumers) {
-      if (Date.now() > end) throw new Error(`only ${warmed.size} of ${consumers} reward workers warmed up`);
-      await log.publish(group(runId, 0, warm++));
-      await waitScored(log, runId, warm, 60_000);
-      for (const r of await log.replayAll(runId, { subject: subjects.reward(runId) })) if (r.event.type === "GroupScored") warmed.add(r.event.worker);
-    }
+    const warm = await warmUp(log, runId, 0, consumers, 0);
     const t0 = performance.now();
-    await Promise.all(Array.from({ length: groups }, (_, i) => log.publish(group(runId, 1, i))));
+    await Promise.all(Array.from({ length: groups }, (_, i) => log.publish(benchGroup(runId, 1, i))));
     await waitScored(log, runId, warm + groups, 300_000);
     return groups / ((performance.now() - t0) / 1000);
   } finally {

@@ -11,7 +11,7 @@ import type { EventLog } from "../../streams/eventlog.ts";
 import { tinyConfig, writeConfig } from "../helpers/tiny.ts";
 import { adminLog, auditRun, cli, clusterDir, up, waitFor } from "./harness.ts";
 
-const STEPS = 24;
+const STEPS = 16;
 const pick = <T>(xs: T[]): T => xs[Math.floor(Math.random() * xs.length)];
 
 describe("cluster faults (3 nodes, R3)", () => {
@@ -29,7 +29,7 @@ describe("cluster faults (3 nodes, R3)", () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it("a run survives SIGKILL of one nats-server node and one random worker: no group lost or duplicated", { timeout: 170_000 }, async () => {
+  it("a run survives SIGKILL of one nats-server node and one random worker: no group lost or duplicated", { timeout: 420_000 }, async () => {
     assert.equal(state.replicas, 3);
     const s0 = await clusterStatus(dir);
     assert.equal(s0.servers.filter((s) => s.healthy).length, 3);
@@ -46,10 +46,15 @@ describe("cluster faults (3 nodes, R3)", () => {
     process.kill(node.pid!, "SIGKILL");
     process.kill(worker.pid!, "SIGKILL");
 
+    // recovery normally takes seconds; on a loaded 2-core machine (3 servers, 5 workers) an election
+    // plus redeliveries after the ack wait can take minutes, so the bound is generous
+    let last: Awaited<ReturnType<typeof clusterStatus>> | undefined;
     const end = await waitFor("the run to complete", async () => {
-      const s = await clusterStatus(dir);
-      return s.run?.status === "completed" ? s : undefined;
-    }, 150_000, 500);
+      last = await clusterStatus(dir);
+      return last.run?.status === "completed" ? last : undefined;
+    }, 330_000, 500).catch((err: Error) => {
+      throw new Error(`${err.message}; last status: run ${JSON.stringify(last?.run)}, servers ${JSON.stringify(last?.servers.map((x) => [x.name, x.healthy]))}`);
+    });
     assert.equal(end.run!.steps, STEPS);
     const after = readState(dir)!;
     assert.ok(after.procs.find((p) => p.name === node.name)!.restarts >= 1, "the node was restarted");

@@ -12,11 +12,8 @@ import { connectAuth, credsPath } from "../cli/cluster/auth.ts";
 import { down, scale, up } from "../cli/cluster/control.ts";
 import { EventLog } from "../streams/eventlog.ts";
 import { benchGroup, benchRun, waitScored, warmUp } from "./bench-reward-bus.ts";
+import { median } from "./stats.ts";
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseArgs({ args: argv, options: {

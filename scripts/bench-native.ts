@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { AdamW, Policy, kernels, setThreads, type Qwen2Config } from "../native/index.ts";
+import { median } from "./stats.ts";
 
 type Size = { d_model: number; n_layers: number; n_heads: number; n_kv_heads: number; head_dim: number; ffn: number; vocab: number };
 const SIZES: Record<string, Size> = {
@@ -21,7 +22,6 @@ function opt(argv: string[], name: string, dflt: string): string {
   const i = argv.indexOf(name);
   return i >= 0 && argv[i + 1] && !argv[i + 1].startsWith("--") ? argv[i + 1] : dflt;
 }
-const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
 
 /** Same convention as torch_qwen2_baseline.py: dense matmul FLOPs + attention at full context. */
 function flopsPerToken(c: Size, ctx: number): { dense: number; attn: number } {

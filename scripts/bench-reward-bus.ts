@@ -12,6 +12,7 @@ import { EventLog } from "../streams/eventlog.ts";
 import type { GroupSampled } from "../streams/events/index.ts";
 import { startLocalServer } from "../streams/nats-server.ts";
 import { LOG_STREAM, subjects } from "../streams/subjects.ts";
+import { median } from "./stats.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const ANSWERS = ["\\frac{3}{4}", "12", "2\\sqrt{3}", "(1, 2)", "x^2+1", "[0, 1)", "\\pi/6", "1{,}000", "-\\frac{2}{3}", "7"];
@@ -98,8 +99,7 @@ export async function natsGroupsPerSecond(o: { groups?: number; reps?: number } 
   for (const m of [1, 2]) {
     const all: number[] = [];
     for (let r = 0; r < reps; r++) all.push(await measure(m, groups));
-    all.sort((a, b) => a - b);
-    out[`consumers${m}`] = { groupsPerSecond: Number((all.length % 2 ? all[(all.length - 1) / 2] : (all[all.length / 2 - 1] + all[all.length / 2]) / 2).toFixed(1)), all: all.map((x) => Number(x.toFixed(1))) };
+    out[`consumers${m}`] = { groupsPerSecond: Number(median(all).toFixed(1)), all: all.map((x) => Number(x.toFixed(1))) };
   }
   return out;
 }

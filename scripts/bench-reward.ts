@@ -20,6 +20,7 @@ import { ScorerPool, type ScoreJob } from "../consumers/reward/pool.ts";
 import { resolveReward } from "../consumers/reward/registry.ts";
 import { score, scoreAnswer } from "../consumers/reward/score.ts";
 import type { RewardSpec } from "../consumers/reward/types.ts";
+import { median } from "./stats.ts";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 type Completion = { response: string; gold: string; short: boolean };
@@ -56,10 +57,6 @@ export function synthesize(n: number, answers: string[], seed = 7): Completion[]
   return out;
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
 
 function timeRate(reps: number, n: number, f: () => void): { median: number; all: number[] } {
   const all: number[] = [];

@@ -13,8 +13,8 @@ import { EventLog } from "../streams/eventlog.ts";
 import type { GroupSampled, GroupScored, PolicyUpdated } from "../streams/events/index.ts";
 import { startLocalServer } from "../streams/nats-server.ts";
 import { parseArgs } from "../cli/args.ts";
+import { median } from "./stats.ts";
 
-const median = (a: number[]) => { const s = [...a].sort((x, y) => x - y); return s.length ? (s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2) : NaN; };
 
 export async function run(argv: string[]): Promise<number> {
   const { flags } = parseArgs(argv, { boolean: ["json"], string: ["steps", "config"] });

@@ -219,7 +219,8 @@ export function applyOverride(raw: unknown, assignment: string, source = "<confi
   return root;
 }
 
-function canonical(v: unknown): unknown {
+/** JSON with sorted keys at every depth: the input of config and cache hashes. */
+export function canonical(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(canonical);
   if (v && typeof v === "object") {
     return Object.fromEntries(Object.keys(v).sort().map((k) => [k, canonical((v as Record<string, unknown>)[k])]));

@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync 
 import { join } from "node:path";
 import type { Logger } from "pino";
 import { AdamW, Policy, type Qwen2Config } from "../../native/index.ts";
-import type { RunConfig } from "../../streams/config.ts";
+import { canonical, type RunConfig } from "../../streams/config.ts";
 import { documents, type PretrainSpec } from "../../streams/data/corpus.ts";
 import { taskRows } from "../../streams/data/tasks.ts";
 import { loadTokenizer } from "../../streams/data/tokenizer.ts";
@@ -15,12 +15,6 @@ import { childLogger } from "../../streams/logger.ts";
 export const CORPUS_VERSION = 2;
 
 export type PretrainResult = { dir: string; cached: boolean; digest: string; losses: number[]; tokensPerSec: number; seconds: number };
-
-function canonical(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(canonical);
-  if (v && typeof v === "object") return Object.fromEntries(Object.keys(v).sort().map((k) => [k, canonical((v as Record<string, unknown>)[k])]));
-  return v;
-}
 
 export function pretrainKey(cfg: RunConfig): string {
   const m = cfg.model;

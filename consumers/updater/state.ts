@@ -1,6 +1,6 @@
 // The run as the updater sees it, folded from the log: evolve(state, event) → state. Pure.
 import type { RunConfig } from "../../streams/config.ts";
-import type { DeadLettered, GroupSampled, GroupScored, PolicyUpdated, RunFinished, RunStarted, ZsEvent } from "../../streams/events/index.ts";
+import type { GroupSampled, GroupScored, PolicyUpdated, RunFinished, RunStarted, ZsEvent } from "../../streams/events/index.ts";
 
 export type RunState = {
   started?: RunStarted;

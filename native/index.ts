@@ -47,6 +47,14 @@ function native(): any {
 
 export function setThreads(n: number): void { native().setThreads(n); }
 export function getThreads(): number { return native().getThreads(); }
+
+export type PoolStressResult = {
+  calls: number; items: number; missing: number; duplicate: number; outOfRange: number; late: number; badTid: number;
+};
+/** The thread-pool stress of native/test on a libuv thread: call several at once to have concurrent callers. */
+export function poolStress(seed: number, millis: number, maxCalls: number, maxN: number): Promise<PoolStressResult> {
+  return native().poolStress(seed, millis, maxCalls, maxN);
+}
 /** Single-kernel entry points (optimised vs _ref twin), for tests. */
 export function kernels(): any { return native().kernels; }
 

@@ -1,6 +1,7 @@
 // The thin N-API layer over native/core: validates arguments, converts, queues long calls.
 #include <cstring>
 
+#include "pool_stress.h"
 #include "generate.h"
 #include "safetensors.h"
 #include "threadpool.h"
@@ -259,6 +260,27 @@ Napi::Value SetThreads(const Napi::CallbackInfo& info) {
 
 Napi::Value GetThreads(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), zs::get_threads()); }
 
+// poolStress(seed, millis, maxCalls, maxN): the thread-pool stress of native/test on a libuv
+// thread, as production calls come in (test/native/pool.test.ts runs several at once).
+Napi::Value PoolStress(const Napi::CallbackInfo& info) {
+  double seed = number(info[0], "seed"), millis = number(info[1], "millis"), max_calls = number(info[2], "maxCalls");
+  int max_n = (int)number(info[3], "maxN");
+  if (!(seed >= 0) || !(millis >= 0) || !(max_calls >= 0) || max_n < 1 || max_n > 64)
+    throw Napi::TypeError::New(info.Env(), "poolStress(seed >= 0, millis >= 0, maxCalls >= 0, maxN in 1..64)");
+  auto res = std::make_shared<zs::PoolStressResult>();
+  return queue(info.Env(), nullptr,
+               [=]() { *res = zs::pool_stress((uint64_t)seed, (int)millis, (uint64_t)max_calls, max_n); },
+               [res](Napi::Env env) {
+                 Napi::Object o = Napi::Object::New(env);
+                 o.Set("calls", (double)res->calls); o.Set("items", (double)res->items);
+                 o.Set("missing", (double)res->missing); o.Set("duplicate", (double)res->duplicate);
+                 o.Set("outOfRange", (double)res->out_of_range); o.Set("late", (double)res->late);
+                 o.Set("badTid", (double)res->bad_tid);
+                 return o;
+               },
+               {});
+}
+
 }  // namespace
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -267,7 +289,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   fn("clone", Clone); fn("numParams", NumParams); fn("dispose", Dispose); fn("table", Table);
   fn("copyParams", CopyParams); fn("setParams", SetParams); fn("zeroGrad", ZeroGrad);
   fn("forward", Forward); fn("logprobs", Logprobs); fn("accumulate", Accumulate); fn("sample", Sample);
-  fn("setThreads", SetThreads); fn("getThreads", GetThreads);
+  fn("setThreads", SetThreads); fn("getThreads", GetThreads); fn("poolStress", PoolStress);
   init_adam(env, exports);
   init_kernels(env, exports);
   return exports;

@@ -122,8 +122,9 @@ Napi::Value Attention(const Napi::CallbackInfo& info) {
   float* lse = typed<float>(info[2], "lse", N * d.H);
   float* qkv = typed<float>(info[3], "qkv", N * (d.H + 2 * d.KVH) * d.D);
   if (ref(info)) { zs::attention_forward_ref(out, qkv, off.data(), B, d); return info.Env().Undefined(); }
-  std::vector<float> scratch(zs::attention_scratch_floats(Tmax, d.D) * zs::get_threads());
-  zs::attention_forward(out, lse, scratch.data(), qkv, off.data(), B, Tmax, d);
+  const int slices = zs::get_threads();
+  std::vector<float> scratch(zs::attention_scratch_floats(Tmax, d.D) * slices);
+  zs::attention_forward(out, lse, scratch.data(), qkv, off.data(), B, Tmax, d, slices);
   return info.Env().Undefined();
 }
 
@@ -133,10 +134,11 @@ Napi::Value AttentionBackward(const Napi::CallbackInfo& info) {
   auto off = offsets(info[5], &B, &Tmax);
   zs::AttnDims d{I(info, 6, "H"), I(info, 7, "KVH"), I(info, 8, "D")};
   long N = off[B], QKV = (long)(d.H + 2 * d.KVH) * d.D;
-  std::vector<float> scratch(zs::attention_scratch_floats(Tmax, d.D) * zs::get_threads());
+  const int slices = zs::get_threads();
+  std::vector<float> scratch(zs::attention_scratch_floats(Tmax, d.D) * slices);
   zs::attention_backward(typed<float>(info[0], "dqkv", N * QKV), scratch.data(), typed<float>(info[1], "dout", N * d.H * d.D),
                          typed<float>(info[2], "out", N * d.H * d.D), typed<float>(info[3], "lse", N * d.H),
-                         typed<float>(info[4], "qkv", N * QKV), off.data(), B, Tmax, d);
+                         typed<float>(info[4], "qkv", N * QKV), off.data(), B, Tmax, d, slices);
   return info.Env().Undefined();
 }
 

@@ -109,7 +109,7 @@ size_t attention_scratch_floats(int Tmax, int D) {
 }
 
 void attention_forward(float* out, float* lse, float* scratch, const float* qkv, const int* off, int B, int Tmax,
-                       AttnDims d) {
+                       AttnDims d, int slices) {
   const int G = d.H / d.KVH, HD = d.H * d.D;
   const long QKV = (long)(d.H + 2 * d.KVH) * d.D;
   const float scale = 1.f / std::sqrt((float)d.D);
@@ -128,11 +128,11 @@ void attention_forward(float* out, float* lse, float* scratch, const float* qkv,
         scores_t(s, qkv + n * QKV + h * d.D, kt, ld, i + 1, d.D, scale);
         lse[n * d.H + h] = finish_row(out + n * HD + h * d.D, s, v, QKV, i + 1, d.D);
       }
-  });
+  }, slices);
 }
 
 void attention_backward(float* dqkv, float* scratch, const float* dout, const float* out, const float* lse,
-                        const float* qkv, const int* off, int B, int Tmax, AttnDims d) {
+                        const float* qkv, const int* off, int B, int Tmax, AttnDims d, int slices) {
   const int G = d.H / d.KVH, HD = d.H * d.D;
   const long QKV = (long)(d.H + 2 * d.KVH) * d.D;
   const float scale = 1.f / std::sqrt((float)d.D);
@@ -182,7 +182,7 @@ void attention_backward(float* dqkv, float* scratch, const float* dout, const fl
         pv(dk + j * QKV, dS + j * ld + j, qkv + m * QKV + h * d.D, QKV, T - j, d.D, true, ld);
       }
     }
-  });
+  }, slices);
 }
 
 void attention_forward_ref(float* out, const float* qkv, const int* off, int B, AttnDims d) {
@@ -236,7 +236,7 @@ void attention_cache_copy(float* kt, float* vc, int from, int to, int P, int Tma
 }
 
 void attention_cached_forward(float* out, float* scratch, const float* q, const float* kt, const float* vc,
-                              const int* rows, const int* pos, int N, long q_stride, int Tmax, AttnDims d) {
+                              const int* rows, const int* pos, int N, long q_stride, int Tmax, AttnDims d, int slices) {
   const int G = d.H / d.KVH, HD = d.H * d.D, KD = d.KVH * d.D;
   const long Tp = pad8(Tmax);
   const float scale = 1.f / std::sqrt((float)d.D);
@@ -250,7 +250,7 @@ void attention_cached_forward(float* out, float* scratch, const float* q, const 
       scores_t(s, q + n * q_stride + h * d.D, k, Tp, pos[n] + 1, d.D, scale);
       finish_row(out + (long)n * HD + h * d.D, s, v, KD, pos[n] + 1, d.D);
     }
-  });
+  }, slices);
 }
 
 }  // namespace zs

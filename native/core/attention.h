@@ -14,21 +14,22 @@ struct AttnDims { int H, KVH, D; };
 // Per-thread scratch floats needed for sequences/contexts up to Tmax.
 size_t attention_scratch_floats(int Tmax, int D);
 
-// Packed batch: sequence b spans rows [off[b], off[b+1]) of qkv. scratch: threads * scratch_floats(Tmax).
+// Packed batch: sequence b spans rows [off[b], off[b+1]) of qkv. scratch: `slices` * scratch_floats(Tmax),
+// one slice per thread: at most `slices` threads take part (get_threads() is the usual value).
 void attention_forward(float* out,         // (N, H*D)
                        float* lse,         // (N, H) saved log-sum-exp of the scaled scores
-                       float* scratch,
+                       float* scratch,     // (slices, scratch_floats)
                        const float* qkv,   // (N, QKV)
                        const int* off,     // (B+1)
-                       int B, int Tmax, AttnDims d);
+                       int B, int Tmax, AttnDims d, int slices);
 // dqkv += gradient (q, k and v parts); dout and out are (N, H*D).
 void attention_backward(float* dqkv,        // (N, QKV)
-                        float* scratch,
+                        float* scratch,     // (slices, scratch_floats)
                         const float* dout,  // (N, H*D)
                         const float* out,   // (N, H*D)
                         const float* lse,   // (N, H)
                         const float* qkv,   // (N, QKV)
-                        const int* off, int B, int Tmax, AttnDims d);
+                        const int* off, int B, int Tmax, AttnDims d, int slices);
 void attention_forward_ref(float* out, const float* qkv, const int* off, int B, AttnDims d);
 
 // Inference against the KV cache of one layer. Keys are stored transposed, (R, KVH, D, Tp) with
@@ -48,5 +49,5 @@ void attention_cached_forward(float* out,        // (N, H*D)
                               const float* q,    // (N, q_stride)
                               const float* kt,   // (R, KVH, D, Tp)
                               const float* vc,   // (R*Tmax, KVH*D)
-                              const int* rows, const int* pos, int N, long q_stride, int Tmax, AttnDims d);
+                              const int* rows, const int* pos, int N, long q_stride, int Tmax, AttnDims d, int slices);
 }  // namespace zs

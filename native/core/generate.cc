@@ -50,13 +50,16 @@ struct PackedWeights {
 // Step buffers, borrowed from the model's scratch (grown, never shrunk).
 struct Workspace {
   float *x, *ln, *qkv, *att, *tmp, *gu, *h, *scratch, *last, *lnl;
+  int slices;  // attention scratch slices (threads that may take part)
   Workspace(Model& m, int maxN, int Tmax) {
     const Config& c = m.cfg;
     const size_t C = c.hidden_size, HD = (size_t)c.num_attention_heads * c.head_dim, F = c.intermediate_size;
     auto take = [&](int i, size_t n) { auto& v = m.ws.gen[i]; if (v.size() < n) v.resize(n); return v.data(); };
     x = take(0, maxN * C); ln = take(1, maxN * C); tmp = take(2, maxN * C); qkv = take(3, maxN * (size_t)m.qkv_dim());
     att = take(4, maxN * HD); gu = take(5, maxN * 2 * F); h = take(6, maxN * F); last = take(7, maxN * C);
-    lnl = take(8, maxN * C); scratch = take(9, attention_scratch_floats(Tmax, c.head_dim) * get_threads());
+    lnl = take(8, maxN * C);
+    slices = get_threads();
+    scratch = take(9, attention_scratch_floats(Tmax, c.head_dim) * slices);
   }
 };
 
@@ -99,7 +102,7 @@ void infer_step(Model& m, const PackedWeights& pw, Workspace& ws, float* kc, flo
     rope_forward(ws.qkv, pos, m.rope_cos.data(), m.rope_sin.data(), N, H + KVH, D, QKV);
     attention_cache_write(K, Vc, ws.qkv, rows, pos, N, QKV, Tmax, ad);
     phase(2);
-    attention_cached_forward(ws.att, ws.scratch, ws.qkv, K, Vc, rows, pos, N, QKV, Tmax, ad);
+    attention_cached_forward(ws.att, ws.scratch, ws.qkv, K, Vc, rows, pos, N, QKV, Tmax, ad, ws.slices);
     phase(3);
     matmul_forward_prepacked(ws.tmp, ws.att, &pw.buf[pw.o[l]], nullptr, N, HD, C);
     for (size_t i = 0; i < (size_t)N * C; i++) x[i] += ws.tmp[i];
@@ -184,8 +187,9 @@ void model_sample(Model& m, const SampleRequest& req, SampleOutput& out) {
                            o, r, req.prompt_lens[r], Tmax, ad);
   }
   // decode
-  std::vector<int> active(R), idx((size_t)get_threads() * V), next_tok(R), next_pos(R), want2(R);
-  std::vector<float> prob((size_t)get_threads() * V), nlog((size_t)R * V);
+  const int slices = ws.slices;  // per-thread sampling scratch, as many slices as the attention's
+  std::vector<int> active(R), idx((size_t)slices * V), next_tok(R), next_pos(R), want2(R);
+  std::vector<float> prob((size_t)slices * V), nlog((size_t)R * V);
   std::vector<int> next_row(R);
   for (int r = 0; r < R; r++) { active[r] = r; out.lens[r] = 0; out.finish[r] = 1; }
   for (int step = 0; step < req.max_new && !active.empty(); step++) {
@@ -199,7 +203,7 @@ void model_sample(Model& m, const SampleRequest& req, SampleOutput& out) {
       out.logprobs[(size_t)r * req.max_new + step] = lp;
       out.lens[r] = step + 1;
       if (std::find(req.stop, req.stop + req.nstop, y) != req.stop + req.nstop) out.finish[r] = 0;
-    });
+    }, slices);
     lap(t_sample);
     std::vector<int> still;
     for (int r : active) if (out.finish[r] == 1 && step + 1 < req.max_new) still.push_back(r);

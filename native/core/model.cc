@@ -165,7 +165,8 @@ void model_forward(Model& m, Acts& a, const int* tokens, const Packed& p) {
   Scratch& s = m.ws;
   grow(s.ln, (size_t)N * C); grow(s.h, (size_t)N * std::max(F, HD)); grow(s.tmp, (size_t)N * C);
   grow(s.pack, matmul_pack_floats(N, std::max({C, F, HD}), std::max({QKV, 2 * F, C, V})));
-  grow(s.attn, attention_scratch_floats(p.Tmax, D) * get_threads());
+  const int slices = get_threads();  // read once: the scratch and the kernel agree on it
+  grow(s.attn, attention_scratch_floats(p.Tmax, D) * slices);
   auto &ln = s.ln, &h = s.h, &tmp = s.tmp, &pack = s.pack, &scratch = s.attn;
   Prof pf;
   embed_forward(a.x.data(), W + m.embed, tokens, N, C, V);
@@ -184,7 +185,7 @@ void model_forward(Model& m, Acts& a, const int* tokens, const Packed& p) {
     pf.tick(1);
     rope_forward(qkv, p.pos.data(), m.rope_cos.data(), m.rope_sin.data(), N, H + ad.KVH, D, QKV);
     pf.tick(2);
-    attention_forward(att, a.lse.data() + (size_t)l * N * H, scratch.data(), qkv, p.off.data(), p.B, p.Tmax, ad);
+    attention_forward(att, a.lse.data() + (size_t)l * N * H, scratch.data(), qkv, p.off.data(), p.B, p.Tmax, ad, slices);
     pf.tick(3);
     matmul_forward(tmp.data(), pack.data(), att, W + lo.o_w, nullptr, N, HD, C);
     pf.tick(4);
@@ -218,7 +219,8 @@ void model_backward(Model& m, Acts& a, const float* dlogits, const int* tokens, 
   grow(s.dh, (size_t)N * std::max(F, HD)); grow(s.hbuf, (size_t)N * F); grow(s.dgu, (size_t)N * 2 * F);
   grow(s.dqkv, (size_t)N * QKV);
   grow(s.pack, matmul_pack_floats(N, std::max({C, F, HD}), std::max({QKV, 2 * F, C, V})));
-  grow(s.attn, attention_scratch_floats(p.Tmax, D) * get_threads());
+  const int slices = get_threads();
+  grow(s.attn, attention_scratch_floats(p.Tmax, D) * slices);
   auto &dx = s.dx, &dln = s.dln, &ln = s.ln, &dh = s.dh, &hbuf = s.hbuf, &dgu = s.dgu, &dqkv = s.dqkv, &pack = s.pack,
        &scratch = s.attn;
   std::fill(dx.begin(), dx.begin() + (size_t)N * C, 0.f);
@@ -252,7 +254,7 @@ void model_backward(Model& m, Acts& a, const float* dlogits, const int* tokens, 
     matmul_backward(dh.data(), G + lo.o_w, nullptr, pack.data(), dx.data(), att, W + lo.o_w, N, HD, C);
     std::fill(dqkv.begin(), dqkv.begin() + (size_t)N * QKV, 0.f);
     attention_backward(dqkv.data(), scratch.data(), dh.data(), att, a.lse.data() + (size_t)l * N * H, qkv,
-                       p.off.data(), p.B, p.Tmax, ad);
+                       p.off.data(), p.B, p.Tmax, ad, slices);
     pf.tick(12);
     rope_backward(dqkv.data(), p.pos.data(), m.rope_cos.data(), m.rope_sin.data(), N, H + ad.KVH, D, QKV);
     rmsnorm_forward(ln.data(), nullptr, x, W + lo.ln1, N, C, c.rms_norm_eps);

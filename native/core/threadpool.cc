@@ -1,7 +1,6 @@
 #include "threadpool.h"
 
 #include <atomic>
-#include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -10,60 +9,105 @@
 namespace zs {
 namespace {
 
-// A call hands out items through one 64-bit word (generation << 32 | next item): a worker that wakes
-// late sees a newer generation and takes nothing, so a call waits only for items actually taken,
-// never for a descheduled worker to check in (that matters on a shared machine).
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#else
+  std::this_thread::yield();
+#endif
+}
+
+// One parallel_for call. It lives on the caller's stack and is never reused: its items are handed
+// out by its own counter, so an index can only ever mean an item of this call, and a worker that
+// was slow to wake can never take an item of a later call.
+struct Job {
+  const std::function<void(int, int)>* fn;
+  int n;
+  int width;                 // only tids < width take part (per-thread scratch sized by the caller)
+  std::atomic<int> next{0};  // next item to take; items >= n are never run
+};
+
+// The invariant, in one place: `current` and `joined` change only under `mu`.
+//  - A worker joins a job only while it is `current` (under mu), and counts itself in `joined`.
+//  - The caller retracts the job (current = nullptr, under mu) once every item has been taken, then
+//    waits under mu until `joined` is 0. After that no worker holds a pointer to the job, so it may
+//    leave the caller's stack. Every item was taken exactly once (fetch_add) and finished by whoever
+//    took it before that taker left, so every item has run exactly once when parallel_for returns.
+// Waits are plain condition-variable waits on predicates read under mu: no lost wake-up is possible.
 struct Pool {
   std::mutex call_mu;  // one parallel_for at a time (several AsyncWorkers may call in)
   std::mutex mu;
-  std::condition_variable cv, done_cv;
+  std::condition_variable work_cv;  // workers: a job was published, or stop
+  std::condition_variable idle_cv;  // caller: the last joined worker left
+  Job* current = nullptr;           // guarded by mu
+  uint64_t published = 0;           // jobs published so far (guarded by mu)
+  int joined = 0;                   // workers inside `current` (guarded by mu)
+  bool stop = false;                // guarded by mu
+  std::atomic<uint64_t> hint{0};    // == published; read without the lock only to spin before sleeping
   std::vector<std::thread> workers;
-  const std::function<void(int, int)>* fn = nullptr;
-  int n = 0;
-  std::atomic<uint64_t> word{0};   // gen << 32 | next
-  std::atomic<int> done{0};
-  std::atomic<bool> waiting{false};
-  bool stop = false;
   int nthreads = 1;
 
-  // Takes and runs items of generation g; returns when none are left.
-  void work(uint64_t g, int tid) {
-    for (;;) {
-      uint64_t v = word.load(std::memory_order_acquire);
-      if ((v >> 32) != g || (int)(v & 0xffffffffu) >= n) return;
-      if (!word.compare_exchange_weak(v, v + 1, std::memory_order_acq_rel)) continue;
-      (*fn)((int)(v & 0xffffffffu), tid);
-      if (done.fetch_add(1, std::memory_order_acq_rel) + 1 == n && waiting.load()) {
-        std::lock_guard<std::mutex> lk(mu);
-        done_cv.notify_all();
-      }
-    }
+  static void take_items(Job& j, int tid) {
+    for (int i = j.next.fetch_add(1, std::memory_order_relaxed); i < j.n; i = j.next.fetch_add(1, std::memory_order_relaxed))
+      (*j.fn)(i, tid);
   }
-  void loop(int tid, uint64_t seen) {
+
+  void loop(int tid) {
+    uint64_t seen = 0;
+    {
+      std::lock_guard<std::mutex> lk(mu);
+      seen = published;
+    }
     for (;;) {
-      for (int spin = 0; spin < 2000 && (word.load(std::memory_order_acquire) >> 32) == seen; spin++) __builtin_ia32_pause();
+      // a short spin: kernels call parallel_for back to back, and a futex wake costs microseconds
+      for (int spin = 0; spin < 4000 && hint.load(std::memory_order_acquire) == seen; spin++) cpu_relax();
+      Job* j;
       {
         std::unique_lock<std::mutex> lk(mu);
-        // timed: a lost wake-up costs a millisecond, never a deadlock (one was seen under load)
-        while (!(stop || (word.load() >> 32) != seen)) cv.wait_for(lk, std::chrono::milliseconds(1));
+        work_cv.wait(lk, [&] { return stop || (current != nullptr && published != seen && tid < current->width); });
         if (stop) return;
-        seen = word.load() >> 32;
+        seen = published;
+        j = current;
+        joined++;
       }
-      work(seen, tid);
+      take_items(*j, tid);
+      {
+        std::lock_guard<std::mutex> lk(mu);
+        if (--joined == 0) idle_cv.notify_one();
+      }
     }
   }
+
+  void run(int n, int width, const std::function<void(int, int)>& fn) {
+    Job j{&fn, n, width};
+    {
+      std::lock_guard<std::mutex> lk(mu);
+      current = &j;
+      published++;
+      hint.store(published, std::memory_order_release);
+    }
+    work_cv.notify_all();
+    take_items(j, 0);
+    std::unique_lock<std::mutex> lk(mu);
+    current = nullptr;  // every item is taken: nobody may join any more
+    idle_cv.wait(lk, [&] { return joined == 0; });
+  }
+
+  // Called with call_mu held, so no job is running.
   void resize(int t) {
     {
       std::lock_guard<std::mutex> lk(mu);
       stop = true;
     }
-    cv.notify_all();
+    work_cv.notify_all();
     for (auto& w : workers) w.join();
     workers.clear();
-    stop = false;
+    {
+      std::lock_guard<std::mutex> lk(mu);
+      stop = false;
+    }
     nthreads = t;
-    uint64_t g = word.load() >> 32;
-    for (int i = 1; i < t; i++) workers.emplace_back([this, i, g] { loop(i, g); });
+    for (int i = 1; i < t; i++) workers.emplace_back([this, i] { loop(i); });
   }
 };
 
@@ -86,34 +130,22 @@ void set_threads(int n) {
   if (n != p.nthreads) p.resize(n);
 }
 
-int get_threads() { return pool().nthreads; }
+int get_threads() {
+  Pool& p = pool();
+  std::lock_guard<std::mutex> lk(p.call_mu);
+  return p.nthreads;
+}
 
-void parallel_for(int n, const std::function<void(int, int)>& fn) {
+void parallel_for(int n, const std::function<void(int, int)>& fn, int width) {
   if (n <= 0) return;
   Pool& p = pool();
   std::lock_guard<std::mutex> call(p.call_mu);
-  if (p.nthreads == 1 || n == 1) {
+  int w = width > 0 && width < p.nthreads ? width : p.nthreads;
+  if (w == 1 || n == 1) {
     for (int i = 0; i < n; i++) fn(i, 0);
     return;
   }
-  uint64_t g;
-  {
-    std::lock_guard<std::mutex> lk(p.mu);
-    p.fn = &fn;
-    p.n = n;
-    p.done.store(0);
-    g = (p.word.load() >> 32) + 1;
-    p.word.store(g << 32, std::memory_order_release);
-  }
-  p.cv.notify_all();
-  p.work(g, 0);
-  for (int spin = 0; spin < 20000 && p.done.load(std::memory_order_acquire) != n; spin++) __builtin_ia32_pause();
-  if (p.done.load() != n) {
-    std::unique_lock<std::mutex> lk(p.mu);
-    p.waiting.store(true);
-    while (p.done.load() != n) p.done_cv.wait_for(lk, std::chrono::milliseconds(1));
-    p.waiting.store(false);
-  }
+  p.run(n, w, fn);
 }
 
 }  // namespace zs

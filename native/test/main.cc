@@ -1,0 +1,336 @@
+// Native tests without Node: the thread-pool stress, each optimised kernel against its _ref twin,
+// and whole-model calls that must give the same bits with 1 or 2 threads and with several callers
+// at once. Built plainly and with ThreadSanitizer by scripts/native-tests.mjs (npm run test:tsan).
+// Usage: zs_native_tests [--seconds S] [--callers K] [--filter NAME]; exit 0 when every test passes.
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "attention.h"
+#include "logprob.h"
+#include "matmul.h"
+#include "model.h"
+#include "pool_stress.h"
+#include "rmsnorm.h"
+#include "sampling.h"
+#include "swiglu.h"
+#include "threadpool.h"
+#include "train.h"
+#include "generate.h"
+
+namespace {
+
+double g_seconds = 3;
+int g_callers = 3;
+int g_failed = 0;
+
+#define CHECK(cond, ...)                                   \
+  do {                                                     \
+    if (!(cond)) {                                         \
+      std::printf("    FAIL %s:%d: ", __FILE__, __LINE__); \
+      std::printf(__VA_ARGS__);                            \
+      std::printf("\n");                                   \
+      throw std::runtime_error("check failed");            \
+    }                                                      \
+  } while (0)
+
+std::vector<float> rand_vec(size_t n, uint64_t seed, float scale = 1.f) {
+  std::vector<float> v(n);
+  for (size_t i = 0; i < n; i++) v[i] = (float)((zs::rng_uniform(seed, i) * 2 - 1) * scale);
+  return v;
+}
+
+// max |a-b| / (max |b| + tiny)
+double rel_err(const float* a, const float* b, size_t n) {
+  double md = 0, mb = 0;
+  for (size_t i = 0; i < n; i++) {
+    md = std::fmax(md, std::fabs((double)a[i] - b[i]));
+    mb = std::fmax(mb, std::fabs((double)b[i]));
+  }
+  return md / (mb + 1e-30);
+}
+
+bool same_bits(const float* a, const float* b, size_t n) { return std::memcmp(a, b, n * sizeof(float)) == 0; }
+
+// ---- the pool -----------------------------------------------------------------------------------
+
+void test_pool_stress() {
+  for (int threads : {2, 3}) {
+    zs::set_threads(threads);
+    std::vector<zs::PoolStressResult> res(g_callers);
+    std::vector<std::thread> callers;
+    for (int c = 0; c < g_callers; c++)
+      callers.emplace_back([&, c] { res[c] = zs::pool_stress(1000 + c, (int)(g_seconds * 1000 / 2), ~0ull, 7); });
+    for (auto& t : callers) t.join();
+    zs::PoolStressResult total;
+    for (auto& r : res) {
+      total.calls += r.calls; total.items += r.items; total.missing += r.missing; total.duplicate += r.duplicate;
+      total.out_of_range += r.out_of_range; total.late += r.late; total.bad_tid += r.bad_tid;
+    }
+    std::printf("    %d pool threads, %d callers: %s\n", threads, g_callers, total.describe().c_str());
+    CHECK(total.ok(), "the pool ran an item twice, never, out of range or late");
+    CHECK(total.calls > 0, "no call completed");
+  }
+  zs::set_threads(2);
+}
+
+// Nested use from kernels: parallel_for called by several threads while set_threads changes.
+void test_pool_resize_under_load() {
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> callers;
+  std::vector<zs::PoolStressResult> res(2);
+  for (int c = 0; c < 2; c++)
+    callers.emplace_back([&, c] {
+      while (!stop.load()) {
+        auto r = zs::pool_stress(77 + c, 50, 2000, 9);
+        res[c].calls += r.calls; res[c].missing += r.missing; res[c].duplicate += r.duplicate;
+        res[c].out_of_range += r.out_of_range; res[c].late += r.late; res[c].bad_tid += r.bad_tid;
+      }
+    });
+  for (int i = 0; i < 40; i++) {
+    zs::set_threads(1 + i % 3);
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  stop = true;
+  for (auto& t : callers) t.join();
+  zs::set_threads(2);
+  for (auto& r : res) CHECK(r.ok(), "resize under load: %s", r.describe().c_str());
+  std::printf("    %llu + %llu calls while the thread count changed 40 times\n", (unsigned long long)res[0].calls,
+              (unsigned long long)res[1].calls);
+}
+
+// ---- kernels against their _ref twins -----------------------------------------------------------
+
+void test_matmul() {
+  for (auto [N, I, O] : std::vector<std::array<int, 3>>{{1, 5, 3}, {7, 33, 17}, {50, 64, 40}, {13, 300, 70}}) {
+    auto x = rand_vec((size_t)N * I, 1), w = rand_vec((size_t)O * I, 2), b = rand_vec(O, 3), dout = rand_vec((size_t)N * O, 4);
+    std::vector<float> a((size_t)N * O), r((size_t)N * O), pack(zs::matmul_pack_floats(N, I, O));
+    zs::matmul_forward(a.data(), pack.data(), x.data(), w.data(), b.data(), N, I, O);
+    zs::matmul_forward_ref(r.data(), x.data(), w.data(), b.data(), N, I, O);
+    double e = rel_err(a.data(), r.data(), a.size());
+    CHECK(e < 1e-5, "matmul %dx%dx%d forward rel %g", N, I, O, e);
+    std::vector<float> di1((size_t)N * I), dw1((size_t)O * I), db1(O), di2((size_t)N * I), dw2((size_t)O * I), db2(O);
+    zs::matmul_backward(di1.data(), dw1.data(), db1.data(), pack.data(), dout.data(), x.data(), w.data(), N, I, O);
+    zs::matmul_backward_ref(di2.data(), dw2.data(), db2.data(), dout.data(), x.data(), w.data(), N, I, O);
+    CHECK(rel_err(di1.data(), di2.data(), di1.size()) < 1e-5, "matmul din");
+    CHECK(rel_err(dw1.data(), dw2.data(), dw1.size()) < 1e-5, "matmul dw");
+    CHECK(rel_err(db1.data(), db2.data(), db1.size()) < 1e-5, "matmul db");
+    std::printf("    matmul %dx%dx%d: forward rel %.2e\n", N, I, O, e);
+  }
+}
+
+void test_rmsnorm_swiglu() {
+  const int N = 5, C = 37, F = 19;
+  auto x = rand_vec(N * C, 9), w = rand_vec(C, 10), dout = rand_vec(N * C, 11);
+  std::vector<float> o1(N * C), o2(N * C), s1(N), s2(N);
+  zs::rmsnorm_forward(o1.data(), s1.data(), x.data(), w.data(), N, C, 1e-6f);
+  zs::rmsnorm_forward_ref(o2.data(), s2.data(), x.data(), w.data(), N, C, 1e-6f);
+  CHECK(rel_err(o1.data(), o2.data(), o1.size()) < 1e-6, "rmsnorm forward");
+  std::vector<float> d1(N * C), dw1(C), d2(N * C), dw2(C);
+  zs::rmsnorm_backward(d1.data(), dw1.data(), dout.data(), x.data(), s1.data(), w.data(), N, C);
+  zs::rmsnorm_backward_ref(d2.data(), dw2.data(), dout.data(), x.data(), s1.data(), w.data(), N, C);
+  CHECK(rel_err(d1.data(), d2.data(), d1.size()) < 1e-5 && rel_err(dw1.data(), dw2.data(), C) < 1e-5, "rmsnorm backward");
+  auto gu = rand_vec(N * 2 * F, 12), go = rand_vec(N * F, 13);
+  std::vector<float> so1(N * F), so2(N * F), g1(N * 2 * F), g2(N * 2 * F);
+  zs::swiglu_forward(so1.data(), gu.data(), N, F);
+  zs::swiglu_forward_ref(so2.data(), gu.data(), N, F);
+  CHECK(rel_err(so1.data(), so2.data(), so1.size()) < 1e-6, "swiglu forward");
+  zs::swiglu_backward(g1.data(), go.data(), gu.data(), N, F);
+  zs::swiglu_backward_ref(g2.data(), go.data(), gu.data(), N, F);
+  CHECK(rel_err(g1.data(), g2.data(), g1.size()) < 1e-5, "swiglu backward");
+}
+
+void test_attention_logprob() {
+  zs::AttnDims d{4, 2, 16};
+  const int qkvw = (d.H + 2 * d.KVH) * d.D;
+  std::vector<int> off = {0, 5, 5 + 37, 5 + 37 + 9};
+  const int B = 3, N = off[B], Tmax = 37;
+  auto qkv = rand_vec((size_t)N * qkvw, 20);
+  std::vector<float> out((size_t)N * d.H * d.D), ref((size_t)N * d.H * d.D), lse((size_t)N * d.H);
+  const int slices = zs::get_threads();
+  std::vector<float> scratch(zs::attention_scratch_floats(Tmax, d.D) * slices);
+  zs::attention_forward(out.data(), lse.data(), scratch.data(), qkv.data(), off.data(), B, Tmax, d, slices);
+  zs::attention_forward_ref(ref.data(), qkv.data(), off.data(), B, d);
+  double e = rel_err(out.data(), ref.data(), out.size());
+  CHECK(e < 1e-5, "attention forward rel %g", e);
+  const int V = 301;
+  auto logits = rand_vec((size_t)N * V, 21, 4.f);
+  std::vector<int> tok(N);
+  std::vector<uint8_t> start(N, 0);
+  for (int i = 0; i < N; i++) tok[i] = (int)(zs::rng_uniform(22, i) * V);
+  for (int b = 0; b < B; b++) start[off[b]] = 1;
+  std::vector<float> lp1(N), lp2(N), en1(N), en2(N);
+  zs::logprob_forward(lp1.data(), en1.data(), logits.data(), tok.data(), start.data(), N, V, 0.7f);
+  zs::logprob_forward_ref(lp2.data(), en2.data(), logits.data(), tok.data(), start.data(), N, V, 0.7f);
+  CHECK(rel_err(lp1.data(), lp2.data(), N) < 1e-5 && rel_err(en1.data(), en2.data(), N) < 1e-5, "logprob forward");
+  std::printf("    attention (B=3, N=%d): rel %.2e\n", N, e);
+}
+
+void test_sampling() {
+  const int V = 513;
+  auto z = rand_vec(V, 30, 5.f);
+  std::vector<int> idx(V);
+  std::vector<float> prob(V);
+  for (zs::SampleSettings s : {zs::SampleSettings{1.f, 1.f, -1}, {0.7f, 0.9f, -1}, {1.f, 1.f, 20}, {0.f, 1.f, -1}}) {
+    for (int k = 0; k < 50; k++) {
+      double u = zs::rng_uniform(31, k);
+      float lp1 = 0, lp2 = 0;
+      int t1 = zs::sample_row(&lp1, idx.data(), prob.data(), z.data(), V, s, u);
+      int t2 = zs::sample_row_ref(&lp2, z.data(), V, s, u);
+      CHECK(t1 == t2, "sample_row %d vs ref %d (T=%g top_p=%g top_k=%d)", t1, t2, s.temperature, s.top_p, s.top_k);
+      CHECK(std::fabs(lp1 - lp2) < 1e-5, "sample_row logprob %g vs %g", lp1, lp2);
+    }
+  }
+}
+
+// ---- whole model: thread-count invariance and concurrent callers ------------------------------
+
+zs::Config tiny_config() {
+  zs::Config c;
+  c.vocab_size = 97; c.hidden_size = 64; c.num_hidden_layers = 2; c.num_attention_heads = 4;
+  c.num_key_value_heads = 2; c.head_dim = 16; c.intermediate_size = 96; c.max_position_embeddings = 128;
+  c.rope_theta = 10000.f;
+  return c;
+}
+
+struct ModelRun {
+  std::vector<float> logits, grads, sampled_lp;
+  std::vector<int> sampled;
+  double loss = 0;
+};
+
+// One model's worth of calls: logits, a GRPO accumulate, a sampling call; pure function of seed.
+ModelRun run_model(uint64_t seed) {
+  zs::Model m(tiny_config());
+  m.init_random(seed, 0.05f);
+  std::vector<int> lens = {9, 23, 4, 31};
+  int N = 0;
+  for (int l : lens) N += l;
+  std::vector<int> tok(N);
+  for (int i = 0; i < N; i++) tok[i] = (int)(zs::rng_uniform(seed + 1, i) * 97);
+  ModelRun r;
+  r.logits.resize((size_t)N * 97);
+  zs::model_logits(m, r.logits.data(), tok.data(), lens.data(), (int)lens.size());
+  std::vector<float> mask(N, 1.f), adv(N), old_lp(N), ref_lp(N);
+  zs::model_logprobs(m, old_lp.data(), tok.data(), lens.data(), (int)lens.size(), 1.f);
+  for (int i = 0; i < N; i++) { adv[i] = (float)(zs::rng_uniform(seed + 2, i) - 0.5); ref_lp[i] = old_lp[i] - 0.01f; }
+  zs::TrainBatch b{tok.data(), lens.data(), (int)lens.size(), mask.data(), adv.data(), old_lp.data(), ref_lp.data()};
+  zs::LossSpec s;
+  s.kind = zs::LossKind::GRPO; s.kl_coef = 0.01f; s.global_tokens = N; s.global_seqs = (double)lens.size();
+  std::fill(m.grads.begin(), m.grads.end(), 0.f);
+  r.loss = zs::model_accumulate(m, b, s).loss;
+  r.grads = m.grads;
+  const int R = 3, max_new = 12;
+  std::vector<int> prompts = {1, 2, 3, 4, 5, 6, 7, 8, 9}, plens = {3, 3, 3};
+  std::vector<uint64_t> seeds = {seed, seed + 1, seed + 2};
+  std::vector<int> stop = {0};
+  zs::SampleRequest req{prompts.data(), plens.data(), R, seeds.data(), {1.f, 1.f, -1}, max_new, stop.data(), 1};
+  r.sampled.resize(R * max_new);
+  r.sampled_lp.resize(R * max_new);
+  std::vector<int> olens(R), fin(R);
+  zs::SampleOutput out{r.sampled.data(), r.sampled_lp.data(), olens.data(), fin.data()};
+  zs::model_sample(m, req, out);
+  return r;
+}
+
+bool same_run(const ModelRun& a, const ModelRun& b) {
+  return a.loss == b.loss && same_bits(a.logits.data(), b.logits.data(), a.logits.size()) &&
+         same_bits(a.grads.data(), b.grads.data(), a.grads.size()) && a.sampled == b.sampled &&
+         same_bits(a.sampled_lp.data(), b.sampled_lp.data(), a.sampled_lp.size());
+}
+
+void test_model_threads_and_callers() {
+  zs::set_threads(1);
+  ModelRun one = run_model(5), other = run_model(6);
+  zs::set_threads(2);
+  ModelRun two = run_model(5);
+  CHECK(same_run(one, two), "1 and 2 threads gave different bits");
+  zs::set_threads(3);
+  CHECK(same_run(one, run_model(5)), "1 and 3 threads gave different bits");
+  zs::set_threads(2);
+  // several callers at once, each with its own model (as generators and the updater's AsyncWorkers)
+  const int reps = std::max(2, (int)(g_seconds * 2));
+  std::atomic<int> bad{0};
+  std::atomic<bool> done{false};
+  // the thread count changes under the callers' feet: per-thread scratch must still fit
+  std::thread flipper([&] {
+    for (int i = 0; !done.load(); i++) {
+      zs::set_threads(1 + i % 3);
+      std::this_thread::sleep_for(std::chrono::milliseconds(3));
+    }
+  });
+  std::vector<std::thread> ts;
+  for (int c = 0; c < g_callers; c++)
+    ts.emplace_back([&, c] {
+      for (int k = 0; k < reps; k++) {
+        bool even = (c + k) % 2 == 0;
+        if (!same_run(run_model(even ? 5 : 6), even ? one : other)) bad++;
+      }
+    });
+  for (auto& t : ts) t.join();
+  done = true;
+  flipper.join();
+  zs::set_threads(2);
+  CHECK(bad == 0, "%d of %d concurrent model runs differed from the sequential ones", bad.load(), g_callers * reps);
+  std::printf("    bit-identical with 1, 2, 3 threads and %d concurrent callers x %d runs while the thread count changed (loss %.9g)\n", g_callers,
+              reps, one.loss);
+}
+
+struct Test { const char* name; void (*fn)(); };
+const Test kTests[] = {
+    {"pool_stress", test_pool_stress},
+    {"pool_resize_under_load", test_pool_resize_under_load},
+    {"matmul", test_matmul},
+    {"rmsnorm_swiglu", test_rmsnorm_swiglu},
+    {"attention_logprob", test_attention_logprob},
+    {"sampling", test_sampling},
+    {"model_threads_and_callers", test_model_threads_and_callers},
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string filter;
+  for (int i = 1; i < argc; i++) {
+    std::string a = argv[i];
+    if (a == "--seconds" && i + 1 < argc) g_seconds = std::atof(argv[++i]);
+    else if (a == "--callers" && i + 1 < argc) g_callers = std::atoi(argv[++i]);
+    else if (a == "--filter" && i + 1 < argc) filter = argv[++i];
+    else { std::fprintf(stderr, "unknown argument %s\n", a.c_str()); return 2; }
+  }
+  // A hang is a failure with a message, not a stuck CI job.
+  double budget = 120 + 20 * g_seconds;
+  std::thread([budget] {
+    std::this_thread::sleep_for(std::chrono::duration<double>(budget));
+    std::printf("HANG: the native tests did not finish in %.0f s (a parallel_for that never returns?)\n", budget);
+    std::fflush(stdout);
+    std::_Exit(3);
+  }).detach();
+  zs::set_threads(2);
+  int ran = 0;
+  for (const Test& t : kTests) {
+    if (!filter.empty() && std::string(t.name).find(filter) == std::string::npos) continue;
+    ran++;
+    auto t0 = std::chrono::steady_clock::now();
+    std::printf("  %s\n", t.name);
+    std::fflush(stdout);
+    try {
+      t.fn();
+      double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      std::printf("ok %s (%.0f ms)\n", t.name, ms);
+    } catch (const std::exception& e) {
+      g_failed++;
+      std::printf("not ok %s: %s\n", t.name, e.what());
+    }
+    std::fflush(stdout);
+  }
+  std::printf("native tests: %d ok, %d not ok\n", ran - g_failed, g_failed);
+  return g_failed ? 1 : 0;
+}

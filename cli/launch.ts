@@ -7,6 +7,7 @@ import { fileURLToPath } from "node:url";
 import { ensurePretrained } from "../consumers/updater/pretrain.ts";
 import { Policy, type Qwen2Config } from "../native/index.ts";
 import { configHash, type RunConfig } from "../streams/config.ts";
+import { assertInputs } from "../streams/data/inputs.ts";
 import { loadTokenizer } from "../streams/data/tokenizer.ts";
 import type { EventLog } from "../streams/eventlog.ts";
 import type { RunStarted } from "../streams/events/index.ts";
@@ -38,6 +39,7 @@ export async function initialPolicy(cfg: RunConfig): Promise<Policy> {
 }
 
 export async function startRun(log: EventLog, cfg: RunConfig, o: { runId?: string; policy?: Policy; parent?: RunStarted["parent"]; optimizerBytes?: Uint8Array; referenceBytes?: Uint8Array } = {}): Promise<RunStarted> {
+  assertInputs(cfg, { model: !o.policy }); // a missing training set, model or benchmark: refused before anything is stored
   const runId = o.runId ?? newRunId(cfg);
   const policy = o.policy ?? (await initialPolicy(cfg));
   const weightsDigest = await log.putBlob(runId, policy.toSafetensors());

@@ -1,8 +1,8 @@
 // `npm run bench -- native [--json] [--size small,medium] [--threads 2] [--no-torch] [--only train,fwd,sample]`
-// Native engine throughput on the shapes of ../shared/bench/README.md: training tokens/s (fwd + bwd
+// Native engine throughput on the shapes of scripts/baselines/README.md: training tokens/s (fwd + bwd
 // + AdamW), forward tokens/s, KV-cached sampling tokens/s, GFLOP/s and MFU against a measured FMA
-// peak; with /usr/bin/python3 + torch present, the PyTorch baseline runs in the same process tree
-// and the ratios are printed. --json prints one JSON document on stdout (human lines on stderr).
+// peak; with /usr/bin/python3 + torch present, the PyTorch baseline (scripts/baselines/) runs in the
+// same process tree and the ratios are printed. --json prints one JSON document on stdout (human lines on stderr).
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -95,7 +95,7 @@ async function benchSize(log: (s: string) => void, size: string, only: Set<strin
 }
 
 function torchBaseline(log: (s: string) => void, size: string, threads: number): { runs: Run[] } | undefined {
-  const script = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "shared", "bench", "torch_qwen2_baseline.py");
+  const script = join(dirname(fileURLToPath(import.meta.url)), "baselines", "torch_qwen2_baseline.py");
   const py = "/usr/bin/python3";
   if (!existsSync(py) || !existsSync(script)) { log(`(no PyTorch baseline: ${existsSync(py) ? script : py} missing)`); return undefined; }
   if (spawnSync(py, ["-c", "import torch"], { stdio: "ignore" }).status !== 0) { log("(no PyTorch baseline: /usr/bin/python3 has no torch)"); return undefined; }

@@ -1,9 +1,11 @@
 // `npm run bench -- reward [--json] [--reps N] [--n N] [--workers N] [--data DIR] [--cases PATH]`
 // Verdicts/s of the reward verifier:
-//   1. core, in process, on the verifier cases file (bare predictions and completions as stored);
+//   1. core, in process, on the verifier cases file (bare predictions and completions as stored;
+//      default: the vendored test/fixtures/reward/verifier-cases.jsonl);
 //   2. core, in process, on N synthetic R1-template completions of realistic length (~2 KB), built
-//      from DeepScaleR gold answers (1 group of 8 samples per prompt); split into short answers
-//      (plain numbers/fractions) and all answers;
+//      from gold answers (1 group of 8 samples per prompt): DeepScaleR's when --data DIR (or
+//      $ZS_DATA_DIR) holds your deepscaler-train.jsonl, else the vendored MATH-500's; split into
+//      short answers (plain numbers/fractions) and all answers;
 //   3. the bounded worker pool (time limit on) on the same synthetic completions.
 //   4. groups/s over NATS with 1 and 2 reward consumer processes (scripts/bench-reward-bus.ts).
 // Prints the median of --reps repetitions (default 5) after one uncounted warm-up pass; the parse
@@ -27,10 +29,11 @@ type Completion = { response: string; gold: string; short: boolean };
 
 const FALLBACK_GOLDS = ["144", "-\\frac{2}{3}", "4\\sqrt{3}", "(-3,5)", "13a^2(a+7)", "\\dfrac{1}{2}", "34,\\!560", "26.9", "35^\\circ", "[0, 1)"];
 
-function golds(dataDir: string): string[] {
-  const f = join(dataDir, "deepscaler-train.jsonl");
-  if (!existsSync(f)) return FALLBACK_GOLDS;
-  return readFileSync(f, "utf8").split("\n").filter(Boolean).map((l) => String((JSON.parse(l) as { answer: string }).answer));
+/** The gold answers of the synthetic completions and the file they came from. */
+function golds(dataDir: string | undefined): { path: string; answers: string[] } {
+  const f = dataDir ? join(dataDir, "deepscaler-train.jsonl") : join(root, "data", "eval", "math500.jsonl");
+  if (!existsSync(f)) return { path: `${f} missing: ${FALLBACK_GOLDS.length} built-in answers`, answers: FALLBACK_GOLDS };
+  return { path: f, answers: readFileSync(f, "utf8").split("\n").filter(Boolean).map((l) => String((JSON.parse(l) as { answer: string }).answer)) };
 }
 
 const WORDS = "so we compute the sum of both sides then divide by and check that it holds for every case thus the value is".split(" ");
@@ -94,8 +97,8 @@ export async function run(argv: string[]): Promise<number> {
     },
   });
   const reps = Number(values.reps), n = Number(values.n), workers = Number(values.workers);
-  const dataDir = values.data ?? process.env.ZS_DATA_DIR ?? join(root, "..", "shared", "data");
-  const casesPath = values.cases ?? process.env.ZS_VERIFIER_CASES ?? join(dataDir, "verifier-cases.jsonl");
+  const dataDir = values.data ?? process.env.ZS_DATA_DIR;
+  const casesPath = values.cases ?? process.env.ZS_VERIFIER_CASES ?? join(root, "test", "fixtures", "reward", "verifier-cases.jsonl");
   const spec = resolveReward("base_acc");
   const acc = resolveReward("acc");
   const report: Record<string, unknown> = { reward: "base_acc@1", reps, cpus: (await import("node:os")).availableParallelism() };
@@ -106,7 +109,9 @@ export async function run(argv: string[]): Promise<number> {
     report.cases = { path: casesPath, n: cases.length, verdictsPerSecond: Math.round(r.median), reps: r.all.map(Math.round) };
   } else report.cases = { path: casesPath, skipped: "file not found (pass --cases PATH)" };
 
-  const items = synthesize(n, golds(dataDir));
+  const g = golds(dataDir);
+  report.golds = { path: g.path, n: g.answers.length };
+  const items = synthesize(n, g.answers);
   const short = items.filter((c) => c.short);
   for (const [key, set] of [["syntheticShort", short], ["syntheticAll", items]] as const) {
     const r = timeRate(reps, set.length, () => { for (const c of set) score(c.response, c.gold, spec); });

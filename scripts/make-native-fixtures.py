@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """Writes the native engine's test fixtures from an independent implementation: the PyTorch Qwen2
-decoder of ../shared/bench/torch_qwen2_baseline.py (imported in place), evaluated in float64.
+decoder of scripts/baselines/torch_qwen2_baseline.py (imported in place), evaluated in float64.
 
-Run with Debian's python3-torch:  /usr/bin/python3 scripts/make-native-fixtures.py [--shared ../shared]
+Run with Debian's python3-torch:  /usr/bin/python3 scripts/make-native-fixtures.py
 Writes into test/fixtures/native/:
   config.json                HF-style Qwen2 config of the tiny model (untied LM head)
   model.safetensors          fp32 weights (HF names);  model.bf16.safetensors / model.f16.safetensors
@@ -54,10 +54,10 @@ def write_safetensors(path, tensors):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--shared", default=os.path.join(ROOT, "..", "shared"))
+    ap.add_argument("--baselines", default=os.path.join(ROOT, "scripts", "baselines"))
     ap.add_argument("--out", default=os.path.join(ROOT, "test", "fixtures", "native"))
     args = ap.parse_args()
-    sys.path.insert(0, os.path.join(args.shared, "bench"))
+    sys.path.insert(0, args.baselines)
     from torch_qwen2_baseline import Qwen2Tiny  # the independent implementation, read in place
 
     torch.manual_seed(1234)

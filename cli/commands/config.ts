@@ -1,6 +1,7 @@
 // `zerostream config check <file> [--set key=value ...] [--json]`: validates a run config and prints it resolved.
 import { stringify } from "yaml";
 import { configHash, loadConfig } from "../../streams/config.ts";
+import { describeMissing, missingInputs } from "../../streams/data/inputs.ts";
 import { ConfigError } from "../../streams/errors.ts";
 
 export const summary = "config check <file> [--set k=v] [--json]: validate a run config and print it resolved";
@@ -22,6 +23,9 @@ export async function run(argv: string[]): Promise<number> {
     const cfg = loadConfig(file, sets);
     if (json) process.stdout.write(JSON.stringify({ configHash: configHash(cfg), config: cfg }, null, 2) + "\n");
     else process.stdout.write(`# ${file}: valid (config hash ${configHash(cfg)})\n${stringify(cfg)}`);
+    // the files the user brings are not part of validity (a config is checked before they are fetched)
+    const missing = missingInputs(cfg);
+    if (missing.length) process.stderr.write(`# not found here; a run refuses to start without them:\n${missing.map((m) => `#   ${describeMissing(m)}`).join("\n")}\n`);
     return 0;
   } catch (err) {
     if (err instanceof ConfigError) { process.stderr.write(`${err.message}\n`); return 1; }

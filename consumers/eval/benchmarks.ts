@@ -31,16 +31,17 @@ export function parseMapKeys(spec: string | undefined): { prompt: string; answer
   return keys;
 }
 
-function sourceOf(cfg: RunConfig, bench: string, map?: string): { name: string; source: DataSource; k?: number; temperature?: number } {
+function sourceOf(cfg: RunConfig, bench: string, map?: string): { name: string; source: DataSource; key: string | null; k?: number; temperature?: number } {
   if (bench === "heldout") {
     const train = cfg.data.train;
     if (!("synthetic" in train)) throw new UnknownBenchmarkError(`benchmark 'heldout' is the held-out split of a synthetic task; this run trains on ${train.path}: name a benchmark of eval.benchmarks or a file`);
-    return { name: "heldout", source: { synthetic: train.synthetic, split: "heldout", params: train.params } };
+    return { name: "heldout", source: { synthetic: train.synthetic, split: "heldout", params: train.params }, key: "data.train" };
   }
-  const named = cfg.eval.benchmarks.find((b) => b.name === bench);
-  if (named) return { name: named.name, source: named.source, k: named.k, temperature: named.temperature };
+  const i = cfg.eval.benchmarks.findIndex((b) => b.name === bench);
+  const named = cfg.eval.benchmarks[i];
+  if (named) return { name: named.name, source: named.source, key: `eval.benchmarks[${i}].source`, k: named.k, temperature: named.temperature };
   if (existsSync(bench)) {
-    return { name: basename(bench, extname(bench)), source: { path: bench, format: "auto", map_keys: parseMapKeys(map) } };
+    return { name: basename(bench, extname(bench)), source: { path: bench, format: "auto", map_keys: parseMapKeys(map) }, key: null };
   }
   const known = ["heldout", ...cfg.eval.benchmarks.map((b) => b.name)];
   throw new UnknownBenchmarkError(`unknown benchmark '${bench}': use one of ${known.join(", ")} or a path to a JSONL file`);
@@ -49,7 +50,7 @@ function sourceOf(cfg: RunConfig, bench: string, map?: string): { name: string; 
 /** The prompts of a benchmark for a run, rendered and tokenized as its training prompts are. */
 export async function resolveBenchmark(cfg: RunConfig, tok: Tokenizer, bench: string, o: { map?: string; limit?: number } = {}): Promise<Benchmark> {
   const s = sourceOf(cfg, bench, o.map);
-  let rows = await loadRows(s.source, cfg.seed);
+  let rows = await loadRows(s.source, cfg.seed, s.key);
   if (o.limit !== undefined) rows = rows.slice(0, o.limit);
   const ds = preparePrompts(rows, tok, cfg.data.template, cfg.data.templates, cfg.data.max_prompt_length);
   return { name: s.name, rows: ds.rows, total: ds.total, filteredTooLong: ds.filteredTooLong, k: s.k, temperature: s.temperature };

@@ -1,5 +1,5 @@
 // Loader of verifier-case files (JSON lines {id, source, gold, prediction, expected, note}), e.g.
-// shared/data/verifier-cases.jsonl. Takes any path: users bring their own copies.
+// test/fixtures/reward/verifier-cases.jsonl. Takes any path: users bring their own copies.
 import { readFileSync } from "node:fs";
 import { z } from "zod";
 
@@ -20,7 +20,7 @@ export class VerifierCasesError extends Error {
 export function loadVerifierCases(path: string): VerifierCase[] {
   let text: string;
   try { text = readFileSync(path, "utf8"); } catch (e) {
-    throw new VerifierCasesError(`cannot read verifier cases at ${path}: set ZS_VERIFIER_CASES or put the shared data beside the repo`, { cause: e });
+    throw new VerifierCasesError(`cannot read verifier cases at ${path}: set ZS_VERIFIER_CASES to a verifier-cases file (the repository's is test/fixtures/reward/verifier-cases.jsonl)`, { cause: e });
   }
   return text.split("\n").filter((l) => l.trim()).map((l, i) => {
     const r = VerifierCase.safeParse(JSON.parse(l));

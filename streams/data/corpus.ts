@@ -1,4 +1,4 @@
-// The pretraining corpus of a tiny base model (after ../shared/notes/tiny-r1-zero.md): documents that
+// The pretraining corpus of a tiny base model (after docs/tiny-r1-zero.md): documents that
 // mix plain answers, step-by-step answers and a minority in the R1 format, so the base model rarely
 // follows the format and is partly accurate — the starting point of a pretrained base model.
 import { z } from "zod";

@@ -1,24 +1,31 @@
 // Datasets: JSONL / JSON / Parquet files with map_keys, or a synthetic task family; prompts rendered
 // with a template and tokenized; prompts longer than max_prompt_length are filtered and counted.
+// A file is named by a config key (data.train, eval.benchmarks[i].source): a missing one is an error
+// naming that key and the path.
 import { readFileSync } from "node:fs";
 import { extname } from "node:path";
 import { z } from "zod";
 import type { DataSource as DataSourceSchema, RunConfig } from "../config.ts";
 import { ZeroStreamError } from "../errors.ts";
+import { describeMissing, describePath, fileAt } from "./inputs.ts";
 import { taskRows } from "./tasks.ts";
 import { renderPrompt } from "./templates.ts";
 import type { Tokenizer } from "./tokenizer.ts";
 
 export class DatasetError extends ZeroStreamError {}
+export class DatasetNotFoundError extends DatasetError {}
 
 export type DataSource = z.infer<typeof DataSourceSchema>;
 export type Row = { id: string; index: number; question: string; answer: string };
 export type PromptRow = Row & { text: string; tokens: number[] };
 export type PreparedDataset = { rows: PromptRow[]; total: number; filteredTooLong: number; filteredIds: string[] };
 
-async function readRecords(path: string, format: string): Promise<Record<string, unknown>[]> {
+/** `key`: the config key of the source (data.train, eval.benchmarks[0].source), null for a path given on the command line. */
+async function readRecords(path: string, format: string, key: string | null): Promise<Record<string, unknown>[]> {
+  const missing = fileAt(key ? `${key}.path` : "path", path);
+  if (missing) throw new DatasetNotFoundError(key ? describeMissing(missing) : `${missing.problem} at ${describePath(path, missing.resolved)}`);
   const fmt = format === "auto" ? ({ ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".parquet": "parquet" } as Record<string, string>)[extname(path)] : format;
-  if (!fmt) throw new DatasetError(`cannot tell the format of ${path} from its extension: set data.train.format`);
+  if (!fmt) throw new DatasetError(`cannot tell the format of ${path} from its extension (.jsonl, .ndjson, .json, .parquet)${key ? `: set ${key}.format` : ""}`);
   if (fmt === "parquet") {
     const { parquetReadObjects, asyncBufferFromFile } = await import("hyparquet");
     const file = await asyncBufferFromFile(path);
@@ -42,13 +49,13 @@ async function readRecords(path: string, format: string): Promise<Record<string,
   return out;
 }
 
-/** The rows of a data source, in file order (or the task family's order). */
-export async function loadRows(src: DataSource, seed: number): Promise<Row[]> {
+/** The rows of a data source, in file order (or the task family's order); `key` names it in errors. */
+export async function loadRows(src: DataSource, seed: number, key: string | null = "data.train"): Promise<Row[]> {
   if ("synthetic" in src) {
     return taskRows(src.synthetic, src.split, src.size ?? (src.split === "heldout" ? 256 : 20000), seed, src.params)
       .map((r, index) => ({ id: r.id, index, question: r.question, answer: r.answer }));
   }
-  const recs = await readRecords(src.path, src.format);
+  const recs = await readRecords(src.path, src.format, key);
   const { prompt, answer, id } = src.map_keys;
   const rows = recs.slice(0, src.limit ?? recs.length).map((r, index) => {
     const q = r[prompt], a = r[answer];

@@ -1,6 +1,7 @@
 // Agreement of our verdicts with the `expected` verdicts of public verifier test suites
-// (shared/data/verifier-cases.jsonl). Fails below 95%; prints the disagreements by category.
-// Data: $ZS_VERIFIER_CASES, else ../shared/data/verifier-cases.jsonl beside the repo root.
+// (test/fixtures/reward/verifier-cases.jsonl). Fails below 95%; prints the disagreements by category.
+// Data is vendored (test/fixtures/reward/SOURCES.md, data/eval/SOURCES.md); $ZS_VERIFIER_CASES,
+// $ZS_MATH500 and $ZS_DEEPSCALER point the tests at other copies.
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
@@ -13,10 +14,12 @@ import { equivalent } from "../../consumers/reward/equiv.ts";
 import { extractAnswer, scoreAnswer } from "../../consumers/reward/score.ts";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
-const path = process.env.ZS_VERIFIER_CASES ?? join(root, "..", "shared", "data", "verifier-cases.jsonl");
+const path = process.env.ZS_VERIFIER_CASES ?? join(root, "test", "fixtures", "reward", "verifier-cases.jsonl");
 const TARGET = 0.95;
-const math500 = process.env.ZS_MATH500 ?? join(root, "..", "shared", "data", "math500.jsonl");
-const deepscaler = process.env.ZS_DEEPSCALER ?? join(root, "..", "shared", "data", "deepscaler-train.jsonl");
+const math500 = process.env.ZS_MATH500 ?? join(root, "data", "eval", "math500.jsonl");
+// of each DeepScaleR row with a reference solution: its gold answer and the end of the solution
+// (from ~200 characters before the last box); a full deepscaler-train.jsonl works as well
+const deepscaler = process.env.ZS_DEEPSCALER ?? join(root, "test", "fixtures", "reward", "deepscaler-boxed.jsonl");
 
 describe("agreement with public verifier test suites", () => {
   it(`given ${path}, then at least ${TARGET * 100}% of verdicts agree`, () => {
@@ -62,8 +65,9 @@ describe("DeepScaleR reference solutions against their gold answers", () => {
     const misses: string[] = [];
     for (const l of readFileSync(deepscaler, "utf8").split("\n")) {
       if (!l) continue;
-      const r = JSON.parse(l) as { id: string; answer: string; solution?: string };
-      const ex = r.solution ? extractAnswer(r.solution, "boxed") : null;
+      const r = JSON.parse(l) as { id: string; answer: string; solution?: string; excerpt?: string };
+      const text = r.excerpt ?? r.solution;
+      const ex = text ? extractAnswer(text, "boxed") : null;
       // a box holding only a choice letter cannot be checked against a value without the choices
       if (ex === null || /^\s*(?:\\text(?:bf)?\{|\\mathrm\{)?\s*\(?[A-E]\)?\s*\}?\s*$/.test(ex)) continue;
       n++;

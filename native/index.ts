@@ -2,6 +2,7 @@
 // Every long call returns a Promise (an AsyncWorker off the event loop). Output buffers are
 // allocated here and filled in place by the engine.
 import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
@@ -34,8 +35,29 @@ type Handle = object;
 const here = dirname(fileURLToPath(import.meta.url));
 export const addonPath = join(here, "build", "Release", "zerostream_native.node");
 let addon: any;
+
+/** The engine is built for x86-64-v3 (AVX2 + FMA + BMI2 + F16C), the same code on every CPU; an older CPU
+ * would die with SIGILL inside the addon, so it is refused here with its name. */
+export function checkCpu(cpuinfo?: string): void {
+  if (process.arch !== "x64") {
+    throw new Error(`the native engine needs an x86-64 CPU (AVX2 + FMA); this is ${process.arch}`);
+  }
+  let info = cpuinfo;
+  if (info === undefined) {
+    try { info = readFileSync("/proc/cpuinfo", "utf8"); } catch { return; }  // not Linux: let the loader decide
+  }
+  const flags = new Set((/^flags\s*:(.*)$/m.exec(info)?.[1] ?? "").trim().split(/\s+/));
+  if (flags.size <= 1) return;
+  const missing = ["avx2", "fma", "bmi2", "f16c"].filter((f) => !flags.has(f));
+  if (missing.length) {
+    const model = /^model name\s*:(.*)$/m.exec(info)?.[1]?.trim() ?? "this CPU";
+    throw new Error(`the native engine needs x86-64-v3 (AVX2, FMA, BMI2, F16C); ${model} lacks ${missing.join(", ")}`);
+  }
+}
+
 function native(): any {
   if (!addon) {
+    checkCpu();
     try {
       addon = createRequire(import.meta.url)(addonPath);
     } catch (err) {

@@ -33,12 +33,16 @@ export const ModelSpec = z.strictObject({
   name: z.string().min(1),
   path: z.string().min(1).optional(),          // a directory with config.json + model.safetensors
   arch: Qwen2Arch.optional(),                  // a randomly initialised model of this shape
-  init_seed: z.number().int().nonnegative().default(0),
-  init_std: z.number().positive().default(0.02),
+  init_seed: z.number().int().nonnegative().optional(),  // model.arch only (unset: 0)
+  init_std: z.number().positive().optional(),            // model.arch only (unset: 0.02)
   pretrain: PretrainSpec.optional(),           // pretrain model.arch as a base model first (tiny runs; cached)
 }).refine((m) => (m.path ? 1 : 0) + (m.arch ? 1 : 0) === 1, {
   message: "give exactly one of model.path (pretrained weights) or model.arch (random init)", path: ["path"],
+}).refine((m) => !m.path || (m.init_seed === undefined && m.init_std === undefined), {
+  message: "init_seed and init_std set the random init of model.arch; model.path loads weights", path: ["init_seed"],
 });
+export const INIT_SEED = 0;
+export const INIT_STD = 0.02;
 
 export const TokenizerSpec = z.discriminatedUnion("type", [
   z.strictObject({ type: z.literal("hf"), path: z.string().min(1) }),   // a directory or tokenizer.json

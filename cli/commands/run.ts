@@ -4,7 +4,7 @@
 import { join } from "node:path";
 import { setThreads } from "../../native/index.ts";
 import { periodicEvaluation } from "../../consumers/eval/periodic.ts";
-import { runUpdater } from "../../consumers/updater/driver.ts";
+import { runUpdater, stepLimit } from "../../consumers/updater/driver.ts";
 import { loadConfig, type RunConfig } from "../../streams/config.ts";
 import { ZeroStreamError } from "../../streams/errors.ts";
 import { EventLog } from "../../streams/eventlog.ts";
@@ -90,7 +90,7 @@ export async function runConfig(r: RunRequest): Promise<RunOutcome> {
     if (plan.threads) setThreads(plan.threads);
     for (const args of plan.rollout) workers.push(spawnWorker("rollout", url, args));
     for (const args of plan.reward) workers.push(spawnWorker("reward", url, args));
-    const total = Math.min(r.steps ?? cfg.actor.train_iters, cfg.actor.train_iters);
+    const total = stepLimit(cfg, r.steps);
     const progress = new Progress(total, !r.quiet && Boolean(process.stderr.isTTY));
     const state = await runUpdater(log, runId, { signal: ctl.signal, steps: r.steps, onStep: ({ event }) => progress.step(event), ...periodicEvaluation(log, runId) });
     progress.end();

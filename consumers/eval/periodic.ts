@@ -6,7 +6,7 @@
 import type { RunConfig } from "../../streams/config.ts";
 import type { EventLog } from "../../streams/eventlog.ts";
 import { childLogger } from "../../streams/logger.ts";
-import { evaluateRun, type RunEval } from "./run.ts";
+import { evaluateRun, samplingOf, type RunEval } from "./run.ts";
 
 /** Whether the policy after step `step` (0-based) is evaluated while the run trains. */
 export function evaluatedAfterStep(cfg: RunConfig, step: number): boolean {
@@ -14,10 +14,15 @@ export function evaluatedAfterStep(cfg: RunConfig, step: number): boolean {
   return every > 0 && ((step + 1) % every === 0 || step + 1 === cfg.actor.train_iters);
 }
 
+/** The evaluations of a policy version while the run trains: every benchmark of eval.benchmarks with its k and temperature. */
+export function evaluationPlan(cfg: RunConfig): { bench: string; k: number; temperature: number }[] {
+  return cfg.eval.benchmarks.map((b) => ({ bench: b.name, ...samplingOf(cfg, b, {}) }));
+}
+
 /** Evaluates one policy version on every benchmark of eval.benchmarks (recorded ones are read back). */
 export async function evaluateBenchmarks(log: EventLog, runId: string, cfg: RunConfig, version: number): Promise<RunEval[]> {
   const out: RunEval[] = [];
-  for (const b of cfg.eval.benchmarks) out.push(...(await evaluateRun(log, runId, { version, bench: b.name })));
+  for (const p of evaluationPlan(cfg)) out.push(...(await evaluateRun(log, runId, { version, ...p })));
   return out;
 }
 

@@ -23,6 +23,11 @@ export function rewardSpecOf(cfg: RunConfig): RewardSpec {
   return resolveReward(r.fn, { formatMode: r.format_mode, answerSource: r.answer_source, formatWeight: r.format_weight, accuracyWeight: r.accuracy_weight, timeoutMs: r.timeout_ms });
 }
 
+/** The time-limited verdict pool a run's groups are scored in: reward.workers threads (or a worker's --pool), the reward's time limit. */
+export function poolSettingsOf(cfg: RunConfig, poolSize?: number): { size: number; timeoutMs: number } {
+  return { size: poolSize ?? cfg.reward.workers, timeoutMs: rewardSpecOf(cfg).timeoutMs ?? DEFAULT_TIMEOUT_MS };
+}
+
 export function scorerOf(cfg: RunConfig): string {
   return rewardId(rewardSpecOf(cfg));
 }
@@ -52,7 +57,8 @@ export async function runRewardConsumer(log: EventLog, o: RewardConsumerOptions)
   const contexts = new RunContexts(log);
   // one time-limited pool per (time limit, size): the runs on a server may ask for different ones
   const pools = new Map<string, ScorerPool>();
-  const poolFor = (timeoutMs: number, size: number) => {
+  const poolFor = (cfg: RunConfig) => {
+    const { size, timeoutMs } = poolSettingsOf(cfg, o.poolSize);
     let p = pools.get(`${timeoutMs}|${size}`);
     if (!p) { p = new ScorerPool({ size, timeoutMs }); pools.set(`${timeoutMs}|${size}`, p); }
     return p;
@@ -66,7 +72,7 @@ export async function runRewardConsumer(log: EventLog, o: RewardConsumerOptions)
       const t0 = performance.now();
       const rc = await contexts.get(g.runId);
       const spec = rewardSpecOf(rc.config);
-      const pool = poolFor(spec.timeoutMs ?? DEFAULT_TIMEOUT_MS, o.poolSize ?? rc.config.reward.workers);
+      const pool = poolFor(rc.config);
       const results = await pool.scoreMany(g.samples.map((s) => ({ kind: "response" as const, text: s.text, gold: g.gold, spec })));
       failpoint("reward.before-publish", g.step);
       await log.publish(groupScoredOf(g, spec, results, name, performance.now() - t0));

@@ -72,6 +72,10 @@ export function resolveReward(id: string, options: RewardOptions = {}): RewardSp
   const set = (o: RewardOptions) => Object.fromEntries(Object.entries(o).filter(([, x]) => x !== undefined));
   const r = RewardSpec.safeParse({ timeoutMs: DEFAULT_TIMEOUT_MS, ...spec, ...set(body === undefined ? {} : parseSettings(id, body)), ...set(options) });
   if (!r.success) throw new UnknownRewardError(`reward '${id}': ${r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
+  // a reward that needs format AND accuracy is 1 or 0: weights would be accepted and never used
+  if (r.data.requireFormat && (r.data.formatWeight !== spec.formatWeight || r.data.accuracyWeight !== spec.accuracyWeight)) {
+    throw new UnknownRewardError(`reward '${id}' is 1 only when format AND accuracy hold: format_weight / accuracy_weight do not apply to it (they weigh the parts of format_acc and acc)`);
+  }
   return r.data;
 }
 

@@ -45,6 +45,11 @@ export function tasksOfStep(cfg: RunConfig, runId: string, step: number, version
   }));
 }
 
+/** The number of steps a run has when an updater stops: actor.train_iters, or fewer with --steps. */
+export function stepLimit(cfg: RunConfig, steps?: number): number {
+  return Math.min(steps ?? cfg.actor.train_iters, cfg.actor.train_iters);
+}
+
 export async function runUpdater(log: EventLog, runId: string, o: UpdaterOptions): Promise<RunState> {
   const lg = o.log ?? childLogger({ role: "updater", run: runId });
   const rc = await new RunContexts(log).get(runId);
@@ -53,7 +58,7 @@ export async function runUpdater(log: EventLog, runId: string, o: UpdaterOptions
   const state = initialState();
   for await (const r of log.replay(runId)) evolve(state, r.event, r.seq, scorer);
   if (state.finished) { lg.info({ reason: state.finished.reason }, "run already finished"); return state; }
-  const limit = Math.min(o.steps ?? cfg.actor.train_iters, cfg.actor.train_iters);
+  const limit = stepLimit(cfg, o.steps);
   const tok = rc.tokenizer();
   const ds = await rc.dataset();
   const modelConfig = rc.started.modelConfig as Qwen2Config;

@@ -72,7 +72,7 @@ export async function runUpdater(log: EventLog, runId: string, o: UpdaterOptions
   const optimizer = optimizerBytes ? AdamW.fromBytes(policy, optimizerBytes, adam) : new AdamW(policy, adam);
   if (optimizerBytes) {
     const snap = AdamW.settingsOf(optimizerBytes);
-    const changed = (["beta1", "beta2", "eps", "weightDecay"] as const).filter((k) => snap[k] !== adam[k]);
+    const changed = (["beta1", "beta2", "eps", "weightDecay"] as const).filter((k) => snap[k] !== Math.fround(adam[k]));   // the engine keeps f32
     if (changed.length) lg.info({ snapshot: Object.fromEntries(changed.map((k) => [k, snap[k]])), config: Object.fromEntries(changed.map((k) => [k, adam[k]])) }, "optimizer settings of the run's config replace the snapshot's");
   }
   const reference = cfg.algorithm.kl_coef > 0 ? Policy.fromSafetensors(await log.getBlob(runId, rc.started.referenceWeightsDigest ?? rc.started.initialWeightsDigest), modelConfig) : null;

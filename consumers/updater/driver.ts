@@ -78,8 +78,6 @@ export async function runUpdater(log: EventLog, runId: string, o: UpdaterOptions
   const reference = cfg.algorithm.kl_coef > 0 ? Policy.fromSafetensors(await log.getBlob(runId, rc.started.referenceWeightsDigest ?? rc.started.initialWeightsDigest), modelConfig) : null;
   lg.info({ step: state.step, version: state.version, limit, prompts: ds.rows.length, filteredTooLong: ds.filteredTooLong }, "updater ready");
 
-  await o.onReady?.(state);
-
   const follow = new AbortController();
   const onAbort = () => follow.abort();
   o.signal.addEventListener("abort", onAbort, { once: true });
@@ -98,6 +96,7 @@ export async function runUpdater(log: EventLog, runId: string, o: UpdaterOptions
     }
   };
   try {
+    await o.onReady?.(state);
     while (state.step < limit && !o.signal.aborted) {
       const k = state.step;
       const t0 = performance.now();

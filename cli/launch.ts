@@ -4,9 +4,10 @@ import { randomBytes } from "node:crypto";
 import { execSync } from "node:child_process";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { rewardSpecOf } from "../consumers/reward/consumer.ts";
 import { ensurePretrained } from "../consumers/updater/pretrain.ts";
 import { Policy, type Qwen2Config } from "../native/index.ts";
-import { configHash, type RunConfig } from "../streams/config.ts";
+import { configHash, INIT_SEED, INIT_STD, type RunConfig } from "../streams/config.ts";
 import { assertInputs } from "../streams/data/inputs.ts";
 import { loadTokenizer } from "../streams/data/tokenizer.ts";
 import type { EventLog } from "../streams/eventlog.ts";
@@ -35,10 +36,11 @@ export async function initialPolicy(cfg: RunConfig): Promise<Policy> {
   const arch = cfg.model.arch!;
   const tok = loadTokenizer(cfg.tokenizer);
   if (arch.vocab_size < tok.vocabSize) throw new Error(`model.arch.vocab_size (${arch.vocab_size}) is smaller than the tokenizer's vocabulary (${tok.vocabSize})`);
-  return Policy.init(arch as Qwen2Config, cfg.model.init_seed, cfg.model.init_std);
+  return Policy.init(arch as Qwen2Config, cfg.model.init_seed ?? INIT_SEED, cfg.model.init_std ?? INIT_STD);
 }
 
 export async function startRun(log: EventLog, cfg: RunConfig, o: { runId?: string; policy?: Policy; parent?: RunStarted["parent"]; optimizerBytes?: Uint8Array; referenceBytes?: Uint8Array } = {}): Promise<RunStarted> {
+  rewardSpecOf(cfg);     // a reward setting the registry refuses stops the run before it starts
   assertInputs(cfg, { model: !o.policy }); // a missing training set, model or benchmark: refused before anything is stored
   const runId = o.runId ?? newRunId(cfg);
   const policy = o.policy ?? (await initialPolicy(cfg));

@@ -190,14 +190,25 @@ export class AdamW {
     out.set(new Uint8Array(s.v.buffer), body + 4 * s.m.length);
     return out;
   }
-  static fromBytes(policy: Policy, bytes: Uint8Array): AdamW {
+  /** The hyperparameters and step count recorded in a snapshot's header. */
+  static settingsOf(bytes: Uint8Array): { t: number; beta1: number; beta2: number; eps: number; weightDecay: number } {
+    if (Buffer.from(bytes.subarray(0, 8)).toString() !== ADAM_MAGIC) throw new Error("not an AdamW state (bad magic)");
+    const hl = new DataView(bytes.buffer, bytes.byteOffset).getUint32(8, true);
+    const h = JSON.parse(Buffer.from(bytes.subarray(12, 12 + hl)).toString()) as { t: number; beta1: number; beta2: number; eps: number; weightDecay: number };
+    return { t: h.t, beta1: h.beta1, beta2: h.beta2, eps: h.eps, weightDecay: h.weightDecay };
+  }
+  /**
+   * The optimizer a snapshot holds (step count, moments). `hyper` replaces the snapshot's betas, eps and
+   * weight decay (a fork that changes them); without it the snapshot's own are kept.
+   */
+  static fromBytes(policy: Policy, bytes: Uint8Array, hyper?: { beta1: number; beta2: number; eps: number; weightDecay: number }): AdamW {
     if (Buffer.from(bytes.subarray(0, 8)).toString() !== ADAM_MAGIC) throw new Error("not an AdamW state (bad magic)");
     const hl = new DataView(bytes.buffer, bytes.byteOffset).getUint32(8, true);
     const h = JSON.parse(Buffer.from(bytes.subarray(12, 12 + hl)).toString()) as
       { t: number; beta1: number; beta2: number; eps: number; weightDecay: number; n: number };
     if (h.n !== policy.numParams) throw new Error(`AdamW state is for ${h.n} parameters, the policy has ${policy.numParams}`);
     const body = bytes.slice(12 + hl);  // copy: aligned Float32Array views
-    const opt = new AdamW(policy, h);
+    const opt = new AdamW(policy, hyper ?? h);
     native().adamSetState(opt.a, new Float32Array(body.buffer, 0, h.n), new Float32Array(body.buffer, 4 * h.n, h.n), h.t);
     return opt;
   }

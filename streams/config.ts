@@ -33,12 +33,16 @@ export const ModelSpec = z.strictObject({
   name: z.string().min(1),
   path: z.string().min(1).optional(),          // a directory with config.json + model.safetensors
   arch: Qwen2Arch.optional(),                  // a randomly initialised model of this shape
-  init_seed: z.number().int().nonnegative().default(0),
-  init_std: z.number().positive().default(0.02),
+  init_seed: z.number().int().nonnegative().optional(),  // model.arch only (unset: 0)
+  init_std: z.number().positive().optional(),            // model.arch only (unset: 0.02)
   pretrain: PretrainSpec.optional(),           // pretrain model.arch as a base model first (tiny runs; cached)
 }).refine((m) => (m.path ? 1 : 0) + (m.arch ? 1 : 0) === 1, {
   message: "give exactly one of model.path (pretrained weights) or model.arch (random init)", path: ["path"],
+}).refine((m) => !m.path || (m.init_seed === undefined && m.init_std === undefined), {
+  message: "init_seed and init_std set the random init of model.arch; model.path loads weights", path: ["init_seed"],
 });
+export const INIT_SEED = 0;
+export const INIT_STD = 0.02;
 
 export const TokenizerSpec = z.discriminatedUnion("type", [
   z.strictObject({ type: z.literal("hf"), path: z.string().min(1) }),   // a directory or tokenizer.json
@@ -74,8 +78,11 @@ export const RolloutSpec = z.strictObject({
   top_p: prob.default(1.0),
   top_k: z.number().int().min(-1).default(-1),       // -1 or 0: off
   prompts_per_task: posInt.default(4),                 // chunk size of a RolloutRequested task
-  max_staleness: z.number().int().nonnegative().default(0),
-  stop: z.array(z.string()).default([]),               // extra stop strings, besides the tokenizer's eos
+  // step k+1 is requested only after update k, so nothing can be stale: off-policy rollouts are not built yet
+  max_staleness: z.number().int().nonnegative().max(0, "rollouts are on-policy (step k+1 is requested after update k): max_staleness > 0 arrives with off-policy rollouts; use 0").default(0),
+  // extra stop strings, besides the tokenizer's stop tokens: a response ends with the token that
+  // completes the first one (kept in the response, as the policy wrote it); in evaluations too
+  stop: z.array(z.string().min(1)).default([]),
 });
 
 export const RewardSpec = z.strictObject({
@@ -85,8 +92,8 @@ export const RewardSpec = z.strictObject({
   answer_source: z.enum(["boxed", "answer_tag"]).optional(),
   format_weight: z.number().min(0).optional(),         // format_acc only (default 0.1)
   accuracy_weight: z.number().min(0).optional(),       // format_acc only (default 0.9)
-  timeout_ms: posInt.default(2000),
-  workers: posInt.default(1),
+  timeout_ms: posInt.default(2000),                    // time limit of one verdict (part of the scorer id when not 2000)
+  workers: posInt.default(1),                          // verdict threads of each reward consumer's pool for this run (and of eval / rescore)
 });
 
 export const AlgorithmSpec = z.strictObject({
@@ -116,15 +123,26 @@ export const ActorSpec = z.strictObject({
   adam_eps: z.number().gt(0).default(1e-8),
 });
 
-export const EvalSpec = z.strictObject({
-  benchmarks: z.array(z.strictObject({ name: z.string().min(1), source: DataSource, k: posInt.default(1), temperature: z.number().min(0).default(0) })).default([]),
-  every: z.number().int().nonnegative().default(0),   // evaluate every N steps (0: only at the start and end)
+export const EvalBenchmark = z.strictObject({
+  name: z.string().min(1),
+  source: DataSource,
+  k: posInt.default(1),                                // responses per prompt: pass@1 for 1, avg@k above
+  temperature: z.number().min(0).optional(),           // unset: greedy for k = 1, rollout.temperature for k > 1
+}).refine((b) => !(b.k > 1 && b.temperature === 0), {
+  message: "k > 1 needs sampling: greedy decoding (temperature 0) gives the same response k times", path: ["temperature"],
 });
 
+export const EvalSpec = z.strictObject({
+  benchmarks: z.array(EvalBenchmark).default([]),
+  // N > 0: `run` (and the updater worker) evaluates every benchmark before the first step, after every
+  // N-th step and after the last one, recorded as Evaluated events; 0: no evaluation while training
+  every: z.number().int().nonnegative().default(0),
+}).refine((e) => e.every === 0 || e.benchmarks.length > 0, { message: "eval.every > 0 needs at least one benchmark in eval.benchmarks", path: ["every"] });
+
 export const RuntimeSpec = z.strictObject({
-  threads: z.number().int().nonnegative().default(0), // native threads per process, 0 = all cores
-  rollout_workers: posInt.default(1),
-  reward_workers: posInt.default(1),
+  threads: z.number().int().nonnegative().default(0), // native threads of the updater and of each generator, 0 = all cores
+  rollout_workers: posInt.default(1),                  // generator processes `run` starts
+  reward_workers: posInt.default(1),                   // reward consumer processes `run` starts (reward.workers: threads in each)
 });
 
 export const RunConfig = z.strictObject({

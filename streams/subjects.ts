@@ -45,7 +45,8 @@ export function msgIdOf(e: ZsEvent): string {
     case "GroupSampled": return `${e.runId}:sampled:${e.step}:${e.groupId}`;
     case "GroupScored": return `${e.runId}:scored:${e.step}:${e.groupId}:${e.scorer}`;
     case "PolicyUpdated": return `${e.runId}:policy:${e.step}`;
-    case "Evaluated": return `${e.runId}:eval:${e.policyVersion}:${e.benchmark}:${e.metric}:${e.k}:${e.scorer}`;
+    // a sampled evaluation adds its temperature and seed (greedy ones keep the v1 id)
+    case "Evaluated": return `${e.runId}:eval:${e.policyVersion}:${e.benchmark}:${e.metric}:${e.k}:${e.scorer}${e.temperature ? `:T${e.temperature}:s${e.seed}` : ""}`;
     case "DeadLettered": return `${e.runId}:dlq:${e.stream}:${e.seq}`;
   }
 }

@@ -1,5 +1,7 @@
 // `zerostream config check <file> [--set key=value ...] [--json]`: validates a run config and prints it resolved.
 import { stringify } from "yaml";
+import { rewardSpecOf } from "../../consumers/reward/consumer.ts";
+import { RewardError } from "../../consumers/reward/types.ts";
 import { configHash, loadConfig } from "../../streams/config.ts";
 import { describeMissing, missingInputs } from "../../streams/data/inputs.ts";
 import { ConfigError } from "../../streams/errors.ts";
@@ -21,6 +23,10 @@ export async function run(argv: string[]): Promise<number> {
   }
   try {
     const cfg = loadConfig(file, sets);
+    try { rewardSpecOf(cfg); } catch (err) {
+      if (err instanceof RewardError) { process.stderr.write(`${file}: reward: ${err.message}\n`); return 1; }
+      throw err;
+    }
     if (json) process.stdout.write(JSON.stringify({ configHash: configHash(cfg), config: cfg }, null, 2) + "\n");
     else process.stdout.write(`# ${file}: valid (config hash ${configHash(cfg)})\n${stringify(cfg)}`);
     // the files the user brings are not part of validity (a config is checked before they are fetched)

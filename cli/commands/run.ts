@@ -3,8 +3,10 @@
 // and M reward consumers as child processes, the updater in this process, RunFinished.
 import { join } from "node:path";
 import { setThreads } from "../../native/index.ts";
-import { runUpdater } from "../../consumers/updater/driver.ts";
+import { periodicEvaluation } from "../../consumers/eval/periodic.ts";
+import { runUpdater, stepLimit } from "../../consumers/updater/driver.ts";
 import { loadConfig, type RunConfig } from "../../streams/config.ts";
+import { ZeroStreamError } from "../../streams/errors.ts";
 import { EventLog } from "../../streams/eventlog.ts";
 import { startLocalServer, type LocalServer } from "../../streams/nats-server.ts";
 import { childLogger } from "../../streams/logger.ts";
@@ -38,7 +40,28 @@ export type RunRequest = {
   sets?: string[]; runId?: string; threads?: number; storeDir?: string; quiet?: boolean;
 };
 
+export class RunRequestError extends ZeroStreamError {}
+
+/**
+ * What `run` starts for a config: native threads of the updater (this process) and of every generator
+ * (runtime.threads, or --threads; 0 = all cores), and the numbers of generator and reward processes
+ * (runtime.rollout_workers / reward_workers, or --rollout / --reward).
+ */
+export function workerPlan(cfg: RunConfig, r: Pick<RunRequest, "threads" | "rollout" | "reward">): { threads: number; rollout: string[][]; reward: string[][] } {
+  const threads = r.threads ?? cfg.runtime.threads;
+  const threadArgs = threads ? ["--threads", String(threads)] : [];
+  return {
+    threads,
+    rollout: Array.from({ length: r.rollout ?? cfg.runtime.rollout_workers }, (_, i) => [...threadArgs, "--name", `rollout-${i}`]),
+    reward: Array.from({ length: r.reward ?? cfg.runtime.reward_workers }, (_, i) => ["--name", `reward-${i}`]),
+  };
+}
+
 export async function runConfig(r: RunRequest): Promise<RunOutcome> {
+  // a run's config is the one its RunStarted recorded: overrides given with --resume would be ignored
+  if (r.resume && (r.file || r.sets?.length)) {
+    throw new RunRequestError(`--resume ${r.resume} continues the run with the config its RunStarted recorded; ${r.file ? `the config file ${r.file}` : `--set ${r.sets!.join(" --set ")}`} would be ignored: use \`zerostream fork ${r.resume} --at <step> --set key=value\` to continue with other settings`);
+  }
   const lg = childLogger({ role: "run" });
   let server: LocalServer | undefined;
   const url = r.server ?? process.env.NATS_URL ?? (server = await startLocalServer({ storeDir: r.storeDir ?? join(process.cwd(), ".zerostream", "nats") })).url;
@@ -63,15 +86,13 @@ export async function runConfig(r: RunRequest): Promise<RunOutcome> {
       runId = (await startRun(log, cfg, { runId: r.runId })).runId;
       lg.info({ runId }, "run started");
     }
-    if (r.threads) setThreads(r.threads);
-    const nRollout = r.rollout ?? cfg.runtime.rollout_workers;
-    const nReward = r.reward ?? cfg.runtime.reward_workers;
-    const threadArgs = cfg.runtime.threads ? ["--threads", String(cfg.runtime.threads)] : [];
-    for (let i = 0; i < nRollout; i++) workers.push(spawnWorker("rollout", url, [...threadArgs, "--name", `rollout-${i}`]));
-    for (let i = 0; i < nReward; i++) workers.push(spawnWorker("reward", url, ["--name", `reward-${i}`]));
-    const total = Math.min(r.steps ?? cfg.actor.train_iters, cfg.actor.train_iters);
+    const plan = workerPlan(cfg, r);
+    if (plan.threads) setThreads(plan.threads);
+    for (const args of plan.rollout) workers.push(spawnWorker("rollout", url, args));
+    for (const args of plan.reward) workers.push(spawnWorker("reward", url, args));
+    const total = stepLimit(cfg, r.steps);
     const progress = new Progress(total, !r.quiet && Boolean(process.stderr.isTTY));
-    const state = await runUpdater(log, runId, { signal: ctl.signal, steps: r.steps, onStep: ({ event }) => progress.step(event) });
+    const state = await runUpdater(log, runId, { signal: ctl.signal, steps: r.steps, onStep: ({ event }) => progress.step(event), ...periodicEvaluation(log, runId) });
     progress.end();
     return { runId, step: state.step, version: state.version, weightsDigest: state.weightsDigest!, finished: Boolean(state.finished) };
   } finally {

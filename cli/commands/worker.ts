@@ -5,6 +5,7 @@
 import { setThreads } from "../../native/index.ts";
 import { runGenerator } from "../../producers/rollout/generator.ts";
 import { runRewardConsumer } from "../../consumers/reward/consumer.ts";
+import { periodicEvaluation } from "../../consumers/eval/periodic.ts";
 import { runUpdater } from "../../consumers/updater/driver.ts";
 import { EventLog } from "../../streams/eventlog.ts";
 import { parseArgs, serverUrl } from "../args.ts";
@@ -46,10 +47,10 @@ async function work(log: EventLog, role: string, flags: Record<string, string | 
   const ackWaitMs = flags["ack-wait-ms"] ? Number(flags["ack-wait-ms"]) : undefined;
   try {
     if (role === "rollout") await runGenerator(log, { signal: ctl.signal, name, ackWaitMs });
-    else if (role === "reward") await runRewardConsumer(log, { signal: ctl.signal, name, poolSize: flags.pool ? Number(flags.pool) : 1, ackWaitMs });
+    else if (role === "reward") await runRewardConsumer(log, { signal: ctl.signal, name, poolSize: flags.pool ? Number(flags.pool) : undefined, ackWaitMs });
     else {
       if (typeof flags.run !== "string") throw new Error("worker updater needs --run <run id>");
-      await runUpdater(log, flags.run, { signal: ctl.signal, steps: flags.steps ? Number(flags.steps) : undefined });
+      await runUpdater(log, flags.run, { signal: ctl.signal, steps: flags.steps ? Number(flags.steps) : undefined, ...periodicEvaluation(log, flags.run) });
     }
     return true;
   } finally {

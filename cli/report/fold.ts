@@ -1,6 +1,7 @@
 // Folds a run's replayed events into what the report shows: the run header, one stats row per step,
 // the evaluations, and the sample responses of the earliest and the latest step. Pure: no I/O.
 import { isSelfCheck } from "../../consumers/eval/selfcheck.ts";
+import { evalSampling } from "../../streams/events/index.ts";
 import type {
   Evaluated, GroupSampled, GroupScored, PolicyUpdated, RunFinished, RunStarted, ZsEvent,
 } from "../../streams/events/index.ts";
@@ -45,7 +46,7 @@ function unwrap(r: ReportEvent): { event: ZsEvent; time?: string } {
 }
 
 function evalKey(e: Evaluated): string {
-  return `${e.policyVersion}|${e.benchmark}|${e.metric}|${e.k}|${e.scorer}`;
+  return `${e.policyVersion}|${e.benchmark}|${e.metric}|${e.k}|${e.scorer}|${evalSampling(e)}`;
 }
 
 export function foldReport(records: readonly ReportEvent[], o: FoldOptions = {}): ReportModel {

@@ -1,7 +1,7 @@
 // The report's HTML sections: run header, step table, evaluation table, sample responses. Every
 // string from the log goes through `esc`; the only unescaped markup is the charts' SVG.
 import { isSelfCheck } from "../../consumers/eval/selfcheck.ts";
-import type { Evaluated, PolicyUpdated } from "../../streams/events/index.ts";
+import { evalSampling, type Evaluated, type PolicyUpdated } from "../../streams/events/index.ts";
 import type { RenderedChart } from "./charts.ts";
 import type { GroupView, ReportModel, SampleSide, SampleView } from "./fold.ts";
 
@@ -108,15 +108,16 @@ export function stepTable(steps: PolicyUpdated[]): string {
   return `<details><summary>Per-step statistics (${steps.length} steps)</summary><div class="scroll"><table class="data"><thead><tr>${head}</tr></thead><tbody>${body}</tbody></table></div></details>`;
 }
 
-export type EvalRow = { benchmark: string; metric: string; k: number; n: number; values: Map<number, number> };
+export type EvalRow = { benchmark: string; metric: string; k: number; n: number; values: Map<number, number>; scorer: string; sampling: string };
 
 /** Evaluation rows: benchmark × metric (the headline metric and every entry of `metrics`), one column per version. */
 export function evalRows(evals: Evaluated[]): { versions: number[]; rows: EvalRow[] } {
   const versions = [...new Set(evals.map((e) => e.policyVersion))].sort((a, b) => a - b);
   const rows = new Map<string, EvalRow>();
   const put = (e: Evaluated, metric: string, value: number) => {
-    const key = `${e.benchmark}\u0000${metric}\u0000${e.k}`;
-    const row = rows.get(key) ?? { benchmark: e.benchmark, metric, k: e.k, n: e.n, values: new Map() };
+    // one row per evaluation identity: a sampled pass@1 or another scorer is never merged with the greedy one
+    const key = `${e.benchmark}\u0000${metric}\u0000${e.k}\u0000${e.scorer}\u0000${evalSampling(e)}`;
+    const row = rows.get(key) ?? { benchmark: e.benchmark, metric, k: e.k, n: e.n, values: new Map(), scorer: e.scorer, sampling: evalSampling(e) };
     row.values.set(e.policyVersion, value);
     row.n = Math.max(row.n, e.n);
     rows.set(key, row);
@@ -126,6 +127,13 @@ export function evalRows(evals: Evaluated[]): { versions: number[]; rows: EvalRo
     for (const [k, v] of Object.entries(e.metrics ?? {})) if (k !== e.metric) put(e, k, v);
   }
   return { versions, rows: [...rows.values()] };
+}
+
+/** The metric of a row with what tells it apart: the temperature of a sampled evaluation, the scorer when several are shown. */
+export function rowMetric(r: EvalRow, rows: readonly EvalRow[]): string {
+  const sampled = r.sampling.startsWith("T=") ? ` (${r.sampling.split(",")[0]})` : "";
+  const scorers = new Set(rows.map((x) => x.scorer)).size > 1 ? ` [${r.scorer}]` : "";
+  return `${r.metric}${sampled}${scorers}`;
 }
 
 export const SELF_CHECK = /self[-_ ]?check|selfcheck|revis|reflect|verif|aha/i;
@@ -138,7 +146,7 @@ export function evalSection(evals: Evaluated[], chart?: RenderedChart): string {
     const first = r.values.get(versions[0]), last = r.values.get(versions.at(-1)!);
     const delta = versions.length > 1 && first !== undefined && last !== undefined ? `<td class="delta">${last - first >= 0 ? "+" : ""}${esc(fmt(last - first))}</td>` : versions.length > 1 ? "<td>–</td>" : "";
     const cls = SELF_CHECK.test(r.metric) ? ` class="selfcheck"` : "";
-    return `<tr${cls}><td class="l">${esc(r.benchmark)}</td><td class="l">${esc(r.metric)}</td><td>${r.k}</td><td>${r.n}</td>${versions.map((v) => `<td>${esc(fmt(r.values.get(v)))}</td>`).join("")}${delta}</tr>`;
+    return `<tr${cls}><td class="l">${esc(r.benchmark)}</td><td class="l">${esc(rowMetric(r, rows))}</td><td>${r.k}</td><td>${r.n}</td>${versions.map((v) => `<td>${esc(fmt(r.values.get(v)))}</td>`).join("")}${delta}</tr>`;
   }).join("\n");
   const checks = rows.filter((r) => SELF_CHECK.test(r.metric));
   const at = (r: EvalRow, v: number) => {

@@ -5,7 +5,7 @@ import { dirname, resolve } from "node:path";
 import { renderEvalChart, renderTrainingCharts, type EvalPoint, type RenderedChart } from "./charts.ts";
 import { foldReport, type FoldOptions, type ReportEvent, type ReportModel } from "./fold.ts";
 import {
-  chartsSection, esc, evalRows, evalSamplesSection, evalSection, headerSection, stepTable, trainingSamplesSection,
+  chartsSection, esc, evalRows, rowMetric, evalSamplesSection, evalSection, headerSection, stepTable, trainingSamplesSection,
 } from "./html.ts";
 
 export { EmptyRunError, foldReport, type ReportEvent, type ReportModel } from "./fold.ts";
@@ -51,7 +51,7 @@ function evalLines(m: ReportModel): EvalPoint[] {
   const rates = rows.filter((r) => r.values.size >= 2 && [...r.values.values()].every((v) => v >= 0 && v <= 1));
   const oneBench = new Set(rates.map((r) => r.benchmark)).size === 1;
   return rates.slice(0, 8).map((r) => ({
-    label: `${oneBench ? "" : `${r.benchmark} `}${r.metric}${r.k > 1 ? ` k=${r.k}` : ""}`,
+    label: `${oneBench ? "" : `${r.benchmark} `}${rowMetric(r, rates)}${r.k > 1 ? ` k=${r.k}` : ""}`,
     points: [...r.values.entries()].sort((a, b) => a[0] - b[0]),
   }));
 }

@@ -16,7 +16,7 @@ export type Benchmark = {
   rows: PromptRow[];
   total: number;                // rows before the too-long filter
   filteredTooLong: number;
-  k?: number;                   // defaults of a config benchmark
+  k?: number;                   // settings of a config benchmark (unset: the evaluation's defaults)
   temperature?: number;
 };
 
@@ -32,14 +32,15 @@ export function parseMapKeys(spec: string | undefined): { prompt: string; answer
 }
 
 function sourceOf(cfg: RunConfig, bench: string, map?: string): { name: string; source: DataSource; key: string | null; k?: number; temperature?: number } {
+  // a benchmark of eval.benchmarks first (one named 'heldout' too: its source, k and temperature apply)
+  const i = cfg.eval.benchmarks.findIndex((b) => b.name === bench);
+  const named = cfg.eval.benchmarks[i];
+  if (named) return { name: named.name, source: named.source, key: `eval.benchmarks[${i}].source`, k: named.k, temperature: named.temperature };
   if (bench === "heldout") {
     const train = cfg.data.train;
     if (!("synthetic" in train)) throw new UnknownBenchmarkError(`benchmark 'heldout' is the held-out split of a synthetic task; this run trains on ${train.path}: name a benchmark of eval.benchmarks or a file`);
     return { name: "heldout", source: { synthetic: train.synthetic, split: "heldout", params: train.params }, key: "data.train" };
   }
-  const i = cfg.eval.benchmarks.findIndex((b) => b.name === bench);
-  const named = cfg.eval.benchmarks[i];
-  if (named) return { name: named.name, source: named.source, key: `eval.benchmarks[${i}].source`, k: named.k, temperature: named.temperature };
   if (existsSync(bench)) {
     return { name: basename(bench, extname(bench)), source: { path: bench, format: "auto", map_keys: parseMapKeys(map) }, key: null };
   }

@@ -4,6 +4,7 @@
 // (seed, prompt index, sample), and the engine's sampling does not depend on batch composition.
 import type { Policy } from "../../native/index.ts";
 import type { PromptRow } from "../../streams/data/datasets.ts";
+import { applyStops } from "../../streams/data/stops.ts";
 import { hashKeys } from "../../streams/data/rng.ts";
 import type { Tokenizer } from "../../streams/data/tokenizer.ts";
 import { ZeroStreamError } from "../../streams/errors.ts";
@@ -32,6 +33,7 @@ export type EvaluatePolicyOptions = {
   seed: number;
   topP?: number;                      // default 1
   topK?: number;                      // default 0 (off)
+  stop?: string[];                    // stop strings (rollout.stop), as in training
   pool?: ScorerPool;                  // default: a one-worker pool closed at the end
   timeoutMs?: number;                 // per verdict, for the default pool (default 2000)
   batchRows?: number;                 // responses sampled per engine call (default 64)
@@ -60,7 +62,8 @@ async function sampleAll(o: EvaluatePolicyOptions, jobs: Job[]): Promise<{ text:
       temperature: o.temperature, topP: o.topP ?? 1, topK: o.topK ?? 0,
       maxNewTokens: o.maxNewTokens, stopTokenIds: o.tokenizer.stopIds,
     });
-    for (const r of results) {
+    for (const raw of results) {
+      const r = applyStops(raw, o.tokenizer, o.stop ?? []);
       const toks = Array.from(r.tokens);
       // as the rollout generator does: the final stop token is not part of the text
       const body = r.finish === "stop" && toks.length && stops.has(toks[toks.length - 1]) ? toks.slice(0, -1) : toks;

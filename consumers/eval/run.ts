@@ -1,18 +1,19 @@
 // evaluateRun: evaluate policy versions of a run on a benchmark and record the result in the run's log
 // as Evaluated events (one per metric; every event carries all metrics, the headline one also the
-// samples). An evaluation is identified by (version, benchmark, k, scorer): when the log already
-// holds it, the recorded result is returned and nothing is sampled again, unless `force`.
+// samples). An evaluation is identified by (version, benchmark, k, scorer, sampling: greedy or
+// temperature + seed): when the log already holds it, the recorded result is returned and nothing is
+// sampled again, unless `force`.
 import { Policy, type Qwen2Config } from "../../native/index.ts";
 import type { RunConfig } from "../../streams/config.ts";
 import { ZeroStreamError } from "../../streams/errors.ts";
 import type { EventLog } from "../../streams/eventlog.ts";
-import { events, type Evaluated } from "../../streams/events/index.ts";
+import { evalSampling, events, type Evaluated } from "../../streams/events/index.ts";
 import { RunContexts } from "../../streams/runctx.ts";
 import { msgIdOf, subjectOf, subjects } from "../../streams/subjects.ts";
 import { rewardSpecOf } from "../reward/consumer.ts";
 import { ScorerPool } from "../reward/pool.ts";
 import { resolveReward, rewardId } from "../reward/registry.ts";
-import type { RewardSpec } from "../reward/types.ts";
+import { DEFAULT_TIMEOUT_MS, type RewardSpec } from "../reward/types.ts";
 import { resolveBenchmark, type Benchmark } from "./benchmarks.ts";
 import { evaluatePolicy, type PolicyEval } from "./evaluate.ts";
 import { headlineMetric } from "./metrics.ts";
@@ -23,7 +24,7 @@ export type EvaluateRunOptions = {
   version: number | "all";
   bench: string;                // "heldout", a name of eval.benchmarks, or a file path
   k?: number;                   // default: the config benchmark's k, else 1
-  temperature?: number;         // default: 0 for k = 1; else the benchmark's, else rollout.temperature
+  temperature?: number;         // default: the config benchmark's; else 0 (greedy) for k = 1 and rollout.temperature for k > 1
   force?: boolean;              // evaluate again even when the log holds this evaluation
   map?: string;                 // map_keys of a file benchmark: "prompt=problem,answer=answer"
   limit?: number;               // the first N rows of the benchmark
@@ -36,6 +37,7 @@ export type EvaluateRunOptions = {
 
 export type RunEval = PolicyEval & {
   runId: string; version: number; weightsDigest: string; benchmark: string; scorer: string;
+  temperature: number | null; seed: number | null;  // how it sampled (null: greedy seed / not recorded)
   recorded: boolean;            // true: read from the log, not computed by this call
   seq: number;                  // log sequence of the headline Evaluated event
 };
@@ -49,18 +51,18 @@ export async function runVersions(log: EventLog, runId: string, initialWeightsDi
   return out;
 }
 
-const keyOf = (version: number, benchmark: string, k: number, scorer: string) => `${version}|${benchmark}|${k}|${scorer}`;
+const keyOf = (version: number, benchmark: string, k: number, scorer: string, sampling: string) => `${version}|${benchmark}|${k}|${scorer}|${sampling}`;
 
 type Recorded = { head: { seq: number; e: Evaluated }; count: number; metrics: Record<string, number> };
 
-/** Headline Evaluated events already in the log, by (version, benchmark, k, scorer); the latest wins. */
+/** Headline Evaluated events already in the log, by (version, benchmark, k, scorer, sampling); the latest wins. */
 export async function recordedEvaluations(log: EventLog, runId: string): Promise<Map<string, Recorded>> {
   const out = new Map<string, Recorded>();
   const loose = new Map<string, Record<string, number>>();
   for await (const r of log.replay(runId, { subject: subjects.eval(runId) })) {
     const e = r.event;
     if (e.type !== "Evaluated") continue;
-    const key = keyOf(e.policyVersion, e.benchmark, e.k, e.scorer);
+    const key = keyOf(e.policyVersion, e.benchmark, e.k, e.scorer, evalSampling(e));
     const m = loose.get(key) ?? {};
     m[e.metric] = e.value;
     loose.set(key, m);
@@ -75,7 +77,7 @@ export async function recordedEvaluations(log: EventLog, runId: string): Promise
 function fromRecord(runId: string, rec: Recorded): RunEval {
   const e = rec.head.e;
   return {
-    runId, version: e.policyVersion, weightsDigest: e.weightsDigest, benchmark: e.benchmark, scorer: e.scorer,
+    runId, version: e.policyVersion, weightsDigest: e.weightsDigest, benchmark: e.benchmark, scorer: e.scorer, temperature: e.temperature, seed: e.seed,
     headline: e.metric, metrics: rec.metrics, samples: e.samples ?? [], n: e.n, k: e.k, recorded: true, seq: rec.head.seq,
   };
 }
@@ -94,9 +96,10 @@ async function record(log: EventLog, base: Omit<Evaluated, "metric" | "value">, 
   return seq;
 }
 
-function samplingOf(cfg: RunConfig, b: Benchmark, o: EvaluateRunOptions): { k: number; temperature: number } {
+/** k and temperature of an evaluation: the options', else the config benchmark's, else greedy for k = 1 and the rollout temperature for k > 1. */
+export function samplingOf(cfg: RunConfig, b: Pick<Benchmark, "k" | "temperature">, o: Pick<EvaluateRunOptions, "k" | "temperature">): { k: number; temperature: number } {
   const k = o.k ?? b.k ?? 1;
-  const temperature = o.temperature ?? (k === 1 ? 0 : b.temperature || cfg.rollout.temperature || 1);
+  const temperature = o.temperature ?? b.temperature ?? (k === 1 ? 0 : cfg.rollout.temperature || 1);
   return { k, temperature };
 }
 
@@ -114,11 +117,13 @@ export async function evaluateRun(log: EventLog, runId: string, o: EvaluateRunOp
   const bench = await resolveBenchmark(cfg, tok, o.bench, { map: o.map, limit: o.limit });
   const { k, temperature } = samplingOf(cfg, bench, o);
   const recorded = await recordedEvaluations(log, runId);
-  const pool = o.pool ?? new ScorerPool({ size: 1, timeoutMs: cfg.reward.timeout_ms });
+  const seed = o.seed ?? cfg.seed;
+  const sampling = { temperature, seed: temperature > 0 ? seed : null };
+  const pool = o.pool ?? new ScorerPool({ size: cfg.reward.workers, timeoutMs: spec.timeoutMs ?? DEFAULT_TIMEOUT_MS });
   const out: RunEval[] = [];
   try {
     for (const version of wanted) {
-      const rec = recorded.get(keyOf(version, bench.name, k, scorer));
+      const rec = recorded.get(keyOf(version, bench.name, k, scorer, evalSampling(sampling)));
       if (rec && !o.force) {
         out.push(fromRecord(runId, rec));
         o.onResult?.(out[out.length - 1]);
@@ -129,15 +134,15 @@ export async function evaluateRun(log: EventLog, runId: string, o: EvaluateRunOp
       let r: PolicyEval;
       try {
         r = await evaluatePolicy({
-          policy, rows: bench.rows, tokenizer: tok, spec, temperature, k, seed: o.seed ?? cfg.seed,
+          policy, rows: bench.rows, tokenizer: tok, spec, temperature, k, seed, stop: cfg.rollout.stop,
           maxNewTokens: o.maxNewTokens ?? cfg.data.max_response_length, topP: cfg.rollout.top_p, topK: Math.max(0, cfg.rollout.top_k), pool,
         });
       } finally {
         policy.dispose();
       }
-      const base = { type: "Evaluated" as const, v: 1 as const, runId, policyVersion: version, weightsDigest, benchmark: bench.name, n: r.n, k, scorer };
+      const base = { type: "Evaluated" as const, v: 2 as const, runId, policyVersion: version, weightsDigest, benchmark: bench.name, n: r.n, k, scorer, ...sampling };
       const seq = await record(log, base, r, rec?.count ?? 0);
-      out.push({ ...r, runId, version, weightsDigest, benchmark: bench.name, scorer, recorded: false, seq });
+      out.push({ ...r, runId, version, weightsDigest, benchmark: bench.name, scorer, ...sampling, recorded: false, seq });
       o.onResult?.(out[out.length - 1]);
     }
   } finally {

@@ -7,6 +7,7 @@ import type { RunConfig } from "../../streams/config.ts";
 import type { EventLog, Replayed } from "../../streams/eventlog.ts";
 import type { GroupScored, PolicyUpdated } from "../../streams/events/index.ts";
 import { scorerOf } from "../reward/consumer.ts";
+import { resolveReward, rewardId, scorerOfRecord, scorerOfUpdate } from "../reward/registry.ts";
 
 export type RolloutLine = {
   step: number; groupId: string; policyVersion: number; promptId: string; promptIndex: number; prompt: string; gold: string;
@@ -16,14 +17,23 @@ export type RolloutLine = {
 };
 export type ExportReport = { dir: string; rollouts: number; steps: number; evaluations: number; files: string[] };
 
-/** One line per recorded sample; rewards of `scorer` (default: the scorer of the update that used the group, else the run's). */
+/**
+ * One line per recorded sample; rewards of `scorer` (a scorer id, e.g. `base_acc@1{format_mode=strict}`;
+ * default: the scorer of the update that used the group, else the run's). Groups are matched by full
+ * scorer id, so two settings of one reward function are never mixed up.
+ */
 export function rolloutLines(events: Replayed[], scorer?: string): RolloutLine[] {
   const started = events.find((r) => r.event.type === "RunStarted")?.event;
-  const runScorer = started?.type === "RunStarted" ? scorerOf(started.config as RunConfig) : undefined;
+  const cfg = started?.type === "RunStarted" ? (started.config as RunConfig) : undefined;
+  const runScorer = cfg ? scorerOf(cfg) : undefined;
+  const wanted = scorer === undefined ? undefined : rewardId(resolveReward(scorer));
   const scored = new Map<string, GroupScored>();
   const usedBy = new Map<string, PolicyUpdated>();
   for (const { event: e } of events) {
-    if (e.type === "GroupScored" && !scored.has(`${e.groupId}|${e.scorer}`)) scored.set(`${e.groupId}|${e.scorer}`, e);
+    if (e.type === "GroupScored") {
+      const key = `${e.groupId}|${scorerOfRecord(e, cfg?.reward?.timeout_ms)}`;
+      if (!scored.has(key)) scored.set(key, e);
+    }
     if (e.type === "PolicyUpdated") for (const id of e.groupIds) usedBy.set(id, e);
   }
   const out: RolloutLine[] = [];
@@ -32,14 +42,14 @@ export function rolloutLines(events: Replayed[], scorer?: string): RolloutLine[]
     if (g.type !== "GroupSampled" || seen.has(g.groupId)) continue;
     seen.add(g.groupId);
     const update = usedBy.get(g.groupId);
-    const by = scorer ?? update?.scorer ?? runScorer;
+    const by = wanted ?? (update && runScorer ? scorerOfUpdate(update.scorer, runScorer) : update?.scorer) ?? runScorer;
     const sc = by ? scored.get(`${g.groupId}|${by}`) : undefined;
     for (const s of g.samples) {
       const score = sc?.scores.find((x) => x.index === s.index);
       out.push({
         step: g.step, groupId: g.groupId, policyVersion: g.policyVersion, promptId: g.prompt.id, promptIndex: g.prompt.index,
         prompt: g.prompt.text, gold: g.gold, sample: s.index, seed: s.seed, completion: s.text, tokens: s.tokens, finish: s.finish,
-        scorer: sc ? sc.scorer : null, reward: score?.reward ?? null, format: score?.format ?? null, accuracy: score?.accuracy ?? null,
+        scorer: sc ? by! : null, reward: score?.reward ?? null, format: score?.format ?? null, accuracy: score?.accuracy ?? null,
         outcome: score?.outcome ?? null, extracted: score?.extracted ?? null,
         advantage: update?.advantages[g.groupId]?.[s.index] ?? null, updateStep: update?.step ?? null,
       });
@@ -81,7 +91,7 @@ export async function exportRun(log: EventLog, runId: string, dir: string, o: { 
   const updates = events.flatMap((r) => (r.event.type === "PolicyUpdated" ? [r.event] : []));
   await writeFile(join(dir, "metrics.csv"), metricsCsv(updates));
   const evals = events.flatMap((r) => (r.event.type === "Evaluated" ? [r.event] : []));
-  await writeFile(join(dir, "evaluations.csv"), csv(["version", "benchmark", "metric", "value", "n", "k", "scorer", "weightsDigest"],
-    evals.map((e) => [e.policyVersion, e.benchmark, e.metric, e.value, e.n, e.k, e.scorer, e.weightsDigest])));
+  await writeFile(join(dir, "evaluations.csv"), csv(["version", "benchmark", "metric", "value", "n", "k", "scorer", "temperature", "seed", "weightsDigest"],
+    evals.map((e) => [e.policyVersion, e.benchmark, e.metric, e.value, e.n, e.k, e.scorer, e.temperature, e.seed, e.weightsDigest])));
   return { dir, rollouts: lines.length, steps: updates.length, evaluations: evals.length, files: ["rollouts.jsonl", "metrics.csv", "evaluations.csv"].map((f) => join(dir, f)) };
 }

@@ -10,8 +10,8 @@ import type { GroupSampled, GroupScored, SampleScore } from "../../streams/event
 import { passed } from "../eval/metrics.ts";
 import { groupScoredOf, scorerOf } from "../reward/consumer.ts";
 import { ScorerPool } from "../reward/pool.ts";
-import { resolveReward, rewardId } from "../reward/registry.ts";
-import { RewardSpec } from "../reward/types.ts";
+import { resolveReward, rewardId, scorerOfRecord } from "../reward/registry.ts";
+import { DEFAULT_TIMEOUT_MS, RewardSpec } from "../reward/types.ts";
 
 export class RescoreError extends ZeroStreamError {}
 
@@ -53,18 +53,22 @@ export async function rescoreRun(log: EventLog, runId: string, o: RescoreOptions
   const events = await log.replayAll(runId);
   const started = events.find((r) => r.event.type === "RunStarted")?.event;
   if (!started || started.type !== "RunStarted") throw new RescoreError(`run ${runId} has no RunStarted event in the log`);
+  const cfg = started.config as RunConfig;
   const spec = resolveReward(o.reward);
   const scorer = rewardId(spec);
-  const against = o.against ?? scorerOf(started.config as RunConfig);
-  if (against === scorer) throw new RescoreError(`run ${runId} is already scored by ${scorer}: name another reward function or version`);
+  const against = o.against ? rewardId(resolveReward(o.against)) : scorerOf(cfg);
+  if (against === scorer) throw new RescoreError(`run ${runId} is already scored by ${scorer}: name another reward function, version or setting`);
   const sampled: GroupSampled[] = [];
-  const scored = new Map<string, GroupScored>();
+  const scored = new Map<string, GroupScored>();   // by group and full scorer id (scorerOfRecord)
   for (const { event: e } of events) {
     if (e.type === "GroupSampled" && !sampled.some((g) => g.groupId === e.groupId)) sampled.push(e);
-    else if (e.type === "GroupScored" && !scored.has(`${e.groupId}|${e.scorer}`)) scored.set(`${e.groupId}|${e.scorer}`, e);
+    else if (e.type === "GroupScored") {
+      const id = scorerOfRecord(e, cfg.reward?.timeout_ms);
+      if (!scored.has(`${e.groupId}|${id}`)) scored.set(`${e.groupId}|${id}`, e);
+    }
   }
   const report: RescoreReport = { runId, scorer, against, published: 0, alreadyRecorded: 0, unscoredBefore: 0, steps: [], totals: { samples: 0, up: 0, down: 0 } };
-  const pool = o.pool ?? new ScorerPool({ size: 1, timeoutMs: (started.config as RunConfig).reward?.timeout_ms });
+  const pool = o.pool ?? new ScorerPool({ size: cfg.reward?.workers ?? 1, timeoutMs: spec.timeoutMs ?? DEFAULT_TIMEOUT_MS });
   const worker = o.worker ?? `rescore@${hostname()}:${process.pid}`;
   const rescored = new Map<string, GroupScored>();
   try {

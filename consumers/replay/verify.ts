@@ -10,6 +10,8 @@ import { ZeroStreamError } from "../../streams/errors.ts";
 import { sha256, type EventLog, type Replayed } from "../../streams/eventlog.ts";
 import type { GroupSampled, GroupScored, PolicyUpdated, RunStarted } from "../../streams/events/index.ts";
 import { ADVANTAGE_TOLERANCE } from "../../streams/audit.ts";
+import { scorerOf } from "../reward/consumer.ts";
+import { scorerOfRecord, scorerOfUpdate } from "../reward/registry.ts";
 import type { StepGroup } from "../updater/batch.ts";
 import { grpoUpdate } from "../updater/update.ts";
 
@@ -29,7 +31,11 @@ function index(events: Replayed[]): Updates {
     if (e.type === "RunStarted") started ??= e;
     else if (e.type === "PolicyUpdated") updates.push({ seq, e });
     else if (e.type === "GroupSampled" && !sampled.has(e.groupId)) sampled.set(e.groupId, e);
-    else if (e.type === "GroupScored" && !scored.has(`${e.groupId}|${e.scorer}`)) scored.set(`${e.groupId}|${e.scorer}`, e);
+    else if (e.type === "GroupScored") {
+      // by full scorer id (an event written before ids named their settings reads under its full id)
+      const key = `${e.groupId}|${scorerOfRecord(e, (started?.config as RunConfig | undefined)?.reward?.timeout_ms)}`;
+      if (!scored.has(key)) scored.set(key, e);
+    }
   }
   if (!started) throw new VerifyError("the log has no RunStarted event: nothing to start the replay from");
   return { started, updates, sampled, scored };
@@ -68,15 +74,18 @@ export async function verifyUpdates(log: EventLog, runId: string, o: VerifyOptio
   const start = startingPoint(u, fromStep);
   const policy = Policy.fromSafetensors(await log.getBlob(runId, start.weights), modelConfig);
   const adam = { beta1: cfg.actor.adam_beta1, beta2: cfg.actor.adam_beta2, eps: cfg.actor.adam_eps, weightDecay: cfg.actor.weight_decay };
-  const optimizer = start.optimizer ? AdamW.fromBytes(policy, await log.getBlob(runId, start.optimizer)) : new AdamW(policy, adam);
+  // as the live updater: the moments from the snapshot, the hyperparameters from the run's config
+  const optimizer = start.optimizer ? AdamW.fromBytes(policy, await log.getBlob(runId, start.optimizer), adam) : new AdamW(policy, adam);
+  const runScorer = scorerOf(cfg);
   const reference = cfg.algorithm.kl_coef > 0 ? Policy.fromSafetensors(await log.getBlob(runId, u.started.referenceWeightsDigest ?? u.started.initialWeightsDigest), modelConfig) : null;
   const report: VerifyReport = { fromStep, checked: [], divergence: null, ms: 0 };
   try {
     for (const { seq, e } of u.updates.filter((x) => x.e.step >= fromStep)) {
       const ts = performance.now();
       const groups: StepGroup[] = [];
+      const by = scorerOfUpdate(e.scorer, runScorer);
       for (const id of e.groupIds) {
-        const sampled = u.sampled.get(id), scored = u.scored.get(`${id}|${e.scorer}`);
+        const sampled = u.sampled.get(id), scored = u.scored.get(`${id}|${by}`);
         if (!sampled || !scored) {
           report.divergence = { step: e.step, seq, what: "missing-group", message: `step ${e.step} used ${id}, which the log has no ${sampled ? `GroupScored by ${e.scorer}` : "GroupSampled"} for` };
           return report;

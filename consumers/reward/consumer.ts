@@ -13,14 +13,19 @@ import { RunContexts } from "../../streams/runctx.ts";
 import { LOG_STREAM } from "../../streams/subjects.ts";
 import { ScorerPool } from "./pool.ts";
 import { resolveReward, rewardId } from "./registry.ts";
-import type { RewardResult, RewardSpec } from "./types.ts";
+import { DEFAULT_TIMEOUT_MS, type RewardResult, type RewardSpec } from "./types.ts";
 
 export const REWARD_DURABLE = "reward";
 
 /** The reward function a run's config names, with its overrides. */
 export function rewardSpecOf(cfg: RunConfig): RewardSpec {
   const r = cfg.reward;
-  return resolveReward(r.fn, { formatMode: r.format_mode, answerSource: r.answer_source, formatWeight: r.format_weight, accuracyWeight: r.accuracy_weight });
+  return resolveReward(r.fn, { formatMode: r.format_mode, answerSource: r.answer_source, formatWeight: r.format_weight, accuracyWeight: r.accuracy_weight, timeoutMs: r.timeout_ms });
+}
+
+/** The time-limited verdict pool a run's groups are scored in: reward.workers threads (or a worker's --pool), the reward's time limit. */
+export function poolSettingsOf(cfg: RunConfig, poolSize?: number): { size: number; timeoutMs: number } {
+  return { size: poolSize ?? cfg.reward.workers, timeoutMs: rewardSpecOf(cfg).timeoutMs ?? DEFAULT_TIMEOUT_MS };
 }
 
 export function scorerOf(cfg: RunConfig): string {
@@ -40,16 +45,22 @@ export function groupScoredOf(g: GroupSampled, spec: RewardSpec, results: Reward
   };
 }
 
-export type RewardConsumerOptions = { signal: AbortSignal; name?: string; poolSize?: number; maxInFlight?: number; log?: Logger; ackWaitMs?: number };
+export type RewardConsumerOptions = {
+  signal: AbortSignal; name?: string;
+  poolSize?: number;                    // verdict threads per run's pool (default: the run's reward.workers)
+  maxInFlight?: number; log?: Logger; ackWaitMs?: number;
+};
 
 export async function runRewardConsumer(log: EventLog, o: RewardConsumerOptions): Promise<{ groups: number }> {
   const name = o.name ?? `reward@${hostname()}:${process.pid}`;
   const lg = o.log ?? childLogger({ role: "reward", worker: name });
   const contexts = new RunContexts(log);
-  const pools = new Map<number, ScorerPool>();
-  const poolFor = (timeoutMs: number) => {
-    let p = pools.get(timeoutMs);
-    if (!p) { p = new ScorerPool({ size: o.poolSize ?? 1, timeoutMs }); pools.set(timeoutMs, p); }
+  // one time-limited pool per (time limit, size): the runs on a server may ask for different ones
+  const pools = new Map<string, ScorerPool>();
+  const poolFor = (cfg: RunConfig) => {
+    const { size, timeoutMs } = poolSettingsOf(cfg, o.poolSize);
+    let p = pools.get(`${timeoutMs}|${size}`);
+    if (!p) { p = new ScorerPool({ size, timeoutMs }); pools.set(`${timeoutMs}|${size}`, p); }
     return p;
   };
   let groups = 0;
@@ -61,7 +72,7 @@ export async function runRewardConsumer(log: EventLog, o: RewardConsumerOptions)
       const t0 = performance.now();
       const rc = await contexts.get(g.runId);
       const spec = rewardSpecOf(rc.config);
-      const pool = poolFor(rc.config.reward.timeout_ms);
+      const pool = poolFor(rc.config);
       const results = await pool.scoreMany(g.samples.map((s) => ({ kind: "response" as const, text: s.text, gold: g.gold, spec })));
       failpoint("reward.before-publish", g.step);
       await log.publish(groupScoredOf(g, spec, results, name, performance.now() - t0));

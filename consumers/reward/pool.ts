@@ -6,7 +6,7 @@ import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import { formatChecks } from "./format.ts";
 import { combine } from "./registry.ts";
-import { PoolClosedError, ScorerStartupError, type RewardResult, type RewardSpec } from "./types.ts";
+import { DEFAULT_TIMEOUT_MS, PoolClosedError, ScorerStartupError, type RewardResult, type RewardSpec } from "./types.ts";
 
 /** One verdict to compute: a whole completion ("response") or a bare answer ("answer"). */
 export type ScoreJob = { kind: "response" | "answer"; text: string; gold: string; spec: RewardSpec };
@@ -22,7 +22,7 @@ type Pending = { id: number; job: ScoreJob; resolve: (r: RewardResult) => void }
 type Slot = { worker: Worker; ready: boolean; current: Pending | null; timer: NodeJS.Timeout | null; started: number };
 type Waiter = { resolve: () => void; reject: (e: Error) => void };
 
-export const DEFAULT_TIMEOUT_MS = 2000;
+export { DEFAULT_TIMEOUT_MS };
 const MAX_STARTUP_FAILURES = 3;
 const defaultWorkerUrl = new URL("./worker-entry.mjs", import.meta.url);
 

@@ -32,8 +32,12 @@ export const RewardSpec = z.object({
   formatWeight: z.number(),
   accuracyWeight: z.number(),
   answerSource: AnswerSource,
+  timeoutMs: z.number().int().positive().optional(), // the time limit of one verdict (unset: DEFAULT_TIMEOUT_MS)
 });
 export type RewardSpec = z.infer<typeof RewardSpec>;
+
+/** The time limit of one verdict when neither the spec nor the pool names one. */
+export const DEFAULT_TIMEOUT_MS = 2000;
 
 export class RewardError extends ZeroStreamError {}
 /** An unknown reward function name or version. */

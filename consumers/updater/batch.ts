@@ -56,13 +56,25 @@ export function microBatches(seqs: Sequence[], size: number): Sequence[][] {
   return out;
 }
 
-/** Per-sequence sum of k1 = logπ − logπ_ref over its completion, for KL in the reward. */
-export function sequenceKl(b: PackedBatch, logp: Float32Array, refLogp: Float32Array): number[] {
+export type KlEstimator = "k1" | "k2" | "k3";
+
+/**
+ * The per-token KL estimate of algorithm.kl_estimator, as the engine's loss computes it, of
+ * q = logπ_ref − logπ: k1 = −q, k2 = q²/2, k3 = e^q − q − 1 (q clamped to [−20, 20] for k2 and k3).
+ */
+export function tokenKl(estimator: KlEstimator, logp: number, refLogp: number): number {
+  if (estimator === "k1") return logp - refLogp;
+  const q = Math.min(20, Math.max(-20, refLogp - logp));
+  return estimator === "k2" ? 0.5 * q * q : Math.exp(q) - q - 1;
+}
+
+/** Per-sequence sum of the KL estimate (algorithm.kl_estimator) over its completion, for KL in the reward. */
+export function sequenceKl(b: PackedBatch, logp: Float32Array, refLogp: Float32Array, estimator: KlEstimator = "k1"): number[] {
   const out: number[] = [];
   let o = 0;
   for (const len of b.seqLens) {
     let s = 0;
-    for (let t = o; t < o + len; t++) if (b.lossMask[t]) s += logp[t] - refLogp[t];
+    for (let t = o; t < o + len; t++) if (b.lossMask[t]) s += tokenKl(estimator, logp[t], refLogp[t]);
     out.push(s);
     o += len;
   }

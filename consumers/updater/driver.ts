@@ -24,6 +24,8 @@ export type UpdaterOptions = {
   steps?: number;                       // stop once this many steps exist (default: actor.train_iters)
   log?: Logger;
   onStep?: (r: StepReport, state: RunState) => void;
+  onReady?: (state: RunState) => Promise<void>;                   // awaited once the state is folded, before any step
+  afterStep?: (r: StepReport, state: RunState) => Promise<void>;  // awaited before the next step (periodic evaluation)
   stallWarnMs?: number;
 };
 
@@ -43,6 +45,11 @@ export function tasksOfStep(cfg: RunConfig, runId: string, step: number, version
   }));
 }
 
+/** The number of steps a run has when an updater stops: actor.train_iters, or fewer with --steps. */
+export function stepLimit(cfg: RunConfig, steps?: number): number {
+  return Math.min(steps ?? cfg.actor.train_iters, cfg.actor.train_iters);
+}
+
 export async function runUpdater(log: EventLog, runId: string, o: UpdaterOptions): Promise<RunState> {
   const lg = o.log ?? childLogger({ role: "updater", run: runId });
   const rc = await new RunContexts(log).get(runId);
@@ -51,7 +58,7 @@ export async function runUpdater(log: EventLog, runId: string, o: UpdaterOptions
   const state = initialState();
   for await (const r of log.replay(runId)) evolve(state, r.event, r.seq, scorer);
   if (state.finished) { lg.info({ reason: state.finished.reason }, "run already finished"); return state; }
-  const limit = Math.min(o.steps ?? cfg.actor.train_iters, cfg.actor.train_iters);
+  const limit = stepLimit(cfg, o.steps);
   const tok = rc.tokenizer();
   const ds = await rc.dataset();
   const modelConfig = rc.started.modelConfig as Qwen2Config;
@@ -59,7 +66,15 @@ export async function runUpdater(log: EventLog, runId: string, o: UpdaterOptions
   // the policy and optimizer at the last PolicyUpdated (or the start), verified by digest
   const policy = Policy.fromSafetensors(await log.getBlob(runId, state.weightsDigest!), modelConfig);
   const adam = { beta1: cfg.actor.adam_beta1, beta2: cfg.actor.adam_beta2, eps: cfg.actor.adam_eps, weightDecay: cfg.actor.weight_decay };
-  const optimizer = state.optimizerDigest ? AdamW.fromBytes(policy, await log.getBlob(runId, state.optimizerDigest)) : new AdamW(policy, adam);
+  // the moments come from the snapshot, the hyperparameters from the run's config (a fork's --set
+  // actor.adam_beta2=... takes effect; the next snapshot records the config's values)
+  const optimizerBytes = state.optimizerDigest ? await log.getBlob(runId, state.optimizerDigest) : null;
+  const optimizer = optimizerBytes ? AdamW.fromBytes(policy, optimizerBytes, adam) : new AdamW(policy, adam);
+  if (optimizerBytes) {
+    const snap = AdamW.settingsOf(optimizerBytes);
+    const changed = (["beta1", "beta2", "eps", "weightDecay"] as const).filter((k) => snap[k] !== Math.fround(adam[k]));   // the engine keeps f32
+    if (changed.length) lg.info({ snapshot: Object.fromEntries(changed.map((k) => [k, snap[k]])), config: Object.fromEntries(changed.map((k) => [k, adam[k]])) }, "optimizer settings of the run's config replace the snapshot's");
+  }
   const reference = cfg.algorithm.kl_coef > 0 ? Policy.fromSafetensors(await log.getBlob(runId, rc.started.referenceWeightsDigest ?? rc.started.initialWeightsDigest), modelConfig) : null;
   lg.info({ step: state.step, version: state.version, limit, prompts: ds.rows.length, filteredTooLong: ds.filteredTooLong }, "updater ready");
 
@@ -81,6 +96,7 @@ export async function runUpdater(log: EventLog, runId: string, o: UpdaterOptions
     }
   };
   try {
+    await o.onReady?.(state);
     while (state.step < limit && !o.signal.aborted) {
       const k = state.step;
       const t0 = performance.now();
@@ -127,6 +143,7 @@ export async function runUpdater(log: EventLog, runId: string, o: UpdaterOptions
       o.onStep?.({ event, wallMs: event.timings.stepMs }, state);
       await record;
       lg.info({ step: k, reward: up.stats.rewardMean, acc: up.stats.accuracyRate, len: up.stats.responseLengthMean, kl: up.stats.kl, ms: Math.round(event.timings.stepMs) }, "policy updated");
+      await o.afterStep?.({ event, wallMs: event.timings.stepMs }, state);
     }
     if (state.step >= cfg.actor.train_iters && !state.finished) {
       const fin: RunFinished = { type: "RunFinished", v: 1, runId, reason: "completed", finalVersion: state.version, finalWeightsDigest: state.weightsDigest! };

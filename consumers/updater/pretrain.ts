@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync 
 import { join } from "node:path";
 import type { Logger } from "pino";
 import { AdamW, Policy, type Qwen2Config } from "../../native/index.ts";
-import { canonical, type RunConfig } from "../../streams/config.ts";
+import { canonical, INIT_SEED, INIT_STD, type RunConfig } from "../../streams/config.ts";
 import { documents, type PretrainSpec } from "../../streams/data/corpus.ts";
 import { taskRows } from "../../streams/data/tasks.ts";
 import { loadTokenizer } from "../../streams/data/tokenizer.ts";
@@ -18,7 +18,7 @@ export type PretrainResult = { dir: string; cached: boolean; digest: string; los
 
 export function pretrainKey(cfg: RunConfig): string {
   const m = cfg.model;
-  const key = { corpus: CORPUS_VERSION, arch: m.arch, init_seed: m.init_seed, init_std: m.init_std, pretrain: m.pretrain, tokenizer: cfg.tokenizer };
+  const key = { corpus: CORPUS_VERSION, arch: m.arch, init_seed: m.init_seed ?? INIT_SEED, init_std: m.init_std ?? INIT_STD, pretrain: m.pretrain, tokenizer: cfg.tokenizer };
   return createHash("sha256").update(JSON.stringify(canonical(key))).digest("hex").slice(0, 16);
 }
 
@@ -41,7 +41,7 @@ export async function ensurePretrained(cfg: RunConfig, o: { cacheDir: string; lo
   }
   const tok = loadTokenizer(cfg.tokenizer);
   const held = new Set(taskRows(p.task, "heldout", 256, 0, p.params).map((r) => r.question));
-  const policy = Policy.init(cfg.model.arch as Qwen2Config, cfg.model.init_seed, cfg.model.init_std);
+  const policy = Policy.init(cfg.model.arch as Qwen2Config, cfg.model.init_seed ?? INIT_SEED, cfg.model.init_std ?? INIT_STD);
   const opt = new AdamW(policy, { beta1: p.adam_beta1, beta2: p.adam_beta2, eps: 1e-8, weightDecay: p.weight_decay });
   const docs = documents(p, held);
   const rowsPerStep = p.batch_rows, L = p.seq_len;

@@ -1,5 +1,6 @@
 // The run as the updater sees it, folded from the log: evolve(state, event) → state. Pure.
 import type { RunConfig } from "../../streams/config.ts";
+import { scorerOfRecord } from "../reward/registry.ts";
 import type { GroupSampled, GroupScored, PolicyUpdated, RunFinished, RunStarted, ZsEvent } from "../../streams/events/index.ts";
 
 export type RunState = {
@@ -45,7 +46,9 @@ export function evolve(s: RunState, e: ZsEvent, seq: number, scorer?: string): R
       return s;
     }
     case "GroupScored":
-      if (e.step < s.step || (scorer && e.scorer !== scorer) || s.scored.has(e.groupId)) return s;
+      if (e.step < s.step || s.scored.has(e.groupId)) return s;
+      // by the full id of the spec it recorded: a group scored under other settings is not this run's
+      if (scorer && scorerOfRecord(e, s.config?.reward?.timeout_ms) !== scorer) return s;
       s.scored.set(e.groupId, e);
       return s;
     case "PolicyUpdated":

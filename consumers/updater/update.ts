@@ -26,7 +26,7 @@ export async function grpoUpdate(p: { cfg: RunConfig; step: number; policy: Poli
   const needRef = algo.kl_coef > 0 && reference !== null;
   const t0 = performance.now();
 
-  // rewards per group, in sample order; with KL in the reward, r − β·Σ_t k1 per sequence
+  // rewards per group, in sample order; with KL in the reward, r − β·Σ_t kl_t per sequence (kl_estimator)
   const rewards = new Map(groups.map((g) => [g.sampled.groupId, [...g.scored.scores].sort((a, b) => a.index - b.index).map((s) => s.reward)]));
   const zeroAdv = new Map(groups.map((g) => [g.sampled.groupId, g.sampled.samples.map(() => 0)]));
   let seqs = sequencesOf(groups, zeroAdv);
@@ -39,7 +39,7 @@ export async function grpoUpdate(p: { cfg: RunConfig; step: number; policy: Poli
     let i = 0;
     for (const [mbIndex, mb] of microBatches(seqs, cfg.actor.micro_batch_size).entries()) {
       const b = pack(mb);
-      const kls = sequenceKl(b, await policy.logprobs(b, T), refLogps[mbIndex]);
+      const kls = sequenceKl(b, await policy.logprobs(b, T), refLogps[mbIndex], algo.kl_estimator);
       for (const kl of kls) { const s = seqs[i++]; rewards.get(s.groupId)![s.sample] -= algo.kl_coef * kl; }
     }
   }

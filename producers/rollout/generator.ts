@@ -5,6 +5,7 @@ import { hostname } from "node:os";
 import type { Logger } from "pino";
 import { Policy, type Qwen2Config } from "../../native/index.ts";
 import type { PromptRow } from "../../streams/data/datasets.ts";
+import { applyStops } from "../../streams/data/stops.ts";
 import type { Tokenizer } from "../../streams/data/tokenizer.ts";
 import { PoisonMessageError } from "../../streams/errors.ts";
 import type { EventLog } from "../../streams/eventlog.ts";
@@ -82,8 +83,10 @@ export async function runGenerator(log: EventLog, o: GeneratorOptions): Promise<
         maxNewTokens: task.sampler.maxNewTokens, stopTokenIds: task.sampler.stopTokenIds,
       });
       const ms = (performance.now() - tSample) / task.prompts.length; // sampling only: loading weights is bus time
+      const tok = rc.tokenizer();
+      const stops = rc.config.rollout.stop;
       // the first group, then the rest concurrently (consumers key groups by id, not by order)
-      const [first, ...rest] = groupsOfTask(task, rows, results, rc.tokenizer(), name, ms);
+      const [first, ...rest] = groupsOfTask(task, rows, results.map((r) => applyStops(r, tok, stops)), tok, name, ms);
       await log.publish(first);
       failpoint("rollout.mid-task", task.step);   // some groups of the task published, not all
       await Promise.all(rest.map((g) => log.publish(g)));

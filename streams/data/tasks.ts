@@ -6,6 +6,7 @@ import { Rng } from "./rng.ts";
 export type TaskRow = { id: string; question: string; answer: string };
 export type TaskFamily = {
   describe: string;
+  params: readonly string[];          // the parameters it reads; any other is refused
   rows(split: "train" | "heldout", size: number, seed: number, params: Record<string, unknown>): TaskRow[];
 };
 
@@ -24,6 +25,7 @@ function intParam(params: Record<string, unknown>, key: string, dflt: number, lo
 /** a+b with `digits`-digit operands. The held-out split is a fixed set the train split never contains. */
 const addition: TaskFamily = {
   describe: "a+b with n-digit operands (params: digits, default 3)",
+  params: ["digits"],
   rows(split, size, seed, params) {
     const digits = intParam(params, "digits", 3, 1, 9);
     const lo = digits === 1 ? 0 : 10 ** (digits - 1);
@@ -57,5 +59,7 @@ export const taskFamilies = new Map<string, TaskFamily>([["addition", addition]]
 export function taskRows(name: string, split: "train" | "heldout", size: number, seed: number, params: Record<string, unknown>): TaskRow[] {
   const fam = taskFamilies.get(name);
   if (!fam) throw new TaskError(`unknown synthetic task '${name}': known tasks are ${[...taskFamilies.keys()].join(", ")}`);
+  const unknown = Object.keys(params).filter((k) => !fam.params.includes(k));
+  if (unknown.length) throw new TaskError(`synthetic task '${name}' has no parameter ${unknown.map((k) => `'${k}'`).join(", ")}: its parameters are ${fam.params.join(", ") || "none"}`);
   return fam.rows(split, size, seed, params);
 }

@@ -3,7 +3,7 @@
 import type { z } from "zod";
 import { PoisonMessageError, UnknownEventError } from "../errors.ts";
 import { DeadLetteredV1, type DeadLettered } from "./dlq.ts";
-import { EvaluatedV1, type Evaluated } from "./eval.ts";
+import { EvaluatedV1, EvaluatedV2, upcastEvaluatedV1, type Evaluated } from "./eval.ts";
 import { PolicyUpdatedV1, type PolicyUpdated } from "./policy.ts";
 import { GroupScoredV1, type GroupScored } from "./reward.ts";
 import { GroupSampledV1, type GroupSampled } from "./rollout.ts";
@@ -89,6 +89,8 @@ export const events = new EventRegistry()
   .register("GroupScored", 1, GroupScoredV1)
   .register("PolicyUpdated", 1, PolicyUpdatedV1)
   .register("Evaluated", 1, EvaluatedV1)
+  .register("Evaluated", 2, EvaluatedV2)
+  .upcaster("Evaluated", 1, upcastEvaluatedV1)
   .register("DeadLettered", 1, DeadLetteredV1);
 
 /** Parses a payload and checks it is one of the expected event types. */

@@ -20,7 +20,8 @@ export const GroupScoredV1 = z.strictObject({
   groupId: GroupId,
   step: Step,
   policyVersion: Version,
-  scorer: z.string().regex(/^[a-z0-9_]+@\d+$/, "a scorer is <reward fn>@<version>"),
+  // <reward fn>@<version>, then {key=value,...} for the settings that differ from the registered entry
+  scorer: z.string().regex(/^[a-z0-9_]+@\d+(\{[a-z_]+=[^{},=\s]+(,[a-z_]+=[^{},=\s]+)*\})?$/, "a scorer is <reward fn>@<version>[{setting=value,...}]"),
   rewardConfig: z.record(z.string(), z.unknown()),
   scores: z.array(SampleScoreV1).min(1),
   worker: z.string(),

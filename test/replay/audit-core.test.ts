@@ -21,7 +21,7 @@ function honest(): ZsEvent[] {
     type: "PolicyUpdated", v: 1, runId: RUN, step: 0, fromVersion: 0, toVersion: 1, groupIds: ["s0.g0"], scorer: "base_acc@1",
     advantageEstimator: "grpo", advantages: { "s0.g0": advantageEstimator("grpo")([1, 0]) }, weightsDigest: W1, optimizerDigest: W1, stats, timings: {},
   };
-  const evaluated: Evaluated = { type: "Evaluated", v: 1, runId: RUN, policyVersion: 1, weightsDigest: W1, benchmark: "heldout", metric: "pass@1", value: 0, n: 1, k: 1, scorer: "base_acc@1" };
+  const evaluated: Evaluated = { type: "Evaluated", v: 2, runId: RUN, policyVersion: 1, weightsDigest: W1, benchmark: "heldout", metric: "pass@1", value: 0, n: 1, k: 1, scorer: "base_acc@1", temperature: 0, seed: null };
   return [started, groupSampled(RUN, 0, 0), groupScored(RUN, 0, 0, [1, 0]), update, evaluated];
 }
 const audit = (events: ZsEvent[]) => auditEvents(events.map((event, i) => ({ seq: i + 1, event })), runAuditOptions).violations.map((v) => [v.rule, v.seq]);

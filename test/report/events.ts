@@ -23,7 +23,7 @@ export function policyUpdated(runId: string, step: number, s: UpdateStats = stat
 
 export function evaluated(runId: string, policyVersion: number, over: Partial<Evaluated> = {}): Evaluated {
   return {
-    type: "Evaluated", v: 1, runId, policyVersion, weightsDigest: DIGEST, benchmark: "addition-heldout",
+    type: "Evaluated", v: 2, runId, policyVersion, weightsDigest: DIGEST, benchmark: "addition-heldout", temperature: 0, seed: null,
     metric: "pass@1", value: 0.2 + 0.2 * policyVersion, n: 64, k: 1, scorer: "base_acc@1",
     metrics: { format_rate: 0.1 + 0.25 * policyVersion, selfcheck_rate: 0.02 + 0.1 * policyVersion, mean_length: 12 + policyVersion },
     samples: [

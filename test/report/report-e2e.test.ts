@@ -19,7 +19,7 @@ const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 
 function evaluatedAt(runId: string, version: number, digest: string, texts: string[]): Evaluated {
   return {
-    type: "Evaluated", v: 1, runId, policyVersion: version, weightsDigest: digest, benchmark: "addition-heldout",
+    type: "Evaluated", v: 2, runId, policyVersion: version, weightsDigest: digest, benchmark: "addition-heldout", temperature: 0, seed: null,
     metric: "pass@1", value: 0.1 + 0.2 * version, n: 32, k: 1, scorer: "base_acc@1",
     metrics: { format_rate: 0.05 * version, selfcheck_rate: 0.01 * version, mean_length: 10 + version },
     samples: texts.slice(0, 3).map((text, i) => ({ promptId: `h${i}`, text, reward: 0, outcome: "wrong" })),

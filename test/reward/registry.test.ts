@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { resolveReward, rewardId, rewardNames } from "../../consumers/reward/registry.ts";
+import { resolveReward, rewardId, rewardNames, scorerOfRecord, scorerOfUpdate } from "../../consumers/reward/registry.ts";
 import { score, scoreAnswer } from "../../consumers/reward/score.ts";
 import { UnknownRewardError } from "../../consumers/reward/types.ts";
 
@@ -56,6 +56,40 @@ describe("reward registry", () => {
     const r = score(goodRight, "3", resolveReward("base_acc"));
     assert.deepEqual(Object.keys(r).sort(), ["accuracy", "extracted", "format", "ms", "outcome", "reward"]);
     assert.ok(r.ms >= 0);
+  });
+});
+
+describe("scorer ids", () => {
+  it("the registered settings keep the plain id; every other verdict-changing setting is named, sorted", () => {
+    assert.equal(rewardId(resolveReward("base_acc", { formatMode: "loose", timeoutMs: 2000 })), "base_acc@1");
+    assert.equal(rewardId(resolveReward("base_acc", { formatMode: "strict" })), "base_acc@1{format_mode=strict}");
+    assert.equal(rewardId(resolveReward("base_acc_strict")), "base_acc_strict@1");
+    assert.equal(rewardId(resolveReward("format_acc", { formatWeight: 0.2, accuracyWeight: 0.8, answerSource: "answer_tag", timeoutMs: 5000 })),
+      "format_acc@1{accuracy_weight=0.8,answer_source=answer_tag,format_weight=0.2,timeout_ms=5000}");
+  });
+  it("an id resolves back to the spec it names (rescore --reward, eval --reward)", () => {
+    for (const id of ["base_acc@1", "base_acc@1{format_mode=strict}", "format_acc@1{accuracy_weight=0.8,format_weight=0.2}", "acc@1{answer_source=answer_tag,timeout_ms=100}"]) {
+      assert.equal(rewardId(resolveReward(id)), id);
+    }
+    assert.equal(resolveReward("base_acc@1{format_mode=strict}").formatMode, "strict");
+    assert.throws(() => resolveReward("base_acc@1{format=strict}"), /unknown setting 'format=strict'/);
+    assert.throws(() => resolveReward("base_acc@1{timeout_ms=soon}"), /timeout_ms=soon is not a number/);
+    assert.throws(() => resolveReward("base_acc@1{format_mode=tight}"), UnknownRewardError);
+  });
+  it("strict and loose verdicts differ, and so do their ids", () => {
+    const text = "<think>a</think> <think>b</think><answer>\\boxed{3}</answer>";
+    const loose = resolveReward("base_acc"), strict = resolveReward("base_acc", { formatMode: "strict" });
+    assert.notEqual(score(text, "3", loose).reward, score(text, "3", strict).reward);
+    assert.notEqual(rewardId(loose), rewardId(strict));
+  });
+  it("a GroupScored recorded before ids named settings reads under its full id, from the spec it recorded", () => {
+    const legacy = { scorer: "base_acc@1", rewardConfig: { ...resolveReward("base_acc", { formatMode: "strict" }), timeoutMs: undefined } };
+    assert.equal(scorerOfRecord(legacy), "base_acc@1{format_mode=strict}");
+    assert.equal(scorerOfRecord(legacy, 5000), "base_acc@1{format_mode=strict,timeout_ms=5000}");
+    assert.equal(scorerOfRecord({ scorer: "base_acc@1", rewardConfig: { fn: "base_acc" } }), "base_acc@1");   // not a spec: as recorded
+    // an update used its run's reward: a plain legacy id is the run's full id
+    assert.equal(scorerOfUpdate("base_acc@1", "base_acc@1{format_mode=strict}"), "base_acc@1{format_mode=strict}");
+    assert.equal(scorerOfUpdate("acc@1", "base_acc@1{format_mode=strict}"), "acc@1");
   });
 });
 

@@ -1,22 +1,23 @@
-// `zerostream events tail <run> [--server URL] [--json] [--from-seq N] [--no-follow]`:
-// prints a run's events as they arrive, as readable lines or JSON.
+// `zerostream events tail <run> [--server URL [--creds FILE] | --cluster DIR | --store DIR] [--json] [--from-seq N] [--no-follow]`:
+// prints a run's events as they arrive, as readable lines or JSON. With no server given, the local store's.
 import { DeliverPolicy } from "@nats-io/jetstream";
-import { EventLog } from "../../streams/eventlog.ts";
 import { parseEvent } from "../../streams/events/index.ts";
 import { describeEvent } from "../../streams/format.ts";
 import { LOG_STREAM, subjects } from "../../streams/subjects.ts";
-import { parseArgs, serverUrl } from "../args.ts";
+import { parseArgs } from "../args.ts";
+import { BUS_FLAGS, BUS_USAGE, openBus } from "../bus.ts";
 
 export const summary = "events tail <run> [--json] [--no-follow]: print a run's events as they arrive";
 
 export async function run(argv: string[]): Promise<number> {
-  const { positional, flags } = parseArgs(argv, { boolean: ["json", "no-follow"], string: ["server", "from-seq"] });
+  const { positional, flags } = parseArgs(argv, { boolean: ["json", "no-follow"], string: [...BUS_FLAGS, "from-seq"] });
   const [sub, runId] = positional;
   if (sub !== "tail" || !runId) {
-    process.stderr.write("usage: zerostream events tail <run> [--server nats://host:port] [--json] [--from-seq N] [--no-follow]\n");
+    process.stderr.write(`usage: zerostream events tail <run> ${BUS_USAGE} [--json] [--from-seq N] [--no-follow]\n`);
     return 2;
   }
-  const log = await EventLog.connect(serverUrl(flags));
+  const bus = await openBus(flags);
+  const log = bus.log;
   const follow = !flags["no-follow"];
   const stop = () => { void log.close(); };
   process.once("SIGINT", stop);
@@ -50,6 +51,6 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   } finally {
     process.off("SIGINT", stop);
-    if (!log.nc.isClosed()) await log.close();
+    await bus.close();
   }
 }

@@ -19,8 +19,11 @@ export async function run(argv: string[]): Promise<number> {
   const bus = await openBus(flags);
   const log = bus.log;
   const follow = !flags["no-follow"];
-  const stop = () => { void log.close(); };
+  // Ctrl-C or SIGTERM ends a follow: the connection is closed, then the embedded server (if any) stopped
+  let stopped = false;
+  const stop = () => { stopped = true; void log.close(); };
   process.once("SIGINT", stop);
+  process.once("SIGTERM", stop);
   try {
     const fromSeq = flags["from-seq"] ? Number(flags["from-seq"]) : undefined;
     const consumer = await log.js.consumers.get(LOG_STREAM, {
@@ -49,8 +52,12 @@ export async function run(argv: string[]): Promise<number> {
     }
     await consumer.delete().catch(() => undefined);
     return 0;
+  } catch (err) {
+    if (stopped) return 0;
+    throw err;
   } finally {
     process.off("SIGINT", stop);
+    process.off("SIGTERM", stop);
     await bus.close();
   }
 }

@@ -1,5 +1,5 @@
 // Starting a run: initial weights into the object store, RunStarted into the log, worker processes.
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { execSync } from "node:child_process";
 import { dirname, join } from "node:path";
@@ -13,6 +13,7 @@ import { loadTokenizer } from "../streams/data/tokenizer.ts";
 import type { EventLog } from "../streams/eventlog.ts";
 import type { RunStarted } from "../streams/events/index.ts";
 import { stopPid } from "../streams/nats-server.ts";
+import { spawnTethered } from "../streams/tether.ts";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -30,20 +31,20 @@ export function modelCacheDir(): string {
   return process.env.ZS_CACHE_DIR ?? join(root, ".zerostream", "models");
 }
 
-export async function initialPolicy(cfg: RunConfig): Promise<Policy> {
+export async function initialPolicy(cfg: RunConfig, signal?: AbortSignal): Promise<Policy> {
   if (cfg.model.path) return Policy.load(cfg.model.path);
-  if (cfg.model.pretrain) return Policy.load((await ensurePretrained(cfg, { cacheDir: modelCacheDir() })).dir);
+  if (cfg.model.pretrain) return Policy.load((await ensurePretrained(cfg, { cacheDir: modelCacheDir(), signal })).dir);
   const arch = cfg.model.arch!;
   const tok = loadTokenizer(cfg.tokenizer);
   if (arch.vocab_size < tok.vocabSize) throw new Error(`model.arch.vocab_size (${arch.vocab_size}) is smaller than the tokenizer's vocabulary (${tok.vocabSize})`);
   return Policy.init(arch as Qwen2Config, cfg.model.init_seed ?? INIT_SEED, cfg.model.init_std ?? INIT_STD);
 }
 
-export async function startRun(log: EventLog, cfg: RunConfig, o: { runId?: string; policy?: Policy; parent?: RunStarted["parent"]; optimizerBytes?: Uint8Array; referenceBytes?: Uint8Array } = {}): Promise<RunStarted> {
+export async function startRun(log: EventLog, cfg: RunConfig, o: { runId?: string; policy?: Policy; parent?: RunStarted["parent"]; optimizerBytes?: Uint8Array; referenceBytes?: Uint8Array; signal?: AbortSignal } = {}): Promise<RunStarted> {
   rewardSpecOf(cfg);     // a reward setting the registry refuses stops the run before it starts
   assertInputs(cfg, { model: !o.policy }); // a missing training set, model or benchmark: refused before anything is stored
   const runId = o.runId ?? newRunId(cfg);
-  const policy = o.policy ?? (await initialPolicy(cfg));
+  const policy = o.policy ?? (await initialPolicy(cfg, o.signal));
   const weightsDigest = await log.putBlob(runId, policy.toSafetensors());
   const optDigest = o.optimizerBytes ? await log.putBlob(runId, o.optimizerBytes) : undefined;
   const refDigest = o.referenceBytes ? await log.putBlob(runId, o.referenceBytes) : undefined;
@@ -63,8 +64,11 @@ export async function startRun(log: EventLog, cfg: RunConfig, o: { runId?: strin
 export type WorkerProc = { role: string; child: ChildProcess; stop(): Promise<void> };
 
 export function spawnWorker(role: "rollout" | "reward" | "updater", server: string, extra: string[] = [], env: Record<string, string> = {}): WorkerProc {
-  const child = spawn(process.execPath, [join(root, "cli", "bin.mjs"), "worker", role, "--server", server, ...extra], {
-    stdio: ["ignore", "inherit", "inherit"], env: { ...process.env, ZS_ROLE: role, ...env },
+  // tethered: a run that dies (SIGKILL, a segfault in the engine) takes its workers with it (SIGKILL: nobody
+  // waits for them, and a message in hand is redelivered); their own process group, so that a Ctrl-C
+  // reaches only the run, which stops them in order
+  const { child } = spawnTethered(process.execPath, [join(root, "cli", "bin.mjs"), "worker", role, "--server", server, ...extra], {
+    stdio: ["ignore", "inherit", "inherit"], env: { ...process.env, ZS_ROLE: role, ...env }, deathSignal: "SIGKILL", ownGroup: true,
   });
   return {
     role, child,

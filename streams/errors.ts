@@ -10,6 +10,7 @@ export class ZeroStreamError extends Error {
 export class NatsServerNotFoundError extends ZeroStreamError {}
 export class PortInUseError extends ZeroStreamError {}
 export class NatsServerStartError extends ZeroStreamError {}
+export class StoreInUseError extends ZeroStreamError {}
 export class ConfigError extends ZeroStreamError {
   constructor(readonly file: string, readonly problems: string[]) {
     super(`invalid config ${file}:\n  - ${problems.join("\n  - ")}`);
@@ -26,3 +27,6 @@ export class UnknownEventError extends ZeroStreamError {}
 export class WeightsDigestError extends ZeroStreamError {}
 export class WeightsNotFoundError extends ZeroStreamError {}
 export class PublishFailedError extends ZeroStreamError {}
+
+/** Following a run's log stopped for good (the stream deleted, the connection closed). */
+export class LogFollowError extends ZeroStreamError {}

@@ -10,7 +10,7 @@ import { setSha256Backend, type ObjectStore } from "@nats-io/obj";
 import { connect, type ConnectionOptions, type NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import {
-  PoisonMessageError, PublishFailedError, UnknownEventError, WeightsDigestError, WeightsNotFoundError,
+  LogFollowError, PoisonMessageError, PublishFailedError, UnknownEventError, WeightsDigestError, WeightsNotFoundError,
 } from "./errors.ts";
 import { events, parseEvent, type DeadLettered, type RunStarted, type EventOf, type EventType, type ZsEvent } from "./events/index.ts";
 import { childLogger } from "./logger.ts";
@@ -236,7 +236,8 @@ export class EventLog {
   /**
    * Follows a run's log from a sequence, forever (until the signal aborts): an ordered consumer that
    * survives reconnects and missed heartbeats. Events that do not parse are skipped with a warning
-   * (the consumers dead-letter them).
+   * (the consumers dead-letter them). It never ends silently: the log stream gone (deleted under it),
+   * the connection closed or the consumer stopped by the client all throw a LogFollowError.
    */
   async *follow(runId: string, fromSeq: number, signal: AbortSignal): AsyncGenerator<Replayed> {
     const consumer = await this.js.consumers.get(LOG_STREAM, {
@@ -244,8 +245,20 @@ export class EventLog {
     });
     // short pulls: a lost server (a killed cluster node) is noticed in seconds, not after the 30 s default
     const iter = await consumer.consume({ max_messages: 512, expires: 5000 });
+    let failure: LogFollowError | undefined;
     const stop = () => { void iter.close(); };
     signal.addEventListener("abort", stop, { once: true });
+    // the ordered consumer retries for ever when the stream is gone: a recreate that fails with
+    // "stream not found", confirmed by the stream's info, ends the follow (a lost consumer, a leader
+    // election or a reconnect are recovered by the client and only reported)
+    void (async () => {
+      for await (const s of iter.status()) {
+        if (s.type !== "stream_not_found" || failure) continue;
+        if (await this.jsm.streams.info(LOG_STREAM).then(() => true, (err) => !/stream not found/i.test((err as Error).message))) continue;
+        failure = new LogFollowError(`the log stream ${LOG_STREAM} was deleted while following run ${runId}`);
+        void iter.close();
+      }
+    })().catch(() => undefined);
     try {
       for await (const m of iter) {
         if (signal.aborted) break;
@@ -256,10 +269,14 @@ export class EventLog {
         }
         yield { seq: m.seq, subject: m.subject, time: new Date(Math.floor(m.info.timestampNanos / 1e6)), event };
       }
+    } catch (err) {
+      if (!signal.aborted) throw new LogFollowError(`following run ${runId} failed: ${(err as Error).message}`, { cause: err });
     } finally {
       signal.removeEventListener("abort", stop);
       await iter.close().catch(() => undefined);
     }
+    if (failure) throw failure;
+    if (!signal.aborted) throw new LogFollowError(`following run ${runId} stopped${this.nc.isClosed() ? ": the connection is closed" : ""}`);
   }
 
   /** The RunStarted event of a run, or null. */

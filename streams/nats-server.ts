@@ -1,11 +1,16 @@
 // Starts and stops a local nats-server (127.0.0.1 only, JetStream on, max_payload 8 MB) for tests,
-// `npm start` and the cluster. The process is tracked by PID and stopped gracefully, then forcefully.
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync, openSync, closeSync } from "node:fs";
+// `npm start` and the cluster. The process is tracked by PID and stopped gracefully, then forcefully;
+// it is tethered to the process that started it (streams/tether.ts): when that process dies, even by
+// SIGKILL or a segfault, the kernel sends the server SIGTERM. A server on a named store records itself
+// in <store>/server.json, so that another command on the same store connects to it instead of starting
+// a second server on the same files (runningServer).
+import { spawnSync, type ChildProcess } from "node:child_process";
+import { existsSync, mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync, openSync, closeSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { NatsServerNotFoundError, NatsServerStartError, PortInUseError } from "./errors.ts";
+import { NatsServerNotFoundError, NatsServerStartError, PortInUseError, StoreInUseError } from "./errors.ts";
+import { spawnTethered } from "./tether.ts";
 
 export type LocalServerOptions = {
   port?: number;            // 0 or undefined: a free port
@@ -25,8 +30,25 @@ export type LocalServer = {
   storeDir: string;
   pid: number;
   configFile: string;
+  tethered: boolean;          // dies with this process (false where setpriv is missing)
+  exited: Promise<number>;    // resolves when the server process exits (its code, -1 for a signal)
   stop(): Promise<void>;
 };
+
+/** What <store>/server.json records about the server running on a store. */
+export type RunningServer = { pid: number; url: string; httpPort: number };
+
+const recordOf = (storeDir: string) => join(storeDir, "server.json");
+
+/** The server running on a store directory (its record, its PID alive and healthy), or null. */
+export async function runningServer(storeDir: string): Promise<RunningServer | null> {
+  const file = recordOf(storeDir);
+  if (!existsSync(file)) return null;
+  let r: RunningServer;
+  try { r = JSON.parse(readFileSync(file, "utf8")) as RunningServer; } catch { return null; }
+  if (!Number.isInteger(r.pid) || !alive(r.pid) || !(await healthy(r.httpPort))) return null;
+  return r;
+}
 
 export function natsServerBinary(): string {
   const bin = process.env.NATS_SERVER_BIN ?? "nats-server";
@@ -78,6 +100,8 @@ export async function startLocalServer(opts: LocalServerOptions = {}): Promise<L
   const temporary = !opts.storeDir;
   const storeDir = opts.storeDir ?? mkdtempSync(join(tmpdir(), "zs-nats-"));
   mkdirSync(storeDir, { recursive: true });
+  const other = await runningServer(storeDir);
+  if (other) throw new StoreInUseError(`a nats-server (pid ${other.pid}, ${other.url}) already runs on the store ${storeDir}: connect to it, or stop it first`);
   const configFile = join(storeDir, "nats-server.conf");
   const lines = [
     `server_name: ${JSON.stringify(opts.serverName ?? `zs-${port}`)}`,
@@ -94,13 +118,15 @@ export async function startLocalServer(opts: LocalServerOptions = {}): Promise<L
   const logFile = opts.logFile ?? join(storeDir, "nats-server.log");
   const fd = openSync(logFile, "a");
   let child: ChildProcess;
+  let tethered: boolean;
   try {
-    child = spawn(bin, ["-c", configFile], { stdio: ["ignore", fd, fd], detached: false });
+    // its own process group: a Ctrl-C reaches the process that started it, which stops it last
+    ({ child, tethered } = spawnTethered(bin, ["-c", configFile], { stdio: ["ignore", fd, fd], deathSignal: "SIGTERM", ownGroup: true }));
   } finally {
     closeSync(fd);
   }
   let exited: number | null = null;
-  child.once("exit", (code) => { exited = code ?? -1; });
+  const exitedP = new Promise<number>((resolve) => child.once("exit", (code) => { exited = code ?? -1; resolve(exited); }));
   const deadline = Date.now() + (opts.startTimeoutMs ?? 15_000);
   while (!(await healthy(httpPort))) {
     if (exited !== null) throw new NatsServerStartError(`nats-server exited with ${exited} during start; see ${logFile}`);
@@ -111,12 +137,14 @@ export async function startLocalServer(opts: LocalServerOptions = {}): Promise<L
     await sleep(50);
   }
   const pid = child.pid!;
+  const url = `nats://127.0.0.1:${port}`;
+  if (!temporary) writeFileSync(recordOf(storeDir), JSON.stringify({ pid, url, httpPort } satisfies RunningServer) + "\n");
   return {
-    url: `nats://127.0.0.1:${port}`,
-    port, httpPort, storeDir, pid, configFile,
+    url, port, httpPort, storeDir, pid, configFile, tethered, exited: exitedP,
     async stop() {
       await stopPid(pid, () => exited !== null);
       if (temporary) rmSync(storeDir, { recursive: true, force: true });
+      else rmSync(recordOf(storeDir), { force: true });
     },
   };
 }

@@ -1,8 +1,8 @@
 // `zerostream eval <run> --version N|all --bench <name|file> [--k K] [--temperature T] [--force] [--map k=f,...] [--limit N] [--reward fn@v] [--json]`:
 // evaluates policy versions of a run and records the result as Evaluated events (or prints the recorded one).
 import { evaluateRun, type RunEval } from "../../consumers/eval/run.ts";
-import { EventLog } from "../../streams/eventlog.ts";
-import { parseArgs, serverUrl } from "../args.ts";
+import { parseArgs } from "../args.ts";
+import { BUS_FLAGS, BUS_USAGE, withBus } from "../bus.ts";
 
 export const summary = "eval <run> --version N|all --bench <name|file> [--k K] [--force]: evaluate policy versions, recorded as Evaluated events";
 
@@ -21,16 +21,15 @@ export function formatEval(r: RunEval): string {
 export async function run(argv: string[]): Promise<number> {
   const { positional, flags } = parseArgs(argv, {
     boolean: ["force", "json"],
-    string: ["server", "version", "bench", "k", "temperature", "map", "limit", "seed", "max-new-tokens", "reward"],
+    string: [...BUS_FLAGS, "version", "bench", "k", "temperature", "map", "limit", "seed", "max-new-tokens", "reward"],
   });
   const [runId] = positional;
   if (!runId || !flags.version || !flags.bench) {
-    process.stderr.write("usage: zerostream eval <run> --version N|all --bench <heldout|name|file.jsonl> [--k K] [--temperature T] [--force] [--map prompt=problem,answer=answer] [--limit N] [--reward fn@v] [--json] [--server URL]\n");
+    process.stderr.write(`usage: zerostream eval <run> --version N|all --bench <heldout|name|file.jsonl> [--k K] [--temperature T] [--force] [--map prompt=problem,answer=answer] [--limit N] [--reward fn@v] [--json] ${BUS_USAGE}\n`);
     return 2;
   }
   const version = flags.version === "all" ? "all" : num(flags.version, "version")!;
-  const log = await EventLog.connect(serverUrl(flags));
-  try {
+  return withBus(flags, async ({ log }) => {
     const results = await evaluateRun(log, runId, {
       version, bench: String(flags.bench), k: num(flags.k, "k"), temperature: num(flags.temperature, "temperature"),
       force: Boolean(flags.force), map: flags.map as string | undefined, limit: num(flags.limit, "limit"),
@@ -39,7 +38,5 @@ export async function run(argv: string[]): Promise<number> {
     });
     if (flags.json) process.stdout.write(JSON.stringify(results, null, 2) + "\n");
     return 0;
-  } finally {
-    await log.close();
-  }
+  });
 }

@@ -1,25 +1,29 @@
-// `zerostream events tail <run> [--server URL] [--json] [--from-seq N] [--no-follow]`:
-// prints a run's events as they arrive, as readable lines or JSON.
+// `zerostream events tail <run> [--server URL [--creds FILE] | --cluster DIR | --store DIR] [--json] [--from-seq N] [--no-follow]`:
+// prints a run's events as they arrive, as readable lines or JSON. With no server given, the local store's.
 import { DeliverPolicy } from "@nats-io/jetstream";
-import { EventLog } from "../../streams/eventlog.ts";
 import { parseEvent } from "../../streams/events/index.ts";
 import { describeEvent } from "../../streams/format.ts";
 import { LOG_STREAM, subjects } from "../../streams/subjects.ts";
-import { parseArgs, serverUrl } from "../args.ts";
+import { parseArgs } from "../args.ts";
+import { BUS_FLAGS, BUS_USAGE, openBus } from "../bus.ts";
 
 export const summary = "events tail <run> [--json] [--no-follow]: print a run's events as they arrive";
 
 export async function run(argv: string[]): Promise<number> {
-  const { positional, flags } = parseArgs(argv, { boolean: ["json", "no-follow"], string: ["server", "from-seq"] });
+  const { positional, flags } = parseArgs(argv, { boolean: ["json", "no-follow"], string: [...BUS_FLAGS, "from-seq"] });
   const [sub, runId] = positional;
   if (sub !== "tail" || !runId) {
-    process.stderr.write("usage: zerostream events tail <run> [--server nats://host:port] [--json] [--from-seq N] [--no-follow]\n");
+    process.stderr.write(`usage: zerostream events tail <run> ${BUS_USAGE} [--json] [--from-seq N] [--no-follow]\n`);
     return 2;
   }
-  const log = await EventLog.connect(serverUrl(flags));
+  const bus = await openBus(flags);
+  const log = bus.log;
   const follow = !flags["no-follow"];
-  const stop = () => { void log.close(); };
+  // Ctrl-C or SIGTERM ends a follow: the connection is closed, then the embedded server (if any) stopped
+  let stopped = false;
+  const stop = () => { stopped = true; void log.close(); };
   process.once("SIGINT", stop);
+  process.once("SIGTERM", stop);
   try {
     const fromSeq = flags["from-seq"] ? Number(flags["from-seq"]) : undefined;
     const consumer = await log.js.consumers.get(LOG_STREAM, {
@@ -48,8 +52,12 @@ export async function run(argv: string[]): Promise<number> {
     }
     await consumer.delete().catch(() => undefined);
     return 0;
+  } catch (err) {
+    if (stopped) return 0;
+    throw err;
   } finally {
     process.off("SIGINT", stop);
-    if (!log.nc.isClosed()) await log.close();
+    process.off("SIGTERM", stop);
+    await bus.close();
   }
 }

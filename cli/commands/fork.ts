@@ -1,4 +1,4 @@
-// `zerostream fork <run> --at <step> [--set key=value ...] [--run-id ID] [--server URL]`: starts a new
+// `zerostream fork <run> --at <step> [--set key=value ...] [--run-id ID] [--server URL [--creds FILE] | --cluster DIR | --store DIR]`: starts a new
 // run (RunStarted with parent {runId, step, version}) from the weights and optimizer state after
 // <step> of an old run, copied into the new run's bucket, with the config overrides applied. It does
 // not run it: `zerostream run --resume <new run>` does.
@@ -7,7 +7,8 @@ import { ForkError, forkConfig, snapshotAt } from "../../consumers/replay/fork.t
 import { sha256, EventLog } from "../../streams/eventlog.ts";
 import type { RunStarted } from "../../streams/events/index.ts";
 import { subjects } from "../../streams/subjects.ts";
-import { parseArgs, serverUrl } from "../args.ts";
+import { parseArgs } from "../args.ts";
+import { BUS_FLAGS, BUS_USAGE, command, withBus } from "../bus.ts";
 import { startRun } from "../launch.ts";
 
 export const summary = "fork <run> --at <step> [--set k=v ...]: start a new run from the policy and optimizer state after a step";
@@ -32,21 +33,17 @@ export async function forkRun(log: EventLog, runId: string, o: { at: number; set
 }
 
 export async function run(argv: string[]): Promise<number> {
-  const { positional, flags, lists } = parseArgs(argv, { string: ["server", "at", "run-id"], list: ["set"] });
+  const { positional, flags, lists } = parseArgs(argv, { string: [...BUS_FLAGS, "at", "run-id"], list: ["set"] });
   const [runId] = positional;
   const at = Number(flags.at);
   if (!runId || flags.at === undefined || !Number.isInteger(at) || at < 0) {
-    process.stderr.write("usage: zerostream fork <run> --at <step> [--set key=value ...] [--run-id ID] [--server nats://host:port]\n");
+    process.stderr.write(`usage: zerostream fork <run> --at <step> [--set key=value ...] [--run-id ID] ${BUS_USAGE}\n`);
     return 2;
   }
-  const url = serverUrl(flags);
-  const log = await EventLog.connect(url);
-  try {
+  return withBus(flags, async ({ log, target }) => {
     const started = await forkRun(log, runId, { at, sets: lists.set, runId: flags["run-id"] as string | undefined });
     process.stdout.write(`forked ${runId} after step ${at} (v${started.parent!.version}) → ${started.runId}\n` +
-      `continue it with: npx zerostream run --resume ${started.runId} --server ${url}\n`);
+      `continue it with: ${command(["run", "--resume", started.runId], target)}\n`);
     return 0;
-  } finally {
-    await log.close();
-  }
+  });
 }

@@ -1,23 +1,24 @@
-// `zerostream replay <run> [--server URL] [--verify-updates] [--from-step N] [--skip-weights] [--json]`:
+// `zerostream replay <run> [--server URL [--creds FILE] | --cluster DIR | --store DIR] [--verify-updates] [--from-step N] [--skip-weights] [--json]`:
 // folds a run's log into its history (steps, groups, curves), audits every invariant from the events
 // alone (and every weights object against its digest), and with --verify-updates re-executes the
 // updater and checks every PolicyUpdated bit for bit. Exit code 0: clean; 1: a violation or divergence.
 import { auditRun } from "../../consumers/replay/audit.ts";
 import { describeHistory, foldHistory } from "../../consumers/replay/fold.ts";
 import { verifyUpdates, type VerifyReport } from "../../consumers/replay/verify.ts";
-import { EventLog } from "../../streams/eventlog.ts";
-import { parseArgs, serverUrl } from "../args.ts";
+import { parseArgs } from "../args.ts";
+import { BUS_FLAGS, BUS_USAGE, openBus } from "../bus.ts";
 
 export const summary = "replay <run> [--verify-updates] [--json]: history, invariant audit and bit-for-bit re-execution of a run";
 
 export async function run(argv: string[]): Promise<number> {
-  const { positional, flags } = parseArgs(argv, { boolean: ["verify-updates", "json", "skip-weights"], string: ["server", "from-step"] });
+  const { positional, flags } = parseArgs(argv, { boolean: ["verify-updates", "json", "skip-weights"], string: [...BUS_FLAGS, "from-step"] });
   const [runId] = positional;
   if (!runId) {
-    process.stderr.write("usage: zerostream replay <run> [--server nats://host:port] [--verify-updates [--from-step N]] [--skip-weights] [--json]\n");
+    process.stderr.write(`usage: zerostream replay <run> ${BUS_USAGE} [--verify-updates [--from-step N]] [--skip-weights] [--json]\n`);
     return 2;
   }
-  const log = await EventLog.connect(serverUrl(flags));
+  const bus = await openBus(flags);
+  const log = bus.log;
   const out = (s: string) => process.stdout.write(s + "\n");
   try {
     const audit = await auditRun(log, runId, { weights: !flags["skip-weights"] });
@@ -43,6 +44,6 @@ export async function run(argv: string[]): Promise<number> {
     if (flags.json) out(JSON.stringify({ history: { ...history, started: undefined }, violations: audit.violations, verify }, null, 2));
     return audit.violations.length || verify?.divergence ? 1 : 0;
   } finally {
-    await log.close();
+    await bus.close();
   }
 }

@@ -1,9 +1,9 @@
-// `zerostream rescore <run> --reward <fn@version> [--against <fn@version>] [--examples N] [--json] [--server URL]`:
+// `zerostream rescore <run> --reward <fn@version> [--against <fn@version>] [--examples N] [--json] [--server URL [--creds FILE] | --cluster DIR | --store DIR]`:
 // re-scores every recorded rollout, publishes the new GroupScored events in the same run under their
 // own scorer, and reports per step the verdicts that flipped (0→1, 1→0) with examples.
 import { rescoreRun, type RescoreReport } from "../../consumers/replay/rescore.ts";
-import { EventLog } from "../../streams/eventlog.ts";
-import { parseArgs, serverUrl } from "../args.ts";
+import { parseArgs } from "../args.ts";
+import { BUS_FLAGS, BUS_USAGE, withBus } from "../bus.ts";
 
 export const summary = "rescore <run> --reward <fn@version>: re-score every rollout, record it, report flipped verdicts per step";
 
@@ -24,18 +24,16 @@ export function describeRescore(r: RescoreReport): string {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  const { positional, flags } = parseArgs(argv, { boolean: ["json"], string: ["server", "reward", "against", "examples"] });
+  const { positional, flags } = parseArgs(argv, { boolean: ["json"], string: [...BUS_FLAGS, "reward", "against", "examples"] });
   const [runId] = positional;
   if (!runId || typeof flags.reward !== "string") {
-    process.stderr.write("usage: zerostream rescore <run> --reward <fn@version> [--against <fn@version>] [--examples N] [--json] [--server nats://host:port]\n");
+    process.stderr.write(`usage: zerostream rescore <run> --reward <fn@version> [--against <fn@version>] [--examples N] [--json] ${BUS_USAGE}\n`);
     return 2;
   }
-  const log = await EventLog.connect(serverUrl(flags));
-  try {
-    const r = await rescoreRun(log, runId, { reward: flags.reward, against: flags.against as string | undefined, examples: flags.examples ? Number(flags.examples) : undefined });
+  const reward = flags.reward;
+  return withBus(flags, async ({ log }) => {
+    const r = await rescoreRun(log, runId, { reward, against: flags.against as string | undefined, examples: flags.examples ? Number(flags.examples) : undefined });
     process.stdout.write((flags.json ? JSON.stringify(r, null, 2) : describeRescore(r)) + "\n");
     return 0;
-  } finally {
-    await log.close();
-  }
+  });
 }

@@ -1,43 +1,60 @@
-// `zerostream run <config> [--server URL] [--steps N] [--resume RUN] [--rollout N] [--reward M] [--set k=v ...]`:
-// runs a config end to end on a given NATS server or an embedded one: RunStarted, N rollout generators
-// and M reward consumers as child processes, the updater in this process, RunFinished.
-import { join } from "node:path";
+// `zerostream run <config> [--server URL [--creds FILE] | --cluster DIR | --store DIR] [--steps N] [--resume RUN] [--rollout N] [--reward M] [--set k=v ...]`:
+// runs a config end to end on a given NATS server or the embedded one on the local store: RunStarted,
+// N rollout generators and M reward consumers as child processes, the updater in this process, RunFinished.
+// Ctrl-C or SIGTERM stops it after the step in hand, with every child, and prints the command that resumes it.
 import { setThreads } from "../../native/index.ts";
 import { periodicEvaluation } from "../../consumers/eval/periodic.ts";
 import { runUpdater, stepLimit } from "../../consumers/updater/driver.ts";
 import { loadConfig, type RunConfig } from "../../streams/config.ts";
 import { ZeroStreamError } from "../../streams/errors.ts";
-import { EventLog } from "../../streams/eventlog.ts";
-import { startLocalServer, type LocalServer } from "../../streams/nats-server.ts";
+import type { EventLog } from "../../streams/eventlog.ts";
+import type { PolicyUpdated } from "../../streams/events/index.ts";
 import { childLogger } from "../../streams/logger.ts";
+import { subjects } from "../../streams/subjects.ts";
 import { parseArgs } from "../args.ts";
+import { BUS_FLAGS, BUS_USAGE, command, openBus, workerAccess, type BusTarget } from "../bus.ts";
+import { exitCodeOf, interruptOf, onInterrupt } from "../interrupt.ts";
 import { spawnWorker, startRun, type WorkerProc } from "../launch.ts";
 import { Progress } from "../progress.ts";
 
 export const summary = "run <config> [--server URL] [--steps N] [--resume RUN] [--rollout N] [--reward M]: run GRPO end to end";
 
-export type RunOutcome = { runId: string; step: number; version: number; weightsDigest: string; finished: boolean };
+export type RunOutcome = {
+  runId: string; step: number; version: number; weightsDigest: string; finished: boolean;
+  interrupted?: NodeJS.Signals;           // stopped by SIGINT/SIGTERM/SIGHUP
+  resume: string;                         // the command that continues it
+};
 
 export async function run(argv: string[]): Promise<number> {
-  const { positional, flags, lists } = parseArgs(argv, { string: ["server", "steps", "resume", "rollout", "reward", "run-id", "threads"], list: ["set"] });
+  const { positional, flags, lists } = parseArgs(argv, { string: [...BUS_FLAGS, "steps", "resume", "rollout", "reward", "run-id", "threads"], list: ["set"] });
   const [file] = positional;
   if (!file && !flags.resume) {
-    process.stderr.write("usage: zerostream run <config.yaml> [--server nats://host:port] [--steps N] [--resume RUN] [--rollout N] [--reward M] [--set key=value]\n");
+    process.stderr.write(`usage: zerostream run <config.yaml> ${BUS_USAGE} [--steps N] [--resume RUN] [--rollout N] [--reward M] [--set key=value]\n`);
     return 2;
   }
-  const out = await runConfig({
-    file, server: flags.server as string | undefined, steps: flags.steps ? Number(flags.steps) : undefined,
-    resume: flags.resume as string | undefined, rollout: flags.rollout ? Number(flags.rollout) : undefined,
-    reward: flags.reward ? Number(flags.reward) : undefined, sets: lists.set, runId: flags["run-id"] as string | undefined,
-    threads: flags.threads ? Number(flags.threads) : undefined,
-  });
-  process.stdout.write(`run ${out.runId}: ${out.finished ? "finished" : "stopped"} at step ${out.step}, policy v${out.version}, weights ${out.weightsDigest}\n`);
-  return 0;
+  const int = onInterrupt();
+  try {
+    const out = await runConfig({
+      file, bus: flags, steps: flags.steps ? Number(flags.steps) : undefined,
+      resume: flags.resume as string | undefined, rollout: flags.rollout ? Number(flags.rollout) : undefined,
+      reward: flags.reward ? Number(flags.reward) : undefined, sets: lists.set, runId: flags["run-id"] as string | undefined,
+      threads: flags.threads ? Number(flags.threads) : undefined, signal: int.signal,
+    });
+    process.stdout.write(`run ${out.runId}: ${out.finished ? "finished" : out.interrupted ? `interrupted by ${out.interrupted}` : "stopped"}` +
+      ` after ${out.step} step(s), policy v${out.version}, weights ${out.weightsDigest}\n`);
+    if (!out.finished) process.stdout.write(`resume it with: ${out.resume}\n`);
+    return out.interrupted ? exitCodeOf(out.interrupted) : 0;
+  } finally {
+    int.dispose();
+  }
 }
 
 export type RunRequest = {
-  file?: string; server?: string; steps?: number; resume?: string; rollout?: number; reward?: number;
-  sets?: string[]; runId?: string; threads?: number; storeDir?: string; quiet?: boolean;
+  file?: string; steps?: number; resume?: string; rollout?: number; reward?: number;
+  sets?: string[]; runId?: string; threads?: number; quiet?: boolean;
+  bus?: Record<string, string | boolean | undefined>;  // --server/--creds/--cluster/--store (cli/bus.ts)
+  server?: string; storeDir?: string;                  // shorthands for bus.server, bus.store
+  signal?: AbortSignal;                                // stops the run after the step in hand
 };
 
 export class RunRequestError extends ZeroStreamError {}
@@ -57,21 +74,29 @@ export function workerPlan(cfg: RunConfig, r: Pick<RunRequest, "threads" | "roll
   };
 }
 
+/** Where a run stands in its log: the steps done, the policy version and its weights. */
+export async function standingOf(log: EventLog, runId: string): Promise<{ step: number; version: number; weightsDigest?: string }> {
+  let last: PolicyUpdated | undefined;
+  for await (const r of log.replay(runId, { subject: subjects.policy(runId) })) if (r.event.type === "PolicyUpdated") last = r.event;
+  if (last) return { step: last.step + 1, version: last.toVersion, weightsDigest: last.weightsDigest };
+  return { step: 0, version: 0, weightsDigest: (await log.runStarted(runId))?.initialWeightsDigest };
+}
+
+export const resumeCommand = (runId: string, target: Pick<BusTarget, "args">) => command(["run", "--resume", runId], target);
+
 export async function runConfig(r: RunRequest): Promise<RunOutcome> {
   // a run's config is the one its RunStarted recorded: overrides given with --resume would be ignored
   if (r.resume && (r.file || r.sets?.length)) {
     throw new RunRequestError(`--resume ${r.resume} continues the run with the config its RunStarted recorded; ${r.file ? `the config file ${r.file}` : `--set ${r.sets!.join(" --set ")}`} would be ignored: use \`zerostream fork ${r.resume} --at <step> --set key=value\` to continue with other settings`);
   }
   const lg = childLogger({ role: "run" });
-  let server: LocalServer | undefined;
-  const url = r.server ?? process.env.NATS_URL ?? (server = await startLocalServer({ storeDir: r.storeDir ?? join(process.cwd(), ".zerostream", "nats") })).url;
-  if (server) lg.info({ url, pid: server.pid }, "embedded nats-server started");
-  const log = await EventLog.connect(url);
+  const signal = r.signal ?? new AbortController().signal;
+  const flags = { ...r.bus, ...(r.server ? { server: r.server } : {}), ...(r.storeDir ? { store: r.storeDir } : {}) };
+  // a run owns the embedded server it starts: it never borrows one that another command would stop
+  const bus = await openBus(flags, { create: true, own: true, name: "zerostream-run" });
+  const { log, url, target } = bus;
+  if (bus.server) lg.info({ url, pid: bus.server.pid, store: target.storeDir }, "embedded nats-server started");
   const workers: WorkerProc[] = [];
-  const ctl = new AbortController();
-  const stop = () => ctl.abort();
-  process.once("SIGINT", stop);
-  process.once("SIGTERM", stop);
   try {
     let runId: string;
     let cfg: RunConfig;
@@ -83,23 +108,30 @@ export async function runConfig(r: RunRequest): Promise<RunOutcome> {
       lg.info({ runId }, "resuming");
     } else {
       cfg = loadConfig(r.file!, r.sets ?? []);
-      runId = (await startRun(log, cfg, { runId: r.runId })).runId;
+      runId = (await startRun(log, cfg, { runId: r.runId, signal })).runId;
       lg.info({ runId }, "run started");
     }
     const plan = workerPlan(cfg, r);
     if (plan.threads) setThreads(plan.threads);
-    for (const args of plan.rollout) workers.push(spawnWorker("rollout", url, args));
-    for (const args of plan.reward) workers.push(spawnWorker("reward", url, args));
+    const spawn = (role: "rollout" | "reward", args: string[]) => {
+      const w = workerAccess(target, role);
+      workers.push(spawnWorker(role, w.server, [...args, ...w.args], w.env));
+    };
+    if (!signal.aborted) {
+      for (const args of plan.rollout) spawn("rollout", args);
+      for (const args of plan.reward) spawn("reward", args);
+    }
     const total = stepLimit(cfg, r.steps);
     const progress = new Progress(total, !r.quiet && Boolean(process.stderr.isTTY));
-    const state = await runUpdater(log, runId, { signal: ctl.signal, steps: r.steps, onStep: ({ event }) => progress.step(event), ...periodicEvaluation(log, runId) });
+    const state = await runUpdater(log, runId, { signal, steps: r.steps, onStep: ({ event }) => progress.step(event), ...periodicEvaluation(log, runId) });
     progress.end();
-    return { runId, step: state.step, version: state.version, weightsDigest: state.weightsDigest!, finished: Boolean(state.finished) };
+    const interrupted = interruptOf(signal);
+    return {
+      runId, step: state.step, version: state.version, weightsDigest: state.weightsDigest!, finished: Boolean(state.finished),
+      ...(interrupted ? { interrupted } : {}), resume: resumeCommand(runId, target),
+    };
   } finally {
-    process.off("SIGINT", stop);
-    process.off("SIGTERM", stop);
     await Promise.all(workers.map((w) => w.stop()));
-    await log.close();
-    await server?.stop();
+    await bus.close();
   }
 }

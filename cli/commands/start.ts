@@ -2,17 +2,20 @@
 // .zerostream/), pretrains the tiny base model when it is not cached, evaluates it on the held-out
 // split, runs GRPO through the real bus (generator and reward consumer processes, the updater here),
 // evaluates the final policy, writes the HTML report and prints base → final against the targets.
+// `--resume RUN` finishes a run that was interrupted: its recorded evaluations are reused. Ctrl-C or
+// SIGTERM stops every child and prints where the run stands and the command that resumes it.
 import { join } from "node:path";
 import { evaluateRun, type RunEval } from "../../consumers/eval/index.ts";
 import { ensurePretrained } from "../../consumers/updater/pretrain.ts";
-import { loadConfig } from "../../streams/config.ts";
-import { EventLog } from "../../streams/eventlog.ts";
-import { startLocalServer } from "../../streams/nats-server.ts";
+import { loadConfig, type RunConfig } from "../../streams/config.ts";
+import { ZeroStreamError } from "../../streams/errors.ts";
 import { parseArgs } from "../args.ts";
+import { command, localStoreDir, openBus } from "../bus.ts";
+import { exitCodeOf, InterruptedError, interruptOf, onInterrupt, unlessInterrupted } from "../interrupt.ts";
 import { writeReport, defaultReportPath } from "../report/index.ts";
 import { modelCacheDir, startRun } from "../launch.ts";
 import { fmtTime } from "../progress.ts";
-import { runConfig } from "./run.ts";
+import { resumeCommand, runConfig, standingOf } from "./run.ts";
 
 export const summary = "the main job (npm start): tiny R1-Zero end to end on an embedded nats-server, with evaluation and report";
 
@@ -20,11 +23,32 @@ const say = (s: string) => process.stdout.write(s + "\n");
 
 export type StartResult = { runId: string; base: RunEval[]; final: RunEval[]; report: string; seconds: number };
 
+/** `start` stopped by a signal: where the run stands and the commands that resume it, in its message. */
+export class StartInterruptedError extends ZeroStreamError {
+  constructor(readonly signal: NodeJS.Signals, readonly runId: string | undefined, message: string) {
+    super(message);
+  }
+}
+
 export async function run(argv: string[]): Promise<number> {
-  const { flags, lists } = parseArgs(argv, { string: ["config", "seed", "steps", "store"], list: ["set"] });
+  const { flags, lists } = parseArgs(argv, { string: ["config", "seed", "steps", "store", "resume"], list: ["set"] });
   const sets = [...lists.set, ...(flags.seed ? [`seed=${flags.seed}`] : [])];
-  const r = await start({ config: (flags.config as string) ?? "configs/tiny-r1-zero.yaml", sets, steps: flags.steps ? Number(flags.steps) : undefined, store: flags.store as string | undefined });
-  return r.final.length ? 0 : 1; // the targets are reported (targetsMet), not enforced: a run that misses them still ran
+  if (flags.resume && (sets.length || flags.config)) throw new Error("--resume continues a run with its own recorded config: drop --config, --seed and --set");
+  const int = onInterrupt(say);
+  try {
+    const r = await start({
+      config: (flags.config as string) ?? "configs/tiny-r1-zero.yaml", sets, steps: flags.steps ? Number(flags.steps) : undefined,
+      store: flags.store as string | undefined, resume: flags.resume as string | undefined, signal: int.signal,
+    });
+    return r.final.length ? 0 : 1; // the targets are reported (targetsMet), not enforced: a run that misses them still ran
+  } catch (err) {
+    if (!(err instanceof StartInterruptedError)) throw err;
+    say(err.message);
+    // an evaluation interrupted in its middle still runs in this process: every child is stopped already
+    process.exit(exitCodeOf(err.signal));
+  } finally {
+    int.dispose();
+  }
 }
 
 export function targetsMet(r: StartResult): boolean {
@@ -32,44 +56,83 @@ export function targetsMet(r: StartResult): boolean {
   return b.format <= 0.3 && f.format >= 0.95 && f.accuracy - b.accuracy >= 0.25;
 }
 
-export async function start(o: { config: string; sets: string[]; steps?: number; store?: string }): Promise<StartResult> {
+export type StartRequest = { config: string; sets: string[]; steps?: number; store?: string; resume?: string; signal?: AbortSignal };
+
+export async function start(o: StartRequest): Promise<StartResult> {
   const t0 = performance.now();
-  const cfg = loadConfig(o.config, o.sets);
-  const storeDir = o.store ?? join(process.cwd(), ".zerostream", "nats");
-  const server = await startLocalServer({ storeDir });
-  say(`embedded nats-server ${server.url} (pid ${server.pid}, store ${storeDir})`);
-  const log = await EventLog.connect(server.url);
+  const storeDir = localStoreDir(o.store);
+  const busFlags = o.store ? { store: storeDir } : {};
+  const bus = await openBus(busFlags, { create: true, own: true, name: "zerostream-start" });
+  const { log, server } = bus;
+  say(`embedded nats-server ${bus.url} (pid ${server!.pid}, store ${storeDir})`);
+  const guard = <T>(p: Promise<T>) => unlessInterrupted(o.signal, p);
+  let runId: string | undefined = o.resume;
+  let phase = "starting";
   try {
-    if (cfg.model.pretrain) {
-      const tty = process.stderr.isTTY;
-      const p = await ensurePretrained(cfg, {
-        cacheDir: modelCacheDir(),
-        onStep: tty ? (s, loss) => { if (s % 10 === 0) process.stderr.write(`\r\x1b[2Kpretraining the base model: step ${s + 1}/${cfg.model.pretrain!.steps} loss ${loss.toFixed(4)}`); } : undefined,
-      });
-      if (tty && !p.cached) process.stderr.write("\n");
-      say(`base model ${p.cached ? "(cached)" : "pretrained"}: ${p.dir}, final loss ${p.losses.at(-1)?.toFixed(4)}${p.cached ? "" : `, ${Math.round(p.tokensPerSec)} tok/s, ${p.seconds.toFixed(0)} s`}`);
+    let cfg: RunConfig;
+    if (o.resume) {
+      const started = await log.runStarted(o.resume);
+      if (!started) throw new Error(`cannot resume ${o.resume}: no RunStarted event in the store ${storeDir}`);
+      cfg = started.config as RunConfig;
+    } else {
+      cfg = loadConfig(o.config, o.sets);
+      if (cfg.model.pretrain) {
+        phase = "pretraining the base model (nothing recorded yet; the base model is cached only once pretrained)";
+        const tty = process.stderr.isTTY;
+        const p = await ensurePretrained(cfg, {
+          cacheDir: modelCacheDir(), signal: o.signal,
+          onStep: tty ? (s, loss) => { if (s % 10 === 0) process.stderr.write(`\r\x1b[2Kpretraining the base model: step ${s + 1}/${cfg.model.pretrain!.steps} loss ${loss.toFixed(4)}`); } : undefined,
+        });
+        if (tty && !p.cached) process.stderr.write("\n");
+        say(`base model ${p.cached ? "(cached)" : "pretrained"}: ${p.dir}, final loss ${p.losses.at(-1)?.toFixed(4)}${p.cached ? "" : `, ${Math.round(p.tokensPerSec)} tok/s, ${p.seconds.toFixed(0)} s`}`);
+      }
+      phase = "starting the run";
+      runId = (await startRun(log, cfg, { signal: o.signal })).runId;
     }
-    const runId = (await startRun(log, cfg)).runId;
     say(`run ${runId}: GRPO ${cfg.actor.train_iters} steps x ${cfg.actor.global_batch_size} prompts x ${cfg.rollout.n_samples_per_prompt} samples, reward ${cfg.reward.fn}`);
     const evalAt = async (version: number) => [
-      ...(await evaluateRun(log, runId, { version, bench: "heldout", k: 1, temperature: 0 })),
-      ...(await evaluateRun(log, runId, { version, bench: "heldout", k: 4, temperature: 1 })),
+      ...(await guard(evaluateRun(log, runId!, { version, bench: "heldout", k: 1, temperature: 0 }))),
+      ...(await guard(evaluateRun(log, runId!, { version, bench: "heldout", k: 4, temperature: 1 }))),
     ];
+    phase = "evaluating the base model";
     const base = await evalAt(0);
     say(`base model on the held-out split: ${line(base)}`);
-    const out = await runConfig({ resume: runId, server: server.url, steps: o.steps });
+    phase = "training";
+    const out = await runConfig({ resume: runId, server: bus.url, steps: o.steps, signal: o.signal });
+    if (out.interrupted) throw new InterruptedError(out.interrupted);
+    phase = "evaluating the final policy";
     const final = await evalAt(out.version);
     say(`policy v${out.version} on the held-out split: ${line(final)}`);
-    const report = await writeReport((await log.replayAll(runId)), defaultReportPath(runId));
+    phase = "writing the report";
+    const report = await guard(writeReport((await log.replayAll(runId!)), defaultReportPath(runId!)));
     const seconds = (performance.now() - t0) / 1000;
-    const result = { runId, base, final, report, seconds };
+    const result = { runId: runId!, base, final, report, seconds };
     say(table(result));
-    say(`report: ${report}\ntotal time ${fmtTime(seconds)}; the run's events: npx zerostream events tail ${runId} --no-follow --server ${server.url} (while a server runs on the store)`);
+    say(`report: ${report}\ntotal time ${fmtTime(seconds)}; the run's events: ${command(["events", "tail", runId!, "--no-follow"], { args: o.store ? ["--store", storeDir] : [] })}`);
     return result;
+  } catch (err) {
+    const sig = err instanceof InterruptedError ? err.signal : interruptOf(o.signal);
+    if (!sig) throw err;
+    throw new StartInterruptedError(sig, runId, await interruptedMessage(sig, phase, runId, bus.log, o.store ? ["--store", storeDir] : []));
   } finally {
-    await log.close();
-    await server.stop();
+    await bus.close();
   }
+}
+
+/** What `start` says when a signal stops it: the phase, the run's standing, and how to go on. */
+async function interruptedMessage(sig: NodeJS.Signals, phase: string, runId: string | undefined, log: Parameters<typeof standingOf>[0], storeArgs: string[]): Promise<string> {
+  const lines = [`interrupted by ${sig} while ${phase}; the workers and the embedded nats-server are stopped.`];
+  if (!runId) {
+    lines.push("no run was recorded: `npm start` starts again");
+    return lines.join("\n");
+  }
+  const st = await standingOf(log, runId).catch(() => null);
+  lines.push(st
+    ? `run ${runId} stands after ${st.step} GRPO step(s), policy v${st.version}, weights ${st.weightsDigest}`
+    : `run ${runId} (its standing could not be read)`);
+  lines.push(`resume it with:  npm start -- --resume ${runId}${storeArgs.length ? ` ${storeArgs.join(" ")}` : ""}`);
+  lines.push(`or only its training:  ${resumeCommand(runId, { args: storeArgs })}`);
+  return lines.join("\n");
 }
 
 function line(evals: RunEval[]): string {

@@ -17,6 +17,8 @@ import { evolve, initialState, readyGroups, type RunState } from "./state.ts";
 import { grpoUpdate } from "./update.ts";
 
 export class UpdaterError extends ZeroStreamError {}
+/** The updater's log follower stopped: it would wait for groups it can no longer see. */
+export class FollowerFailedError extends UpdaterError {}
 
 export type StepReport = { event: PolicyUpdated; wallMs: number };
 export type UpdaterOptions = {
@@ -83,9 +85,16 @@ export async function runUpdater(log: EventLog, runId: string, o: UpdaterOptions
   o.signal.addEventListener("abort", onAbort, { once: true });
   let wake: () => void = () => undefined;
   const changed = () => new Promise<void>((r) => { wake = r; setTimeout(r, 250).unref(); });
+  // the follower is how this loop sees groups arrive: when it fails, the updater fails (never an endless wait)
+  let followFailed: Error | undefined;
   const follower = (async () => {
     for await (const r of log.follow(runId, state.seq + 1, follow.signal)) { evolve(state, r.event, r.seq, scorer); wake(); }
-  })().catch((err) => { if (!follow.signal.aborted) lg.error({ err: (err as Error).message }, "log follower failed"); });
+  })().catch((err) => {
+    if (follow.signal.aborted) return;
+    followFailed = err as Error;
+    lg.error({ err: followFailed.message }, "log follower failed");
+    wake();
+  });
 
   const requested = new Set<string>();     // task ids published by this process
   const request = async (k: number, version: number, weightsDigest: string, missing: Set<string> | null) => {
@@ -108,6 +117,7 @@ export async function runUpdater(log: EventLog, runId: string, o: UpdaterOptions
       let rg = readyGroups(state, ids);
       while (rg.ready.length < ids.length) {
         if (o.signal.aborted) return state;
+        if (followFailed) throw new FollowerFailedError(`step ${k} cannot complete: the log follower of run ${runId} failed: ${followFailed.message}`, { cause: followFailed });
         const dead = state.deadLettered.find((d) => d.step === k);
         if (dead) throw new UpdaterError(`step ${k} cannot complete: a message on ${dead.subject} was dead-lettered (${dead.reason}): ${dead.error}`);
         await changed();

@@ -30,7 +30,7 @@ export function pretrainLr(p: PretrainSpec, step: number): number {
 }
 
 /** Pretrains (or finds in the cache) the base model of a config with model.pretrain; returns its directory. */
-export async function ensurePretrained(cfg: RunConfig, o: { cacheDir: string; log?: Logger; onStep?: (step: number, loss: number) => void }): Promise<PretrainResult> {
+export async function ensurePretrained(cfg: RunConfig, o: { cacheDir: string; log?: Logger; onStep?: (step: number, loss: number) => void; signal?: AbortSignal }): Promise<PretrainResult> {
   const p = cfg.model.pretrain;
   if (!p || !cfg.model.arch) throw new Error("ensurePretrained needs model.arch and model.pretrain");
   const lg = o.log ?? childLogger({ role: "pretrain" });
@@ -55,6 +55,7 @@ export async function ensurePretrained(cfg: RunConfig, o: { cacheDir: string; lo
   const t0 = performance.now();
   try {
     for (let step = 0; step < p.steps; step++) {
+      o.signal?.throwIfAborted(); // stopped between steps: nothing is cached
       while (buf.length < need) buf = buf.concat(tok.encode(docs.next().value as string));
       const tokens = Int32Array.from(buf.slice(0, need));
       buf = buf.slice(need);

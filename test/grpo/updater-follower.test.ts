@@ -1,0 +1,63 @@
+// A failing log follower fails the updater: with no workers, the updater requests step 0 and waits for
+// groups; when its follower can no longer see the log (the stream deleted under it, its connection
+// closed), runUpdater rejects with a FollowerFailedError within a bound instead of waiting for ever.
+import assert from "node:assert/strict";
+import { afterEach, beforeEach, describe, it } from "node:test";
+import { startRun } from "../../cli/launch.ts";
+import { FollowerFailedError, runUpdater } from "../../consumers/updater/driver.ts";
+import { loadConfig } from "../../streams/config.ts";
+import { LogFollowError } from "../../streams/errors.ts";
+import { LOG_STREAM, TASK_STREAM } from "../../streams/subjects.ts";
+import { startBus, type Bus } from "../helpers/nats.ts";
+import { tinyConfig, writeConfig } from "../helpers/tiny.ts";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const BOUND_MS = 20_000; // the follower notices a missing stream after two missed heartbeats (≈ 5-8 s)
+
+describe("updater with a failing log follower", () => {
+  let bus: Bus;
+  const cfg = loadConfig(writeConfig(tinyConfig()));
+  beforeEach(async () => { bus = await startBus(); });
+  afterEach(async () => { await bus.stop(); });
+
+  /** Starts a run and its updater (no workers: it waits for step 0's groups); resolves once step 0 is requested. */
+  async function waitingUpdater() {
+    const { runId } = await startRun(bus.log, cfg);
+    const ctl = new AbortController();
+    const t0 = Date.now();
+    const updater = runUpdater(bus.log, runId, { signal: ctl.signal });
+    const settled = updater.then(() => "resolved", (e: Error) => e);
+    for (;;) {
+      const tasks = (await bus.log.jsm.streams.info(TASK_STREAM).catch(() => null))?.state.messages ?? 0;
+      if (tasks > 0) break;
+      assert.equal(await Promise.race([settled, sleep(50).then(() => "pending")]), "pending", "the updater ended before requesting step 0");
+      if (Date.now() - t0 > 60_000) assert.fail("step 0 was never requested");
+    }
+    return { ctl, settled };
+  }
+
+  async function failsWithin(settled: Promise<unknown>, ctl: AbortController): Promise<{ err: Error; ms: number }> {
+    const t0 = Date.now();
+    const r = await Promise.race([settled, sleep(BOUND_MS).then(() => "timeout")]);
+    if (r === "timeout") { ctl.abort(); assert.fail(`the updater still waits ${BOUND_MS} ms after its follower lost the log`); }
+    assert.ok(r instanceof FollowerFailedError, `expected a FollowerFailedError, got ${String(r)}`);
+    assert.ok(r.cause instanceof LogFollowError, `its cause: ${String(r.cause)}`);
+    return { err: r, ms: Date.now() - t0 };
+  }
+
+  it("rejects when the run-log stream is deleted under it", async () => {
+    const { ctl, settled } = await waitingUpdater();
+    await bus.log.jsm.streams.delete(LOG_STREAM);
+    const { err, ms } = await failsWithin(settled, ctl);
+    assert.match(err.message, /step 0 cannot complete: the log follower of run .* failed: the log stream ZS_LOG was deleted/);
+    process.stdout.write(`# FollowerFailedError ${ms} ms after the stream was deleted\n`);
+  });
+
+  it("rejects when its connection is closed", async () => {
+    const { ctl, settled } = await waitingUpdater();
+    await bus.log.nc.close();
+    const { err, ms } = await failsWithin(settled, ctl);
+    assert.match(err.message, /connection is closed/);
+    process.stdout.write(`# FollowerFailedError ${ms} ms after the connection closed\n`);
+  });
+});

@@ -102,7 +102,7 @@ export async function start(o: StartRequest): Promise<StartResult> {
     if (out.interrupted) throw new InterruptedError(out.interrupted);
     phase = "evaluating the final policy";
     const final = await evalAt(out.version);
-    say(`policy v${out.version} on the held-out split: ${line(final)}`);
+    say(`policy v${out.version} on the held-out split: ${line(final)}\nfinal weights ${out.weightsDigest} (the same config and seed give the same digest on any machine)`);
     phase = "writing the report";
     const report = await guard(writeReport((await log.replayAll(runId!)), defaultReportPath(runId!)));
     const seconds = (performance.now() - t0) / 1000;

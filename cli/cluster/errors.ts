@@ -8,3 +8,4 @@ export class ClusterSpecError extends ZeroStreamError {}
 export class CredsFileError extends ZeroStreamError {}
 export class ScaleError extends ZeroStreamError {}
 export class ConnectionAsyncError extends ZeroStreamError {}
+export class ChaosDeadlineError extends ZeroStreamError {}

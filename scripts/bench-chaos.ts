@@ -1,7 +1,7 @@
 // `npm run bench -- chaos [--config FILE] [--steps N] [--nodes 3] [--rollout 2] [--reward 2] [--seed N]
 //                         [--every-ms MIN,MAX] [--ack-wait-ms N] [--deadline-s N] [--json]`
 // Chaos with a digest, on a supervised cluster (default 3 nodes, R3 streams, with authentication):
-// an undisturbed run of the config (default configs/tiny-r1-zero.yaml shortened to --steps, default 12),
+// an undisturbed run of the config (default configs/tiny-r1-zero.yaml shortened to --steps, default 20),
 // then, after down/up, a second run of the same config and seed while a random running worker
 // (generator, reward consumer or updater; seeded choice) is killed with SIGKILL every MIN..MAX ms for the
 // whole run and the JetStream meta-leader node once. Prints the kills of each kind, the audit of the
@@ -40,7 +40,7 @@ async function admin(dir: string, s: ClusterState): Promise<EventLog> {
 
 export async function run(argv: string[]): Promise<number> {
   const { values: v } = parseArgs({ args: argv, options: {
-    config: { type: "string", default: join(root, "configs", "tiny-r1-zero.yaml") }, steps: { type: "string", default: "12" },
+    config: { type: "string", default: join(root, "configs", "tiny-r1-zero.yaml") }, steps: { type: "string", default: "20" },
     nodes: { type: "string", default: "3" }, rollout: { type: "string", default: "2" }, reward: { type: "string", default: "2" },
     seed: { type: "string", default: "1" }, "every-ms": { type: "string", default: "2000,5000" }, "ack-wait-ms": { type: "string", default: "5000" },
     "deadline-s": { type: "string", default: "1800" }, json: { type: "boolean", default: false },

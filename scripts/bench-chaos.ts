@@ -16,7 +16,7 @@ import { parse, stringify } from "yaml";
 import { connectAuth, credsPath } from "../cli/cluster/auth.ts";
 import { chaos, formatKills, runStatusOf, stepDigests, type ChaosReport } from "../cli/cluster/chaos.ts";
 import { down, up } from "../cli/cluster/control.ts";
-import type { ClusterState } from "../cli/cluster/layout.ts";
+import { readState, type ClusterState } from "../cli/cluster/layout.ts";
 import { initialPolicy } from "../cli/launch.ts";
 import { auditEvents } from "../streams/audit.ts";
 import { loadConfig } from "../streams/config.ts";
@@ -77,6 +77,9 @@ export async function run(argv: string[]): Promise<number> {
       done: async () => (await runStatusOf(dir)) === "completed",
       onKill: (k) => say(`  ${(k.atMs / 1000).toFixed(1).padStart(6)} s  kill -9 ${k.kind.padEnd(7)} ${k.name} (pid ${k.pid})`),
     });
+    // restarts beyond the kills: a worker that died by itself (a crash, an async connection error)
+    const procs = readState(dir)?.procs ?? [];
+    const restarts = { workers: procs.filter((p) => p.kind === "worker").reduce((a, p) => a + p.restarts, 0), nodes: procs.filter((p) => p.kind === "node").reduce((a, p) => a + p.restarts, 0) };
     log = await admin(dir, s);
     const digests = await stepDigests(log, s.runId!);
     const audit = auditEvents(await log.replayAll(s.runId!));
@@ -84,10 +87,11 @@ export async function run(argv: string[]): Promise<number> {
     const differ = reference.map((d, i) => (d === digests[i] ? -1 : i)).filter((i) => i >= 0);
     if (digests.length !== reference.length) differ.push(Math.min(digests.length, reference.length));
     Object.assign(result, {
-      kills: report.kills, chaosS: Math.round(report.ms / 1000), reference: reference.at(-1), chaos: digests.at(-1),
+      kills: report.kills, restarts, chaosS: Math.round(report.ms / 1000), reference: reference.at(-1), chaos: digests.at(-1),
       stepsDiffering: differ, violations: audit.violations.length, totalS: Math.round((Date.now() - t0) / 1000),
     });
     say(`chaos run ${s.runId}: ${formatKills(report)}; audit: ${audit.steps} steps, ${audit.violations.length} violation(s)`);
+    say(`supervisor restarts: workers ${restarts.workers}, nodes ${restarts.nodes} (more than the kills: a process died by itself)`);
     for (const x of audit.violations.slice(0, 5)) say(`  violation ${x.rule} #${x.seq}: ${x.message}`);
     say(`final weights digest: undisturbed ${reference.at(-1)}`);
     say(`                      chaos       ${digests.at(-1)}`);

@@ -1,10 +1,11 @@
 // `npm run bench -- chaos [--config FILE] [--steps N] [--nodes 3] [--rollout 2] [--reward 2] [--seed N]
-//                         [--every-ms MIN,MAX] [--ack-wait-ms N] [--deadline-s N] [--json]`
+//                         [--every-ms MIN,MAX] [--max-down N] [--ack-wait-ms N] [--deadline-s N] [--json]`
 // Chaos with a digest, on a supervised cluster (default 3 nodes, R3 streams, with authentication):
 // an undisturbed run of the config (default configs/tiny-r1-zero.yaml shortened to --steps, default 20),
 // then, after down/up, a second run of the same config and seed while a random running worker
 // (generator, reward consumer or updater; seeded choice) is killed with SIGKILL every MIN..MAX ms for the
-// whole run and the JetStream meta-leader node once. Prints the kills of each kind, the audit of the
+// whole run (no kill while --max-down workers, default 2, are restarting: with no limit the supervisor's
+// back-off soon keeps every worker down) and the JetStream meta-leader node once. Prints the kills of each kind, the audit of the
 // chaos run and both runs' final weights digests; exits 1 when any step's digest differs (or the audit
 // finds a violation), 2 when a run does not end within --deadline-s.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -42,7 +43,7 @@ export async function run(argv: string[]): Promise<number> {
   const { values: v } = parseArgs({ args: argv, options: {
     config: { type: "string", default: join(root, "configs", "tiny-r1-zero.yaml") }, steps: { type: "string", default: "20" },
     nodes: { type: "string", default: "3" }, rollout: { type: "string", default: "2" }, reward: { type: "string", default: "2" },
-    seed: { type: "string", default: "1" }, "every-ms": { type: "string", default: "2000,5000" }, "ack-wait-ms": { type: "string", default: "5000" },
+    seed: { type: "string", default: "1" }, "every-ms": { type: "string", default: "2000,5000" }, "max-down": { type: "string", default: "2" }, "ack-wait-ms": { type: "string", default: "5000" },
     "deadline-s": { type: "string", default: "1800" }, json: { type: "boolean", default: false },
   } });
   const say = (s: string) => { if (!v.json) process.stdout.write(s + "\n"); };
@@ -56,11 +57,11 @@ export async function run(argv: string[]): Promise<number> {
   writeFileSync(config, stringify(raw));
   const t0 = Date.now();
   const deadline = t0 + Number(v["deadline-s"]) * 1000;
-  say(`chaos: ${v.config} shortened to ${steps} steps, ${nodes} node(s), rollout ${v.rollout}, reward ${v.reward}, seed ${seed}, a kill every ${lo}-${hi} ms`);
+  say(`chaos: ${v.config} shortened to ${steps} steps, ${nodes} node(s), rollout ${v.rollout}, reward ${v.reward}, seed ${seed}, a kill every ${lo}-${hi} ms${Number(v["max-down"]) > 0 ? ` unless ${v["max-down"]} workers are down` : ""}`);
   await initialPolicy(loadConfig(config)); // pretrains into the cache once, outside the measured runs
   const upOpts = { dir, nodes, rollout: Number(v.rollout), reward: Number(v.reward), config, ackWaitMs: Number(v["ack-wait-ms"]), timeoutMs: 600_000 };
   let report: ChaosReport | undefined;
-  const result: Record<string, unknown> = { suite: "chaos", steps, nodes, seed, everyMs: [lo, hi] };
+  const result: Record<string, unknown> = { suite: "chaos", steps, nodes, seed, everyMs: [lo, hi], maxDown: Number(v["max-down"]) };
   try {
     let s = await up(upOpts);
     const r0 = Date.now();
@@ -73,7 +74,7 @@ export async function run(argv: string[]): Promise<number> {
 
     s = await up(upOpts);
     report = await chaos({
-      dir, seed, everyMs: [lo, hi], nodeAfter: 2, deadlineMs: deadline - Date.now(),
+      dir, seed, everyMs: [lo, hi], nodeAfter: 2, ...(Number(v["max-down"]) > 0 ? { maxDown: Number(v["max-down"]) } : {}), deadlineMs: deadline - Date.now(),
       done: async () => (await runStatusOf(dir)) === "completed",
       onKill: (k) => say(`  ${(k.atMs / 1000).toFixed(1).padStart(6)} s  kill -9 ${k.kind.padEnd(7)} ${k.name} (pid ${k.pid})`),
     });

@@ -23,6 +23,10 @@ export type ChaosOptions = {
   nodeAfter?: number;
   /** worker kills stop after this many (the run then ends undisturbed); default: no limit */
   maxKills?: number;
+  /** no kill while this many workers are down (restarting, in back-off); default: no limit. The
+   *  supervisor's back-off grows to 30 s for a worker killed again within 30 s of its start, so
+   *  unlimited kills every few seconds soon keep every worker down and the run crawls */
+  maxDown?: number;
   roles?: WorkerRole[];
   /** the run has ended (polled about once a second) */
   done: () => Promise<boolean>;
@@ -79,7 +83,8 @@ export async function chaos(o: ChaosOptions): Promise<ChaosReport> {
     if (o.maxKills !== undefined && workerKills >= o.maxKills && !nodePending) continue;
     const state = readState(o.dir);
     if (!state) continue;
-    if (o.maxKills === undefined || workerKills < o.maxKills) {
+    const down = state.procs.filter((p) => p.kind === "worker" && p.status !== "running" && p.status !== "finished").length;
+    if ((o.maxKills === undefined || workerKills < o.maxKills) && (o.maxDown === undefined || down < o.maxDown)) {
       const v = pickVictim(rng, state.procs, roles);
       if (v && kill9(v.pid!)) { record(v.role as WorkerRole, v); workerKills++; }
     }

@@ -6,7 +6,7 @@ import { randomBytes } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { credsAuthenticator, type ConnectionOptions } from "@nats-io/transport-node";
-import { LOG_STREAM, TASK_STREAM } from "../../streams/subjects.ts";
+import { LOG_STREAM, RUNS_BUCKET, TASK_STREAM } from "../../streams/subjects.ts";
 import { CredsFileError } from "./errors.ts";
 
 export const ROLES = ["admin", "updater", "rollout", "reward"] as const;
@@ -24,6 +24,13 @@ const JS_READ = [
 ];
 // only an admin removes the shared durables
 const JS_DENY = ["$JS.API.CONSUMER.DELETE.*.rollout", "$JS.API.CONSUMER.DELETE.*.reward"];
+// Reading an object (weights) is an ordered push consumer with flow control: past its window (1-2 MiB)
+// the server stops until the client answers on $JS.FC.<stream>.<consumer>.<id>. Those replies name a
+// run's bucket stream (OBJ_zs-weights-<run>) and a random consumer, which no subject can match more
+// narrowly than `*`: allow the three-token reply shape and deny it on the streams no worker reads by
+// push (the log, the tasks and the run index are read by pull: no flow control there).
+const FC_REPLY = ["$JS.FC.*.*.*"];
+const FC_DENY = [`$JS.FC.${LOG_STREAM}.>`, `$JS.FC.${TASK_STREAM}.>`, `$JS.FC.KV_${RUNS_BUCKET}.>`];
 const INBOX = ["_INBOX.>"];
 
 /** The permissions of each role (nats-server 2.9 `permissions` blocks). */
@@ -35,14 +42,16 @@ export function permissionsOf(role: Role): Perms | null {
       subscribe: { allow: INBOX },
     };
     case "rollout": return {
-      publish: { allow: ["zs.*.rollout", "zs.*.dlq", `$JS.ACK.${TASK_STREAM}.rollout.>`, ...JS_READ], deny: JS_DENY },
+      // reads the policy's weights (objects): answers their flow control
+      publish: { allow: ["zs.*.rollout", "zs.*.dlq", `$JS.ACK.${TASK_STREAM}.rollout.>`, ...FC_REPLY, ...JS_READ], deny: [...JS_DENY, ...FC_DENY] },
       subscribe: { allow: INBOX },
     };
     case "updater": return {
       publish: {
         // purge: nats.js cleans a failed object put by purging its chunks (weights buckets only: deny wins)
-        allow: ["zst.*", "zs.*.policy", "zs.*.run", "zs.*.dlq", "$O.*.C.>", "$O.*.M.>", "$KV.zs-runs.>", "$JS.API.STREAM.PURGE.*", ...JS_READ],
-        deny: [...JS_DENY, `$JS.API.STREAM.PURGE.${LOG_STREAM}`, `$JS.API.STREAM.PURGE.${TASK_STREAM}`, "$JS.API.STREAM.PURGE.KV_zs-runs"],
+        // reads weights, optimizer and reference snapshots (objects): answers their flow control
+        allow: ["zst.*", "zs.*.policy", "zs.*.run", "zs.*.dlq", "$O.*.C.>", "$O.*.M.>", "$KV.zs-runs.>", "$JS.API.STREAM.PURGE.*", ...FC_REPLY, ...JS_READ],
+        deny: [...JS_DENY, ...FC_DENY, `$JS.API.STREAM.PURGE.${LOG_STREAM}`, `$JS.API.STREAM.PURGE.${TASK_STREAM}`, "$JS.API.STREAM.PURGE.KV_zs-runs"],
       },
       subscribe: { allow: INBOX },
     };

@@ -7,3 +7,5 @@ export class ClusterStartError extends ZeroStreamError {}
 export class ClusterSpecError extends ZeroStreamError {}
 export class CredsFileError extends ZeroStreamError {}
 export class ScaleError extends ZeroStreamError {}
+export class ConnectionAsyncError extends ZeroStreamError {}
+export class ChaosDeadlineError extends ZeroStreamError {}

@@ -10,6 +10,8 @@ import { runUpdater } from "../../consumers/updater/driver.ts";
 import { EventLog } from "../../streams/eventlog.ts";
 import { parseArgs, serverUrl } from "../args.ts";
 import { connectEventLog, workerConnection } from "../cluster/connect.ts";
+import { watchAsyncErrors } from "../cluster/watch.ts";
+import { childLogger } from "../../streams/logger.ts";
 
 export const summary = "worker rollout|reward|updater --server URL [--run RUN]: run one worker process";
 
@@ -28,7 +30,13 @@ export async function run(argv: string[]): Promise<number> {
   try {
     const conn = await workerConnection({ server: serverUrl(flags), role: role!, name: str("name"), creds: str("creds"), user: str("user"), replicas: str("replicas") });
     log = await connectEventLog(conn);
-    ok = await work(log, role!, flags);
+    // a permission violation (or any async error of the connection) fails the worker: no silent wait
+    const watch = watchAsyncErrors(log.nc, childLogger({ component: "worker", role }));
+    try {
+      ok = await Promise.race([work(log, role!, flags), watch.failed]);
+    } finally {
+      watch.stop();
+    }
     return 0;
   } finally {
     // a worker is its own process: a reconnecting socket or a follower left behind must not keep a

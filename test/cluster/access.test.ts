@@ -1,6 +1,8 @@
 // Least-privilege access: a real nats-server with the cluster's generated `authorization` block. Each
 // role publishes what it must and is refused (a permissions violation) what it must not; a client
-// without credentials is refused; creds files are 0600 and refused when others can read them.
+// without credentials is refused; creds files are 0600 and refused when others can read them. Every
+// role that reads weights reads an object larger than JetStream's flow-control window (an object read is
+// an ordered push consumer with flow control: its replies go to $JS.FC.<stream>.<consumer>.<id>).
 import assert from "node:assert/strict";
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -8,9 +10,15 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { authConfig, connectAuth, credsPath, ensureCreds, readCreds, writeSecret, ROLES, type Creds, type Role } from "../../cli/cluster/auth.ts";
 import { CredsFileError } from "../../cli/cluster/errors.ts";
+import { watchAsyncErrors } from "../../cli/cluster/watch.ts";
+import { startRun } from "../../cli/launch.ts";
+import { loadConfig } from "../../streams/config.ts";
 import { EventLog } from "../../streams/eventlog.ts";
+import { tinyConfig, writeConfig } from "../helpers/tiny.ts";
 import { startLocalServer, type LocalServer } from "../../streams/nats-server.ts";
 
 describe("cluster access: users and permissions", () => {
@@ -70,6 +78,53 @@ describe("cluster access: users and permissions", () => {
     }
     const admin = await jetstreamManager(conns.get("admin")!);
     assert.equal((await admin.streams.info("ZS_LOG")).state.messages, 4); // the four allowed publishes above
+  });
+
+  it("the updater, a generator and the admin read a 6 MiB object (past the flow-control window); a reward consumer may not answer flow control", async () => {
+    const logs = new Map<Role, EventLog>();
+    for (const role of ROLES) logs.set(role, await EventLog.connect(server.url, { ...connectAuth(credsPath(dir, role)), name: `zerostream-${role}/objects` }));
+    try {
+      await logs.get("admin")!.weights("r1"); // the admin creates the run's bucket (cluster up → startRun)
+      const bytes = new Uint8Array(randomBytes(6 * 2 ** 20));
+      const digest = await logs.get("updater")!.putBlob("r1", bytes);
+      const read = async (role: Role) => {
+        const log = logs.get(role)!;
+        const w = watchAsyncErrors(log.nc);
+        const deadline = new Promise<never>((_, rej) => setTimeout(() => rej(new Error(`${role}: the read stalled for 20 s`)), 20_000).unref());
+        const got = log.getBlob("r1", digest);
+        got.catch(() => undefined);
+        try { return await Promise.race([got, w.failed, deadline]); } finally { w.stop(); }
+      };
+      for (const role of ["updater", "rollout", "admin"] as const) assert.equal((await read(role)).length, bytes.length, role);
+      await assert.rejects(read("reward"), /Permissions Violation for Publish to "\$JS\.FC\.OBJ_zs-weights-r1\./);
+    } finally {
+      for (const l of logs.values()) await l.nc.close();
+    }
+  });
+
+  it("flow-control replies: only to object streams, only for the roles that read objects", async () => {
+    const noResponders = /no responders|503|jetstream is not enabled/i; // allowed, and nobody listens
+    for (const role of ["updater", "rollout"] as const) {
+      await assert.rejects(pub(role, "$JS.FC.OBJ_zs-weights-r1.oc_x_1.abcd"), noResponders); 
+      for (const s of ["ZS_LOG", "ZS_TASKS", "KV_zs-runs"]) await assert.rejects(pub(role, `$JS.FC.${s}.rollout.abcd`), refused, `${role} ${s}`);
+      await assert.rejects(pub(role, "$JS.FC.OBJ_zs-weights-r1.oc_x_1"), refused); // not the shape of a reply
+    }
+    await assert.rejects(pub("reward", "$JS.FC.OBJ_zs-weights-r1.oc_x_1.abcd"), refused);
+  });
+
+  it("a worker whose connection reports a permission violation fails (exit 1, the violation in its output) instead of waiting", async () => {
+    // a run whose initial weights (the tiny-r1-zero architecture, 2.4 MB) pass the flow-control window,
+    // driven by an updater started with the reward consumer's creds: no flow-control replies allowed
+    const arch = { vocab_size: 104, hidden_size: 128, num_hidden_layers: 3, num_attention_heads: 4, num_key_value_heads: 2, intermediate_size: 384, max_position_embeddings: 160 };
+    const cfg = loadConfig(writeConfig(tinyConfig({ model: { name: "tiny-601k", init_seed: 0, arch } })));
+    const admin = await EventLog.connect(server.url, connectAuth(credsPath(dir, "admin")));
+    const { runId } = await startRun(admin, cfg).finally(() => admin.close());
+    const t0 = Date.now();
+    const r = spawnSync(process.execPath, [join(import.meta.dirname, "..", "..", "cli", "bin.mjs"), "worker", "updater", "--server", server.url,
+      "--creds", credsPath(dir, "reward"), "--run", runId, "--replicas", "1"], { encoding: "utf8", timeout: 30_000, killSignal: "SIGKILL", env: { ...process.env, ZS_LOG_LEVEL: "error" } });
+    assert.equal(r.signal, null, `the worker hung until killed after ${Date.now() - t0} ms:\n${r.stderr}`);
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /Permissions Violation for Publish to \\?"\$JS\.FC\.OBJ_zs-weights-/);
   });
 
   it("refuses a client without credentials or with a wrong password", async () => {

@@ -1,67 +1,81 @@
-// Faults on a 3-node JetStream cluster (R3 streams, loopback only, bounded in time): during a run of
-// the tiny config, the JetStream meta-leader node and one random worker are killed with SIGKILL. The supervisor
-// restarts both (the node rejoins with its kept store); the run finishes with no group lost or
-// duplicated: the audit of its log finds no violation and every step has its groups exactly once.
+// Faults on a 3-node JetStream cluster (R3 streams, loopback only, bounded in time). First an
+// undisturbed run of the tiny config; then, after down/up, a second run of the same config and seed
+// under chaos: SIGKILL of a random running worker (seeded choice) every few seconds and of the
+// JetStream meta-leader node once. The supervisor restarts them (the node rejoins with its kept store);
+// the chaos run finishes with no group lost or duplicated (the audit of its log finds no violation,
+// every step has its groups exactly once) and with the undisturbed run's weights digest after every step.
+// `npm run bench -- chaos` does the same for longer.
 import assert from "node:assert/strict";
 import { rmSync } from "node:fs";
-import { after, before, describe, it } from "node:test";
+import { after, describe, it } from "node:test";
+import { chaos, formatKills, runStatusOf, stepDigests } from "../../cli/cluster/chaos.ts";
 import { readState, type ClusterState } from "../../cli/cluster/layout.ts";
 import { clusterStatus } from "../../cli/cluster/status.ts";
 import type { EventLog } from "../../streams/eventlog.ts";
 import { tinyConfig, writeConfig } from "../helpers/tiny.ts";
 import { adminLog, auditRun, cli, clusterDir, up, waitFor } from "./harness.ts";
 
-const STEPS = 16;
-const pick = <T>(xs: T[]): T => xs[Math.floor(Math.random() * xs.length)];
+const STEPS = 20;
 
 describe("cluster faults (3 nodes, R3)", () => {
   const dir = clusterDir();
-  let state: ClusterState;
   let log: EventLog | undefined;
+  let reference: string[] = [];
   const config = writeConfig(tinyConfig({ actor: { global_batch_size: 4, micro_batch_size: 8, train_iters: STEPS, lr: 1e-3, weight_decay: 0.1 } }));
+  const upArgs = ["--nodes", "3", "--config", config, "--rollout", "2", "--reward", "2", "--ack-wait-ms", "4000"];
 
-  before(async () => {
-    state = await up(dir, ["--nodes", "3", "--config", config, "--rollout", "2", "--reward", "2", "--ack-wait-ms", "4000"]);
-  });
   after(async () => {
     await log?.close();
     await cli(["down", "--dir", dir]);
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it("a run survives SIGKILL of one nats-server node and one random worker: no group lost or duplicated", { timeout: 420_000 }, async () => {
+  async function completed(state: ClusterState, ms: number): Promise<void> {
+    let last: Awaited<ReturnType<typeof clusterStatus>> | undefined;
+    await waitFor("the run to complete", async () => {
+      last = await clusterStatus(dir);
+      return last.run?.status === "completed" ? true : undefined;
+    }, ms, 500).catch((err: Error) => {
+      throw new Error(`${err.message}; last status: run ${JSON.stringify(last?.run)}, servers ${JSON.stringify(last?.servers.map((x) => [x.name, x.healthy]))}, workers ${JSON.stringify(last?.workers)}`);
+    });
+    assert.equal((await clusterStatus(dir)).run?.runId, state.runId);
+  }
+
+  it("an undisturbed run of the tiny config (the reference digests)", { timeout: 300_000 }, async () => {
+    const state = await up(dir, upArgs);
     assert.equal(state.replicas, 3);
     const s0 = await clusterStatus(dir);
     assert.equal(s0.servers.filter((s) => s.healthy).length, 3);
     for (const st of s0.streams) assert.equal(st.replicas, 3, `${st.name} is R${st.replicas}`);
-    await waitFor("step 2", async () => (((await clusterStatus(dir)).run?.steps ?? 0) >= 2 ? true : undefined), 90_000, 200);
+    await completed(state, 240_000);
+    const l = await adminLog(dir, state);
+    try { reference = await stepDigests(l, state.runId!); } finally { await l.close(); }
+    assert.equal(reference.filter(Boolean).length, STEPS);
+    const d = await cli(["down", "--dir", dir]);
+    assert.equal(d.code, 0, d.out);
+  });
 
-    // the node to kill: the JetStream meta leader, the hardest case (meta and stream leader elections)
-    const leader = (await clusterStatus(dir)).servers.find((s) => s.metaLeader)?.metaLeader;
-    const now = readState(dir)!;
-    const nodes = now.procs.filter((p) => p.kind === "node");
-    const node = nodes.find((p) => `zs-${p.name}` === leader) ?? pick(nodes);
-    const worker = pick(now.procs.filter((p) => p.kind === "worker" && p.status === "running"));
-    process.stdout.write(`# killing node ${node.name} (pid ${node.pid}) and worker ${worker.name} (pid ${worker.pid})\n`);
-    process.kill(node.pid!, "SIGKILL");
-    process.kill(worker.pid!, "SIGKILL");
-
+  it("the same config under chaos (random workers and the meta-leader node killed) ends on the same digests, no group lost or duplicated", { timeout: 480_000 }, async () => {
+    assert.equal(reference.length, STEPS, "the reference run did not complete");
+    const state = await up(dir, upArgs);
     // recovery normally takes seconds; on a loaded 2-core machine (3 servers, 5 workers) an election
     // plus redeliveries after the ack wait can take minutes, so the bound is generous
-    let last: Awaited<ReturnType<typeof clusterStatus>> | undefined;
-    const end = await waitFor("the run to complete", async () => {
-      last = await clusterStatus(dir);
-      return last.run?.status === "completed" ? last : undefined;
-    }, 330_000, 500).catch((err: Error) => {
-      throw new Error(`${err.message}; last status: run ${JSON.stringify(last?.run)}, servers ${JSON.stringify(last?.servers.map((x) => [x.name, x.healthy]))}`);
+    const report = await chaos({
+      dir, seed: 11, everyMs: [1000, 2500], nodeAfter: 1, maxKills: 4, deadlineMs: 330_000,
+      done: async () => (await runStatusOf(dir)) === "completed",
+      onKill: (k) => process.stdout.write(`# ${(k.atMs / 1000).toFixed(1)} s: killed ${k.kind} ${k.name} (pid ${k.pid})\n`),
     });
-    assert.equal(end.run!.steps, STEPS);
-    const after = readState(dir)!;
-    assert.ok(after.procs.find((p) => p.name === node.name)!.restarts >= 1, "the node was restarted");
-    assert.ok(after.procs.find((p) => p.name === worker.name)!.restarts >= 1, "the worker was restarted");
+    process.stdout.write(`# ${formatKills(report)}\n`);
+    await completed(state, 60_000);
+    assert.equal(report.kills.node, 1, "the node was killed");
+    assert.ok(report.kills.rollout + report.kills.reward + report.kills.updater >= 2, formatKills(report));
+    const procs = readState(dir)!.procs;
+    for (const k of report.log) assert.ok(procs.find((p) => p.name === k.name)!.restarts >= 1, `${k.name} was restarted`);
     await waitFor("3 healthy servers", async () => ((await clusterStatus(dir)).servers.every((s) => s.healthy) ? true : undefined), 30_000);
 
     log = await adminLog(dir, state);
     await auditRun(log, state.runId!, STEPS, 4);
+    assert.deepEqual(await stepDigests(log, state.runId!), reference, "the chaos run's weights differ from the undisturbed run's");
+    process.stdout.write(`# final weights ${reference[STEPS - 1]} in both runs\n`);
   });
 });

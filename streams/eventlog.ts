@@ -240,11 +240,13 @@ export class EventLog {
    * the connection closed or the consumer stopped by the client all throw a LogFollowError.
    */
   async *follow(runId: string, fromSeq: number, signal: AbortSignal): AsyncGenerator<Replayed> {
-    const consumer = await this.js.consumers.get(LOG_STREAM, {
-      filter_subjects: subjects.all(runId), deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: Math.max(1, fromSeq),
-    });
     // short pulls: a lost server (a killed cluster node) is noticed in seconds, not after the 30 s default
-    const iter = await consumer.consume({ max_messages: 512, expires: 5000 });
+    const iter = await this.js.consumers.get(LOG_STREAM, {
+      filter_subjects: subjects.all(runId), deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: Math.max(1, fromSeq),
+    }).then((c) => c.consume({ max_messages: 512, expires: 5000 })).catch((err: Error) => {
+      // a connection closed (or a stream gone) before the first pull is the same failure as after it
+      throw new LogFollowError(`following run ${runId} failed: ${err.message}${this.nc.isClosed() ? " (the connection is closed)" : ""}`, { cause: err });
+    });
     let failure: LogFollowError | undefined;
     const stop = () => { void iter.close(); };
     signal.addEventListener("abort", stop, { once: true });

@@ -92,7 +92,8 @@ export async function run(argv: string[]): Promise<number> {
       stepsDiffering: differ, violations: audit.violations.length, totalS: Math.round((Date.now() - t0) / 1000),
     });
     say(`chaos run ${s.runId}: ${formatKills(report)}; audit: ${audit.steps} steps, ${audit.violations.length} violation(s)`);
-    say(`supervisor restarts: workers ${restarts.workers}, nodes ${restarts.nodes} (more than the kills: a process died by itself)`);
+    const killed = report.kills.rollout + report.kills.reward + report.kills.updater;
+    say(`supervisor restarts: workers ${restarts.workers}, nodes ${restarts.nodes}${restarts.workers > killed || restarts.nodes > report.kills.node ? " (more than the kills: a process died by itself)" : ""}`);
     for (const x of audit.violations.slice(0, 5)) say(`  violation ${x.rule} #${x.seq}: ${x.message}`);
     say(`final weights digest: undisturbed ${reference.at(-1)}`);
     say(`                      chaos       ${digests.at(-1)}`);

@@ -20,16 +20,18 @@ describe("updater with a failing log follower", () => {
   beforeEach(async () => { bus = await startBus(); });
   afterEach(async () => { await bus.stop(); });
 
-  /** Starts a run and its updater (no workers: it waits for step 0's groups); resolves once step 0 is requested. */
+  /** Starts a run and its updater (no workers: it waits for step 0's groups); resolves once every task of step 0
+   * is published, so that what fails next is the follower, not a task publish still in flight. */
   async function waitingUpdater() {
     const { runId } = await startRun(bus.log, cfg);
     const ctl = new AbortController();
     const t0 = Date.now();
+    const stepTasks = Math.ceil(cfg.actor.global_batch_size / cfg.rollout.prompts_per_task);
     const updater = runUpdater(bus.log, runId, { signal: ctl.signal });
     const settled = updater.then(() => "resolved", (e: Error) => e);
     for (;;) {
       const tasks = (await bus.log.jsm.streams.info(TASK_STREAM).catch(() => null))?.state.messages ?? 0;
-      if (tasks > 0) break;
+      if (tasks >= stepTasks) break;
       assert.equal(await Promise.race([settled, sleep(50).then(() => "pending")]), "pending", "the updater ended before requesting step 0");
       if (Date.now() - t0 > 60_000) assert.fail("step 0 was never requested");
     }

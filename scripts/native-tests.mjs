@@ -31,9 +31,9 @@ const flags = ["-std=gnu++17", "-march=x86-64-v3", "-ffp-contract=fast", "-fno-m
 if (tsan) flags.push("-fsanitize=thread", "-O1", "-g");
 else flags.push("-O3");
 
-const newest = Math.max(...sources.map((f) => statSync(f).mtimeMs),
-  ...readdirSync(core).concat().map((f) => statSync(join(core, f)).mtimeMs),
-  ...readdirSync(tests).map((f) => statSync(join(tests, f)).mtimeMs), statSync(fileURLToPath(import.meta.url)).mtimeMs);
+// headers count too: every file of core/ and test/, the swapped-in pool, and this script (its flags)
+const inputs = [core, tests].flatMap((d) => readdirSync(d).map((f) => join(d, f))).concat(pool ?? [], fileURLToPath(import.meta.url));
+const newest = Math.max(...inputs.map((f) => statSync(f).mtimeMs));
 if (!existsSync(exe) || statSync(exe).mtimeMs < newest) {
   const cxx = process.env.CXX ?? "g++";
   process.stderr.write(`[native-tests] building ${exe.slice(root.length + 1)}${tsan ? " (ThreadSanitizer)" : ""}\n`);

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { execSync } from "node:child_process";
 import { test } from "node:test";
-import { AdamW, Policy, getThreads, setThreads, type Qwen2Config } from "../../native/index.ts";
+import { AdamW, Policy, checkCpu, getThreads, setThreads, type Qwen2Config } from "../../native/index.ts";
 import { randTokens } from "./helpers.ts";
 
 // First pinned on an AMD EPYC with AVX2 only (no AVX-512), 2026-11-30.
@@ -76,8 +76,7 @@ test("engine digest: pinned, the same with 1 and 2 threads, on any x86-64 CPU", 
   assert.equal(digests[0], PINNED, "the engine's bits changed on this CPU (see the comment at the top of this file)");
 });
 
-test("a CPU without AVX2/FMA is refused by name before the addon loads (no SIGILL)", async () => {
-  const { checkCpu } = await import("../../native/index.ts");
+test("a CPU without AVX2/FMA is refused by name before the addon loads (no SIGILL)", () => {
   const old = "model name\t: Intel(R) Core(TM)2 Duo\nflags\t\t: fpu sse sse2 ssse3 sse4_1\n";
   assert.throws(() => checkCpu(old), /Core\(TM\)2 Duo lacks avx2, fma, bmi2, f16c/);
   assert.doesNotThrow(() => checkCpu("model name\t: X\nflags\t\t: fpu sse2 avx avx2 fma bmi2 f16c\n"));

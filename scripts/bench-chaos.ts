@@ -19,7 +19,7 @@ import { chaos, formatKills, runStatusOf, stepDigests, type ChaosReport } from "
 import { down, up } from "../cli/cluster/control.ts";
 import { readState, type ClusterState } from "../cli/cluster/layout.ts";
 import { initialPolicy } from "../cli/launch.ts";
-import { auditEvents } from "../streams/audit.ts";
+import { auditEvents } from "../domain/audit.ts";
 import { loadConfig } from "../streams/config.ts";
 import { EventLog } from "../streams/eventlog.ts";
 

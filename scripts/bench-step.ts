@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runConfig } from "../cli/commands/run.ts";
-import { ensurePretrained } from "../consumers/updater/pretrain.ts";
+import { ensurePretrained } from "../offline/pretrain.ts";
 import { modelCacheDir } from "../cli/launch.ts";
 import { loadConfig } from "../streams/config.ts";
 import { EventLog } from "../streams/eventlog.ts";

@@ -4,8 +4,7 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
-import { PretrainSpec } from "./data/corpus.ts";
-import { BUILTIN_TEMPLATES } from "./data/templates.ts";
+import { BUILTIN_TEMPLATES } from "./templates.ts";
 import { ConfigError } from "./errors.ts";
 
 const posInt = z.number().int().positive();
@@ -28,6 +27,36 @@ export const Qwen2Arch = z.strictObject({
 }).refine((a) => a.head_dim !== undefined || a.hidden_size % a.num_attention_heads === 0, {
   message: "hidden_size must be divisible by num_attention_heads when head_dim is not given", path: ["hidden_size"],
 });
+
+// The pretraining corpus of a tiny base model (loaders/corpus.ts writes its documents).
+export const DocMix = z.strictObject({
+  direct: z.number().min(0).default(0.5),       // Q: a+b\nA: s
+  steps: z.number().min(0).default(0.31),       // Q: a+b\nSteps: <scratchpad> A: s
+  r1: z.number().min(0).default(0.06),          // Think: a+b\n<think><scratchpad></think><answer>\boxed{s}</answer>
+  r1_empty: z.number().min(0).default(0.04),    // Think: a+b\n<think></think><answer>\boxed{s}</answer>
+  near_miss: z.number().min(0).default(0.08),   // R1 prompt, almost the format: <think>..</think>A: s | <answer>s</answer>
+  recheck: z.number().min(0).default(0.01),     // R1 with a wrong step noticed and redone ("check")
+});
+export type DocMix = z.infer<typeof DocMix>;
+
+export const PretrainSpec = z.strictObject({
+  task: z.literal("addition").default("addition"),
+  params: z.strictObject({ digits: z.number().int().min(1).max(9).default(3) }).default({ digits: 3 }),
+  mix: DocMix.default(DocMix.parse({})),
+  r1_prompt_share: z.number().min(0).max(1).default(0.3),
+  steps: z.number().int().positive().default(1500),
+  batch_rows: z.number().int().positive().default(16),
+  seq_len: z.number().int().positive().default(128),
+  lr: z.number().positive().default(3e-3),
+  warmup: z.number().int().nonnegative().default(100),
+  min_lr_ratio: z.number().min(0).max(1).default(0.1),
+  weight_decay: z.number().min(0).default(0.01),
+  adam_beta1: z.number().gt(0).lt(1).default(0.9),
+  adam_beta2: z.number().gt(0).lt(1).default(0.98),
+  clip_grad: z.number().min(0).default(1.0),
+  seed: z.number().int().nonnegative().default(0),
+});
+export type PretrainSpec = z.infer<typeof PretrainSpec>;
 
 export const ModelSpec = z.strictObject({
   name: z.string().min(1),

@@ -3,7 +3,7 @@
 // run ends. The choices come from a seeded RNG (the same seed picks the same sequence of candidates);
 // the supervisor restarts whatever dies. Used by the chaos test and `npm run bench -- chaos`, which
 // compare the run's weights digests with those of an undisturbed run of the same config and seed.
-import { Rng } from "../../streams/data/rng.ts";
+import { Rng } from "../../domain/rng.ts";
 import type { EventLog } from "../../streams/eventlog.ts";
 import type { PolicyUpdated } from "../../streams/events/index.ts";
 import { subjects } from "../../streams/subjects.ts";

@@ -1,9 +1,9 @@
 // `zerostream config check <file> [--set key=value ...] [--json]`: validates a run config and prints it resolved.
 import { stringify } from "yaml";
-import { rewardSpecOf } from "../../consumers/reward/consumer.ts";
-import { RewardError } from "../../consumers/reward/types.ts";
+import { rewardSpecOf } from "../../domain/reward/spec.ts";
+import { RewardError } from "../../domain/reward/types.ts";
 import { configHash, loadConfig } from "../../streams/config.ts";
-import { describeMissing, missingInputs } from "../../streams/data/inputs.ts";
+import { describeMissing, missingInputs } from "../../loaders/inputs.ts";
 import { ConfigError } from "../../streams/errors.ts";
 
 export const summary = "config check <file> [--set k=v] [--json]: validate a run config and print it resolved";

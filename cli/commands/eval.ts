@@ -1,6 +1,6 @@
 // `zerostream eval <run> --version N|all --bench <name|file> [--k K] [--temperature T] [--force] [--map k=f,...] [--limit N] [--reward fn@v] [--json]`:
 // evaluates policy versions of a run and records the result as Evaluated events (or prints the recorded one).
-import { evaluateRun, type RunEval } from "../../consumers/eval/run.ts";
+import { evaluateRun, type RunEval } from "../../offline/eval/run.ts";
 import { parseArgs } from "../args.ts";
 import { BUS_FLAGS, BUS_USAGE, withBus } from "../bus.ts";
 

@@ -1,6 +1,6 @@
 // `zerostream export <run> --out <dir> [--scorer fn@version] [--server URL [--creds FILE] | --cluster DIR | --store DIR]`: rollouts.jsonl (one line
 // per sample with rewards and advantages), metrics.csv (one row per step), evaluations.csv.
-import { exportRun } from "../../consumers/replay/export.ts";
+import { exportRun } from "../../offline/replay/export.ts";
 import { parseArgs } from "../args.ts";
 import { BUS_FLAGS, BUS_USAGE, withBus } from "../bus.ts";
 

@@ -3,7 +3,7 @@
 // <step> of an old run, copied into the new run's bucket, with the config overrides applied. It does
 // not run it: `zerostream run --resume <new run>` does.
 import { Policy, type Qwen2Config } from "../../native/index.ts";
-import { ForkError, forkConfig, snapshotAt } from "../../consumers/replay/fork.ts";
+import { ForkError, forkConfig, snapshotAt } from "../../offline/replay/fork.ts";
 import { sha256, EventLog } from "../../streams/eventlog.ts";
 import type { RunStarted } from "../../streams/events/index.ts";
 import { subjects } from "../../streams/subjects.ts";

@@ -1,6 +1,6 @@
 // `zerostream pretrain <config> [--set k=v]`: pretrains the config's base model (model.pretrain) through
 // the native engine, or finds it in the cache (.zerostream/models/<hash>, or ZS_CACHE_DIR).
-import { ensurePretrained } from "../../consumers/updater/pretrain.ts";
+import { ensurePretrained } from "../../offline/pretrain.ts";
 import { loadConfig } from "../../streams/config.ts";
 import { parseArgs } from "../args.ts";
 import { modelCacheDir } from "../launch.ts";

@@ -2,9 +2,9 @@
 // folds a run's log into its history (steps, groups, curves), audits every invariant from the events
 // alone (and every weights object against its digest), and with --verify-updates re-executes the
 // updater and checks every PolicyUpdated bit for bit. Exit code 0: clean; 1: a violation or divergence.
-import { auditRun } from "../../consumers/replay/audit.ts";
-import { describeHistory, foldHistory } from "../../consumers/replay/fold.ts";
-import { verifyUpdates, type VerifyReport } from "../../consumers/replay/verify.ts";
+import { auditRun } from "../../offline/replay/audit.ts";
+import { describeHistory, foldHistory } from "../../offline/replay/fold.ts";
+import { verifyUpdates, type VerifyReport } from "../../offline/replay/verify.ts";
 import { parseArgs } from "../args.ts";
 import { BUS_FLAGS, BUS_USAGE, openBus } from "../bus.ts";
 

@@ -2,7 +2,7 @@
 // static, self-contained HTML report (curves, evaluation table, sample responses before and after).
 import { parseArgs } from "../args.ts";
 import { BUS_FLAGS, BUS_USAGE, withBus } from "../bus.ts";
-import { defaultReportPath, EmptyRunError, writeReport } from "../report/index.ts";
+import { defaultReportPath, EmptyRunError, writeReport } from "../../offline/report/index.ts";
 
 export const summary = "report <run> [--server URL] [--out file.html]: write a run's HTML report (curves, evals, samples)";
 

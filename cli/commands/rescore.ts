@@ -1,7 +1,7 @@
 // `zerostream rescore <run> --reward <fn@version> [--against <fn@version>] [--examples N] [--json] [--server URL [--creds FILE] | --cluster DIR | --store DIR]`:
 // re-scores every recorded rollout, publishes the new GroupScored events in the same run under their
 // own scorer, and reports per step the verdicts that flipped (0→1, 1→0) with examples.
-import { rescoreRun, type RescoreReport } from "../../consumers/replay/rescore.ts";
+import { rescoreRun, type RescoreReport } from "../../offline/replay/rescore.ts";
 import { parseArgs } from "../args.ts";
 import { BUS_FLAGS, BUS_USAGE, withBus } from "../bus.ts";
 

@@ -3,7 +3,7 @@
 // N rollout generators and M reward consumers as child processes, the updater in this process, RunFinished.
 // Ctrl-C or SIGTERM stops it after the step in hand, with every child, and prints the command that resumes it.
 import { setThreads } from "../../native/index.ts";
-import { periodicEvaluation } from "../../consumers/eval/periodic.ts";
+import { periodicEvaluation } from "../../offline/eval/periodic.ts";
 import { runUpdater, stepLimit } from "../../consumers/updater/driver.ts";
 import { loadConfig, type RunConfig } from "../../streams/config.ts";
 import { ZeroStreamError } from "../../streams/errors.ts";

@@ -6,9 +6,9 @@
 import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
 import { z } from "zod";
-import { DEFAULT_TIMEOUT_MS, ScorerPool, type ScoreJob } from "../../consumers/reward/pool.ts";
-import { resolveReward } from "../../consumers/reward/registry.ts";
-import type { RewardResult } from "../../consumers/reward/types.ts";
+import { DEFAULT_TIMEOUT_MS, ScorerPool, type ScoreJob } from "../../compute/scoring/pool.ts";
+import { resolveReward } from "../../domain/reward/registry.ts";
+import type { RewardResult } from "../../domain/reward/types.ts";
 
 export const summary = "score JSON lines {gold, prediction|response} from stdin with a reward function (--reward base_acc)";
 

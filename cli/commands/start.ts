@@ -5,14 +5,14 @@
 // `--resume RUN` finishes a run that was interrupted: its recorded evaluations are reused. Ctrl-C or
 // SIGTERM stops every child and prints where the run stands and the command that resumes it.
 import { join } from "node:path";
-import { evaluateRun, type RunEval } from "../../consumers/eval/index.ts";
-import { ensurePretrained } from "../../consumers/updater/pretrain.ts";
+import { evaluateRun, type RunEval } from "../../offline/eval/index.ts";
+import { ensurePretrained } from "../../offline/pretrain.ts";
 import { loadConfig, type RunConfig } from "../../streams/config.ts";
 import { ZeroStreamError } from "../../streams/errors.ts";
 import { parseArgs } from "../args.ts";
 import { command, localStoreDir, openBus } from "../bus.ts";
 import { exitCodeOf, InterruptedError, interruptOf, onInterrupt, unlessInterrupted } from "../interrupt.ts";
-import { writeReport, defaultReportPath } from "../report/index.ts";
+import { writeReport, defaultReportPath } from "../../offline/report/index.ts";
 import { modelCacheDir, startRun } from "../launch.ts";
 import { fmtTime } from "../progress.ts";
 import { resumeCommand, runConfig, standingOf } from "./run.ts";

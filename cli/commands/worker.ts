@@ -5,7 +5,7 @@
 import { setThreads } from "../../native/index.ts";
 import { runGenerator } from "../../producers/rollout/generator.ts";
 import { runRewardConsumer } from "../../consumers/reward/consumer.ts";
-import { periodicEvaluation } from "../../consumers/eval/periodic.ts";
+import { periodicEvaluation } from "../../offline/eval/periodic.ts";
 import { runUpdater } from "../../consumers/updater/driver.ts";
 import { EventLog } from "../../streams/eventlog.ts";
 import { parseArgs, serverUrl } from "../args.ts";

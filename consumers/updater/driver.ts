@@ -10,11 +10,11 @@ import type { EventLog } from "../../streams/eventlog.ts";
 import type { PolicyUpdated, RolloutRequested, RunFinished } from "../../streams/events/index.ts";
 import { failpoint } from "../../streams/failpoint.ts";
 import { childLogger } from "../../streams/logger.ts";
-import { RunContexts } from "../../streams/runctx.ts";
-import { scorerOf } from "../reward/consumer.ts";
-import { selectPrompts, taskChunks, type Selected } from "./schedule.ts";
-import { evolve, initialState, readyGroups, type RunState } from "./state.ts";
-import { grpoUpdate } from "./update.ts";
+import { RunContexts } from "../../loaders/runctx.ts";
+import { scorerOf } from "../../domain/reward/spec.ts";
+import { selectPrompts, taskChunks, type Selected } from "../../domain/grpo/schedule.ts";
+import { evolve, initialState, readyGroups, type RunState } from "../../domain/run/state.ts";
+import { grpoUpdate } from "../../compute/update.ts";
 
 export class UpdaterError extends ZeroStreamError {}
 /** The updater's log follower stopped: it would wait for groups it can no longer see. */

@@ -4,15 +4,15 @@
 import { hostname } from "node:os";
 import type { Logger } from "pino";
 import { Policy, type Qwen2Config } from "../../native/index.ts";
-import type { PromptRow } from "../../streams/data/datasets.ts";
-import { applyStops } from "../../streams/data/stops.ts";
-import type { Tokenizer } from "../../streams/data/tokenizer.ts";
+import type { PromptRow } from "../../loaders/datasets.ts";
+import { applyStops } from "../../domain/stops.ts";
+import type { Tokenizer } from "../../loaders/tokenizer.ts";
 import { PoisonMessageError } from "../../streams/errors.ts";
 import type { EventLog } from "../../streams/eventlog.ts";
 import type { GroupSampled, RolloutRequested } from "../../streams/events/index.ts";
 import { failpoint } from "../../streams/failpoint.ts";
 import { childLogger } from "../../streams/logger.ts";
-import { RunContexts } from "../../streams/runctx.ts";
+import { RunContexts } from "../../loaders/runctx.ts";
 import { TASK_STREAM } from "../../streams/subjects.ts";
 
 export const ROLLOUT_DURABLE = "rollout";

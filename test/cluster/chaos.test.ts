@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { pickVictim } from "../../cli/cluster/chaos.ts";
 import type { ProcState } from "../../cli/cluster/layout.ts";
-import { Rng } from "../../streams/data/rng.ts";
+import { Rng } from "../../domain/rng.ts";
 
 const proc = (name: string, role: ProcState["role"], status: ProcState["status"], pid: number | null): ProcState =>
   ({ name, kind: role === "nats" ? "node" : "worker", role, status, pid, startedAt: null, restarts: 0, log: "" });

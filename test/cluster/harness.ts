@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connectAuth, credsPath } from "../../cli/cluster/auth.ts";
 import { readState, type ClusterState } from "../../cli/cluster/layout.ts";
-import { auditEvents, type AuditReport } from "../../streams/audit.ts";
+import { auditEvents, type AuditReport } from "../../domain/audit.ts";
 import { EventLog } from "../../streams/eventlog.ts";
 import type { GroupSampled, GroupScored } from "../../streams/events/index.ts";
 

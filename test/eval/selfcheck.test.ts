@@ -2,10 +2,10 @@
 // outside the think part and a step repeated with the same result do not. Metrics from verdicts.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { evalMetrics, passed } from "../../consumers/eval/metrics.ts";
-import { hasRevisedStep, isSelfCheck, thinkPart } from "../../consumers/eval/selfcheck.ts";
-import { resolveReward } from "../../consumers/reward/registry.ts";
-import type { RewardResult } from "../../consumers/reward/types.ts";
+import { evalMetrics, passed } from "../../domain/reward/metrics.ts";
+import { hasRevisedStep, isSelfCheck, thinkPart } from "../../domain/reward/selfcheck.ts";
+import { resolveReward } from "../../domain/reward/registry.ts";
+import type { RewardResult } from "../../domain/reward/types.ts";
 
 describe("isSelfCheck", () => {
   it("counts re-check marker words in the think part", () => {

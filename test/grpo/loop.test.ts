@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { runConfig } from "../../cli/commands/run.ts";
 import { spawnWorker, startRun } from "../../cli/launch.ts";
-import { auditEvents } from "../../streams/audit.ts";
+import { auditEvents } from "../../domain/audit.ts";
 import { loadConfig } from "../../streams/config.ts";
 import type { PolicyUpdated } from "../../streams/events/index.ts";
 import { startBus, type Bus } from "../helpers/nats.ts";

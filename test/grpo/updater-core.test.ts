@@ -2,10 +2,10 @@
 // values, prompt selection, lr schedule, batch packing, the run-state fold and the off-policy guard.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { advantageEstimator, stdUnbiased } from "../../consumers/updater/advantages.ts";
-import { pack, rewardStats, sequencesOf } from "../../consumers/updater/batch.ts";
-import { learningRate, selectPrompts, taskChunks } from "../../consumers/updater/schedule.ts";
-import { evolve, initialState, readyGroups } from "../../consumers/updater/state.ts";
+import { advantageEstimator, stdUnbiased } from "../../domain/grpo/advantages.ts";
+import { pack, rewardStats, sequencesOf } from "../../domain/grpo/batch.ts";
+import { learningRate, selectPrompts, taskChunks } from "../../domain/grpo/schedule.ts";
+import { evolve, initialState, readyGroups } from "../../domain/run/state.ts";
 import { resolveConfig } from "../../streams/config.ts";
 import { groupSampled, groupScored, runStarted } from "../helpers/events.ts";
 import { tinyConfig } from "../helpers/tiny.ts";

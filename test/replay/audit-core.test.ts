@@ -2,9 +2,9 @@
 // detail is named by its rule and the sequence of the offending event.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { runAuditOptions } from "../../consumers/replay/audit.ts";
-import { advantageEstimator } from "../../consumers/updater/advantages.ts";
-import { auditEvents } from "../../streams/audit.ts";
+import { runAuditOptions } from "../../offline/replay/audit.ts";
+import { advantageEstimator } from "../../domain/grpo/advantages.ts";
+import { auditEvents } from "../../domain/audit.ts";
 import { resolveConfig } from "../../streams/config.ts";
 import type { Evaluated, PolicyUpdated, UpdateStats, ZsEvent } from "../../streams/events/index.ts";
 import { DIGEST, groupSampled, groupScored, runStarted } from "../helpers/events.ts";

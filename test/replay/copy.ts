@@ -1,6 +1,6 @@
 // Test helper: a copy of a run under a new run id (its events republished, its weights objects copied),
 // with an optional transform of each event (return null to drop it) — the way to build tampered runs.
-import { weightsRefs } from "../../consumers/replay/audit.ts";
+import { weightsRefs } from "../../offline/replay/audit.ts";
 import type { EventLog, Replayed } from "../../streams/eventlog.ts";
 import type { ZsEvent } from "../../streams/events/index.ts";
 

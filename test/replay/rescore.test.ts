@@ -5,11 +5,11 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { describeRescore } from "../../cli/commands/rescore.ts";
-import { auditRun } from "../../consumers/replay/audit.ts";
-import { rescoreRun } from "../../consumers/replay/rescore.ts";
-import { groupScoredOf } from "../../consumers/reward/consumer.ts";
-import { resolveReward } from "../../consumers/reward/registry.ts";
-import { score } from "../../consumers/reward/score.ts";
+import { auditRun } from "../../offline/replay/audit.ts";
+import { rescoreRun } from "../../offline/replay/rescore.ts";
+import { groupScoredOf } from "../../domain/reward/spec.ts";
+import { resolveReward } from "../../domain/reward/registry.ts";
+import { score } from "../../domain/reward/score.ts";
 import { resolveConfig } from "../../streams/config.ts";
 import type { GroupSampled, GroupScored } from "../../streams/events/index.ts";
 import { DIGEST, groupSampled, runStarted } from "../helpers/events.ts";

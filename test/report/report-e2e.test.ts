@@ -10,7 +10,7 @@ import { after, before, describe, it } from "node:test";
 import { chromium, type Browser } from "playwright-core";
 import { runConfig } from "../../cli/commands/run.ts";
 import { run as reportCommand } from "../../cli/commands/report.ts";
-import { EmptyRunError, TRAINING_CHARTS } from "../../cli/report/index.ts";
+import { EmptyRunError, TRAINING_CHARTS } from "../../offline/report/index.ts";
 import type { Evaluated, GroupSampled, PolicyUpdated, RunStarted } from "../../streams/events/index.ts";
 import { startBus, type Bus } from "../helpers/nats.ts";
 import { tinyConfig, writeConfig } from "../helpers/tiny.ts";

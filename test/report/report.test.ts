@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { buildReport, EmptyRunError, foldReport, TRAINING_CHARTS, writeReport } from "../../cli/report/index.ts";
+import { buildReport, EmptyRunError, foldReport, TRAINING_CHARTS, writeReport } from "../../offline/report/index.ts";
 import { parseEvent, type ZsEvent } from "../../streams/events/index.ts";
 import { groupSampled, groupScored, runStarted } from "../helpers/events.ts";
 import { evaluated, policyUpdated, stats } from "./events.ts";

@@ -7,11 +7,11 @@ import { existsSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, it } from "node:test";
-import { caseCategory, loadVerifierCases } from "../../consumers/reward/cases.ts";
-import { resolveReward } from "../../consumers/reward/registry.ts";
+import { caseCategory, loadVerifierCases } from "../../loaders/verifier-cases.ts";
+import { resolveReward } from "../../domain/reward/registry.ts";
 import { readFileSync } from "node:fs";
-import { equivalent } from "../../consumers/reward/equiv.ts";
-import { extractAnswer, scoreAnswer } from "../../consumers/reward/score.ts";
+import { equivalent } from "../../domain/reward/equiv.ts";
+import { extractAnswer, scoreAnswer } from "../../domain/reward/score.ts";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const path = process.env.ZS_VERIFIER_CASES ?? join(root, "test", "fixtures", "reward", "verifier-cases.jsonl");

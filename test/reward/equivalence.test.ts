@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { equivalent } from "../../consumers/reward/equiv.ts";
-import { normalizeAnswer } from "../../consumers/reward/normalize.ts";
+import { equivalent } from "../../domain/reward/equiv.ts";
+import { normalizeAnswer } from "../../domain/reward/normalize.ts";
 
 /** Both directions: the verdict must not depend on which side is gold. */
 function same(a: string, b: string): void {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { boxedSpans, lastBoxed, lenientAnswer } from "../../consumers/reward/extract.ts";
-import { extractAnswer } from "../../consumers/reward/score.ts";
+import { boxedSpans, lastBoxed, lenientAnswer } from "../../domain/reward/extract.ts";
+import { extractAnswer } from "../../domain/reward/score.ts";
 
 describe("answer extraction", () => {
   it("given nested braces in \\boxed, then the whole content is extracted", () => {

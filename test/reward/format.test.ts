@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { looseFormat, strictFormat } from "../../consumers/reward/format.ts";
+import { looseFormat, strictFormat } from "../../domain/reward/format.ts";
 
 const good = "<think> reasoning </think><answer> so \\boxed{3} </answer>";
 

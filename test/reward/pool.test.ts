@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { ScorerPool } from "../../consumers/reward/pool.ts";
-import { resolveReward } from "../../consumers/reward/registry.ts";
+import { ScorerPool } from "../../compute/scoring/pool.ts";
+import { resolveReward } from "../../domain/reward/registry.ts";
 
 const spec = resolveReward("base_acc");
 const wrap = (answer: string) => `<think>work</think><answer>\\boxed{${answer}}</answer>`;

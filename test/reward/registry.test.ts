@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { resolveReward, rewardId, rewardNames, scorerOfRecord, scorerOfUpdate } from "../../consumers/reward/registry.ts";
-import { score, scoreAnswer } from "../../consumers/reward/score.ts";
-import { UnknownRewardError } from "../../consumers/reward/types.ts";
+import { resolveReward, rewardId, rewardNames, scorerOfRecord, scorerOfUpdate } from "../../domain/reward/registry.ts";
+import { score, scoreAnswer } from "../../domain/reward/score.ts";
+import { UnknownRewardError } from "../../domain/reward/types.ts";
 
 const goodRight = "<think> 1+2 </think><answer> \\boxed{3} </answer>";
 const goodWrong = "<think> 1+2 </think><answer> \\boxed{4} </answer>";

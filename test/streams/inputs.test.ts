@@ -8,11 +8,11 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, describe, it } from "node:test";
-import { resolveBenchmark } from "../../consumers/eval/benchmarks.ts";
+import { resolveBenchmark } from "../../offline/eval/benchmarks.ts";
 import { loadConfig } from "../../streams/config.ts";
-import { DatasetNotFoundError, loadRows, prepareTrainSet } from "../../streams/data/datasets.ts";
-import { assertInputs, InputNotFoundError, missingInputs } from "../../streams/data/inputs.ts";
-import { CharTokenizer } from "../../streams/data/tokenizer.ts";
+import { DatasetNotFoundError, loadRows, prepareTrainSet } from "../../loaders/datasets.ts";
+import { assertInputs, InputNotFoundError, missingInputs } from "../../loaders/inputs.ts";
+import { CharTokenizer } from "../../loaders/tokenizer.ts";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const RECIPE = join(root, "configs", "r1-zero-qwen25-7b.yaml");

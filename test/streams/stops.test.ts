@@ -2,12 +2,12 @@
 // had stopped there; the cut is applied to real samples of a tiny policy and in evaluations.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { evaluatePolicy } from "../../consumers/eval/evaluate.ts";
-import { resolveReward } from "../../consumers/reward/registry.ts";
-import { ScorerPool } from "../../consumers/reward/pool.ts";
+import { evaluatePolicy } from "../../offline/eval/evaluate.ts";
+import { resolveReward } from "../../domain/reward/registry.ts";
+import { ScorerPool } from "../../compute/scoring/pool.ts";
 import { Policy } from "../../native/index.ts";
-import { applyStops, stopCut } from "../../streams/data/stops.ts";
-import { CharTokenizer } from "../../streams/data/tokenizer.ts";
+import { applyStops, stopCut } from "../../domain/stops.ts";
+import { CharTokenizer } from "../../loaders/tokenizer.ts";
 
 const tok = new CharTokenizer();
 const ARCH = { vocab_size: 104, hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, intermediate_size: 64,

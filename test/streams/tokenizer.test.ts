@@ -5,10 +5,10 @@ import assert from "node:assert/strict";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, it } from "node:test";
-import { resolveBenchmark } from "../../consumers/eval/benchmarks.ts";
+import { resolveBenchmark } from "../../offline/eval/benchmarks.ts";
 import { loadConfig } from "../../streams/config.ts";
-import { HfTokenizer, loadTokenizer } from "../../streams/data/tokenizer.ts";
-import { renderPrompt } from "../../streams/data/templates.ts";
+import { HfTokenizer, loadTokenizer } from "../../loaders/tokenizer.ts";
+import { renderPrompt } from "../../loaders/templates.ts";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const DIR = join(root, "test", "fixtures", "qwen2.5-tokenizer");

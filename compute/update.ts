@@ -1,0 +1,88 @@
+// One GRPO update through the native engine: advantages (registry), the reference pass when the KL
+// needs it, the policy loss over micro-batches, global-norm clipping and AdamW. A pure function of
+// (policy, optimizer, reference, config, ordered groups): no clock, no randomness.
+import type { RunConfig } from "../streams/config.ts";
+import type { AdamW, LossSpec, Policy } from "../native/index.ts";
+import { advantageEstimator } from "../domain/grpo/advantages.ts";
+import { microBatches, orderGroups, pack, rewardStats, sequenceKl, sequencesOf, type RewardStats, type StepGroup } from "../domain/grpo/batch.ts";
+import { learningRate } from "../domain/grpo/schedule.ts";
+
+export type UpdateResult = {
+  advantages: Record<string, number[]>;
+  stats: RewardStats & { loss: number; pgLoss: number; kl: number; entropy: number; clipFrac: number; gradNorm: number; lr: number; tokens: number };
+  timings: { refMs: number; updateMs: number };
+};
+
+export function lossTemperature(cfg: RunConfig): number {
+  return cfg.rollout.temperature > 0 ? cfg.rollout.temperature : 1;
+}
+
+export async function grpoUpdate(p: { cfg: RunConfig; step: number; policy: Policy; optimizer: AdamW; reference: Policy | null; groups: StepGroup[] }): Promise<UpdateResult> {
+  const { cfg, step, policy, optimizer, reference } = p;
+  const algo = cfg.algorithm;
+  const groups = orderGroups(p.groups);
+  const estimator = advantageEstimator(algo.adv_estimator);
+  const T = lossTemperature(cfg);
+  const needRef = algo.kl_coef > 0 && reference !== null;
+  const t0 = performance.now();
+
+  // rewards per group, in sample order; with KL in the reward, r − β·Σ_t kl_t per sequence (kl_estimator)
+  const rewards = new Map(groups.map((g) => [g.sampled.groupId, [...g.scored.scores].sort((a, b) => a.index - b.index).map((s) => s.reward)]));
+  const zeroAdv = new Map(groups.map((g) => [g.sampled.groupId, g.sampled.samples.map(() => 0)]));
+  let seqs = sequencesOf(groups, zeroAdv);
+  const refLogps: Float32Array[] = [];
+  if (needRef) {
+    for (const mb of microBatches(seqs, cfg.actor.micro_batch_size)) refLogps.push(await reference!.logprobs(pack(mb), T));
+  }
+  const refMs = performance.now() - t0;
+  if (needRef && algo.use_kl_in_reward) {
+    let i = 0;
+    for (const [mbIndex, mb] of microBatches(seqs, cfg.actor.micro_batch_size).entries()) {
+      const b = pack(mb);
+      const kls = sequenceKl(b, await policy.logprobs(b, T), refLogps[mbIndex], algo.kl_estimator);
+      for (const kl of kls) { const s = seqs[i++]; rewards.get(s.groupId)![s.sample] -= algo.kl_coef * kl; }
+    }
+  }
+  const advantages = new Map([...rewards].map(([id, r]) => [id, estimator(r)]));
+  seqs = sequencesOf(groups, advantages);
+
+  const mbs = microBatches(seqs, cfg.actor.micro_batch_size).map((mb) => pack(mb));
+  const globalTokens = mbs.reduce((a, b) => a + b.tokensTrained, 0);
+  const loss: LossSpec = {
+    kind: "grpo",
+    clipLow: algo.clip_ratio_low ?? algo.clip_ratio,
+    clipHigh: algo.clip_ratio_high ?? algo.clip_ratio,
+    klCoef: algo.use_kl_in_reward || !needRef ? 0 : algo.kl_coef,
+    klEstimator: algo.kl_estimator,
+    aggregation: algo.loss_agg_mode,
+    temperature: T,
+    globalTokens, globalSeqs: seqs.length, maxResponseLength: cfg.data.max_response_length,
+  };
+  const lr = learningRate(cfg.actor, step);
+  const acc = { loss: 0, pgLoss: 0, klSum: 0, entropySum: 0, clipCount: 0, tokens: 0 };
+  let gradNorm = 0;
+  for (let epoch = 0; epoch < algo.updates_per_batch; epoch++) {
+    policy.zeroGrad();
+    for (const [i, b] of mbs.entries()) {
+      const st = await policy.accumulate({ ...b, ...(needRef ? { refLogprobs: refLogps[i] } : {}) }, loss);
+      if (epoch === 0) {
+        acc.loss += st.loss; acc.pgLoss += st.pgLoss; acc.klSum += st.klSum; acc.entropySum += st.entropySum;
+        acc.clipCount += st.clipCount; acc.tokens += st.tokens;
+      }
+    }
+    const r = await optimizer.step({ lr, clipGrad: cfg.actor.clip_grad });
+    if (epoch === 0) gradNorm = r.gradNorm;
+  }
+  const updateMs = performance.now() - t0 - refMs;
+  const adv = Object.fromEntries(advantages);
+  return {
+    advantages: adv,
+    stats: {
+      ...rewardStats(groups, advantages),
+      loss: acc.loss, pgLoss: acc.pgLoss,
+      kl: acc.tokens ? acc.klSum / acc.tokens : 0, entropy: acc.tokens ? acc.entropySum / acc.tokens : 0,
+      clipFrac: acc.tokens ? acc.clipCount / acc.tokens : 0, gradNorm, lr, tokens: acc.tokens,
+    },
+    timings: { refMs, updateMs },
+  };
+}

@@ -1,0 +1,59 @@
+// Step bookkeeping that must be identical wherever it is computed: prompt selection, group ids and
+// seeds, task chunks, the learning-rate schedule. Pure functions of the config and the step.
+import type { RunConfig } from "../../streams/config.ts";
+import { hashKeys, Rng } from "../rng.ts";
+
+export type Selected = { groupId: string; slot: number; index: number; epoch: number; seed: number };
+
+const permCache = new Map<string, number[]>();
+
+/** The dataset order of an epoch: a seeded permutation (or file order when shuffle is off). */
+export function epochOrder(n: number, seed: number, epoch: number, shuffle: boolean): number[] {
+  const key = `${n}:${seed}:${epoch}:${shuffle}`;
+  let p = permCache.get(key);
+  if (!p) {
+    p = Array.from({ length: n }, (_, i) => i);
+    if (shuffle) new Rng(seed, epoch, 0xda7a).shuffle(p);
+    if (permCache.size > 8) permCache.clear();
+    permCache.set(key, p);
+  }
+  return p;
+}
+
+/** The global_batch_size prompts of step k: consecutive positions of the epoch orders, wrapping epochs. */
+export function selectPrompts(cfg: RunConfig, datasetSize: number, step: number): Selected[] {
+  const B = cfg.actor.global_batch_size;
+  const out: Selected[] = [];
+  for (let slot = 0; slot < B; slot++) {
+    const pos = step * B + slot;
+    const epoch = Math.floor(pos / datasetSize);
+    const index = epochOrder(datasetSize, cfg.seed, epoch, cfg.data.shuffle)[pos % datasetSize];
+    out.push({ groupId: `s${step}.g${slot}`, slot, index, epoch, seed: hashKeys(cfg.seed, step, slot, 0x5a3d1e) });
+  }
+  return out;
+}
+
+/** Tasks of a step: chunks of prompts_per_task consecutive slots. */
+export function taskChunks(selected: Selected[], promptsPerTask: number): { taskId: string; chunk: number; prompts: Selected[] }[] {
+  const out = [];
+  for (let c = 0; c * promptsPerTask < selected.length; c++) {
+    const prompts = selected.slice(c * promptsPerTask, (c + 1) * promptsPerTask);
+    const step = /^s(\d+)\./.exec(prompts[0].groupId)![1];
+    out.push({ taskId: `s${step}.c${c}`, chunk: c, prompts });
+  }
+  return out;
+}
+
+export function slotOf(groupId: string): number {
+  return Number(/\.g(\d+)$/.exec(groupId)![1]);
+}
+
+/** lr at step k (0-based): linear warm-up, then constant, cosine or linear decay to min_lr. */
+export function learningRate(a: RunConfig["actor"], step: number): number {
+  if (a.lr_warmup_iters > 0 && step < a.lr_warmup_iters) return a.lr * (step + 1) / a.lr_warmup_iters;
+  if (a.lr_schedule === "constant") return a.lr;
+  const span = Math.max(1, a.train_iters - a.lr_warmup_iters);
+  const t = Math.min(1, (step - a.lr_warmup_iters) / span);
+  const frac = a.lr_schedule === "cosine" ? 0.5 * (1 + Math.cos(Math.PI * t)) : 1 - t;
+  return a.min_lr + (a.lr - a.min_lr) * frac;
+}

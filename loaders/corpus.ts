@@ -1,0 +1,66 @@
+// The pretraining corpus of a tiny base model (after docs/tiny-r1-zero.md): documents that
+// mix plain answers, step-by-step answers and a minority in the R1 format, so the base model rarely
+// follows the format and is partly accurate — the starting point of a pretrained base model.
+import { Rng } from "../domain/rng.ts";
+import type { DocMix, PretrainSpec } from "../streams/config.ts";
+export type { PretrainSpec };
+
+/** The fixed-width scratchpad from the lowest digit: 347+586 → 7+6+0=13,4+8+1=13,3+5+1=09. */
+export function scratchpad(a: number, b: number, digits: number): { steps: string[]; sum: number } {
+  const steps: string[] = [];
+  let carry = 0;
+  for (let i = 0; i < digits; i++) {
+    const x = Math.floor(a / 10 ** i) % 10, y = Math.floor(b / 10 ** i) % 10;
+    const s = x + y + carry;
+    steps.push(`${x}+${y}+${carry}=${String(s).padStart(2, "0")}`);
+    carry = Math.floor(s / 10);
+  }
+  return { steps, sum: a + b };
+}
+
+export const BOS = "<eos>";
+export const plainPrompt = (q: string) => `${BOS}Q: ${q}\n`;
+export const r1Prompt = (q: string) => `${BOS}Think: ${q}\n`;
+export const R1_TEMPLATE = `${BOS}Think: {question}\n`;
+
+type Kind = keyof DocMix;
+
+/** One document of the corpus, as text (the char tokenizer makes the tags single tokens). */
+export function document(kind: Kind, a: number, b: number, digits: number, r1Prompted: boolean, rng: Rng): string {
+  const q = `${a}+${b}`;
+  const { steps, sum } = scratchpad(a, b, digits);
+  const pad = steps.join(",");
+  const eos = "<eos>";
+  const P = r1Prompted ? r1Prompt(q) : plainPrompt(q);
+  switch (kind) {
+    case "direct": return `${P}A: ${sum}${eos}`;
+    case "steps": return `${P}Steps: ${pad} A: ${sum}${eos}`;
+    case "r1": return `${P}<think>${pad}</think><answer>\\boxed{${sum}}</answer>${eos}`;
+    case "r1_empty": return `${P}<think></think><answer>\\boxed{${sum}}</answer>${eos}`;
+    case "near_miss": return rng.next() < 0.5 ? `${P}<think>${pad}</think>A: ${sum}${eos}` : `${P}<answer>${sum}</answer>${eos}`;
+    case "recheck": {
+      const i = rng.int(0, steps.length);
+      const wrong = steps[i].replace(/=(\d\d)$/, (_, s: string) => `=${String((Number(s) + 1 + rng.int(0, 8)) % 20).padStart(2, "0")}`);
+      const redone = [...steps.slice(0, i), `${wrong},check ${steps[i]}`, ...steps.slice(i + 1)].join(",");
+      return `${P}<think>${redone}</think><answer>\\boxed{${sum}}</answer>${eos}`;
+    }
+  }
+}
+
+/** An endless, seeded stream of documents; `exclude` holds the held-out questions. */
+export function* documents(spec: PretrainSpec, exclude: Set<string>): Generator<string> {
+  const rng = new Rng(spec.seed, 0xc0);
+  const digits = spec.params.digits;
+  const lo = digits === 1 ? 0 : 10 ** (digits - 1), hi = 10 ** digits;
+  const kinds = Object.entries(spec.mix) as [Kind, number][];
+  const total = kinds.reduce((a, [, w]) => a + w, 0);
+  for (;;) {
+    const a = rng.int(lo, hi), b = rng.int(lo, hi);
+    if (exclude.has(`${a}+${b}`)) continue;
+    let u = rng.next() * total, kind: Kind = kinds[0][0];
+    for (const [k, w] of kinds) { if ((u -= w) < 0) { kind = k; break; } }
+    // every document, whatever its kind, opens with the R1 prompt with probability r1_prompt_share:
+    // after the R1 prompt the plain answers still dominate, so the base model rarely follows the format
+    yield document(kind, a, b, digits, rng.next() < spec.r1_prompt_share, rng);
+  }
+}

@@ -1,0 +1,113 @@
+// --verify-updates: re-executes the updater over the recorded batches and checks every PolicyUpdated
+// bit for bit. From the initial weights (or the snapshot after step fromStep − 1: its weights and
+// optimizer digests), each step k runs grpoUpdate exactly as the live updater does (the same config,
+// the GroupSampled + GroupScored of the step's groupIds under the step's scorer, the reference =
+// the run's initial weights when kl_coef > 0) and compares the advantages, the weights digest and the
+// optimizer digest with the recorded ones. The first divergence stops the replay and is reported.
+import { AdamW, Policy, type Qwen2Config } from "../../native/index.ts";
+import type { RunConfig } from "../../streams/config.ts";
+import { ZeroStreamError } from "../../streams/errors.ts";
+import { sha256, type EventLog, type Replayed } from "../../streams/eventlog.ts";
+import type { GroupSampled, GroupScored, PolicyUpdated, RunStarted } from "../../streams/events/index.ts";
+import { ADVANTAGE_TOLERANCE } from "../../domain/audit.ts";
+import { scorerOf } from "../../domain/reward/spec.ts";
+import { scorerOfRecord, scorerOfUpdate } from "../../domain/reward/registry.ts";
+import type { StepGroup } from "../../domain/grpo/batch.ts";
+import { grpoUpdate } from "../../compute/update.ts";
+
+export class VerifyError extends ZeroStreamError {}
+
+export type Divergence = { step: number; seq: number; what: "missing-group" | "advantages" | "weights" | "optimizer"; message: string; expected?: string; actual?: string };
+export type VerifyReport = { fromStep: number; checked: number[]; divergence: Divergence | null; ms: number };
+export type VerifyOptions = { fromStep?: number; events?: Replayed[]; onStep?: (step: number, ok: boolean, ms: number) => void };
+
+type Updates = { started: RunStarted; updates: { seq: number; e: PolicyUpdated }[]; sampled: Map<string, GroupSampled>; scored: Map<string, GroupScored> };
+
+function index(events: Replayed[]): Updates {
+  let started: RunStarted | undefined;
+  const updates: { seq: number; e: PolicyUpdated }[] = [];
+  const sampled = new Map<string, GroupSampled>(), scored = new Map<string, GroupScored>();
+  for (const { seq, event: e } of events) {
+    if (e.type === "RunStarted") started ??= e;
+    else if (e.type === "PolicyUpdated") updates.push({ seq, e });
+    else if (e.type === "GroupSampled" && !sampled.has(e.groupId)) sampled.set(e.groupId, e);
+    else if (e.type === "GroupScored") {
+      // by full scorer id (an event written before ids named their settings reads under its full id)
+      const key = `${e.groupId}|${scorerOfRecord(e, (started?.config as RunConfig | undefined)?.reward?.timeout_ms)}`;
+      if (!scored.has(key)) scored.set(key, e);
+    }
+  }
+  if (!started) throw new VerifyError("the log has no RunStarted event: nothing to start the replay from");
+  return { started, updates, sampled, scored };
+}
+
+function compareAdvantages(e: PolicyUpdated, seq: number, got: Record<string, number[]>): Divergence | null {
+  for (const id of e.groupIds) {
+    const a = e.advantages[id] ?? [], b = got[id] ?? [];
+    const i = a.length !== b.length ? 0 : a.findIndex((x, j) => !(Math.abs(x - b[j]) <= ADVANTAGE_TOLERANCE));
+    if (a.length !== b.length || i !== -1) {
+      return { step: e.step, seq, what: "advantages", message: `step ${e.step} ${id} sample ${i}: recorded advantage ${a[i]}, re-executed ${b[i]}`, expected: String(a[i]), actual: String(b[i]) };
+    }
+  }
+  return null;
+}
+
+/** The first step of a run: 0, or the step after the fork point of a fork. */
+function firstStep(u: Updates): number {
+  return u.started.parent ? u.started.parent.step + 1 : 0;
+}
+
+/** Where to start: the initial state, or the snapshot recorded by the update of step fromStep − 1. */
+function startingPoint(u: Updates, fromStep: number): { weights: string; optimizer?: string } {
+  if (fromStep === firstStep(u)) return { weights: u.started.initialWeightsDigest, optimizer: u.started.initialOptimizerDigest };
+  const prev = u.updates.find((x) => x.e.step === fromStep - 1);
+  if (!prev) throw new VerifyError(`no PolicyUpdated for step ${fromStep - 1}: cannot start the replay at step ${fromStep}`);
+  return { weights: prev.e.weightsDigest, optimizer: prev.e.optimizerDigest };
+}
+
+export async function verifyUpdates(log: EventLog, runId: string, o: VerifyOptions = {}): Promise<VerifyReport> {
+  const t0 = performance.now();
+  const u = index(o.events ?? (await log.replayAll(runId)));
+  const cfg = u.started.config as RunConfig;
+  const modelConfig = u.started.modelConfig as Qwen2Config;
+  const fromStep = o.fromStep ?? firstStep(u);
+  const start = startingPoint(u, fromStep);
+  const policy = Policy.fromSafetensors(await log.getBlob(runId, start.weights), modelConfig);
+  const adam = { beta1: cfg.actor.adam_beta1, beta2: cfg.actor.adam_beta2, eps: cfg.actor.adam_eps, weightDecay: cfg.actor.weight_decay };
+  // as the live updater: the moments from the snapshot, the hyperparameters from the run's config
+  const optimizer = start.optimizer ? AdamW.fromBytes(policy, await log.getBlob(runId, start.optimizer), adam) : new AdamW(policy, adam);
+  const runScorer = scorerOf(cfg);
+  const reference = cfg.algorithm.kl_coef > 0 ? Policy.fromSafetensors(await log.getBlob(runId, u.started.referenceWeightsDigest ?? u.started.initialWeightsDigest), modelConfig) : null;
+  const report: VerifyReport = { fromStep, checked: [], divergence: null, ms: 0 };
+  try {
+    for (const { seq, e } of u.updates.filter((x) => x.e.step >= fromStep)) {
+      const ts = performance.now();
+      const groups: StepGroup[] = [];
+      const by = scorerOfUpdate(e.scorer, runScorer);
+      for (const id of e.groupIds) {
+        const sampled = u.sampled.get(id), scored = u.scored.get(`${id}|${by}`);
+        if (!sampled || !scored) {
+          report.divergence = { step: e.step, seq, what: "missing-group", message: `step ${e.step} used ${id}, which the log has no ${sampled ? `GroupScored by ${e.scorer}` : "GroupSampled"} for` };
+          return report;
+        }
+        groups.push({ sampled, scored });
+      }
+      const up = await grpoUpdate({ cfg, step: e.step, policy, optimizer, reference, groups });
+      report.divergence = compareAdvantages(e, seq, up.advantages);
+      const weights = sha256(policy.toSafetensors()), opt = sha256(optimizer.toBytes());
+      if (!report.divergence && weights !== e.weightsDigest) {
+        report.divergence = { step: e.step, seq, what: "weights", message: `step ${e.step}: re-executed weights ${weights}, PolicyUpdated #${seq} records ${e.weightsDigest}`, expected: e.weightsDigest, actual: weights };
+      } else if (!report.divergence && opt !== e.optimizerDigest) {
+        report.divergence = { step: e.step, seq, what: "optimizer", message: `step ${e.step}: re-executed optimizer state ${opt}, PolicyUpdated #${seq} records ${e.optimizerDigest}`, expected: e.optimizerDigest, actual: opt };
+      }
+      o.onStep?.(e.step, !report.divergence, performance.now() - ts);
+      if (report.divergence) return report;
+      report.checked.push(e.step);
+    }
+    return report;
+  } finally {
+    report.ms = performance.now() - t0;
+    policy.dispose();
+    reference?.dispose();
+  }
+}

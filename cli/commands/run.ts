@@ -4,7 +4,8 @@
 // Ctrl-C or SIGTERM stops it after the step in hand, with every child, and prints the command that resumes it.
 import { setThreads } from "../../native/index.ts";
 import { periodicEvaluation } from "../../offline/eval/periodic.ts";
-import { runUpdater, stepLimit } from "../../consumers/updater/driver.ts";
+import { runUpdater } from "../../consumers/updater/driver.ts";
+import { stepLimit } from "../../domain/run/decide.ts";
 import { loadConfig, type RunConfig } from "../../streams/config.ts";
 import { ZeroStreamError } from "../../streams/errors.ts";
 import type { EventLog } from "../../streams/eventlog.ts";

@@ -1,173 +1,155 @@
-// The step driver and updater of a run. Its state is folded from the log (RunStarted, GroupSampled,
-// GroupScored, PolicyUpdated), so a restart at any moment continues from the last PolicyUpdated with
-// no group lost or applied twice: groups already in the log are reused, missing ones are requested
-// again under the same msgIDs, and the update itself is a pure function of its inputs.
+// The updater process: a shell around the pure decider of domain/run/decide.ts. It folds the run's log
+// into its state (RunView), follows the log, and carries out the decider's commands one at a time:
+// publish a step's tasks, run the GRPO update through the native engine and store its weights, publish
+// the PolicyUpdated, finish the run. Its state is folded from the log, so a restart at any moment
+// continues from the last PolicyUpdated with no group lost or applied twice: groups already in the log
+// are reused, missing ones are requested again under the same msgIDs, and the update is a pure
+// function of its inputs. Every failure ends the run loudly (a rejected promise), never a silent wait.
 import type { Logger } from "pino";
 import { AdamW, Policy, type Qwen2Config } from "../../native/index.ts";
 import type { RunConfig } from "../../streams/config.ts";
 import { ZeroStreamError } from "../../streams/errors.ts";
 import type { EventLog } from "../../streams/eventlog.ts";
-import type { PolicyUpdated, RolloutRequested, RunFinished } from "../../streams/events/index.ts";
+import type { PolicyUpdated } from "../../streams/events/index.ts";
 import { failpoint } from "../../streams/failpoint.ts";
 import { childLogger } from "../../streams/logger.ts";
 import { RunContexts } from "../../loaders/runctx.ts";
-import { scorerOf } from "../../domain/reward/spec.ts";
-import { selectPrompts, taskChunks, type Selected } from "../../domain/grpo/schedule.ts";
-import { evolve, initialState, readyGroups, type RunState } from "../../domain/run/state.ts";
+import { decide, evolve, initialUpdaterState, stepLimit, type Command, type Input, type UpdaterState } from "../../domain/run/decide.ts";
+import { emptyView, type RunView } from "../../domain/run/view.ts";
 import { grpoUpdate } from "../../compute/update.ts";
 
 export class UpdaterError extends ZeroStreamError {}
 /** The updater's log follower stopped: it would wait for groups it can no longer see. */
 export class FollowerFailedError extends UpdaterError {}
+/** A message a step needs was dead-lettered: the step can never complete. */
+export class StepDeadLetteredError extends UpdaterError {}
 
 export type StepReport = { event: PolicyUpdated; wallMs: number };
 export type UpdaterOptions = {
   signal: AbortSignal;
   steps?: number;                       // stop once this many steps exist (default: actor.train_iters)
   log?: Logger;
-  onStep?: (r: StepReport, state: RunState) => void;
-  onReady?: (state: RunState) => Promise<void>;                   // awaited once the state is folded, before any step
-  afterStep?: (r: StepReport, state: RunState) => Promise<void>;  // awaited before the next step (periodic evaluation)
+  onStep?: (r: StepReport, view: RunView) => void;
+  onReady?: (view: RunView) => Promise<void>;                   // awaited once the state is folded, before any step
+  afterStep?: (r: StepReport, view: RunView) => Promise<void>;  // awaited before the next step (periodic evaluation)
   stallWarnMs?: number;
 };
 
+type Engine = { policy: Policy; optimizer: AdamW; reference: Policy | null; dispose(): void };
 
-export function samplerOf(cfg: RunConfig, stopTokenIds: number[]) {
-  return {
-    temperature: cfg.rollout.temperature, topP: cfg.rollout.top_p, topK: Math.max(0, cfg.rollout.top_k),
-    maxNewTokens: cfg.data.max_response_length, stopTokenIds,
-  };
-}
-
-export function tasksOfStep(cfg: RunConfig, runId: string, step: number, version: number, weightsDigest: string, selected: Selected[], stopTokenIds: number[]): RolloutRequested[] {
-  return taskChunks(selected, cfg.rollout.prompts_per_task).map((c) => ({
-    type: "RolloutRequested", v: 1, runId, taskId: c.taskId, step, epoch: c.prompts[0].epoch, policyVersion: version,
-    weightsDigest, samplesPerPrompt: cfg.rollout.n_samples_per_prompt, sampler: samplerOf(cfg, stopTokenIds),
-    prompts: c.prompts.map((p) => ({ groupId: p.groupId, promptId: "", index: p.index, seed: p.seed })),
-  }));
-}
-
-/** The number of steps a run has when an updater stops: actor.train_iters, or fewer with --steps. */
-export function stepLimit(cfg: RunConfig, steps?: number): number {
-  return Math.min(steps ?? cfg.actor.train_iters, cfg.actor.train_iters);
-}
-
-export async function runUpdater(log: EventLog, runId: string, o: UpdaterOptions): Promise<RunState> {
-  const lg = o.log ?? childLogger({ role: "updater", run: runId });
-  const rc = await new RunContexts(log).get(runId);
-  const cfg = rc.config;
-  const scorer = scorerOf(cfg);
-  const state = initialState();
-  for await (const r of log.replay(runId)) evolve(state, r.event, r.seq, scorer);
-  if (state.finished) { lg.info({ reason: state.finished.reason }, "run already finished"); return state; }
-  const limit = stepLimit(cfg, o.steps);
-  const tok = rc.tokenizer();
-  const ds = await rc.dataset();
-  const modelConfig = rc.started.modelConfig as Qwen2Config;
-
-  // the policy and optimizer at the last PolicyUpdated (or the start), verified by digest
-  const policy = Policy.fromSafetensors(await log.getBlob(runId, state.weightsDigest!), modelConfig);
+/** The policy and optimizer at the view's last PolicyUpdated (or the start), read by digest; the reference when kl_coef > 0. */
+async function loadEngine(log: EventLog, runId: string, view: RunView, cfg: RunConfig, modelConfig: Qwen2Config, lg: Logger): Promise<Engine> {
+  const policy = Policy.fromSafetensors(await log.getBlob(runId, view.weightsDigest!), modelConfig);
   const adam = { beta1: cfg.actor.adam_beta1, beta2: cfg.actor.adam_beta2, eps: cfg.actor.adam_eps, weightDecay: cfg.actor.weight_decay };
   // the moments come from the snapshot, the hyperparameters from the run's config (a fork's --set
   // actor.adam_beta2=... takes effect; the next snapshot records the config's values)
-  const optimizerBytes = state.optimizerDigest ? await log.getBlob(runId, state.optimizerDigest) : null;
+  const optimizerBytes = view.optimizerDigest ? await log.getBlob(runId, view.optimizerDigest) : null;
   const optimizer = optimizerBytes ? AdamW.fromBytes(policy, optimizerBytes, adam) : new AdamW(policy, adam);
   if (optimizerBytes) {
     const snap = AdamW.settingsOf(optimizerBytes);
     const changed = (["beta1", "beta2", "eps", "weightDecay"] as const).filter((k) => snap[k] !== Math.fround(adam[k]));   // the engine keeps f32
     if (changed.length) lg.info({ snapshot: Object.fromEntries(changed.map((k) => [k, snap[k]])), config: Object.fromEntries(changed.map((k) => [k, adam[k]])) }, "optimizer settings of the run's config replace the snapshot's");
   }
-  const reference = cfg.algorithm.kl_coef > 0 ? Policy.fromSafetensors(await log.getBlob(runId, rc.started.referenceWeightsDigest ?? rc.started.initialWeightsDigest), modelConfig) : null;
-  lg.info({ step: state.step, version: state.version, limit, prompts: ds.rows.length, filteredTooLong: ds.filteredTooLong }, "updater ready");
+  const started = view.started!.event;
+  const reference = cfg.algorithm.kl_coef > 0 ? Policy.fromSafetensors(await log.getBlob(runId, started.referenceWeightsDigest ?? started.initialWeightsDigest), modelConfig) : null;
+  return { policy, optimizer, reference, dispose: () => { policy.dispose(); reference?.dispose(); } };
+}
 
+/** Runs the update of a step and stores its weights and optimizer; the PolicyUpdated to publish. */
+async function computeUpdate(log: EventLog, runId: string, cfg: RunConfig, engine: Engine, c: Extract<Command, { kind: "update" }>, scorer: string, t0: number): Promise<PolicyUpdated> {
+  const waitMs = performance.now() - t0;
+  const up = await grpoUpdate({ cfg, step: c.step, policy: engine.policy, optimizer: engine.optimizer, reference: engine.reference, groups: c.groups });
+  const t1 = performance.now();
+  failpoint("updater.before-snapshot", c.step);
+  const [optimizerDigest, weightsDigest] = await Promise.all([log.putBlob(runId, engine.optimizer.toBytes()), log.putBlob(runId, engine.policy.toSafetensors())]);
+  const mean = (f: (g: Extract<Command, { kind: "update" }>["groups"][number]) => number) => c.groups.reduce((a, g) => a + f(g), 0) / c.groups.length;
+  return {
+    type: "PolicyUpdated", v: 1, runId, step: c.step, fromVersion: c.version, toVersion: c.version + 1,
+    groupIds: c.groupIds, scorer, advantageEstimator: cfg.algorithm.adv_estimator, advantages: up.advantages,
+    weightsDigest, optimizerDigest, stats: up.stats,
+    timings: { waitMs, sampleMsPerGroup: mean((g) => g.sampled.ms), scoreMsPerGroup: mean((g) => g.scored.ms), refMs: up.timings.refMs, updateMs: up.timings.updateMs, snapshotMs: performance.now() - t1, stepMs: 0 },
+  };
+}
+
+export async function runUpdater(log: EventLog, runId: string, o: UpdaterOptions): Promise<RunView> {
+  const lg = o.log ?? childLogger({ role: "updater", run: runId });
+  const rc = await new RunContexts(log).get(runId);
+  const cfg = rc.config;
+  let state: UpdaterState = initialUpdaterState(emptyView("pending"));
+  const apply = (i: Input) => { state = evolve(state, i); };
+  for await (const r of log.replay(runId)) apply(r);
+  if (state.view.finished) { lg.info({ reason: state.view.finished.event.reason }, "run already finished"); return state.view; }
+  const ds = await rc.dataset();
+  const ctx = { runId, config: cfg, limit: stepLimit(cfg, o.steps), datasetSize: ds.rows.length, stopTokenIds: rc.tokenizer().stopIds };
+  const engine = await loadEngine(log, runId, state.view, cfg, rc.started.modelConfig as Qwen2Config, lg);
+  lg.info({ step: state.view.step, version: state.view.version, limit: ctx.limit, prompts: ds.rows.length, filteredTooLong: ds.filteredTooLong }, "updater ready");
+
+  // the follower is how this loop sees groups arrive; when it fails, the decider fails the run
   const follow = new AbortController();
-  const onAbort = () => follow.abort();
+  const onAbort = () => { follow.abort(); wake(); };
   o.signal.addEventListener("abort", onAbort, { once: true });
   let wake: () => void = () => undefined;
-  const changed = () => new Promise<void>((r) => { wake = r; setTimeout(r, 250).unref(); });
-  // the follower is how this loop sees groups arrive: when it fails, the updater fails (never an endless wait)
-  let followFailed: Error | undefined;
+  const changed = () => new Promise<void>((r) => { wake = r; });
   const follower = (async () => {
-    for await (const r of log.follow(runId, state.seq + 1, follow.signal)) { evolve(state, r.event, r.seq, scorer); wake(); }
-  })().catch((err) => {
+    for await (const r of log.follow(runId, state.view.seq + 1, follow.signal)) { apply(r); wake(); }
+  })().catch((err: Error) => {
     if (follow.signal.aborted) return;
-    followFailed = err as Error;
-    lg.error({ err: followFailed.message }, "log follower failed");
+    lg.error({ err: err.message }, "log follower failed");
+    apply({ type: "FollowerFailed", error: err.message });
     wake();
   });
 
-  const requested = new Set<string>();     // task ids published by this process
-  const request = async (k: number, version: number, weightsDigest: string, missing: Set<string> | null) => {
-    for (const t of tasksOfStep(cfg, runId, k, version, weightsDigest, selectPrompts(cfg, ds.rows.length, k), tok.stopIds)) {
-      if (requested.has(t.taskId) || (missing && !t.prompts.some((p) => missing.has(p.groupId)))) continue;
-      await log.publish(t);
-      requested.add(t.taskId);
-    }
-  };
+  let t0 = performance.now(), lastWarn = t0;
   try {
-    await o.onReady?.(state);
-    while (state.step < limit && !o.signal.aborted) {
-      const k = state.step;
-      const t0 = performance.now();
-      const selected = selectPrompts(cfg, ds.rows.length, k);
-      const ids = selected.map((s) => s.groupId);
-      // request the groups that are not in the log yet (same msgIDs: a task already queued is not duplicated)
-      await request(k, state.version, state.weightsDigest!, new Set(readyGroups(state, ids).missingSample));
-      let lastWarn = performance.now();
-      let rg = readyGroups(state, ids);
-      while (rg.ready.length < ids.length) {
-        if (o.signal.aborted) return state;
-        if (followFailed) throw new FollowerFailedError(`step ${k} cannot complete: the log follower of run ${runId} failed: ${followFailed.message}`, { cause: followFailed });
-        const dead = state.deadLettered.find((d) => d.step === k);
-        if (dead) throw new UpdaterError(`step ${k} cannot complete: a message on ${dead.subject} was dead-lettered (${dead.reason}): ${dead.error}`);
-        await changed();
-        rg = readyGroups(state, ids);
-        if (performance.now() - lastWarn > (o.stallWarnMs ?? 30_000)) {
-          lastWarn = performance.now();
-          lg.warn({ step: k, ready: rg.ready.length, missingSample: rg.missingSample.length, missingScore: rg.missingScore.length, refused: state.refused.length }, "waiting for groups");
+    await o.onReady?.(state.view);
+    while (!o.signal.aborted) {
+      const c = decide(state, ctx);
+      switch (c.kind) {
+        case "request":
+          for (const t of c.tasks) await log.publish(t);
+          apply({ type: "TasksPublished", taskIds: c.tasks.map((t) => t.taskId) });
+          break;
+        case "wait":
+          if (performance.now() - lastWarn > (o.stallWarnMs ?? 30_000)) {
+            lastWarn = performance.now();
+            lg.warn({ step: c.step, ready: c.ready, missingSample: c.missingSample.length, missingScore: c.missingScore.length, refused: c.refused }, "waiting for groups");
+          }
+          await Promise.race([changed(), new Promise((r) => setTimeout(r, o.stallWarnMs ?? 30_000).unref())]);
+          break;
+        case "update":
+          apply({ type: "UpdateComputed", event: await computeUpdate(log, runId, cfg, engine, c, state.view.scorer!, t0) });
+          break;
+        case "publish": {
+          const event = { ...c.event, timings: { ...c.event.timings, stepMs: performance.now() - t0 } };
+          failpoint("updater.before-policy-publish", event.step);
+          const ack = await log.publish(event, { expectLastSubjectSequence: c.expectLastSubjectSequence });
+          apply({ seq: ack.seq, event });
+          const report = { event, wallMs: event.timings.stepMs };
+          const record = log.putRunRecord(runId, { status: "running", step: event.step, version: event.toVersion, weightsDigest: event.weightsDigest });
+          o.onStep?.(report, state.view);
+          await record;
+          lg.info({ step: event.step, reward: event.stats.rewardMean, acc: event.stats.accuracyRate, len: event.stats.responseLengthMean, kl: event.stats.kl, ms: Math.round(event.timings.stepMs) }, "policy updated");
+          await o.afterStep?.(report, state.view);
+          t0 = lastWarn = performance.now();
+          break;
         }
+        case "finish": {
+          const ack = await log.publish(c.event);
+          apply({ seq: ack.seq, event: c.event });
+          await log.putRunRecord(runId, { status: "completed", step: state.view.step - 1, version: state.view.version });
+          return state.view;
+        }
+        case "stop":
+          return state.view;
+        case "fail":
+          throw c.reason === "follower" ? new FollowerFailedError(c.message) : new StepDeadLetteredError(c.message);
       }
-      const waitMs = performance.now() - t0;
-      const up = await grpoUpdate({ cfg, step: k, policy, optimizer, reference, groups: rg.ready });
-      const t1 = performance.now();
-      failpoint("updater.before-snapshot", k);
-      const optimizerStored = log.putBlob(runId, optimizer.toBytes());
-      const weightsDigest = await log.putBlob(runId, policy.toSafetensors());
-      // the next step's rollouts start now, while the optimizer snapshot and PolicyUpdated are written:
-      // a crash before PolicyUpdated re-executes this step to the same digest and re-requests the same tasks
-      if (k + 1 < limit) await request(k + 1, state.version + 1, weightsDigest, null);
-      const optimizerDigest = await optimizerStored;
-      const sampleMs = rg.ready.reduce((a, g) => a + g.sampled.ms, 0) / rg.ready.length;
-      const scoreMs = rg.ready.reduce((a, g) => a + g.scored.ms, 0) / rg.ready.length;
-      const event: PolicyUpdated = {
-        type: "PolicyUpdated", v: 1, runId, step: k, fromVersion: state.version, toVersion: state.version + 1,
-        groupIds: ids, scorer, advantageEstimator: cfg.algorithm.adv_estimator, advantages: up.advantages,
-        weightsDigest, optimizerDigest, stats: up.stats,
-        timings: { waitMs, sampleMsPerGroup: sampleMs, scoreMsPerGroup: scoreMs, refMs: up.timings.refMs, updateMs: up.timings.updateMs, snapshotMs: performance.now() - t1, stepMs: 0 },
-      };
-      event.timings.stepMs = performance.now() - t0;
-      failpoint("updater.before-policy-publish", k);
-      const ack = await log.publish(event, { expectLastSubjectSequence: state.lastPolicySeq });
-      evolve(state, event, ack.seq, scorer);
-      const record = log.putRunRecord(runId, { status: "running", step: k, version: event.toVersion, weightsDigest });
-      o.onStep?.({ event, wallMs: event.timings.stepMs }, state);
-      await record;
-      lg.info({ step: k, reward: up.stats.rewardMean, acc: up.stats.accuracyRate, len: up.stats.responseLengthMean, kl: up.stats.kl, ms: Math.round(event.timings.stepMs) }, "policy updated");
-      await o.afterStep?.({ event, wallMs: event.timings.stepMs }, state);
     }
-    if (state.step >= cfg.actor.train_iters && !state.finished) {
-      const fin: RunFinished = { type: "RunFinished", v: 1, runId, reason: "completed", finalVersion: state.version, finalWeightsDigest: state.weightsDigest! };
-      await log.publish(fin);
-      evolve(state, fin, 0);
-      await log.putRunRecord(runId, { status: "completed", step: state.step - 1, version: state.version });
-    }
-    return state;
+    return state.view;
   } finally {
     follow.abort();
     o.signal.removeEventListener("abort", onAbort);
     await follower;
-    policy.dispose();
-    reference?.dispose();
+    engine.dispose();
   }
 }
-

@@ -26,7 +26,8 @@ export async function evaluateBenchmarks(log: EventLog, runId: string, cfg: RunC
   return out;
 }
 
-type State = { config?: RunConfig; version: number; lastPolicy?: { step: number } };
+/** What the hooks read of the updater's view of the run (domain/run/view.ts RunView). */
+type State = { config?: RunConfig; version: number; updates: readonly { event: { step: number } }[] };
 
 /** The updater hooks (runUpdater's onReady and afterStep) of periodic evaluation; no-ops when eval.every is 0. */
 export function periodicEvaluation(log: EventLog, runId: string) {
@@ -41,7 +42,8 @@ export function periodicEvaluation(log: EventLog, runId: string) {
     onReady: async (s: State) => {
       const cfg = s.config;
       if (!cfg || cfg.eval.every === 0) return;
-      if (!s.lastPolicy || evaluatedAfterStep(cfg, s.lastPolicy.step)) await run(cfg, s.version);
+      const last = s.updates.at(-1)?.event;
+      if (!last || evaluatedAfterStep(cfg, last.step)) await run(cfg, s.version);
     },
     afterStep: async (r: { event: { step: number; toVersion: number } }, s: State) => {
       if (s.config && evaluatedAfterStep(s.config, r.event.step)) await run(s.config, r.event.toVersion);

@@ -13,7 +13,8 @@ import { rescoreRun } from "../../offline/replay/rescore.ts";
 import { verifyUpdates } from "../../offline/replay/verify.ts";
 import { runRewardConsumer } from "../../consumers/reward/consumer.ts";
 import { scorerOf } from "../../domain/reward/spec.ts";
-import { evolve, initialState } from "../../domain/run/state.ts";
+import { emptyView, foldRun } from "../../domain/run/view.ts";
+import { readyGroups } from "../../domain/run/decide.ts";
 import { AdamW } from "../../native/index.ts";
 import { resolveConfig } from "../../streams/config.ts";
 import type { Evaluated, GroupScored, PolicyUpdated } from "../../streams/events/index.ts";
@@ -55,13 +56,11 @@ describe("config keys over the bus", () => {
     assert.deepEqual(s.scores.map((x) => x.reward), [0, 1]);
 
     // the updater of the strict run takes its own group, and would not take it as the loose scorer's
-    const fold = async (runId: string, scorer: string) => {
-      const st = initialState();
-      for (const r of await bus.log.replayAll(runId)) evolve(st, r.event, r.seq, scorer);
-      return [...st.scored.keys()];
-    };
-    assert.deepEqual(await fold(runs[1], scorerOf(strict)), ["s0.g0"]);
-    assert.deepEqual(await fold(runs[1], "base_acc@1"), []);
+    const fold = async (runId: string) => foldRun(await bus.log.replayAll(runId), emptyView("pending"));
+    const v = await fold(runs[1]);
+    assert.equal(v.scorer, scorerOf(strict));
+    assert.deepEqual(readyGroups(v, v.config!, ["s0.g0"]).ready.map((g) => g.scored.scorer), [scorerOf(strict)]);
+    assert.deepEqual(readyGroups({ ...v, scorer: "base_acc@1" }, v.config!, ["s0.g0"]).missingScore, ["s0.g0"]);
 
     // rescore the loose run as strict: its own GroupScored, one verdict flipped 1→0; a second rescore adds nothing
     const r1 = await rescoreRun(bus.log, runs[0], { reward: "base_acc@1{format_mode=strict}" });

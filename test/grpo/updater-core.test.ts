@@ -1,13 +1,12 @@
 // Pure cores of the updater, given/when/then with no NATS: advantage estimators against hand-computed
-// values, prompt selection, lr schedule, batch packing, the run-state fold and the off-policy guard.
+// values, prompt selection, lr schedule, batch packing (the decider and the fold: test/domain/).
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { advantageEstimator, stdUnbiased } from "../../domain/grpo/advantages.ts";
 import { pack, rewardStats, sequencesOf } from "../../domain/grpo/batch.ts";
 import { learningRate, selectPrompts, taskChunks } from "../../domain/grpo/schedule.ts";
-import { evolve, initialState, readyGroups } from "../../domain/run/state.ts";
 import { resolveConfig } from "../../streams/config.ts";
-import { groupSampled, groupScored, runStarted } from "../helpers/events.ts";
+import { groupSampled, groupScored } from "../helpers/events.ts";
 import { tinyConfig } from "../helpers/tiny.ts";
 
 const close = (a: number[], b: number[], eps = 1e-9) => {
@@ -75,28 +74,5 @@ describe("batch packing", () => {
     const st = rewardStats([g2, g0], adv);
     assert.equal(st.zeroAdvantageGroups, 1);
     assert.equal(st.rewardMean, 0.5);
-  });
-});
-
-describe("run state fold", () => {
-  const started = () => ({ ...runStarted("r"), config: tinyConfig() });
-  it("collects groups by id, ignores duplicates and other scorers, and advances on PolicyUpdated", () => {
-    const s = initialState();
-    evolve(s, started(), 1, "base_acc@1");
-    evolve(s, groupSampled("r", 0, 0), 2, "base_acc@1");
-    evolve(s, groupSampled("r", 0, 0), 3, "base_acc@1");
-    evolve(s, { ...groupScored("r", 0, 0), scorer: "acc@1" }, 4, "base_acc@1");
-    assert.deepEqual(readyGroups(s, ["s0.g0", "s0.g1"]).missingScore, ["s0.g0"]);
-    evolve(s, groupScored("r", 0, 0), 5, "base_acc@1");
-    const rg = readyGroups(s, ["s0.g0", "s0.g1"]);
-    assert.equal(rg.ready.length, 1);
-    assert.deepEqual(rg.missingSample, ["s0.g1"]);
-  });
-  it("refuses a group sampled with another policy version (max_staleness 0)", () => {
-    const s = initialState();
-    evolve(s, started(), 1);
-    evolve(s, { ...groupSampled("r", 2, 0), policyVersion: 1 }, 2);
-    assert.equal(s.sampled.size, 0);
-    assert.match(s.refused[0].reason, /sampled with policy v1, step 2 needs v2/);
   });
 });

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { spawnWorker, startRun, type WorkerProc } from "../../cli/launch.ts";
-import { tasksOfStep } from "../../consumers/updater/driver.ts";
+import { tasksOfStep } from "../../domain/run/decide.ts";
 import { selectPrompts } from "../../domain/grpo/schedule.ts";
 import { loadConfig } from "../../streams/config.ts";
 import { prepareTrainSet } from "../../loaders/datasets.ts";

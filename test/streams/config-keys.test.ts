@@ -18,7 +18,7 @@ import { evaluatedAfterStep, evaluationPlan } from "../../offline/eval/periodic.
 import { poolSettingsOf, rewardSpecOf, scorerOf } from "../../domain/reward/spec.ts";
 import { score } from "../../domain/reward/score.ts";
 import { microBatches, sequencesOf, type StepGroup } from "../../domain/grpo/batch.ts";
-import { stepLimit, tasksOfStep } from "../../consumers/updater/driver.ts";
+import { stepLimit, tasksOfStep } from "../../domain/run/decide.ts";
 import { ensurePretrained } from "../../offline/pretrain.ts";
 import { learningRate, selectPrompts } from "../../domain/grpo/schedule.ts";
 import { grpoUpdate } from "../../compute/update.ts";

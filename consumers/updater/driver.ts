@@ -90,11 +90,13 @@ export async function runUpdater(log: EventLog, runId: string, o: UpdaterOptions
   o.signal.addEventListener("abort", onAbort, { once: true });
   let wake: () => void = () => undefined;
   const changed = () => new Promise<void>((r) => { wake = r; });
+  let followerErr: Error | undefined;     // the cause of a FollowerFailedError (the state keeps its message)
   const follower = (async () => {
     for await (const r of log.follow(runId, state.view.seq + 1, follow.signal)) { apply(r); wake(); }
   })().catch((err: Error) => {
     if (follow.signal.aborted) return;
     lg.error({ err: err.message }, "log follower failed");
+    followerErr = err;
     apply({ type: "FollowerFailed", error: err.message });
     wake();
   });
@@ -142,7 +144,7 @@ export async function runUpdater(log: EventLog, runId: string, o: UpdaterOptions
         case "stop":
           return state.view;
         case "fail":
-          throw c.reason === "follower" ? new FollowerFailedError(c.message) : new StepDeadLetteredError(c.message);
+          throw c.reason === "follower" ? new FollowerFailedError(c.message, { cause: followerErr }) : new StepDeadLetteredError(c.message);
       }
     }
     return state.view;

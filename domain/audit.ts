@@ -3,10 +3,10 @@
 // update (and every group of an applied step is used), the policy version chain is unbroken. With
 // `options`, also: each recorded reward equals its parts combined by its reward function, and the
 // advantages of each update equal the ones recomputed from the recorded rewards (within 1e-9). The
-// variants come in as functions so that streams/ does not import the consumers' registries.
-// Pure: the caller supplies the events in log order.
-import type { RunConfig } from "../streams/config.ts";
-import type { GroupSampled, GroupScored, PolicyUpdated, RunStarted, ZsEvent } from "../streams/events/index.ts";
+// variants come in as functions (the callers' registries). Reads the run through its one fold
+// (run/view.ts): duplicates are the fold's, scores are keyed by full scorer id. Pure.
+import type { PolicyUpdated, RunStarted, ZsEvent } from "../streams/events/index.ts";
+import { foldRun, updateScorer, type At, type RunView } from "./run/view.ts";
 
 export type Violation = { rule: string; seq: number; message: string };
 export type AuditReport = {
@@ -24,93 +24,114 @@ export type AuditOptions = {
 
 export const ADVANTAGE_TOLERANCE = 1e-9;
 
-function checkAdvantages(e: PolicyUpdated, seq: number, scored: Map<string, { seq: number; e: GroupScored }>, cfg: RunConfig | undefined,
-  o: AuditOptions, bad: (rule: string, seq: number, message: string) => void): void {
+function checkAdvantages(v: RunView, u: At<PolicyUpdated>, scorer: string, o: AuditOptions, bad: Bad): void {
+  const { seq, event: e } = u;
+  const cfg = v.config;
   for (const id of e.groupIds) {
-    const adv = e.advantages[id], sc = scored.get(`${id}|${e.scorer}`);
+    const adv = e.advantages[id], sc = v.groups.get(id)?.scored.get(scorer);
     if (!adv || !sc) continue;
-    if (adv.length !== sc.e.scores.length) { bad("advantages", seq, `step ${e.step} records ${adv.length} advantages for ${id}, which has ${sc.e.scores.length} scores`); continue; }
+    if (adv.length !== sc.event.scores.length) { bad("advantages", seq, `step ${e.step} records ${adv.length} advantages for ${id}, which has ${sc.event.scores.length} scores`); continue; }
     // with the KL in the reward the rewards the estimator saw are not in the log: --verify-updates checks those
     if (!o.estimator || (cfg?.algorithm?.use_kl_in_reward && (cfg.algorithm.kl_coef ?? 0) > 0)) continue;
-    const rewards = [...sc.e.scores].sort((a, b) => a.index - b.index).map((s) => s.reward);
+    const rewards = [...sc.event.scores].sort((a, b) => a.index - b.index).map((s) => s.reward);
     const want = o.estimator(e.advantageEstimator)(rewards);
     const i = want.findIndex((a, j) => !(Math.abs(a - adv[j]) <= ADVANTAGE_TOLERANCE));
     if (i !== -1) bad("advantages", seq, `step ${e.step} ${id} sample ${i}: recorded advantage ${adv[i]}, ${e.advantageEstimator} of the recorded rewards [${rewards.join(", ")}] (#${sc.seq}) gives ${want[i]}`);
   }
 }
 
-export function auditEvents(events: { seq: number; event: ZsEvent }[], options: AuditOptions = {}): AuditReport {
-  const v: Violation[] = [];
-  const bad = (rule: string, seq: number, message: string) => v.push({ rule, seq, message });
-  const started = events.find((e) => e.event.type === "RunStarted");
-  if (!started) bad("run-started", 0, "the log has no RunStarted event");
-  const cfg = started ? ((started.event as RunStarted).config as RunConfig) : undefined;
-  const B = cfg?.actor?.global_batch_size, n = cfg?.rollout?.n_samples_per_prompt;
-  const sampled = new Map<string, { seq: number; e: GroupSampled }>();
-  const scored = new Map<string, { seq: number; e: GroupScored }>();
-  const usedBy = new Map<string, number>();
-  const updates: PolicyUpdated[] = [];
-  const parent = started ? (started.event as RunStarted).parent : undefined;
-  let version = parent?.version ?? 0;          // a fork continues its parent's step and version numbering
-  let lastStep = parent?.step ?? -1;
-  let weights = started ? (started.event as RunStarted).initialWeightsDigest : undefined;
-  const versionDigests = new Map<number, string>(weights ? [[0, weights]] : []);
-  const staleness = cfg?.rollout?.max_staleness ?? 0;
-  for (const { seq, event: e } of events) {
-    if (e.type === "GroupSampled") {
-      if (sampled.has(e.groupId)) bad("sampled-once", seq, `${e.groupId} was sampled again (first at #${sampled.get(e.groupId)!.seq})`);
-      else sampled.set(e.groupId, { seq, e });
-      if (n !== undefined && e.samples.length !== n) bad("n-samples", seq, `${e.groupId} has ${e.samples.length} samples, n_samples_per_prompt is ${n}`);
-      if (!/^s(\d+)\./.test(e.groupId) || Number(/^s(\d+)\./.exec(e.groupId)![1]) !== e.step) bad("group-step", seq, `${e.groupId} claims step ${e.step}`);
-    } else if (e.type === "GroupScored") {
-      const key = `${e.groupId}|${e.scorer}`;
-      if (scored.has(key)) bad("scored-once", seq, `${e.groupId} was scored again by ${e.scorer} (first at #${scored.get(key)!.seq})`);
-      else scored.set(key, { seq, e });
-      const s = sampled.get(e.groupId);
-      if (!s) bad("scored-after-sampled", seq, `${e.groupId} was scored before it was sampled`);
-      else if (e.scores.length !== s.e.samples.length) bad("score-count", seq, `${e.groupId} has ${e.scores.length} scores for ${s.e.samples.length} samples`);
-      if (options.rewardOf) {
-        for (const sc of e.scores) {
-          const want = options.rewardOf(e.scorer, e.rewardConfig, sc.format, sc.accuracy);
-          if (want !== undefined && !(Math.abs(want - sc.reward) <= ADVANTAGE_TOLERANCE)) bad("reward-parts", seq, `${e.groupId} sample ${sc.index} (${e.scorer}): reward ${sc.reward}, its parts (format ${sc.format}, accuracy ${sc.accuracy}) give ${want}`);
-        }
+type Bad = (rule: string, seq: number, message: string) => void;
+
+function checkGroups(v: RunView, o: AuditOptions, bad: Bad): void {
+  const n = v.config?.rollout?.n_samples_per_prompt;
+  for (const d of v.duplicates) {
+    if (d.type === "GroupSampled") bad("sampled-once", d.seq, `${d.key} was sampled again (first at #${d.firstSeq})`);
+    else if (d.type === "GroupScored") { const [id, scorer] = d.key.split("|"); bad("scored-once", d.seq, `${id} was scored again by ${scorer} (first at #${d.firstSeq})`); }
+    else if (d.type === "PolicyUpdated") bad("step-chain", d.seq, `a second PolicyUpdated of ${d.key} (first at #${d.firstSeq})`);
+    else bad("run-started", d.seq, `a second RunStarted (first at #${d.firstSeq})`);
+  }
+  for (const g of v.groups.values()) {
+    const s = g.sampled;
+    if (s) {
+      if (n !== undefined && s.event.samples.length !== n) bad("n-samples", s.seq, `${g.groupId} has ${s.event.samples.length} samples, n_samples_per_prompt is ${n}`);
+      const m = /^s(\d+)\./.exec(g.groupId);
+      if (!m || Number(m[1]) !== s.event.step) bad("group-step", s.seq, `${g.groupId} claims step ${s.event.step}`);
+    }
+    for (const [scorer, sc] of g.scored) {
+      if (!s || s.seq > sc.seq) bad("scored-after-sampled", sc.seq, `${g.groupId} was scored before it was sampled`);
+      else if (sc.event.scores.length !== s.event.samples.length) bad("score-count", sc.seq, `${g.groupId} has ${sc.event.scores.length} scores for ${s.event.samples.length} samples`);
+      if (!o.rewardOf) continue;
+      for (const x of sc.event.scores) {
+        const want = o.rewardOf(sc.event.scorer, sc.event.rewardConfig, x.format, x.accuracy);
+        if (want !== undefined && !(Math.abs(want - x.reward) <= ADVANTAGE_TOLERANCE)) bad("reward-parts", sc.seq, `${g.groupId} sample ${x.index} (${scorer}): reward ${x.reward}, its parts (format ${x.format}, accuracy ${x.accuracy}) give ${want}`);
       }
-    } else if (e.type === "PolicyUpdated") {
-      updates.push(e);
-      if (e.step !== lastStep + 1) bad("step-chain", seq, `PolicyUpdated step ${e.step} follows step ${lastStep}`);
-      if (e.fromVersion !== version || e.toVersion !== version + 1) bad("version-chain", seq, `PolicyUpdated v${e.fromVersion}->v${e.toVersion}, the policy was at v${version}`);
-      if (B !== undefined && e.groupIds.length !== B) bad("batch-size", seq, `step ${e.step} used ${e.groupIds.length} groups, global_batch_size is ${B}`);
-      if (new Set(e.groupIds).size !== e.groupIds.length) bad("unique-groups", seq, `step ${e.step} lists a group twice`);
-      for (const id of e.groupIds) {
-        if (usedBy.has(id)) bad("used-once", seq, `${id} was already used by step ${usedBy.get(id)}`);
-        usedBy.set(id, e.step);
-        const s = sampled.get(id);
-        if (!s) bad("used-sampled", seq, `step ${e.step} used ${id}, which was never sampled`);
-        else if (s.e.step !== e.step) bad("used-sampled", seq, `step ${e.step} used ${id} of step ${s.e.step}`);
-        else if (s.e.policyVersion > e.fromVersion || s.e.policyVersion < e.fromVersion - staleness) {
-          bad("policy-version", seq, `step ${e.step} (from v${e.fromVersion}) used ${id}, sampled by v${s.e.policyVersion} (#${s.seq}; max_staleness ${staleness})`);
-        }
-        if (!scored.has(`${id}|${e.scorer}`)) bad("used-scored", seq, `step ${e.step} used ${id}, never scored by ${e.scorer}`);
-        if (!e.advantages[id]) bad("advantages", seq, `step ${e.step} records no advantages for ${id}`);
-      }
-      checkAdvantages(e, seq, scored, cfg, options, bad);
-      if (weights === undefined) bad("weights", seq, "no weights before this update");
-      version = e.toVersion;
-      lastStep = e.step;
-      weights = e.weightsDigest;
-      versionDigests.set(e.toVersion, e.weightsDigest);
-    } else if (e.type === "Evaluated") {
-      const d = versionDigests.get(e.policyVersion);
-      if (d === undefined) bad("eval-version", seq, `Evaluated ${e.benchmark} ${e.metric} names v${e.policyVersion}, which does not exist yet`);
-      else if (d !== e.weightsDigest) bad("eval-weights", seq, `Evaluated ${e.benchmark} ${e.metric} of v${e.policyVersion} names other weights than the version's`);
-    } else if (e.type === "RunFinished") {
-      if (e.finalVersion !== version) bad("final-version", seq, `RunFinished names v${e.finalVersion}, the policy is at v${version}`);
-      if (e.finalWeightsDigest !== weights) bad("final-weights", seq, "RunFinished names other weights than the last update");
     }
   }
-  // every group sampled for an applied step was used by it (a refused or orphaned group is an anomaly)
-  for (const { seq, e } of sampled.values()) {
-    if (e.step <= lastStep && !usedBy.has(e.groupId)) bad("unused-group", seq, `${e.groupId} of step ${e.step} was sampled but no update used it`);
+}
+
+/** The audit of a folded run (see auditEvents). */
+export function auditView(v: RunView, options: AuditOptions = {}): AuditReport {
+  const violations: Violation[] = [];
+  const bad: Bad = (rule, seq, message) => violations.push({ rule, seq, message });
+  const started = v.started?.event;
+  if (!started) bad("run-started", 0, "the log has no RunStarted event");
+  const B = v.config?.actor?.global_batch_size;
+  const staleness = v.config?.rollout?.max_staleness ?? 0;
+  checkGroups(v, options, bad);
+  const usedBy = new Map<string, number>();
+  let version = started?.parent?.version ?? 0;          // a fork continues its parent's step and version numbering
+  let lastStep = started?.parent?.step ?? -1;
+  let weights = started?.initialWeightsDigest;
+  for (const u of v.updates) {
+    const { seq, event: e } = u;
+    const scorer = updateScorer(v, e);
+    if (e.step !== lastStep + 1) bad("step-chain", seq, `PolicyUpdated step ${e.step} follows step ${lastStep}`);
+    if (e.fromVersion !== version || e.toVersion !== version + 1) bad("version-chain", seq, `PolicyUpdated v${e.fromVersion}->v${e.toVersion}, the policy was at v${version}`);
+    if (B !== undefined && e.groupIds.length !== B) bad("batch-size", seq, `step ${e.step} used ${e.groupIds.length} groups, global_batch_size is ${B}`);
+    if (new Set(e.groupIds).size !== e.groupIds.length) bad("unique-groups", seq, `step ${e.step} lists a group twice`);
+    for (const id of e.groupIds) {
+      if (usedBy.has(id)) bad("used-once", seq, `${id} was already used by step ${usedBy.get(id)}`);
+      usedBy.set(id, e.step);
+      const g = v.groups.get(id), s = g?.sampled;
+      if (!s || s.seq > seq) bad("used-sampled", seq, `step ${e.step} used ${id}, which was never sampled`);
+      else if (s.event.step !== e.step) bad("used-sampled", seq, `step ${e.step} used ${id} of step ${s.event.step}`);
+      else if (s.event.policyVersion > e.fromVersion || s.event.policyVersion < e.fromVersion - staleness) {
+        bad("policy-version", seq, `step ${e.step} (from v${e.fromVersion}) used ${id}, sampled by v${s.event.policyVersion} (#${s.seq}; max_staleness ${staleness})`);
+      }
+      const sc = g?.scored.get(scorer);
+      if (!sc || sc.seq > seq) bad("used-scored", seq, `step ${e.step} used ${id}, never scored by ${scorer}`);
+      if (!e.advantages[id]) bad("advantages", seq, `step ${e.step} records no advantages for ${id}`);
+    }
+    checkAdvantages(v, u, scorer, options, bad);
+    if (weights === undefined) bad("weights", seq, "no weights before this update");
+    version = e.toVersion;
+    lastStep = e.step;
+    weights = e.weightsDigest;
   }
-  return { violations: v, steps: updates.length, groups: sampled.size, scored: scored.size, updates, started: started?.event as RunStarted | undefined };
+  for (const { seq, event: e } of v.evaluations) {
+    const d = v.versions.get(e.policyVersion);
+    if (d === undefined || d.seq > seq) bad("eval-version", seq, `Evaluated ${e.benchmark} ${e.metric} names v${e.policyVersion}, which does not exist yet`);
+    else if (d.event !== e.weightsDigest) bad("eval-weights", seq, `Evaluated ${e.benchmark} ${e.metric} of v${e.policyVersion} names other weights than the version's`);
+  }
+  if (v.finished) {
+    const { seq, event: e } = v.finished;
+    const before = v.updates.filter((u) => u.seq < seq).at(-1)?.event;
+    const [atVersion, atWeights] = before ? [before.toVersion, before.weightsDigest] : [started?.parent?.version ?? 0, started?.initialWeightsDigest];
+    if (e.finalVersion !== atVersion) bad("final-version", seq, `RunFinished names v${e.finalVersion}, the policy is at v${atVersion}`);
+    if (e.finalWeightsDigest !== atWeights) bad("final-weights", seq, "RunFinished names other weights than the last update");
+  }
+  // every group sampled for an applied step was used by it (a refused or orphaned group is an anomaly)
+  for (const g of v.groups.values()) {
+    const s = g.sampled;
+    if (s && s.event.step <= lastStep && !usedBy.has(g.groupId)) bad("unused-group", s.seq, `${g.groupId} of step ${s.event.step} was sampled but no update used it`);
+  }
+  violations.sort((a, b) => a.seq - b.seq);
+  const scored = [...v.groups.values()].reduce((a, g) => a + g.scored.size, 0);
+  const groups = [...v.groups.values()].filter((g) => g.sampled).length;
+  return { violations, steps: v.updates.length, groups, scored, updates: v.updates.map((u) => u.event), started };
+}
+
+/** The audit of a run from its events in log order: auditView of their fold. */
+export function auditEvents(events: Iterable<At<ZsEvent>>, options: AuditOptions = {}): AuditReport {
+  return auditView(foldRun(events), options);
 }

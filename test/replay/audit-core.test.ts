@@ -5,6 +5,7 @@ import { describe, it } from "node:test";
 import { runAuditOptions } from "../../offline/replay/audit.ts";
 import { advantageEstimator } from "../../domain/grpo/advantages.ts";
 import { auditEvents } from "../../domain/audit.ts";
+import { resolveReward } from "../../domain/reward/registry.ts";
 import { resolveConfig } from "../../streams/config.ts";
 import type { Evaluated, PolicyUpdated, UpdateStats, ZsEvent } from "../../streams/events/index.ts";
 import { DIGEST, groupSampled, groupScored, runStarted } from "../helpers/events.ts";
@@ -54,5 +55,21 @@ describe("audit core", () => {
     const e = honest();
     e.splice(3, 0, groupSampled(RUN, 0, 1));
     assert.deepEqual(audit(e), [["unused-group", 4]]);
+  });
+  it("names a group sampled or scored again (the fold's first-wins duplicates)", () => {
+    const e = honest();
+    e.push(groupSampled(RUN, 0, 0), groupScored(RUN, 0, 0, [1, 0]));
+    assert.deepEqual(audit(e), [["sampled-once", 6], ["scored-once", 7]]);
+  });
+  it("keys scores by full scorer id: an old-days rescore under the same plain id is another scorer, not a second score", () => {
+    const e = honest();
+    // a strict rescore written before ids named their settings: plain id, strict settings recorded
+    e.push({ ...groupScored(RUN, 0, 0, [0, 0]), rewardConfig: { ...resolveReward("base_acc@1{format_mode=strict}") } });
+    assert.deepEqual(audit(e), []);
+  });
+  it("names a RunFinished whose version or weights are not the last update's", () => {
+    const e = honest();
+    e.push({ type: "RunFinished", v: 1, runId: RUN, reason: "completed", finalVersion: 0, finalWeightsDigest: DIGEST });
+    assert.deepEqual(audit(e), [["final-version", 6], ["final-weights", 6]]);
   });
 });

@@ -9,7 +9,6 @@ import { stepLimit } from "../../domain/run/decide.ts";
 import { loadConfig, type RunConfig } from "../../streams/config.ts";
 import { ZeroStreamError } from "../../streams/errors.ts";
 import type { EventLog } from "../../streams/eventlog.ts";
-import type { PolicyUpdated } from "../../streams/events/index.ts";
 import { childLogger } from "../../streams/logger.ts";
 import { subjects } from "../../streams/subjects.ts";
 import { parseArgs } from "../args.ts";
@@ -17,6 +16,7 @@ import { BUS_FLAGS, BUS_USAGE, command, openBus, workerAccess, type BusTarget } 
 import { exitCodeOf, interruptOf, onInterrupt } from "../interrupt.ts";
 import { spawnWorker, startRun, type WorkerProc } from "../launch.ts";
 import { Progress } from "../progress.ts";
+import { foldRun } from "../../domain/run/view.ts";
 
 export const summary = "run <config> [--server URL] [--steps N] [--resume RUN] [--rollout N] [--reward M]: run GRPO end to end";
 
@@ -77,8 +77,7 @@ export function workerPlan(cfg: RunConfig, r: Pick<RunRequest, "threads" | "roll
 
 /** Where a run stands in its log: the steps done, the policy version and its weights. */
 export async function standingOf(log: EventLog, runId: string): Promise<{ step: number; version: number; weightsDigest?: string }> {
-  let last: PolicyUpdated | undefined;
-  for await (const r of log.replay(runId, { subject: subjects.policy(runId) })) if (r.event.type === "PolicyUpdated") last = r.event;
+  const last = foldRun(await log.replayAll(runId, { subject: subjects.policy(runId) })).updates.at(-1)?.event;
   if (last) return { step: last.step + 1, version: last.toVersion, weightsDigest: last.weightsDigest };
   return { step: 0, version: 0, weightsDigest: (await log.runStarted(runId))?.initialWeightsDigest };
 }

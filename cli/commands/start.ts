@@ -4,7 +4,6 @@
 // evaluates the final policy, writes the HTML report and prints base → final against the targets.
 // `--resume RUN` finishes a run that was interrupted: its recorded evaluations are reused. Ctrl-C or
 // SIGTERM stops every child and prints where the run stands and the command that resumes it.
-import { join } from "node:path";
 import { evaluateRun, type RunEval } from "../../offline/eval/index.ts";
 import { ensurePretrained } from "../../offline/pretrain.ts";
 import { loadConfig, type RunConfig } from "../../streams/config.ts";

@@ -11,6 +11,7 @@ import { evalSampling, events, type Evaluated } from "../../streams/events/index
 import { RunContexts } from "../../loaders/runctx.ts";
 import { msgIdOf, subjectOf, subjects } from "../../streams/subjects.ts";
 import { rewardSpecOf } from "../../domain/reward/spec.ts";
+import { foldRun } from "../../domain/run/view.ts";
 import { ScorerPool } from "../../compute/scoring/pool.ts";
 import { resolveReward, rewardId } from "../../domain/reward/registry.ts";
 import { DEFAULT_TIMEOUT_MS, type RewardSpec } from "../../domain/reward/types.ts";
@@ -44,11 +45,9 @@ export type RunEval = PolicyEval & {
 
 /** Policy versions of a run and their weights digests: v0 is the initial policy, v(k+1) the result of step k. */
 export async function runVersions(log: EventLog, runId: string, initialWeightsDigest: string): Promise<Map<number, string>> {
-  const out = new Map<number, string>([[0, initialWeightsDigest]]);
-  for await (const r of log.replay(runId, { subject: subjects.policy(runId) })) {
-    if (r.event.type === "PolicyUpdated") out.set(r.event.toVersion, r.event.weightsDigest);
-  }
-  return out;
+  // the fold of the run's policy subject: its versions (the initial one is in RunStarted, on another subject)
+  const v = foldRun(await log.replayAll(runId, { subject: subjects.policy(runId) }));
+  return new Map<number, string>([[0, initialWeightsDigest], ...[...v.versions].map(([k, d]) => [k, d.event] as [number, string])]);
 }
 
 const keyOf = (version: number, benchmark: string, k: number, scorer: string, sampling: string) => `${version}|${benchmark}|${k}|${scorer}|${sampling}`;
@@ -59,16 +58,15 @@ type Recorded = { head: { seq: number; e: Evaluated }; count: number; metrics: R
 export async function recordedEvaluations(log: EventLog, runId: string): Promise<Map<string, Recorded>> {
   const out = new Map<string, Recorded>();
   const loose = new Map<string, Record<string, number>>();
-  for await (const r of log.replay(runId, { subject: subjects.eval(runId) })) {
-    const e = r.event;
-    if (e.type !== "Evaluated") continue;
+  // every evaluation is a measurement (a forced re-evaluation is recorded beside the first): all of them are in the fold
+  for (const { seq, event: e } of foldRun(await log.replayAll(runId, { subject: subjects.eval(runId) })).evaluations) {
     const key = keyOf(e.policyVersion, e.benchmark, e.k, e.scorer, evalSampling(e));
     const m = loose.get(key) ?? {};
     m[e.metric] = e.value;
     loose.set(key, m);
     if (e.metric !== headlineMetric(e.k)) continue;
     const prev = out.get(key);
-    out.set(key, { head: { seq: r.seq, e }, count: (prev?.count ?? 0) + 1, metrics: {} });
+    out.set(key, { head: { seq, e }, count: (prev?.count ?? 0) + 1, metrics: {} });
   }
   for (const [key, rec] of out) rec.metrics = rec.head.e.metrics ?? loose.get(key) ?? { [rec.head.e.metric]: rec.head.e.value };
   return out;

@@ -7,6 +7,7 @@ import { auditEvents, type AuditOptions, type AuditReport, type Violation } from
 import { advantageEstimator } from "../../domain/grpo/advantages.ts";
 import { combine, resolveReward } from "../../domain/reward/registry.ts";
 import { RewardSpec } from "../../domain/reward/types.ts";
+import { foldRun } from "../../domain/run/view.ts";
 
 export class RunLogEmptyError extends ZeroStreamError {}
 
@@ -23,15 +24,16 @@ export type WeightsRef = { seq: number; digest: string; what: string };
 
 /** Every weights and optimizer object the log names, with the event that names it. */
 export function weightsRefs(events: Replayed[]): WeightsRef[] {
+  const v = foldRun(events);
   const out: WeightsRef[] = [];
-  for (const { seq, event: e } of events) {
-    if (e.type === "RunStarted") {
-      out.push({ seq, digest: e.initialWeightsDigest, what: "initial weights" });
-      if (e.initialOptimizerDigest) out.push({ seq, digest: e.initialOptimizerDigest, what: "initial optimizer state" });
-    } else if (e.type === "PolicyUpdated") {
-      out.push({ seq, digest: e.weightsDigest, what: `weights v${e.toVersion} (step ${e.step})` });
-      out.push({ seq, digest: e.optimizerDigest, what: `optimizer state after step ${e.step}` });
-    }
+  if (v.started) {
+    const { seq, event: e } = v.started;
+    out.push({ seq, digest: e.initialWeightsDigest, what: "initial weights" });
+    if (e.initialOptimizerDigest) out.push({ seq, digest: e.initialOptimizerDigest, what: "initial optimizer state" });
+  }
+  for (const { seq, event: e } of v.updates) {
+    out.push({ seq, digest: e.weightsDigest, what: `weights v${e.toVersion} (step ${e.step})` });
+    out.push({ seq, digest: e.optimizerDigest, what: `optimizer state after step ${e.step}` });
   }
   return out;
 }

@@ -3,11 +3,10 @@
 import { createWriteStream } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { RunConfig } from "../../streams/config.ts";
 import type { EventLog, Replayed } from "../../streams/eventlog.ts";
-import type { GroupScored, PolicyUpdated } from "../../streams/events/index.ts";
-import { scorerOf } from "../../domain/reward/spec.ts";
-import { resolveReward, rewardId, scorerOfRecord, scorerOfUpdate } from "../../domain/reward/registry.ts";
+import type { PolicyUpdated } from "../../streams/events/index.ts";
+import { resolveReward, rewardId } from "../../domain/reward/registry.ts";
+import { foldRun, sampledGroups, updateScorer } from "../../domain/run/view.ts";
 
 export type RolloutLine = {
   step: number; groupId: string; policyVersion: number; promptId: string; promptIndex: number; prompt: string; gold: string;
@@ -23,27 +22,16 @@ export type ExportReport = { dir: string; rollouts: number; steps: number; evalu
  * scorer id, so two settings of one reward function are never mixed up.
  */
 export function rolloutLines(events: Replayed[], scorer?: string): RolloutLine[] {
-  const started = events.find((r) => r.event.type === "RunStarted")?.event;
-  const cfg = started?.type === "RunStarted" ? (started.config as RunConfig) : undefined;
-  const runScorer = cfg ? scorerOf(cfg) : undefined;
+  const v = foldRun(events);
+  const runScorer = v.scorer;
   const wanted = scorer === undefined ? undefined : rewardId(resolveReward(scorer));
-  const scored = new Map<string, GroupScored>();
   const usedBy = new Map<string, PolicyUpdated>();
-  for (const { event: e } of events) {
-    if (e.type === "GroupScored") {
-      const key = `${e.groupId}|${scorerOfRecord(e, cfg?.reward?.timeout_ms)}`;
-      if (!scored.has(key)) scored.set(key, e);
-    }
-    if (e.type === "PolicyUpdated") for (const id of e.groupIds) usedBy.set(id, e);
-  }
+  for (const { event: e } of v.updates) for (const id of e.groupIds) if (!usedBy.has(id)) usedBy.set(id, e);
   const out: RolloutLine[] = [];
-  const seen = new Set<string>();
-  for (const { event: g } of events) {
-    if (g.type !== "GroupSampled" || seen.has(g.groupId)) continue;
-    seen.add(g.groupId);
+  for (const { event: g } of sampledGroups(v)) {
     const update = usedBy.get(g.groupId);
-    const by = wanted ?? (update && runScorer ? scorerOfUpdate(update.scorer, runScorer) : update?.scorer) ?? runScorer;
-    const sc = by ? scored.get(`${g.groupId}|${by}`) : undefined;
+    const by = wanted ?? (update ? updateScorer(v, update) : runScorer);
+    const sc = by ? v.groups.get(g.groupId)?.scored.get(by)?.event : undefined;
     for (const s of g.samples) {
       const score = sc?.scores.find((x) => x.index === s.index);
       out.push({
@@ -88,9 +76,10 @@ export async function exportRun(log: EventLog, runId: string, dir: string, o: { 
     for (const l of lines) ws.write(JSON.stringify(l) + "\n");
     ws.end(resolve);
   });
-  const updates = events.flatMap((r) => (r.event.type === "PolicyUpdated" ? [r.event] : []));
+  const v = foldRun(events);
+  const updates = v.updates.map((u) => u.event);
   await writeFile(join(dir, "metrics.csv"), metricsCsv(updates));
-  const evals = events.flatMap((r) => (r.event.type === "Evaluated" ? [r.event] : []));
+  const evals = v.evaluations.map((e) => e.event);
   await writeFile(join(dir, "evaluations.csv"), csv(["version", "benchmark", "metric", "value", "n", "k", "scorer", "temperature", "seed", "weightsDigest"],
     evals.map((e) => [e.policyVersion, e.benchmark, e.metric, e.value, e.n, e.k, e.scorer, e.temperature, e.seed, e.weightsDigest])));
   return { dir, rollouts: lines.length, steps: updates.length, evaluations: evals.length, files: ["rollouts.jsonl", "metrics.csv", "evaluations.csv"].map((f) => join(dir, f)) };

@@ -1,7 +1,8 @@
-// The history of a run folded from its events: the steps with their curves (from PolicyUpdated
+// The history of a run, read from its one fold (domain/run/view.ts): the steps with their curves (from PolicyUpdated
 // stats), the groups and scorers, the evaluations, lineage and end. Pure.
 import type { Replayed } from "../../streams/eventlog.ts";
 import type { Evaluated, PolicyUpdated, RunFinished, RunStarted } from "../../streams/events/index.ts";
+import { foldRun, sampledGroups } from "../../domain/run/view.ts";
 
 export type StepRow = {
   step: number; seq: number; version: number;
@@ -24,22 +25,13 @@ export function stepRow(seq: number, e: PolicyUpdated): StepRow {
 }
 
 export function foldHistory(runId: string, events: Replayed[]): RunHistory {
-  const h: RunHistory = { runId, steps: [], groups: 0, scored: {}, evaluations: [], deadLettered: 0, events: events.length };
-  const groups = new Set<string>();
-  for (const { seq, event: e } of events) {
-    switch (e.type) {
-      case "RunStarted": h.started ??= e; break;
-      case "RunFinished": h.finished = e; break;
-      case "GroupSampled": groups.add(e.groupId); break;
-      case "GroupScored": h.scored[e.scorer] = (h.scored[e.scorer] ?? 0) + 1; break;
-      case "PolicyUpdated": h.steps.push(stepRow(seq, e)); break;
-      case "Evaluated": h.evaluations.push(e); break;
-      case "DeadLettered": h.deadLettered++; break;
-      default: break;
-    }
-  }
-  h.groups = groups.size;
-  return h;
+  const v = foldRun(events);
+  return {
+    runId, started: v.started?.event, finished: v.finished?.event,
+    steps: v.updates.map((u) => stepRow(u.seq, u.event)),
+    groups: sampledGroups(v).length, scored: Object.fromEntries(v.scoredBy),
+    evaluations: v.evaluations.map((e) => e.event), deadLettered: v.deadLetters.length, events: events.length,
+  };
 }
 
 const COLUMNS: [keyof StepRow, string, number][] = [

@@ -4,6 +4,7 @@ import { applyOverride, resolveConfig, type RunConfig } from "../../streams/conf
 import { ZeroStreamError } from "../../streams/errors.ts";
 import type { Replayed } from "../../streams/eventlog.ts";
 import type { PolicyUpdated } from "../../streams/events/index.ts";
+import { foldRun } from "../../domain/run/view.ts";
 
 export class ForkError extends ZeroStreamError {}
 
@@ -23,7 +24,7 @@ export function forkConfig(parent: Record<string, unknown>, sets: string[], sour
 
 /** The PolicyUpdated of `step`: the state after it is what the fork starts from. */
 export function snapshotAt(events: Replayed[], step: number): PolicyUpdated {
-  const updates = events.flatMap((r) => (r.event.type === "PolicyUpdated" ? [r.event] : []));
+  const updates = foldRun(events).updates.map((u) => u.event);
   const u = updates.find((e) => e.step === step);
   if (!u) throw new ForkError(`no PolicyUpdated for step ${step}: the run has steps ${updates.length ? `0..${updates[updates.length - 1].step}` : "none yet"}`);
   return u;

@@ -3,14 +3,14 @@
 // so both coexist and a second rescore publishes nothing new), and compare the verdicts with the
 // run's own scorer: per step, how many flipped 0→1 and 1→0, with examples.
 import { hostname } from "node:os";
-import type { RunConfig } from "../../streams/config.ts";
 import { ZeroStreamError } from "../../streams/errors.ts";
 import type { EventLog } from "../../streams/eventlog.ts";
 import type { GroupSampled, GroupScored, SampleScore } from "../../streams/events/index.ts";
 import { passed } from "../../domain/reward/metrics.ts";
-import { groupScoredOf, scorerOf } from "../../domain/reward/spec.ts";
+import { groupScoredOf } from "../../domain/reward/spec.ts";
+import { foldRun, sampledGroups } from "../../domain/run/view.ts";
 import { ScorerPool } from "../../compute/scoring/pool.ts";
-import { resolveReward, rewardId, scorerOfRecord } from "../../domain/reward/registry.ts";
+import { resolveReward, rewardId } from "../../domain/reward/registry.ts";
 import { DEFAULT_TIMEOUT_MS, RewardSpec } from "../../domain/reward/types.ts";
 
 export class RescoreError extends ZeroStreamError {}
@@ -50,30 +50,22 @@ function compare(g: GroupSampled, before: GroupScored, after: GroupScored, row: 
 }
 
 export async function rescoreRun(log: EventLog, runId: string, o: RescoreOptions): Promise<RescoreReport> {
-  const events = await log.replayAll(runId);
-  const started = events.find((r) => r.event.type === "RunStarted")?.event;
-  if (!started || started.type !== "RunStarted") throw new RescoreError(`run ${runId} has no RunStarted event in the log`);
-  const cfg = started.config as RunConfig;
+  const v = foldRun(await log.replayAll(runId));
+  if (!v.started) throw new RescoreError(`run ${runId} has no RunStarted event in the log`);
+  const cfg = v.config!;
   const spec = resolveReward(o.reward);
   const scorer = rewardId(spec);
-  const against = o.against ? rewardId(resolveReward(o.against)) : scorerOf(cfg);
+  const against = o.against ? rewardId(resolveReward(o.against)) : v.scorer!;
   if (against === scorer) throw new RescoreError(`run ${runId} is already scored by ${scorer}: name another reward function, version or setting`);
-  const sampled: GroupSampled[] = [];
-  const scored = new Map<string, GroupScored>();   // by group and full scorer id (scorerOfRecord)
-  for (const { event: e } of events) {
-    if (e.type === "GroupSampled" && !sampled.some((g) => g.groupId === e.groupId)) sampled.push(e);
-    else if (e.type === "GroupScored") {
-      const id = scorerOfRecord(e, cfg.reward?.timeout_ms);
-      if (!scored.has(`${e.groupId}|${id}`)) scored.set(`${e.groupId}|${id}`, e);
-    }
-  }
+  const sampled = sampledGroups(v).map((g) => g.event);
+  const scoreOf = (groupId: string, by: string) => v.groups.get(groupId)?.scored.get(by)?.event;
   const report: RescoreReport = { runId, scorer, against, published: 0, alreadyRecorded: 0, unscoredBefore: 0, steps: [], totals: { samples: 0, up: 0, down: 0 } };
   const pool = o.pool ?? new ScorerPool({ size: cfg.reward?.workers ?? 1, timeoutMs: spec.timeoutMs ?? DEFAULT_TIMEOUT_MS });
   const worker = o.worker ?? `rescore@${hostname()}:${process.pid}`;
   const rescored = new Map<string, GroupScored>();
   try {
     const todo = sampled.filter((g) => {
-      const have = scored.get(`${g.groupId}|${scorer}`);
+      const have = scoreOf(g.groupId, scorer);
       if (have) { rescored.set(g.groupId, have); report.alreadyRecorded++; }
       return !have;
     });
@@ -96,7 +88,7 @@ export async function rescoreRun(log: EventLog, runId: string, o: RescoreOptions
     rows.set(g.step, row);
     row.groups++;
     row.samples += g.samples.length;
-    const before = scored.get(`${g.groupId}|${against}`);
+    const before = scoreOf(g.groupId, against);
     if (!before) { report.unscoredBefore++; continue; }
     compare(g, before, rescored.get(g.groupId)!, row, o.examples ?? 2);
   }

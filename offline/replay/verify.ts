@@ -5,13 +5,11 @@
 // the run's initial weights when kl_coef > 0) and compares the advantages, the weights digest and the
 // optimizer digest with the recorded ones. The first divergence stops the replay and is reported.
 import { AdamW, Policy, type Qwen2Config } from "../../native/index.ts";
-import type { RunConfig } from "../../streams/config.ts";
 import { ZeroStreamError } from "../../streams/errors.ts";
 import { sha256, type EventLog, type Replayed } from "../../streams/eventlog.ts";
-import type { GroupSampled, GroupScored, PolicyUpdated, RunStarted } from "../../streams/events/index.ts";
+import type { PolicyUpdated, RunStarted } from "../../streams/events/index.ts";
 import { ADVANTAGE_TOLERANCE } from "../../domain/audit.ts";
-import { scorerOf } from "../../domain/reward/spec.ts";
-import { scorerOfRecord, scorerOfUpdate } from "../../domain/reward/registry.ts";
+import { foldRun, scoredPair, updateScorer, type At, type RunView } from "../../domain/run/view.ts";
 import type { StepGroup } from "../../domain/grpo/batch.ts";
 import { grpoUpdate } from "../../compute/update.ts";
 
@@ -21,24 +19,11 @@ export type Divergence = { step: number; seq: number; what: "missing-group" | "a
 export type VerifyReport = { fromStep: number; checked: number[]; divergence: Divergence | null; ms: number };
 export type VerifyOptions = { fromStep?: number; events?: Replayed[]; onStep?: (step: number, ok: boolean, ms: number) => void };
 
-type Updates = { started: RunStarted; updates: { seq: number; e: PolicyUpdated }[]; sampled: Map<string, GroupSampled>; scored: Map<string, GroupScored> };
-
-function index(events: Replayed[]): Updates {
-  let started: RunStarted | undefined;
-  const updates: { seq: number; e: PolicyUpdated }[] = [];
-  const sampled = new Map<string, GroupSampled>(), scored = new Map<string, GroupScored>();
-  for (const { seq, event: e } of events) {
-    if (e.type === "RunStarted") started ??= e;
-    else if (e.type === "PolicyUpdated") updates.push({ seq, e });
-    else if (e.type === "GroupSampled" && !sampled.has(e.groupId)) sampled.set(e.groupId, e);
-    else if (e.type === "GroupScored") {
-      // by full scorer id (an event written before ids named their settings reads under its full id)
-      const key = `${e.groupId}|${scorerOfRecord(e, (started?.config as RunConfig | undefined)?.reward?.timeout_ms)}`;
-      if (!scored.has(key)) scored.set(key, e);
-    }
-  }
-  if (!started) throw new VerifyError("the log has no RunStarted event: nothing to start the replay from");
-  return { started, updates, sampled, scored };
+/** The run's fold, with a RunStarted to start from. */
+function viewOf(events: Replayed[]): RunView & { started: At<RunStarted> } {
+  const v = foldRun(events);
+  if (!v.started) throw new VerifyError("the log has no RunStarted event: nothing to start the replay from");
+  return v as RunView & { started: At<RunStarted> };
 }
 
 function compareAdvantages(e: PolicyUpdated, seq: number, got: Record<string, number[]>): Divergence | null {
@@ -53,44 +38,46 @@ function compareAdvantages(e: PolicyUpdated, seq: number, got: Record<string, nu
 }
 
 /** The first step of a run: 0, or the step after the fork point of a fork. */
-function firstStep(u: Updates): number {
-  return u.started.parent ? u.started.parent.step + 1 : 0;
+function firstStep(v: RunView): number {
+  const parent = v.started?.event.parent;
+  return parent ? parent.step + 1 : 0;
 }
 
 /** Where to start: the initial state, or the snapshot recorded by the update of step fromStep − 1. */
-function startingPoint(u: Updates, fromStep: number): { weights: string; optimizer?: string } {
-  if (fromStep === firstStep(u)) return { weights: u.started.initialWeightsDigest, optimizer: u.started.initialOptimizerDigest };
-  const prev = u.updates.find((x) => x.e.step === fromStep - 1);
+function startingPoint(v: RunView & { started: At<RunStarted> }, fromStep: number): { weights: string; optimizer?: string } {
+  const started = v.started.event;
+  if (fromStep === firstStep(v)) return { weights: started.initialWeightsDigest, optimizer: started.initialOptimizerDigest };
+  const prev = v.updates.find((x) => x.event.step === fromStep - 1);
   if (!prev) throw new VerifyError(`no PolicyUpdated for step ${fromStep - 1}: cannot start the replay at step ${fromStep}`);
-  return { weights: prev.e.weightsDigest, optimizer: prev.e.optimizerDigest };
+  return { weights: prev.event.weightsDigest, optimizer: prev.event.optimizerDigest };
 }
 
 export async function verifyUpdates(log: EventLog, runId: string, o: VerifyOptions = {}): Promise<VerifyReport> {
   const t0 = performance.now();
-  const u = index(o.events ?? (await log.replayAll(runId)));
-  const cfg = u.started.config as RunConfig;
-  const modelConfig = u.started.modelConfig as Qwen2Config;
-  const fromStep = o.fromStep ?? firstStep(u);
-  const start = startingPoint(u, fromStep);
+  const v = viewOf(o.events ?? (await log.replayAll(runId)));
+  const started = v.started.event;
+  const cfg = v.config!;
+  const modelConfig = started.modelConfig as Qwen2Config;
+  const fromStep = o.fromStep ?? firstStep(v);
+  const start = startingPoint(v, fromStep);
   const policy = Policy.fromSafetensors(await log.getBlob(runId, start.weights), modelConfig);
   const adam = { beta1: cfg.actor.adam_beta1, beta2: cfg.actor.adam_beta2, eps: cfg.actor.adam_eps, weightDecay: cfg.actor.weight_decay };
   // as the live updater: the moments from the snapshot, the hyperparameters from the run's config
   const optimizer = start.optimizer ? AdamW.fromBytes(policy, await log.getBlob(runId, start.optimizer), adam) : new AdamW(policy, adam);
-  const runScorer = scorerOf(cfg);
-  const reference = cfg.algorithm.kl_coef > 0 ? Policy.fromSafetensors(await log.getBlob(runId, u.started.referenceWeightsDigest ?? u.started.initialWeightsDigest), modelConfig) : null;
+  const reference = cfg.algorithm.kl_coef > 0 ? Policy.fromSafetensors(await log.getBlob(runId, started.referenceWeightsDigest ?? started.initialWeightsDigest), modelConfig) : null;
   const report: VerifyReport = { fromStep, checked: [], divergence: null, ms: 0 };
   try {
-    for (const { seq, e } of u.updates.filter((x) => x.e.step >= fromStep)) {
+    for (const { seq, event: e } of v.updates.filter((x) => x.event.step >= fromStep)) {
       const ts = performance.now();
       const groups: StepGroup[] = [];
-      const by = scorerOfUpdate(e.scorer, runScorer);
+      const by = updateScorer(v, e);
       for (const id of e.groupIds) {
-        const sampled = u.sampled.get(id), scored = u.scored.get(`${id}|${by}`);
-        if (!sampled || !scored) {
-          report.divergence = { step: e.step, seq, what: "missing-group", message: `step ${e.step} used ${id}, which the log has no ${sampled ? `GroupScored by ${e.scorer}` : "GroupSampled"} for` };
+        const pair = scoredPair(v, id, by);
+        if (!pair) {
+          report.divergence = { step: e.step, seq, what: "missing-group", message: `step ${e.step} used ${id}, which the log has no ${v.groups.get(id)?.sampled ? `GroupScored by ${e.scorer}` : "GroupSampled"} for` };
           return report;
         }
-        groups.push({ sampled, scored });
+        groups.push(pair);
       }
       const up = await grpoUpdate({ cfg, step: e.step, policy, optimizer, reference, groups });
       report.divergence = compareAdvantages(e, seq, up.advantages);

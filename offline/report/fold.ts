@@ -3,8 +3,9 @@
 import { isSelfCheck } from "../../domain/reward/selfcheck.ts";
 import { evalSampling } from "../../streams/events/index.ts";
 import type {
-  Evaluated, GroupSampled, GroupScored, PolicyUpdated, RunFinished, RunStarted, ZsEvent,
+  Evaluated, GroupSampled, PolicyUpdated, RunFinished, RunStarted, ZsEvent,
 } from "../../streams/events/index.ts";
+import { foldRun, sampledGroups, updateScorer, type RunView } from "../../domain/run/view.ts";
 
 /** A replayed record (`EventLog.replayAll`) or a bare event. */
 export type ReportEvent = ZsEvent | { event: ZsEvent; time?: Date | string; seq?: number };
@@ -52,29 +53,19 @@ function evalKey(e: Evaluated): string {
 export function foldReport(records: readonly ReportEvent[], o: FoldOptions = {}): ReportModel {
   if (!records.length) throw new EmptyRunError("the run has no events");
   const items = records.map(unwrap);
-  const runId = items[0].event.runId;
-  const m: ReportModel = { runId, steps: [], evals: [], deadLettered: 0 };
-  const steps = new Map<number, PolicyUpdated>();
+  const v = foldRun(records.map((r, i) => ({ seq: "seq" in r && typeof r.seq === "number" ? r.seq : i + 1, event: items[i].event })));
+  const finishedAt = v.finished ? items.find((x) => x.event === v.finished!.event)?.time : undefined;
+  // every evaluation is a measurement; the report shows the latest of each (version, benchmark, metric, k, scorer, sampling)
   const evals = new Map<string, Evaluated>();
-  const sampled = new Map<string, GroupSampled>();
-  const scored = new Map<string, GroupScored[]>();
-  for (const { event: e, time } of items) {
-    switch (e.type) {
-      case "RunStarted": m.started ??= e; m.startedAt ??= e.startedAt; break;
-      case "RunFinished": m.finished = e; m.finishedAt = time ?? m.finishedAt; break;
-      case "PolicyUpdated": steps.set(e.step, e); break;
-      case "Evaluated": evals.delete(evalKey(e)); evals.set(evalKey(e), e); break;
-      case "GroupSampled": if (!sampled.has(e.groupId)) sampled.set(e.groupId, e); break;
-      case "GroupScored": scored.set(e.groupId, [...(scored.get(e.groupId) ?? []), e]); break;
-      case "DeadLettered": m.deadLettered++; break;
-      default: break;
-    }
-  }
-  m.steps = [...steps.values()].sort((a, b) => a.step - b.step);
-  m.evals = [...evals.values()];
-  const scorerOf = new Map(m.steps.map((u) => [u.step, u.scorer]));
-  const side = (step: number) => sampleSide(step, [...sampled.values()], scored, scorerOf.get(step), o);
-  const sampledSteps = [...new Set([...sampled.values()].map((g) => g.step))].sort((a, b) => a - b);
+  for (const { event: e } of v.evaluations) { evals.delete(evalKey(e)); evals.set(evalKey(e), e); }
+  const m: ReportModel = {
+    runId: items[0].event.runId, started: v.started?.event, startedAt: v.started?.event.startedAt, finished: v.finished?.event, finishedAt,
+    steps: v.updates.map((u) => u.event).sort((a, b) => a.step - b.step), evals: [...evals.values()], deadLettered: v.deadLetters.length,
+  };
+  const scorerOf = new Map(m.steps.map((u) => [u.step, updateScorer(v, u)]));
+  const groups = sampledGroups(v).map((g) => g.event);
+  const side = (step: number) => sampleSide(step, groups, v, scorerOf.get(step), o);
+  const sampledSteps = [...new Set(groups.map((g) => g.step))].sort((a, b) => a - b);
   if (sampledSteps.length) {
     m.before = side(sampledSteps[0]);
     if (sampledSteps.length > 1) m.after = side(sampledSteps.at(-1)!);
@@ -87,7 +78,7 @@ function slotOf(groupId: string): number {
 }
 
 function sampleSide(
-  step: number, groups: GroupSampled[], scored: Map<string, GroupScored[]>, scorer: string | undefined, o: FoldOptions,
+  step: number, groups: GroupSampled[], v: RunView, scorer: string | undefined, o: FoldOptions,
 ): SampleSide {
   const nGroups = o.groupsPerSide ?? 3;
   const nSamples = o.samplesPerGroup ?? 4;
@@ -99,8 +90,8 @@ function sampleSide(
     samples: texts.length,
     selfChecks: texts.filter(isSelfCheck).length,
     groups: all.slice(0, nGroups).map((g) => {
-      const scores = scored.get(g.groupId) ?? [];
-      const s = scores.find((x) => x.scorer === scorer) ?? scores[0];
+      const scores = v.groups.get(g.groupId)?.scored;
+      const s = (scorer ? scores?.get(scorer)?.event : undefined) ?? [...(scores?.values() ?? [])][0]?.event;
       const byIndex = new Map(s?.scores.map((x) => [x.index, x]) ?? []);
       return {
         groupId: g.groupId, step: g.step, policyVersion: g.policyVersion, promptId: g.prompt.id,

@@ -1,5 +1,7 @@
 // Valid example events for tests.
+import { resolveConfig } from "../../streams/config.ts";
 import type { GroupSampled, GroupScored, RunStarted } from "../../streams/events/index.ts";
+import { tinyConfig } from "./tiny.ts";
 
 export const DIGEST = `sha256:${"0".repeat(64)}`;
 export const SAMPLER = { temperature: 1, topP: 1, topK: 0, maxNewTokens: 16, stopTokenIds: [2] };
@@ -23,6 +25,8 @@ export function groupScored(runId: string, step: number, slot: number, rewards: 
   };
 }
 
+/** A RunStarted recording a real resolved config (the tiny loop config with seed 1), as every run's does. */
 export function runStarted(runId: string): RunStarted {
-  return { type: "RunStarted", v: 1, runId, config: { seed: 1 }, configHash: "abc", codeVersion: "test", seed: 1, modelConfig: {}, initialWeightsDigest: DIGEST, startedAt: new Date(0).toISOString() };
+  const config = resolveConfig({ ...tinyConfig(), seed: 1 }) as unknown as Record<string, unknown>;
+  return { type: "RunStarted", v: 1, runId, config, configHash: "abc", codeVersion: "test", seed: 1, modelConfig: {}, initialWeightsDigest: DIGEST, startedAt: new Date(0).toISOString() };
 }

@@ -9,7 +9,7 @@ import { jetstreamManager, RetentionPolicy, StorageType } from "@nats-io/jetstre
 import { connect } from "@nats-io/transport-node";
 import { StreamDriftError, WeightsDigestError, WeightsNotFoundError } from "../../streams/errors.ts";
 import { EventLog, sha256 } from "../../streams/eventlog.ts";
-import type { DeadLettered, GroupSampled } from "../../streams/events/index.ts";
+import type { DeadLettered } from "../../streams/events/index.ts";
 import { LOG_STREAM, subjects } from "../../streams/subjects.ts";
 import { ensureCoreTopology, ensureStream, logStreamConfig } from "../../streams/topology.ts";
 import { groupSampled, groupScored, runStarted } from "../helpers/events.ts";

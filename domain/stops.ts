@@ -28,3 +28,10 @@ export function applyStops<T extends Sampled>(r: T, tok: Decoder, stops: readonl
   if (n === null) return r;
   return { ...r, tokens: r.tokens.slice(0, n), logprobs: r.logprobs.slice(0, n), finish: "stop" };
 }
+
+/** A response's text: its tokens decoded without the final stop token (the policy's end-of-response mark). */
+export function responseText(r: { tokens: ArrayLike<number>; finish: "stop" | "length" }, tok: Decoder, stopTokenIds: ReadonlySet<number>): string {
+  const toks = Array.from(r.tokens);
+  const body = r.finish === "stop" && toks.length && stopTokenIds.has(toks[toks.length - 1]) ? toks.slice(0, -1) : toks;
+  return tok.decode(body);
+}

@@ -11,6 +11,7 @@ import { documents, type PretrainSpec } from "../loaders/corpus.ts";
 import { taskRows } from "../loaders/tasks.ts";
 import { loadTokenizer } from "../loaders/tokenizer.ts";
 import { childLogger } from "../streams/logger.ts";
+import { scheduledLr } from "../domain/grpo/schedule.ts";
 
 export const CORPUS_VERSION = 2;
 
@@ -22,11 +23,9 @@ export function pretrainKey(cfg: RunConfig): string {
   return createHash("sha256").update(JSON.stringify(canonical(key))).digest("hex").slice(0, 16);
 }
 
+/** Pretraining's lr: warm-up, then cosine decay to lr × min_lr_ratio (domain/grpo/schedule.ts scheduledLr). */
 export function pretrainLr(p: PretrainSpec, step: number): number {
-  if (step < p.warmup) return (p.lr * (step + 1)) / p.warmup;
-  const t = Math.min(1, (step - p.warmup) / Math.max(1, p.steps - p.warmup));
-  const min = p.lr * p.min_lr_ratio;
-  return min + (p.lr - min) * 0.5 * (1 + Math.cos(Math.PI * t));
+  return scheduledLr({ lr: p.lr, minLr: p.lr * p.min_lr_ratio, warmup: p.warmup, total: p.steps, shape: "cosine" }, step);
 }
 
 /** Pretrains (or finds in the cache) the base model of a config with model.pretrain; returns its directory. */

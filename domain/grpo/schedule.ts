@@ -48,12 +48,20 @@ export function slotOf(groupId: string): number {
   return Number(/\.g(\d+)$/.exec(groupId)![1]);
 }
 
-/** lr at step k (0-based): linear warm-up, then constant, cosine or linear decay to min_lr. */
+/** A learning-rate schedule: linear warm-up over `warmup` steps, then constant, cosine or linear decay to minLr at step `total`. */
+export type LrSchedule = { lr: number; minLr: number; warmup: number; total: number; shape: "constant" | "cosine" | "linear" };
+
+/** lr at step k (0-based) of a schedule: the one formula of the GRPO updater and of pretraining. */
+export function scheduledLr(s: LrSchedule, step: number): number {
+  if (s.warmup > 0 && step < s.warmup) return s.lr * (step + 1) / s.warmup;
+  if (s.shape === "constant") return s.lr;
+  const span = Math.max(1, s.total - s.warmup);
+  const t = Math.min(1, (step - s.warmup) / span);
+  const frac = s.shape === "cosine" ? 0.5 * (1 + Math.cos(Math.PI * t)) : 1 - t;
+  return s.minLr + (s.lr - s.minLr) * frac;
+}
+
+/** lr at step k (0-based) of the actor: linear warm-up, then constant, cosine or linear decay to min_lr. */
 export function learningRate(a: RunConfig["actor"], step: number): number {
-  if (a.lr_warmup_iters > 0 && step < a.lr_warmup_iters) return a.lr * (step + 1) / a.lr_warmup_iters;
-  if (a.lr_schedule === "constant") return a.lr;
-  const span = Math.max(1, a.train_iters - a.lr_warmup_iters);
-  const t = Math.min(1, (step - a.lr_warmup_iters) / span);
-  const frac = a.lr_schedule === "cosine" ? 0.5 * (1 + Math.cos(Math.PI * t)) : 1 - t;
-  return a.min_lr + (a.lr - a.min_lr) * frac;
+  return scheduledLr({ lr: a.lr, minLr: a.min_lr, warmup: a.lr_warmup_iters, total: a.train_iters, shape: a.lr_schedule }, step);
 }

@@ -4,7 +4,7 @@
 // (seed, prompt index, sample), and the engine's sampling does not depend on batch composition.
 import type { Policy } from "../../native/index.ts";
 import type { PromptRow } from "../../loaders/datasets.ts";
-import { applyStops } from "../../domain/stops.ts";
+import { applyStops, responseText } from "../../domain/stops.ts";
 import { hashKeys } from "../../domain/rng.ts";
 import type { Tokenizer } from "../../loaders/tokenizer.ts";
 import { ZeroStreamError } from "../../streams/errors.ts";
@@ -64,10 +64,8 @@ async function sampleAll(o: EvaluatePolicyOptions, jobs: Job[]): Promise<{ text:
     });
     for (const raw of results) {
       const r = applyStops(raw, o.tokenizer, o.stop ?? []);
-      const toks = Array.from(r.tokens);
       // as the rollout generator does: the final stop token is not part of the text
-      const body = r.finish === "stop" && toks.length && stops.has(toks[toks.length - 1]) ? toks.slice(0, -1) : toks;
-      out.push({ text: o.tokenizer.decode(body), tokens: toks.length, truncated: r.finish === "length" });
+      out.push({ text: responseText(r, o.tokenizer, stops), tokens: r.tokens.length, truncated: r.finish === "length" });
     }
     o.onProgress?.(Math.min(i + size, jobs.length), jobs.length);
   }

@@ -5,7 +5,7 @@ import { hostname } from "node:os";
 import type { Logger } from "pino";
 import { Policy, type Qwen2Config } from "../../native/index.ts";
 import type { PromptRow } from "../../loaders/datasets.ts";
-import { applyStops } from "../../domain/stops.ts";
+import { applyStops, responseText } from "../../domain/stops.ts";
 import type { Tokenizer } from "../../loaders/tokenizer.ts";
 import { PoisonMessageError } from "../../streams/errors.ts";
 import type { EventLog } from "../../streams/eventlog.ts";
@@ -29,9 +29,7 @@ export function groupsOfTask(task: RolloutRequested, rows: PromptRow[], results:
     gold: rows[i].answer, sampler: task.sampler,
     samples: Array.from({ length: n }, (_, j) => {
       const r = results[i * n + j];
-      const toks = Array.from(r.tokens);
-      const body = r.finish === "stop" && toks.length && stops.has(toks[toks.length - 1]) ? toks.slice(0, -1) : toks;
-      return { index: j, seed: p.seed + j, tokens: toks, text: tok.decode(body), logprobs: Array.from(r.logprobs), finish: r.finish };
+      return { index: j, seed: p.seed + j, tokens: Array.from(r.tokens), text: responseText(r, tok, stops), logprobs: Array.from(r.logprobs), finish: r.finish };
     }),
     generator, ms,
   }));

@@ -6,7 +6,7 @@ import { evaluatePolicy } from "../../offline/eval/evaluate.ts";
 import { resolveReward } from "../../domain/reward/registry.ts";
 import { ScorerPool } from "../../compute/scoring/pool.ts";
 import { Policy } from "../../native/index.ts";
-import { applyStops, stopCut } from "../../domain/stops.ts";
+import { applyStops, responseText, stopCut } from "../../domain/stops.ts";
 import { CharTokenizer } from "../../loaders/tokenizer.ts";
 
 const tok = new CharTokenizer();
@@ -52,5 +52,17 @@ describe("stop strings", () => {
     assert.ok(cut.samples[0].text.length < plain.samples[0].text.length);
     assert.ok(plain.samples[0].text.startsWith(cut.samples[0].text) && cut.samples[0].text.includes(stop));
     assert.ok(cut.metrics.mean_length < plain.metrics.mean_length);
+  });
+});
+
+describe("responseText", () => {
+  const ids = (t: string) => Array.from(tok.encode(t));
+  const stop = new Set(tok.stopIds);
+  const eos = tok.stopIds[0];
+  it("drops the final stop token of a response that stopped, and only that", () => {
+    assert.equal(responseText({ tokens: [...ids("12"), eos], finish: "stop" }, tok, stop), "12");
+    assert.equal(responseText({ tokens: [...ids("12"), eos], finish: "length" }, tok, stop), tok.decode([...ids("12"), eos]), "a truncated response keeps every token");
+    assert.equal(responseText({ tokens: ids("12"), finish: "stop" }, tok, stop), "12", "cut by a stop string: no stop token to drop");
+    assert.equal(responseText({ tokens: [], finish: "stop" }, tok, stop), "");
   });
 });

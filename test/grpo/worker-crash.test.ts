@@ -22,10 +22,12 @@ import { durableState, startBus, uniqueRunId, waitFor, waitSettled, type Bus } f
 import { tinyConfig, writeConfig } from "../helpers/tiny.ts";
 
 const exited = (w: WorkerProc) => new Promise<string | null>((r) => (w.child.exitCode !== null || w.child.signalCode !== null) ? r(w.child.signalCode) : w.child.once("exit", (_c, s) => r(s)));
-/** A process exit, or a failure naming it after `ms`. */
-const exitedWithin = (w: WorkerProc, what: string, ms = 60_000) => Promise.race([
-  exited(w), new Promise<never>((_, rej) => setTimeout(() => rej(new Error(`${what} did not exit within ${ms} ms`)), ms).unref()),
-]);
+/** A process's exit signal; a failure naming it (and the process killed) when it has not exited within `ms`. */
+async function exitedWithin(w: WorkerProc, what: string, ms = 60_000): Promise<string | null> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, rej) => { timer = setTimeout(() => { w.child.kill("SIGKILL"); rej(new Error(`${what} did not exit within ${ms} ms`)); }, ms); });
+  try { return await Promise.race([exited(w), late]); } finally { clearTimeout(timer); }
+}
 
 describe("worker crashes", () => {
   let bus: Bus;
@@ -53,7 +55,6 @@ describe("worker crashes", () => {
       const a = spawnWorker("reward", bus.server.url, ["--ack-wait-ms", "1500", "--name", "victim"], { ZS_FAILPOINT: `${fp}:${step}` });
       await publishGroups(runId, step, 3);
       assert.equal(await exitedWithin(a, "the victim (failpoint " + fp + ")"), "SIGKILL");
-      const byVictim = (await scoredOf(runId)).length;
       const b = spawnWorker("reward", bus.server.url, ["--ack-wait-ms", "1500", "--name", "survivor"]);
       try {
         await waitFor("3 scored groups", async () => ((await scoredOf(runId)).length >= 3 ? true : undefined));
@@ -67,7 +68,6 @@ describe("worker crashes", () => {
         // the failpoint struck where it says: before the publish nothing of the victim's is in the log;
         // between publish and ack the victim's GroupScored is there, and the survivor's repeat was deduplicated
         const victims = scored.filter((s) => s.worker === "victim").length;
-        assert.equal(victims, byVictim);
         if (fp === "reward.before-publish") assert.equal(victims, 0);
         else assert.ok(victims >= 1, "the victim published before it died");
         assert.equal(scored.filter((s) => s.worker === "survivor").length, 3 - victims);

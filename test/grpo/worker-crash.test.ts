@@ -94,7 +94,7 @@ describe("worker crashes", () => {
       await waitFor("4 sampled groups", async () => ((await bus.log.replayAll(runId, { subject: subjects.rollout(runId) })).length >= 4 ? true : undefined));
       // every task acked: the victim's task came back to the survivor and nothing more can be sampled
       const settled = await waitSettled(bus, TASK_STREAM, ROLLOUT_DURABLE);
-      assert.equal(settled.delivered - delivered0, tasks.length + 1, "each task delivered once, the victim's once more");
+      assert.ok(settled.delivered - delivered0 >= tasks.length + 1, `${settled.delivered - delivered0} deliveries for ${tasks.length} tasks: the victim's task was redelivered`);
       const all = (await bus.log.replayAll(runId, { subject: subjects.rollout(runId) })).map((r) => r.event as GroupSampled);
       assert.deepEqual(all.map((g) => g.groupId).sort(), ["s0.g0", "s0.g1", "s0.g2", "s0.g3"]);
       // the redone group is the same group: same seed, same tokens (the survivor's copy was deduplicated)

@@ -41,6 +41,7 @@ describe("npm start (shortened)", () => {
   let out: CliResult;
   let runId: string;
   let events: Replayed[];
+  let finalWeights: Uint8Array;
   const store = () => join(dir, "nats");
   // the job runs once (about a minute); every test below reads its output, its store and its report
   before(async () => {
@@ -54,6 +55,8 @@ describe("npm start (shortened)", () => {
     const bus = await openBus({ store: store() }, { name: "start-test" });
     try {
       events = await bus.log.replayAll(runId);
+      // the printed final weights, read back from the store (getBlob verifies the bytes against the digest)
+      finalWeights = await bus.log.getBlob(runId, lineOf(out.stdout, /^final weights (sha256:[0-9a-f]{64}) /m)[1]);
     } finally {
       await bus.close();
     }
@@ -86,6 +89,7 @@ describe("npm start (shortened)", () => {
     assert.deepEqual([fin.reason, fin.finalVersion, fin.finalWeightsDigest], ["completed", STEPS, updates.at(-1)!.weightsDigest]);
     const printed = lineOf(out.stdout, /^final weights (sha256:[0-9a-f]{64}) /m)[1];
     assert.equal(printed, updates.at(-1)!.weightsDigest);
+    assert.ok(finalWeights.length > 0, "the final weights are in the run's object store");
     assert.match(out.stdout, new RegExp(`^policy v${STEPS} on the held-out split: `, "m"));
   });
 

@@ -72,6 +72,10 @@ describe("npm start (shortened)", () => {
     assert.equal(started.type, "RunStarted");
     const cfg = started.config as { actor: { train_iters: number; global_batch_size: number }; model: { pretrain: { steps: number } }; rollout: { n_samples_per_prompt: number } };
     assert.deepEqual([cfg.actor.train_iters, cfg.model.pretrain.steps], [STEPS, PRETRAIN_STEPS], "the --set overrides are the recorded config");
+    const pretrained = JSON.parse(readFileSync(join(dirOfModel[1], "pretrain.json"), "utf8")) as { digest: string; losses: number[] };
+    assert.equal(started.initialWeightsDigest, pretrained.digest, "the run's v0 is the pretrained base model");
+    assert.equal(pretrained.losses.length, PRETRAIN_STEPS);
+    assert.equal(pretrained.losses.at(-1)!.toFixed(4), dirOfModel[2], "the printed final loss is the recorded one");
     assert.equal(lineOf(out.stdout, /^run \S+: GRPO (\d+) steps x (\d+) prompts x (\d+) samples/m).slice(1).join(" "),
       `${STEPS} ${cfg.actor.global_batch_size} ${cfg.rollout.n_samples_per_prompt}`);
   });

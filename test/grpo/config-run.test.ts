@@ -74,45 +74,55 @@ describe("config keys over the bus", () => {
     assert.deepEqual(rolloutLines(events, "base_acc@1{format_mode=strict}").map((x) => [x.scorer, x.reward]), [["base_acc@1{format_mode=strict}", 0], ["base_acc@1{format_mode=strict}", 1]]);
   });
 
-  const bench = { name: "held", source: { synthetic: "addition", split: "heldout", size: 8, params: { digits: 2 } } };
-  let runId = "";
+  describe("a run with eval.every = 2", () => {
+    // the run with eval.every = 2 the next tests read (a fixture, not a test's leftover): the evaluations
+    // `run` recorded are kept as they stood when it finished, before any test evaluates more
+    const bench = { name: "held", source: { synthetic: "addition", split: "heldout", size: 8, params: { digits: 2 } } };
+    let runId = "";
+    let finished = false;
+    let runEvals: Evaluated[] = [];
+    before(async () => {
+      const file = writeConfig(tinyConfig({ eval: { benchmarks: [bench], every: 2 } }));
+      const out = await runConfig({ file, server: bus.server.url, rollout: 1, reward: 1, quiet: true });
+      runId = out.runId;
+      finished = out.finished;
+      runEvals = (await bus.log.replayAll(runId, { subject: subjects.eval(runId) })).map((r) => r.event as Evaluated);
+    });
 
-  it("eval.every: `run` evaluates the benchmarks before the first step, every N steps and after the last", async () => {
-    const file = writeConfig(tinyConfig({ eval: { benchmarks: [bench], every: 2 } }));
-    const out = await runConfig({ file, server: bus.server.url, rollout: 1, reward: 1, quiet: true });
-    runId = out.runId;
-    assert.equal(out.finished, true);
-    const evals = (await bus.log.replayAll(runId, { subject: subjects.eval(runId) })).map((r) => r.event as Evaluated).filter((e) => e.metric === "pass@1");
-    assert.deepEqual(evals.map((e) => [e.policyVersion, e.benchmark, e.k, e.temperature]), [[0, "held", 1, 0], [2, "held", 1, 0], [3, "held", 1, 0]]);
-  });
+    it("eval.every: `run` evaluates the benchmarks before the first step, every N steps and after the last", () => {
+      assert.equal(finished, true);
+      const evals = runEvals.filter((e) => e.metric === "pass@1");
+      assert.deepEqual(evals.map((e) => [e.policyVersion, e.benchmark, e.k, e.temperature]), [[0, "held", 1, 0], [2, "held", 1, 0], [3, "held", 1, 0]]);
+    });
 
-  it("a sampled pass@1 (temperature > 0, k = 1) is its own evaluation beside the greedy one", async () => {
-    const sampled = await evaluateRun(bus.log, runId, { version: 0, bench: "held", temperature: 0.8 });
-    assert.deepEqual(sampled.map((e) => [e.recorded, e.k, e.temperature, e.seed]), [[false, 1, 0.8, 7]]);
-    const greedy = await evaluateRun(bus.log, runId, { version: 0, bench: "held" });
-    assert.deepEqual(greedy.map((e) => [e.recorded, e.temperature]), [[true, 0]]);
-    assert.equal((await evaluateRun(bus.log, runId, { version: 0, bench: "held", temperature: 0.8 }))[0].recorded, true);
-    const heads = (await bus.log.replayAll(runId, { subject: subjects.eval(runId) })).map((r) => r.event as Evaluated).filter((e) => e.metric === "pass@1" && e.policyVersion === 0);
-    assert.deepEqual(heads.map((e) => e.temperature), [0, 0.8]);
-  });
+    it("a sampled pass@1 (temperature > 0, k = 1) is its own evaluation beside the greedy one", async () => {
+      const sampled = await evaluateRun(bus.log, runId, { version: 0, bench: "held", temperature: 0.8 });
+      assert.deepEqual(sampled.map((e) => [e.recorded, e.k, e.temperature, e.seed]), [[false, 1, 0.8, 7]]);
+      const greedy = await evaluateRun(bus.log, runId, { version: 0, bench: "held" });
+      assert.deepEqual(greedy.map((e) => [e.recorded, e.temperature]), [[true, 0]]);
+      assert.equal((await evaluateRun(bus.log, runId, { version: 0, bench: "held", temperature: 0.8 }))[0].recorded, true);
+      const heads = (await bus.log.replayAll(runId, { subject: subjects.eval(runId) })).map((r) => r.event as Evaluated).filter((e) => e.metric === "pass@1" && e.policyVersion === 0);
+      assert.deepEqual(heads.map((e) => e.temperature), [0, 0.8]);
+    });
 
-  it("a fork's new optimizer settings take effect (recorded in its snapshots), and the fork verifies bit for bit", async () => {
-    const forked = async (sets: string[]) => {
-      const f = await forkRun(bus.log, runId, { at: 1, sets: ["eval.every=0", ...sets] });
-      await runConfig({ resume: f.runId, server: bus.server.url, rollout: 1, reward: 1, quiet: true });
-      const u = (await bus.log.replayAll(f.runId, { subject: subjects.policy(f.runId) })).map((r) => r.event as PolicyUpdated);
-      assert.deepEqual(u.map((x) => x.step), [2]);
-      return { runId: f.runId, update: u[0], optimizer: AdamW.settingsOf(await bus.log.getBlob(f.runId, u[0].optimizerDigest)) };
-    };
-    const same = await forked([]);
-    const changed = await forked(["actor.adam_beta2=0.5", "actor.weight_decay=0.3"]);
-    const f32 = Math.fround;   // the engine keeps its hyperparameters in f32
-    assert.deepEqual([same.optimizer.beta2, same.optimizer.weightDecay, same.optimizer.t], [f32(0.999), f32(0.1), 3]);
-    assert.deepEqual([changed.optimizer.beta2, changed.optimizer.weightDecay, changed.optimizer.t], [f32(0.5), f32(0.3), 3]);
-    assert.notEqual(changed.update.weightsDigest, same.update.weightsDigest);
-    const v = await verifyUpdates(bus.log, changed.runId);
-    assert.equal(v.divergence, null, JSON.stringify(v.divergence));
-    assert.deepEqual(v.checked, [2]);
+    it("a fork's new optimizer settings take effect (recorded in its snapshots), and the fork verifies bit for bit", async () => {
+      const forked = async (sets: string[]) => {
+        const f = await forkRun(bus.log, runId, { at: 1, sets: ["eval.every=0", ...sets] });
+        await runConfig({ resume: f.runId, server: bus.server.url, rollout: 1, reward: 1, quiet: true });
+        const u = (await bus.log.replayAll(f.runId, { subject: subjects.policy(f.runId) })).map((r) => r.event as PolicyUpdated);
+        assert.deepEqual(u.map((x) => x.step), [2]);
+        return { runId: f.runId, update: u[0], optimizer: AdamW.settingsOf(await bus.log.getBlob(f.runId, u[0].optimizerDigest)) };
+      };
+      const same = await forked([]);
+      const changed = await forked(["actor.adam_beta2=0.5", "actor.weight_decay=0.3"]);
+      const f32 = Math.fround;   // the engine keeps its hyperparameters in f32
+      assert.deepEqual([same.optimizer.beta2, same.optimizer.weightDecay, same.optimizer.t], [f32(0.999), f32(0.1), 3]);
+      assert.deepEqual([changed.optimizer.beta2, changed.optimizer.weightDecay, changed.optimizer.t], [f32(0.5), f32(0.3), 3]);
+      assert.notEqual(changed.update.weightsDigest, same.update.weightsDigest);
+      const v = await verifyUpdates(bus.log, changed.runId);
+      assert.equal(v.divergence, null, JSON.stringify(v.divergence));
+      assert.deepEqual(v.checked, [2]);
+    });
   });
 
   it("refuses a config file or --set with --resume: the run's config is its RunStarted", async () => {

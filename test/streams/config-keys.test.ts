@@ -179,20 +179,23 @@ async function partition(cfg: RunConfig) {
 }
 
 type Effect = (cfg: RunConfig) => unknown;
-// patch: the base of the case (both sides); also: what the change needs besides the key (changed side only)
-type Case = { patch?: Patch; to: unknown; effect: Effect; also?: Patch } | { patch?: Patch; refuse: unknown; message: RegExp };
+// patch: the base of the case (both sides); also: what the change needs besides the key (changed side only);
+// fails: the error the component must raise with the change (a schema-valid value the loader refuses).
+// Without `fails`, the changed config must run: an error never counts as "changes what X gets".
+type Case = { patch?: Patch; to: unknown; effect: Effect; also?: Patch; fails?: RegExp } | { patch?: Patch; refuse: unknown; message: RegExp };
 const change = (to: unknown, effect: Effect, patch?: Patch, also?: Patch): Case => ({ to, effect, patch, also });
+const failsWith = (to: unknown, effect: Effect, fails: RegExp, patch?: Patch): Case => ({ to, effect, patch, fails });
 const refuse = (value: unknown, message: RegExp, patch?: Patch): Case => ({ refuse: value, message, patch });
 
 // the keys of a data source, for data.train and for eval.benchmarks[].source
 const sourceCases = (prefix: string, effect: Effect, FILE_PATCH: Patch): Record<string, Case> => ({
   [`${prefix}.path`]: change(fileB, effect, FILE_PATCH),
-  [`${prefix}.format`]: change("json", effect, [[prefix, { path: fileNoExt, format: "jsonl" }]]),     // parse as JSON, not JSONL
+  [`${prefix}.format`]: failsWith("json", effect, /Unexpected non-whitespace character after JSON/, [[prefix, { path: fileNoExt, format: "jsonl" }]]), // JSONL parsed as JSON
   [`${prefix}.map_keys.prompt`]: change("problem", effect, FILE_PATCH),
   [`${prefix}.map_keys.answer`]: change("solution", effect, FILE_PATCH),
   [`${prefix}.map_keys.id`]: change("uid", effect, FILE_PATCH),
   [`${prefix}.limit`]: change(3, effect, FILE_PATCH),
-  [`${prefix}.synthetic`]: change("multiplication", effect),                                       // no such task family: refused on load
+  [`${prefix}.synthetic`]: failsWith("multiplication", effect, /unknown synthetic task 'multiplication': known tasks are addition/), // refused on load
   [`${prefix}.split`]: change(prefix.startsWith("data") ? "heldout" : "train", effect),
   [`${prefix}.size`]: change(5, effect),
   [`${prefix}.params`]: change({ digits: 3 }, effect),
@@ -204,9 +207,9 @@ const CASES: Record<string, Case> = {
   "model.name": change("another-name", report),
   "model.path": change(modelB, weights, PATH),
   "model.arch.vocab_size": change(120, weights),
-  "model.arch.hidden_size": change(48, weights),
+  "model.arch.hidden_size": change(64, weights),
   "model.arch.num_hidden_layers": change(1, weights),
-  "model.arch.num_attention_heads": change(8, weights),
+  "model.arch.num_attention_heads": change(2, weights),
   "model.arch.num_key_value_heads": change(4, weights),
   "model.arch.head_dim": change(16, weights),
   "model.arch.intermediate_size": change(96, weights),
@@ -242,7 +245,7 @@ const CASES: Record<string, Case> = {
   ...sourceCases("data.train", prompts, FILE),
   "data.template": change("plain", prompts),
   "data.templates": change({ mine: "Add {question}" }, prompts, TEMPLATE),
-  "data.max_prompt_length": change(8, prompts),
+  "data.max_prompt_length": failsWith(8, prompts, /every prompt is longer than max_prompt_length \(8\)/),   // every prompt of the set has 13 tokens
   "data.max_response_length": change(12, tasks),
   "data.shuffle": change(false, schedule),
   "rollout.n_samples_per_prompt": change(3, tasks),
@@ -332,7 +335,10 @@ describe("every config key", () => {
       it(`${key}: ${JSON.stringify(c.to)} changes what ${CASE_NAMES.get(c.effect)} gets`, async () => {
         const before = await effectOf(c.effect, configOf(c.patch));
         const after = await effectOf(c.effect, configOf(c.patch, key, c.to, c.also));
-        assert.ok(!(before && typeof before === "object" && "error" in before), `the base config must run: ${JSON.stringify(before)}`);
+        const failed = (x: unknown): x is { error: string } => Boolean(x && typeof x === "object" && "error" in x);
+        assert.ok(!failed(before), `the base config must run: ${JSON.stringify(before)}`);
+        if (c.fails) assert.ok(failed(after) && c.fails.test(after.error), `expected an error matching ${c.fails}, got ${JSON.stringify(after).slice(0, 300)}`);
+        else assert.ok(!failed(after), `the changed config must run: ${JSON.stringify(after)}`);
         assert.notDeepStrictEqual(after, before);
       });
     }

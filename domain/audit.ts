@@ -6,7 +6,7 @@
 // variants come in as functions so that streams/ does not import the consumers' registries.
 // Pure: the caller supplies the events in log order.
 import type { RunConfig } from "../streams/config.ts";
-import type { GroupSampled, GroupScored, PolicyUpdated, RunStarted, ZsEvent } from "../streams/events/index.ts";
+import { runConfigOf, type GroupSampled, type GroupScored, type PolicyUpdated, type RunStarted, type ZsEvent } from "../streams/events/index.ts";
 
 export type Violation = { rule: string; seq: number; message: string };
 export type AuditReport = {
@@ -44,7 +44,7 @@ export function auditEvents(events: { seq: number; event: ZsEvent }[], options: 
   const bad = (rule: string, seq: number, message: string) => v.push({ rule, seq, message });
   const started = events.find((e) => e.event.type === "RunStarted");
   if (!started) bad("run-started", 0, "the log has no RunStarted event");
-  const cfg = started ? ((started.event as RunStarted).config as RunConfig) : undefined;
+  const cfg = started ? runConfigOf(started.event as RunStarted) : undefined;
   const B = cfg?.actor?.global_batch_size, n = cfg?.rollout?.n_samples_per_prompt;
   const sampled = new Map<string, { seq: number; e: GroupSampled }>();
   const scored = new Map<string, { seq: number; e: GroupScored }>();

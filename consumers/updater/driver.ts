@@ -3,7 +3,7 @@
 // no group lost or applied twice: groups already in the log are reused, missing ones are requested
 // again under the same msgIDs, and the update itself is a pure function of its inputs.
 import type { Logger } from "pino";
-import { AdamW, Policy, type Qwen2Config } from "../../native/index.ts";
+import { AdamW, Policy } from "../../native/index.ts";
 import type { RunConfig } from "../../streams/config.ts";
 import { ZeroStreamError } from "../../streams/errors.ts";
 import type { EventLog } from "../../streams/eventlog.ts";
@@ -63,7 +63,7 @@ export async function runUpdater(log: EventLog, runId: string, o: UpdaterOptions
   const limit = stepLimit(cfg, o.steps);
   const tok = rc.tokenizer();
   const ds = await rc.dataset();
-  const modelConfig = rc.started.modelConfig as Qwen2Config;
+  const modelConfig = rc.modelConfig;
 
   // the policy and optimizer at the last PolicyUpdated (or the start), verified by digest
   const policy = Policy.fromSafetensors(await log.getBlob(runId, state.weightsDigest!), modelConfig);

@@ -1,7 +1,7 @@
 // The run as the updater sees it, folded from the log: evolve(state, event) → state. Pure.
 import type { RunConfig } from "../../streams/config.ts";
 import { scorerOfRecord } from "../reward/registry.ts";
-import type { GroupSampled, GroupScored, PolicyUpdated, RunFinished, RunStarted, ZsEvent } from "../../streams/events/index.ts";
+import { runConfigOf, type GroupSampled, type GroupScored, type PolicyUpdated, type RunFinished, type RunStarted, type ZsEvent } from "../../streams/events/index.ts";
 
 export type RunState = {
   started?: RunStarted;
@@ -29,7 +29,7 @@ export function evolve(s: RunState, e: ZsEvent, seq: number, scorer?: string): R
   switch (e.type) {
     case "RunStarted":
       s.started = e;
-      s.config = e.config as RunConfig;
+      s.config = runConfigOf(e);
       s.weightsDigest = e.initialWeightsDigest;
       s.optimizerDigest = e.initialOptimizerDigest;
       if (e.parent) { s.step = e.parent.step + 1; s.version = e.parent.version; } // a fork continues its parent's numbering

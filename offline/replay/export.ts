@@ -3,9 +3,8 @@
 import { createWriteStream } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { RunConfig } from "../../streams/config.ts";
 import type { EventLog, Replayed } from "../../streams/eventlog.ts";
-import type { GroupScored, PolicyUpdated } from "../../streams/events/index.ts";
+import { runConfigOf, type GroupScored, type PolicyUpdated } from "../../streams/events/index.ts";
 import { scorerOf } from "../../domain/reward/spec.ts";
 import { resolveReward, rewardId, scorerOfRecord, scorerOfUpdate } from "../../domain/reward/registry.ts";
 
@@ -24,7 +23,7 @@ export type ExportReport = { dir: string; rollouts: number; steps: number; evalu
  */
 export function rolloutLines(events: Replayed[], scorer?: string): RolloutLine[] {
   const started = events.find((r) => r.event.type === "RunStarted")?.event;
-  const cfg = started?.type === "RunStarted" ? (started.config as RunConfig) : undefined;
+  const cfg = started?.type === "RunStarted" ? runConfigOf(started) : undefined;
   const runScorer = cfg ? scorerOf(cfg) : undefined;
   const wanted = scorer === undefined ? undefined : rewardId(resolveReward(scorer));
   const scored = new Map<string, GroupScored>();

@@ -3,10 +3,9 @@
 // so both coexist and a second rescore publishes nothing new), and compare the verdicts with the
 // run's own scorer: per step, how many flipped 0→1 and 1→0, with examples.
 import { hostname } from "node:os";
-import type { RunConfig } from "../../streams/config.ts";
 import { ZeroStreamError } from "../../streams/errors.ts";
 import type { EventLog } from "../../streams/eventlog.ts";
-import type { GroupSampled, GroupScored, SampleScore } from "../../streams/events/index.ts";
+import { runConfigOf, type GroupSampled, type GroupScored, type SampleScore } from "../../streams/events/index.ts";
 import { passed } from "../../domain/reward/metrics.ts";
 import { groupScoredOf, scorerOf } from "../../domain/reward/spec.ts";
 import { ScorerPool } from "../../compute/scoring/pool.ts";
@@ -53,7 +52,7 @@ export async function rescoreRun(log: EventLog, runId: string, o: RescoreOptions
   const events = await log.replayAll(runId);
   const started = events.find((r) => r.event.type === "RunStarted")?.event;
   if (!started || started.type !== "RunStarted") throw new RescoreError(`run ${runId} has no RunStarted event in the log`);
-  const cfg = started.config as RunConfig;
+  const cfg = runConfigOf(started);
   const spec = resolveReward(o.reward);
   const scorer = rewardId(spec);
   const against = o.against ? rewardId(resolveReward(o.against)) : scorerOf(cfg);

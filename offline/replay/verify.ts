@@ -4,11 +4,10 @@
 // the GroupSampled + GroupScored of the step's groupIds under the step's scorer, the reference =
 // the run's initial weights when kl_coef > 0) and compares the advantages, the weights digest and the
 // optimizer digest with the recorded ones. The first divergence stops the replay and is reported.
-import { AdamW, Policy, type Qwen2Config } from "../../native/index.ts";
-import type { RunConfig } from "../../streams/config.ts";
+import { AdamW, Policy } from "../../native/index.ts";
 import { ZeroStreamError } from "../../streams/errors.ts";
 import { sha256, type EventLog, type Replayed } from "../../streams/eventlog.ts";
-import type { GroupSampled, GroupScored, PolicyUpdated, RunStarted } from "../../streams/events/index.ts";
+import { modelConfigOf, runConfigOf, type GroupSampled, type GroupScored, type PolicyUpdated, type RunStarted } from "../../streams/events/index.ts";
 import { ADVANTAGE_TOLERANCE } from "../../domain/audit.ts";
 import { scorerOf } from "../../domain/reward/spec.ts";
 import { scorerOfRecord, scorerOfUpdate } from "../../domain/reward/registry.ts";
@@ -33,7 +32,7 @@ function index(events: Replayed[]): Updates {
     else if (e.type === "GroupSampled" && !sampled.has(e.groupId)) sampled.set(e.groupId, e);
     else if (e.type === "GroupScored") {
       // by full scorer id (an event written before ids named their settings reads under its full id)
-      const key = `${e.groupId}|${scorerOfRecord(e, (started?.config as RunConfig | undefined)?.reward?.timeout_ms)}`;
+      const key = `${e.groupId}|${scorerOfRecord(e, (started && runConfigOf(started))?.reward.timeout_ms)}`;
       if (!scored.has(key)) scored.set(key, e);
     }
   }
@@ -68,8 +67,8 @@ function startingPoint(u: Updates, fromStep: number): { weights: string; optimiz
 export async function verifyUpdates(log: EventLog, runId: string, o: VerifyOptions = {}): Promise<VerifyReport> {
   const t0 = performance.now();
   const u = index(o.events ?? (await log.replayAll(runId)));
-  const cfg = u.started.config as RunConfig;
-  const modelConfig = u.started.modelConfig as Qwen2Config;
+  const cfg = runConfigOf(u.started);
+  const modelConfig = modelConfigOf(u.started);
   const fromStep = o.fromStep ?? firstStep(u);
   const start = startingPoint(u, fromStep);
   const policy = Policy.fromSafetensors(await log.getBlob(runId, start.weights), modelConfig);

@@ -73,7 +73,7 @@ export async function runGenerator(log: EventLog, o: GeneratorOptions): Promise<
         if (!row) throw new PoisonMessageError(`task ${task.taskId} names prompt index ${p.index}, the dataset has ${ds.rows.length} rows`);
         return row;
       });
-      const policy = await policies.get(task.runId, task.weightsDigest, rc.started.modelConfig as Qwen2Config);
+      const policy = await policies.get(task.runId, task.weightsDigest, rc.modelConfig);
       const n = task.samplesPerPrompt;
       const tSample = performance.now();
       const results = await policy.sample({

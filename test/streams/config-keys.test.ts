@@ -22,7 +22,7 @@ import { stepLimit, tasksOfStep } from "../../consumers/updater/driver.ts";
 import { ensurePretrained } from "../../offline/pretrain.ts";
 import { learningRate, selectPrompts } from "../../domain/grpo/schedule.ts";
 import { grpoUpdate } from "../../compute/update.ts";
-import { AdamW, Policy, type Qwen2Config } from "../../native/index.ts";
+import { AdamW, Policy } from "../../native/index.ts";
 import { resolveConfig, RunConfig } from "../../streams/config.ts";
 import { prepareTrainSet } from "../../loaders/datasets.ts";
 import { applyStops } from "../../domain/stops.ts";
@@ -160,7 +160,7 @@ async function groupsFor(cfg: RunConfig, policy: Policy): Promise<StepGroup[]> {
   })) as unknown as StepGroup[];
 }
 async function update(cfg: RunConfig) {
-  const arch = cfg.model.arch as Qwen2Config;
+  const arch = cfg.model.arch!;
   const policy = Policy.init(arch, 3), reference = Policy.init(arch, 4);
   try {
     const groups = await groupsFor(cfg, policy);
@@ -171,7 +171,7 @@ async function update(cfg: RunConfig) {
   } finally { policy.dispose(); reference.dispose(); }
 }
 async function partition(cfg: RunConfig) {
-  const policy = Policy.init(cfg.model.arch as Qwen2Config, 3);
+  const policy = Policy.init(cfg.model.arch!, 3);
   try {
     const groups = await groupsFor(cfg, policy);
     return microBatches(sequencesOf(groups, new Map(groups.map((g) => [g.sampled.groupId, [0, 0, 0, 0]]))), cfg.actor.micro_batch_size).map((mb) => mb.length);
@@ -309,7 +309,7 @@ const CASE_NAMES = new Map<Effect, string>(Object.entries({ prompts, benchmark, 
 describe("every config key", () => {
   before(async () => {
     for (const [d, seed] of [[modelA, 10], [modelB, 11]] as const) {
-      const p = Policy.init(resolve(base()).model.arch as Qwen2Config, seed);
+      const p = Policy.init(resolve(base()).model.arch!, seed);
       await p.save(d);
       p.dispose();
     }

@@ -6,7 +6,7 @@
 // variants come in as functions so that streams/ does not import the consumers' registries.
 // Pure: the caller supplies the events in log order.
 import type { RunConfig } from "../streams/config.ts";
-import { runConfigOf, type GroupSampled, type GroupScored, type PolicyUpdated, type RunStarted, type ZsEvent } from "../streams/events/index.ts";
+import { groupIdOf, runConfigOf, type GroupSampled, type GroupScored, type PolicyUpdated, type RunStarted, type ZsEvent } from "../streams/events/index.ts";
 
 export type Violation = { rule: string; seq: number; message: string };
 export type AuditReport = {
@@ -61,7 +61,7 @@ export function auditEvents(events: { seq: number; event: ZsEvent }[], options: 
       if (sampled.has(e.groupId)) bad("sampled-once", seq, `${e.groupId} was sampled again (first at #${sampled.get(e.groupId)!.seq})`);
       else sampled.set(e.groupId, { seq, e });
       if (n !== undefined && e.samples.length !== n) bad("n-samples", seq, `${e.groupId} has ${e.samples.length} samples, n_samples_per_prompt is ${n}`);
-      if (!/^s(\d+)\./.test(e.groupId) || Number(/^s(\d+)\./.exec(e.groupId)![1]) !== e.step) bad("group-step", seq, `${e.groupId} claims step ${e.step}`);
+      if (e.groupId !== groupIdOf(e.step, e.slot)) bad("group-step", seq, `${e.groupId} is not the id of step ${e.step}, slot ${e.slot}`);
     } else if (e.type === "GroupScored") {
       const key = `${e.groupId}|${e.scorer}`;
       if (scored.has(key)) bad("scored-once", seq, `${e.groupId} was scored again by ${e.scorer} (first at #${scored.get(key)!.seq})`);

@@ -39,11 +39,18 @@ export function samplerOf(cfg: RunConfig, stopTokenIds: number[]) {
   };
 }
 
-export function tasksOfStep(cfg: RunConfig, runId: string, step: number, version: number, weightsDigest: string, selected: Selected[], stopTokenIds: number[]): RolloutRequested[] {
+function rowIdOf(rowIds: readonly string[], index: number): string {
+  const id = rowIds[index];
+  if (id === undefined) throw new RangeError(`prompt index ${index} is outside the dataset (${rowIds.length} rows)`);
+  return id;
+}
+
+/** rowIds: the dataset rows' ids by index (a task names each prompt's row by index and id). */
+export function tasksOfStep(cfg: RunConfig, runId: string, step: number, version: number, weightsDigest: string, selected: Selected[], stopTokenIds: number[], rowIds: readonly string[]): RolloutRequested[] {
   return taskChunks(selected, cfg.rollout.prompts_per_task).map((c) => ({
-    type: "RolloutRequested", v: 1, runId, taskId: c.taskId, step, epoch: c.prompts[0].epoch, policyVersion: version,
+    type: "RolloutRequested", v: 2, runId, taskId: c.taskId, step, epoch: c.prompts[0].epoch, policyVersion: version,
     weightsDigest, samplesPerPrompt: cfg.rollout.n_samples_per_prompt, sampler: samplerOf(cfg, stopTokenIds),
-    prompts: c.prompts.map((p) => ({ groupId: p.groupId, promptId: "", index: p.index, seed: p.seed })),
+    prompts: c.prompts.map((p) => ({ groupId: p.groupId, slot: p.slot, promptId: rowIdOf(rowIds, p.index), index: p.index, seed: p.seed })),
   }));
 }
 
@@ -98,7 +105,7 @@ export async function runUpdater(log: EventLog, runId: string, o: UpdaterOptions
 
   const requested = new Set<string>();     // task ids published by this process
   const request = async (k: number, version: number, weightsDigest: string, missing: Set<string> | null) => {
-    for (const t of tasksOfStep(cfg, runId, k, version, weightsDigest, selectPrompts(cfg, ds.rows.length, k), tok.stopIds)) {
+    for (const t of tasksOfStep(cfg, runId, k, version, weightsDigest, selectPrompts(cfg, ds.rows.length, k), tok.stopIds, ds.rows.map((r) => r.id))) {
       if (requested.has(t.taskId) || (missing && !t.prompts.some((p) => missing.has(p.groupId)))) continue;
       await log.publish(t);
       requested.add(t.taskId);

@@ -71,7 +71,7 @@ describe("worker crashes", () => {
     const runId = (await startRun(bus.log, cfg)).runId;
     const started = (await bus.log.runStarted(runId))!;
     const ds = await prepareTrainSet(cfg, loadTokenizer(cfg.tokenizer));
-    const tasks = tasksOfStep(cfg, runId, 0, 0, started.initialWeightsDigest, selectPrompts(cfg, ds.rows.length, 0), loadTokenizer(cfg.tokenizer).stopIds);
+    const tasks = tasksOfStep(cfg, runId, 0, 0, started.initialWeightsDigest, selectPrompts(cfg, ds.rows.length, 0), loadTokenizer(cfg.tokenizer).stopIds, ds.rows.map((r) => r.id));
     const a = spawnWorker("rollout", bus.server.url, ["--ack-wait-ms", "2000", "--threads", "1"], { ZS_FAILPOINT: "rollout.mid-task:0" });
     for (const t of tasks) await bus.log.publish(t);
     assert.equal(await exited(a), "SIGKILL");

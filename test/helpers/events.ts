@@ -1,12 +1,12 @@
 // Valid example events for tests.
-import type { GroupSampled, GroupScored, RunStarted } from "../../streams/events/index.ts";
+import { groupIdOf, type GroupSampled, type GroupScored, type RunStarted } from "../../streams/events/index.ts";
 
 export const DIGEST = `sha256:${"0".repeat(64)}`;
 export const SAMPLER = { temperature: 1, topP: 1, topK: 0, maxNewTokens: 16, stopTokenIds: [2] };
 
 export function groupSampled(runId: string, step: number, slot: number, n = 2): GroupSampled {
   return {
-    type: "GroupSampled", v: 1, runId, groupId: `s${step}.g${slot}`, taskId: `s${step}.c0`, step, policyVersion: step,
+    type: "GroupSampled", v: 2, runId, groupId: groupIdOf(step, slot), slot, taskId: `s${step}.c0`, step, policyVersion: step,
     prompt: { id: `p${slot}`, index: slot, text: "1+1", tokens: [5, 6, 5] },
     gold: "2", sampler: SAMPLER,
     samples: Array.from({ length: n }, (_, i) => ({ index: i, seed: 100 + i, tokens: [7, 2], text: "2", logprobs: [-0.5, -0.1], finish: "stop" as const })),

@@ -112,7 +112,7 @@ async function prompts(cfg: RunConfig) {
 async function benchmark(cfg: RunConfig) {
   return attempt(async () => (await resolveBenchmark(cfg, loadTokenizer(cfg.tokenizer), cfg.eval.benchmarks[0].name)).rows.map((r) => [r.id, r.text, r.answer]));
 }
-const tasks = (cfg: RunConfig) => tasksOfStep(cfg, "r", 0, 0, "sha256:0", selectPrompts(cfg, 200, 0), [1]);
+const tasks = (cfg: RunConfig) => tasksOfStep(cfg, "r", 0, 0, "sha256:0", selectPrompts(cfg, 200, 0), [1], Array.from({ length: 200 }, (_, i) => `row-${i}`));
 const schedule = (cfg: RunConfig) => [0, 1, 2].map((k) => selectPrompts(cfg, 200, k));
 const lr = (cfg: RunConfig) => ({ steps: stepLimit(cfg), lr: Array.from({ length: cfg.actor.train_iters }, (_, k) => learningRate(cfg.actor, k)) });
 async function weights(cfg: RunConfig) {

@@ -6,6 +6,7 @@ import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { BUILTIN_TEMPLATES } from "./templates.ts";
 import { ConfigError } from "./errors.ts";
+import { DEFAULT_TIMEOUT_MS } from "./events/common.ts";
 
 const posInt = z.number().int().positive();
 const prob = z.number().gt(0).lte(1);
@@ -149,7 +150,7 @@ export const RewardSpec = z.strictObject({
   answer_source: z.enum(["boxed", "answer_tag"]).optional(),
   format_weight: z.number().min(0).optional(),         // format_acc only (default 0.1)
   accuracy_weight: z.number().min(0).optional(),       // format_acc only (default 0.9)
-  timeout_ms: posInt.default(2000),                    // time limit of one verdict (part of the scorer id when not 2000)
+  timeout_ms: posInt.default(DEFAULT_TIMEOUT_MS),       // time limit of one verdict (part of the scorer id when not the default)
   workers: posInt.default(1),                          // verdict threads of each reward consumer's pool for this run (and of eval / rescore)
 });
 

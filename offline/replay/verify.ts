@@ -24,15 +24,16 @@ type Updates = { started: RunStarted; updates: { seq: number; e: PolicyUpdated }
 
 function index(events: Replayed[]): Updates {
   let started: RunStarted | undefined;
+  let timeoutMs: number | undefined;       // the run's reward.timeout_ms
   const updates: { seq: number; e: PolicyUpdated }[] = [];
   const sampled = new Map<string, GroupSampled>(), scored = new Map<string, GroupScored>();
   for (const { seq, event: e } of events) {
-    if (e.type === "RunStarted") started ??= e;
+    if (e.type === "RunStarted") { if (!started) { started = e; timeoutMs = runConfigOf(e).reward.timeout_ms; } }
     else if (e.type === "PolicyUpdated") updates.push({ seq, e });
     else if (e.type === "GroupSampled" && !sampled.has(e.groupId)) sampled.set(e.groupId, e);
     else if (e.type === "GroupScored") {
       // by full scorer id (an event written before ids named their settings reads under its full id)
-      const key = `${e.groupId}|${scorerOfRecord(e, (started && runConfigOf(started))?.reward.timeout_ms)}`;
+      const key = `${e.groupId}|${scorerOfRecord(e, timeoutMs)}`;
       if (!scored.has(key)) scored.set(key, e);
     }
   }

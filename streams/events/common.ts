@@ -18,7 +18,10 @@ export function slotOfV1GroupId(groupId: string): number {
 export const Step = z.number().int().nonnegative();
 export const Version = z.number().int().nonnegative();
 export const Finish = z.enum(["stop", "length"]);
-export const Outcome = z.enum(["correct", "wrong", "no_answer", "unparseable", "timeout", "error"]);
+export const Outcome = z.enum(["correct", "wrong", "no_answer", "unparseable", "timeout", "error"]); // of one verdict
+export type Outcome = z.infer<typeof Outcome>;
+/** The time limit of one verdict when nothing names one (reward.timeout_ms's default; a scorer id names any other). */
+export const DEFAULT_TIMEOUT_MS = 2000;
 
 export const SamplerSettings = z.strictObject({
   temperature: z.number().nonnegative(),

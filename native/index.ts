@@ -7,7 +7,7 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseModelConfig, type Qwen2Config } from "../streams/config.ts";
+import { INIT_STD, parseModelConfig, type Qwen2Config } from "../streams/config.ts";
 
 // The model config is the schema's type (streams/config.ts Qwen2Config): the binding reads its fields by
 // their config.json names, so no second shape exists to drift from it.
@@ -97,7 +97,7 @@ export class Policy {
   }
 
   /** Deterministic random init: N(0, initStd) weights from a counter-based RNG, zero biases, unit norms. */
-  static init(config: Qwen2Config, seed: number, initStd = 0.02): Policy {
+  static init(config: Qwen2Config, seed: number, initStd = INIT_STD): Policy {
     return new Policy(native().create(config, seed, initStd), config);
   }
   static fromSafetensors(bytes: Uint8Array, config: Qwen2Config): Policy {

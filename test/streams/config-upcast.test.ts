@@ -3,7 +3,7 @@
 // with the field path, the value and what was expected, a config that no longer parses.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -11,7 +11,7 @@ import { auditEvents } from "../../domain/audit.ts";
 import { evolve, initialState } from "../../domain/run/state.ts";
 import { RunContexts } from "../../loaders/runctx.ts";
 import { Policy } from "../../native/index.ts";
-import { configHash, loadConfig, resolveConfig, type RunConfig } from "../../streams/config.ts";
+import { Qwen2Config, configHash, loadConfig, resolveConfig, type RunConfig } from "../../streams/config.ts";
 import { ConfigError, RecordedConfigError } from "../../streams/errors.ts";
 import { modelConfigOf, runConfigOf, upcastConfigV1, type RunStarted } from "../../streams/events/index.ts";
 import { runStarted } from "../helpers/events.ts";
@@ -106,6 +106,17 @@ describe("modelConfigOf: the policy's model config of a RunStarted", () => {
     assert.throws(() => modelConfigOf(recorded({}, noRope)), (e: unknown) =>
       e instanceof RecordedConfigError && /RunStarted\.modelConfig of run r1/.test(e.message) && /rope_theta: got nothing \(missing\)/.test(e.message));
     assert.throws(() => modelConfigOf(recorded({}, { ...arch, num_key_value_heads: 3 })), /num_key_value_heads: got 3 \(num_attention_heads must be a multiple/);
+  });
+
+  it("the schema names exactly the fields the engine's binding reads (addon.cc config_of), required where it requires them", () => {
+    const cc = readFileSync("native/binding/addon.cc", "utf8");
+    const body = cc.slice(cc.indexOf("zs::Config config_of("), cc.indexOf("return c;", cc.indexOf("zs::Config config_of(")));
+    const read = new Set([...body.matchAll(/(?:num|o\.Get)\("([a-z_]+)"\)/g)].map((m) => m[1]));
+    assert.deepEqual([...read].sort(), Object.keys(Qwen2Config.shape).sort());
+    // the binding tests head_dim and reads tie_word_embeddings as a boolean: the two optional fields
+    const optional = Object.entries(Qwen2Config.shape).filter(([, t]) => t.safeParse(undefined).success).map(([k]) => k).sort();
+    assert.deepEqual(optional, ["head_dim", "tie_word_embeddings"]);
+    for (const k of optional) assert.match(body, new RegExp(`o\\.Get\\("${k}"\\)\\.(IsNumber|ToBoolean)\\(\\)`), k);
   });
 
   it("Policy.load refuses a config.json that does not parse before the engine sees it", async () => {

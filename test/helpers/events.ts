@@ -1,5 +1,7 @@
 // Valid example events for tests.
+import { configHash, resolveConfig } from "../../streams/config.ts";
 import { groupIdOf, type GroupSampled, type GroupScored, type RunStarted } from "../../streams/events/index.ts";
+import { tinyConfig } from "./tiny.ts";
 
 export const DIGEST = `sha256:${"0".repeat(64)}`;
 export const SAMPLER = { temperature: 1, topP: 1, topK: 0, maxNewTokens: 16, stopTokenIds: [2] };
@@ -23,6 +25,9 @@ export function groupScored(runId: string, step: number, slot: number, rewards: 
   };
 }
 
+/** A RunStarted whose configs parse (runConfigOf, modelConfigOf): the tiny config and its architecture. */
 export function runStarted(runId: string): RunStarted {
-  return { type: "RunStarted", v: 1, runId, config: { seed: 1 }, configHash: "abc", codeVersion: "test", seed: 1, modelConfig: {}, initialWeightsDigest: DIGEST, startedAt: new Date(0).toISOString() };
+  const config = resolveConfig(tinyConfig());
+  const modelConfig = { ...config.model.arch!, head_dim: config.model.arch!.hidden_size / config.model.arch!.num_attention_heads };
+  return { type: "RunStarted", v: 1, runId, config, configHash: configHash(config), codeVersion: "test", seed: config.seed, modelConfig, initialWeightsDigest: DIGEST, startedAt: new Date(0).toISOString() };
 }

@@ -6,7 +6,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { rewardSpecOf } from "../domain/reward/spec.ts";
 import { ensurePretrained } from "../offline/pretrain.ts";
-import { Policy, type Qwen2Config } from "../native/index.ts";
+import { Policy } from "../native/index.ts";
 import { configHash, INIT_SEED, INIT_STD, type RunConfig } from "../streams/config.ts";
 import { assertInputs } from "../loaders/inputs.ts";
 import { loadTokenizer } from "../loaders/tokenizer.ts";
@@ -37,7 +37,7 @@ export async function initialPolicy(cfg: RunConfig, signal?: AbortSignal): Promi
   const arch = cfg.model.arch!;
   const tok = loadTokenizer(cfg.tokenizer);
   if (arch.vocab_size < tok.vocabSize) throw new Error(`model.arch.vocab_size (${arch.vocab_size}) is smaller than the tokenizer's vocabulary (${tok.vocabSize})`);
-  return Policy.init(arch as Qwen2Config, cfg.model.init_seed ?? INIT_SEED, cfg.model.init_std ?? INIT_STD);
+  return Policy.init(arch, cfg.model.init_seed ?? INIT_SEED, cfg.model.init_std ?? INIT_STD);
 }
 
 export async function startRun(log: EventLog, cfg: RunConfig, o: { runId?: string; policy?: Policy; parent?: RunStarted["parent"]; optimizerBytes?: Uint8Array; referenceBytes?: Uint8Array; signal?: AbortSignal } = {}): Promise<RunStarted> {
@@ -49,8 +49,8 @@ export async function startRun(log: EventLog, cfg: RunConfig, o: { runId?: strin
   const optDigest = o.optimizerBytes ? await log.putBlob(runId, o.optimizerBytes) : undefined;
   const refDigest = o.referenceBytes ? await log.putBlob(runId, o.referenceBytes) : undefined;
   const started: RunStarted = {
-    type: "RunStarted", v: 1, runId, config: cfg as unknown as Record<string, unknown>, configHash: configHash(cfg),
-    codeVersion: codeVersion(), seed: cfg.seed, modelConfig: { ...policy.config } as Record<string, unknown>,
+    type: "RunStarted", v: 1, runId, config: cfg, configHash: configHash(cfg),
+    codeVersion: codeVersion(), seed: cfg.seed, modelConfig: { ...policy.config },
     initialWeightsDigest: weightsDigest, ...(optDigest ? { initialOptimizerDigest: optDigest } : {}),
     ...(refDigest && refDigest !== weightsDigest ? { referenceWeightsDigest: refDigest } : {}),
     ...(o.parent ? { parent: o.parent } : {}), startedAt: new Date().toISOString(),

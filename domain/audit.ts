@@ -5,7 +5,7 @@
 // advantages of each update equal the ones recomputed from the recorded rewards (within 1e-9). The
 // variants come in as functions (the callers' registries). Reads the run through its one fold
 // (run/view.ts): duplicates are the fold's, scores are keyed by full scorer id. Pure.
-import type { PolicyUpdated, RunStarted, ZsEvent } from "../streams/events/index.ts";
+import { groupIdOf, type PolicyUpdated, type RunStarted, type ZsEvent } from "../streams/events/index.ts";
 import { foldRun, updateScorer, type At, type RunView } from "./run/view.ts";
 
 export type Violation = { rule: string; seq: number; message: string };
@@ -54,8 +54,7 @@ function checkGroups(v: RunView, o: AuditOptions, bad: Bad): void {
     const s = g.sampled;
     if (s) {
       if (n !== undefined && s.event.samples.length !== n) bad("n-samples", s.seq, `${g.groupId} has ${s.event.samples.length} samples, n_samples_per_prompt is ${n}`);
-      const m = /^s(\d+)\./.exec(g.groupId);
-      if (!m || Number(m[1]) !== s.event.step) bad("group-step", s.seq, `${g.groupId} claims step ${s.event.step}`);
+      if (g.groupId !== groupIdOf(s.event.step, s.event.slot)) bad("group-step", s.seq, `${g.groupId} is not the id of step ${s.event.step}, slot ${s.event.slot}`);
     }
     for (const [scorer, sc] of g.scored) {
       if (!s || s.seq > sc.seq) bad("scored-after-sampled", sc.seq, `${g.groupId} was scored before it was sampled`);

@@ -1,11 +1,11 @@
 // What a worker needs to serve a run, rebuilt from the run's RunStarted event (the log is the source
 // of truth: a worker on another machine needs nothing else), cached per run.
-import type { RunConfig } from "../streams/config.ts";
+import type { Qwen2Config, RunConfig } from "../streams/config.ts";
 import { prepareTrainSet, type PreparedDataset } from "./datasets.ts";
 import { loadTokenizer, type Tokenizer } from "./tokenizer.ts";
 import { PoisonMessageError } from "../streams/errors.ts";
 import type { EventLog } from "../streams/eventlog.ts";
-import type { RunStarted } from "../streams/events/index.ts";
+import { modelConfigOf, runConfigOf, type RunStarted } from "../streams/events/index.ts";
 
 /** A message for a run with no RunStarted in the log can never be served: it is poison, not a retry. */
 export class RunNotFoundError extends PoisonMessageError {}
@@ -13,7 +13,8 @@ export class RunNotFoundError extends PoisonMessageError {}
 export type RunContext = {
   runId: string;
   started: RunStarted;
-  config: RunConfig;
+  config: RunConfig;                // parsed from started.config (RecordedConfigError if it does not parse)
+  modelConfig: Qwen2Config;         // parsed from started.modelConfig
   tokenizer(): Tokenizer;
   dataset(): Promise<PreparedDataset>;
 };
@@ -35,10 +36,10 @@ export class RunContexts {
   private async load(runId: string): Promise<RunContext> {
     const started = await this.log.runStarted(runId);
     if (!started) throw new RunNotFoundError(`run ${runId} has no RunStarted event in the log`);
-    const config = started.config as RunConfig;
+    const config = runConfigOf(started), modelConfig = modelConfigOf(started);
     let tok: Tokenizer | undefined;
     let ds: Promise<PreparedDataset> | undefined;
     const tokenizer = () => (tok ??= loadTokenizer(config.tokenizer));
-    return { runId, started, config, tokenizer, dataset: () => (ds ??= prepareTrainSet(config, tokenizer())) };
+    return { runId, started, config, modelConfig, tokenizer, dataset: () => (ds ??= prepareTrainSet(config, tokenizer())) };
   }
 }

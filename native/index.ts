@@ -7,12 +7,11 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { INIT_STD, parseModelConfig, type Qwen2Config } from "../streams/config.ts";
 
-export type Qwen2Config = {
-  vocab_size: number; hidden_size: number; num_hidden_layers: number;
-  num_attention_heads: number; num_key_value_heads: number; head_dim?: number; intermediate_size: number;
-  rope_theta: number; rms_norm_eps: number; tie_word_embeddings: boolean; max_position_embeddings: number;
-};
+// The model config is the schema's type (streams/config.ts Qwen2Config): the binding reads its fields by
+// their config.json names, so no second shape exists to drift from it.
+export type { Qwen2Config };
 export type SeqBatch = { tokens: Int32Array; seqLens: Int32Array };
 export type TrainBatch = SeqBatch & {
   lossMask: Float32Array; advantages?: Float32Array; oldLogprobs?: Float32Array; refLogprobs?: Float32Array;
@@ -98,7 +97,7 @@ export class Policy {
   }
 
   /** Deterministic random init: N(0, initStd) weights from a counter-based RNG, zero biases, unit norms. */
-  static init(config: Qwen2Config, seed: number, initStd = 0.02): Policy {
+  static init(config: Qwen2Config, seed: number, initStd = INIT_STD): Policy {
     return new Policy(native().create(config, seed, initStd), config);
   }
   static fromSafetensors(bytes: Uint8Array, config: Qwen2Config): Policy {
@@ -106,7 +105,8 @@ export class Policy {
   }
   /** dir holds config.json and model.safetensors (mapped into memory, not read whole). */
   static async load(dir: string): Promise<Policy> {
-    const config = JSON.parse(await readFile(join(dir, "config.json"), "utf8")) as Qwen2Config;
+    const file = join(dir, "config.json");
+    const config = parseModelConfig(JSON.parse(await readFile(file, "utf8")), file);
     return new Policy(await native().loadFile(config, join(dir, "model.safetensors")), config);
   }
   async save(dir: string): Promise<void> {

@@ -5,7 +5,7 @@ import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "pino";
-import { AdamW, Policy, type Qwen2Config } from "../native/index.ts";
+import { AdamW, Policy } from "../native/index.ts";
 import { canonical, INIT_SEED, INIT_STD, type RunConfig } from "../streams/config.ts";
 import { documents, type PretrainSpec } from "../loaders/corpus.ts";
 import { taskRows } from "../loaders/tasks.ts";
@@ -40,7 +40,7 @@ export async function ensurePretrained(cfg: RunConfig, o: { cacheDir: string; lo
   }
   const tok = loadTokenizer(cfg.tokenizer);
   const held = new Set(taskRows(p.task, "heldout", 256, 0, p.params).map((r) => r.question));
-  const policy = Policy.init(cfg.model.arch as Qwen2Config, cfg.model.init_seed ?? INIT_SEED, cfg.model.init_std ?? INIT_STD);
+  const policy = Policy.init(cfg.model.arch, cfg.model.init_seed ?? INIT_SEED, cfg.model.init_std ?? INIT_STD);
   const opt = new AdamW(policy, { beta1: p.adam_beta1, beta2: p.adam_beta2, eps: 1e-8, weightDecay: p.weight_decay });
   const docs = documents(p, held);
   const rowsPerStep = p.batch_rows, L = p.seq_len;

@@ -9,7 +9,7 @@ import { spawnWorker, startRun } from "../cli/launch.ts";
 import { Policy } from "../native/index.ts";
 import { resolveConfig } from "../streams/config.ts";
 import { EventLog } from "../streams/eventlog.ts";
-import type { GroupSampled } from "../streams/events/index.ts";
+import { groupIdOf, type GroupSampled } from "../streams/events/index.ts";
 import { startLocalServer } from "../streams/nats-server.ts";
 import { LOG_STREAM, subjects } from "../streams/subjects.ts";
 import { median } from "./stats.ts";
@@ -21,7 +21,7 @@ const ANSWERS = ["\\frac{3}{4}", "12", "2\\sqrt{3}", "(1, 2)", "x^2+1", "[0, 1)"
 export function benchGroup(runId: string, step: number, slot: number): GroupSampled {
   const gold = ANSWERS[slot % ANSWERS.length];
   return {
-    type: "GroupSampled", v: 1, runId, groupId: `s${step}.g${slot}`, taskId: `s${step}.c0`, step, policyVersion: 0,
+    type: "GroupSampled", v: 2, runId, groupId: groupIdOf(step, slot), slot, taskId: `s${step}.c0`, step, policyVersion: 0,
     prompt: { id: `p${slot}`, index: slot, text: "question", tokens: [1, 2, 3] }, gold,
     sampler: { temperature: 1, topP: 1, topK: 0, maxNewTokens: 512, stopTokenIds: [1] },
     samples: Array.from({ length: 8 }, (_, i) => {

@@ -6,27 +6,56 @@ import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { BUILTIN_TEMPLATES } from "./templates.ts";
 import { ConfigError } from "./errors.ts";
+import { DEFAULT_TIMEOUT_MS } from "./events/common.ts";
 
 const posInt = z.number().int().positive();
 const prob = z.number().gt(0).lte(1);
 
-export const Qwen2Arch = z.strictObject({
+// The fields of a Qwen2 architecture (Hugging Face's Qwen2Config names), read by the engine's binding
+// (native/binding/addon.cc config_of) exactly as named here.
+const qwen2Fields = {
   vocab_size: posInt,
   hidden_size: posInt,
   num_hidden_layers: posInt,
   num_attention_heads: posInt,
   num_key_value_heads: posInt,
-  head_dim: posInt.optional(),
+  head_dim: posInt.optional(),                 // unset: hidden_size / num_attention_heads
   intermediate_size: posInt,
+};
+type Qwen2Heads = { num_attention_heads: number; num_key_value_heads: number; head_dim?: number; hidden_size: number };
+function checkHeads(a: Qwen2Heads, ctx: z.RefinementCtx): void {
+  if (a.num_attention_heads % a.num_key_value_heads !== 0) {
+    ctx.addIssue({ code: "custom", path: ["num_key_value_heads"], message: "num_attention_heads must be a multiple of num_key_value_heads" });
+  }
+  if (a.head_dim === undefined && a.hidden_size % a.num_attention_heads !== 0) {
+    ctx.addIssue({ code: "custom", path: ["hidden_size"], message: "hidden_size must be divisible by num_attention_heads when head_dim is not given" });
+  }
+}
+
+/** model.arch of a run config: a model built from scratch, with a small model's defaults. */
+export const Qwen2Arch = z.strictObject({
+  ...qwen2Fields,
   rope_theta: z.number().positive().default(10000),
   rms_norm_eps: z.number().positive().default(1e-6),
   tie_word_embeddings: z.boolean().default(true),
   max_position_embeddings: posInt.default(2048),
-}).refine((a) => a.num_attention_heads % a.num_key_value_heads === 0, {
-  message: "num_attention_heads must be a multiple of num_key_value_heads", path: ["num_key_value_heads"],
-}).refine((a) => a.head_dim !== undefined || a.hidden_size % a.num_attention_heads === 0, {
-  message: "hidden_size must be divisible by num_attention_heads when head_dim is not given", path: ["hidden_size"],
-});
+}).superRefine(checkHeads);
+
+/**
+ * The engine's model config: a model directory's config.json and RunStarted.modelConfig (the policy's
+ * config as the engine took it). Other keys of a config.json (architectures, torch_dtype, ...) are kept;
+ * nothing is defaulted, so a parsed config is the recorded one: the engine needs rope_theta, rms_norm_eps
+ * and max_position_embeddings, and reads an absent tie_word_embeddings as false (Hugging Face's default).
+ * model.arch's output (Qwen2Arch) is one of these; the binding takes this shape as it is.
+ */
+export const Qwen2Config = z.looseObject({
+  ...qwen2Fields,
+  rope_theta: z.number().positive(),
+  rms_norm_eps: z.number().positive(),
+  tie_word_embeddings: z.boolean().optional(),
+  max_position_embeddings: posInt,
+}).superRefine(checkHeads);
+export type Qwen2Config = z.infer<typeof Qwen2Config>;
 
 // The pretraining corpus of a tiny base model (loaders/corpus.ts writes its documents).
 export const DocMix = z.strictObject({
@@ -121,7 +150,7 @@ export const RewardSpec = z.strictObject({
   answer_source: z.enum(["boxed", "answer_tag"]).optional(),
   format_weight: z.number().min(0).optional(),         // format_acc only (default 0.1)
   accuracy_weight: z.number().min(0).optional(),       // format_acc only (default 0.9)
-  timeout_ms: posInt.default(2000),                    // time limit of one verdict (part of the scorer id when not 2000)
+  timeout_ms: posInt.default(DEFAULT_TIMEOUT_MS),       // time limit of one verdict (part of the scorer id when not the default)
   workers: posInt.default(1),                          // verdict threads of each reward consumer's pool for this run (and of eval / rescore)
 });
 
@@ -222,11 +251,9 @@ function show(v: unknown): string {
   return s.length > 80 ? `${s.slice(0, 77)}...` : s;
 }
 
-/** Validates a decoded config; throws ConfigError naming every bad field, its value and what was expected. */
-export function resolveConfig(raw: unknown, source = "<config>"): RunConfig {
-  const r = RunConfig.safeParse(raw);
-  if (r.success) return r.data;
-  const problems = r.error.issues.map((i) => {
+/** The issues of a failed parse as "<field path>: got <value> (<what was expected>)", one per issue. */
+export function problemsOf(error: z.ZodError, raw: unknown): string[] {
+  return error.issues.map((i) => {
     const path = i.path.length ? i.path.join(".") : "(root)";
     const keys = (i as { keys?: string[] }).keys;
     if (i.code === "unrecognized_keys" && keys) {
@@ -234,7 +261,22 @@ export function resolveConfig(raw: unknown, source = "<config>"): RunConfig {
     }
     return `${path}: got ${show(valueAt(raw, i.path))} (${i.message.replace(/^Invalid input: /, "")})`;
   });
-  throw new ConfigError(source, problems);
+}
+
+/** Validates a decoded config; throws ConfigError naming every bad field, its value and what was expected. */
+export function resolveConfig(raw: unknown, source = "<config>"): RunConfig {
+  const r = RunConfig.safeParse(raw);
+  if (r.success) return r.data;
+  throw new ConfigError(source, problemsOf(r.error, raw));
+}
+
+/** Parses a model config (config.json, RunStarted.modelConfig); throws ConfigError naming every bad field. */
+export function parseModelConfig(raw: unknown, source = "<model config>"): Qwen2Config {
+  const r = Qwen2Config.safeParse(raw);
+  if (!r.success) throw new ConfigError(source, problemsOf(r.error, raw));
+  // the parse adds nothing (no defaults), so the config as written is kept, key order included: a fork's
+  // RunStarted.modelConfig and a saved config.json read as they did
+  return { ...(raw as Record<string, unknown>), ...r.data };
 }
 
 export function loadConfig(file: string, overrides: string[] = []): RunConfig {

@@ -16,6 +16,8 @@ export class ConfigError extends ZeroStreamError {
     super(`invalid config ${file}:\n  - ${problems.join("\n  - ")}`);
   }
 }
+/** A run's recorded config (RunStarted.config or .modelConfig) does not parse under this code's schema. */
+export class RecordedConfigError extends ConfigError {}
 export class StreamDriftError extends ZeroStreamError {
   constructor(readonly resource: string, readonly drift: string[]) {
     super(`${resource} exists with a different configuration (${drift.join("; ")}); ` +

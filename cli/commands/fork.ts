@@ -2,10 +2,10 @@
 // run (RunStarted with parent {runId, step, version}) from the weights and optimizer state after
 // <step> of an old run, copied into the new run's bucket, with the config overrides applied. It does
 // not run it: `zerostream run --resume <new run>` does.
-import { Policy, type Qwen2Config } from "../../native/index.ts";
+import { Policy } from "../../native/index.ts";
 import { ForkError, forkConfig, snapshotAt } from "../../offline/replay/fork.ts";
 import { sha256, EventLog } from "../../streams/eventlog.ts";
-import type { RunStarted } from "../../streams/events/index.ts";
+import { modelConfigOf, runConfigOf, type RunStarted } from "../../streams/events/index.ts";
 import { subjects } from "../../streams/subjects.ts";
 import { parseArgs } from "../args.ts";
 import { BUS_FLAGS, BUS_USAGE, command, withBus } from "../bus.ts";
@@ -17,10 +17,10 @@ export async function forkRun(log: EventLog, runId: string, o: { at: number; set
   const parent = await log.runStarted(runId);
   if (!parent) throw new ForkError(`run ${runId} has no RunStarted event in the log`);
   const snap = snapshotAt(await log.replayAll(runId, { subject: subjects.policy(runId) }), o.at);
-  const cfg = forkConfig(parent.config, o.sets ?? [], `fork of ${runId}`);
+  const cfg = forkConfig(runConfigOf(parent), o.sets ?? [], `fork of ${runId}`);
   const weights = await log.getBlob(runId, snap.weightsDigest);        // verified against the digest
   const optimizer = await log.getBlob(runId, snap.optimizerDigest);
-  const policy = Policy.fromSafetensors(weights, parent.modelConfig as Qwen2Config);
+  const policy = Policy.fromSafetensors(weights, modelConfigOf(parent));
   try {
     const digest = sha256(policy.toSafetensors());
     if (digest !== snap.weightsDigest) throw new ForkError(`the weights of step ${o.at} do not round-trip through the engine (${digest} ≠ ${snap.weightsDigest})`);

@@ -9,6 +9,7 @@ import { stepLimit } from "../../domain/run/decide.ts";
 import { loadConfig, type RunConfig } from "../../streams/config.ts";
 import { ZeroStreamError } from "../../streams/errors.ts";
 import type { EventLog } from "../../streams/eventlog.ts";
+import { runConfigOf } from "../../streams/events/index.ts";
 import { childLogger } from "../../streams/logger.ts";
 import { subjects } from "../../streams/subjects.ts";
 import { parseArgs } from "../args.ts";
@@ -104,7 +105,7 @@ export async function runConfig(r: RunRequest): Promise<RunOutcome> {
       const started = await log.runStarted(r.resume);
       if (!started) throw new Error(`cannot resume ${r.resume}: no RunStarted event in the log at ${url}`);
       runId = r.resume;
-      cfg = started.config as RunConfig;
+      cfg = runConfigOf(started);
       lg.info({ runId }, "resuming");
     } else {
       cfg = loadConfig(r.file!, r.sets ?? []);

@@ -7,6 +7,7 @@
 import { evaluateRun, type RunEval } from "../../offline/eval/index.ts";
 import { ensurePretrained } from "../../offline/pretrain.ts";
 import { loadConfig, type RunConfig } from "../../streams/config.ts";
+import { runConfigOf } from "../../streams/events/index.ts";
 import { ZeroStreamError } from "../../streams/errors.ts";
 import { parseArgs } from "../args.ts";
 import { command, localStoreDir, openBus } from "../bus.ts";
@@ -72,7 +73,7 @@ export async function start(o: StartRequest): Promise<StartResult> {
     if (o.resume) {
       const started = await log.runStarted(o.resume);
       if (!started) throw new Error(`cannot resume ${o.resume}: no RunStarted event in the store ${storeDir}`);
-      cfg = started.config as RunConfig;
+      cfg = runConfigOf(started);
     } else {
       cfg = loadConfig(o.config, o.sets);
       if (cfg.model.pretrain) {

@@ -80,8 +80,8 @@ export async function runUpdater(log: EventLog, runId: string, o: UpdaterOptions
   for await (const r of log.replay(runId)) apply(r);
   if (state.view.finished) { lg.info({ reason: state.view.finished.event.reason }, "run already finished"); return state.view; }
   const ds = await rc.dataset();
-  const ctx = { runId, config: cfg, limit: stepLimit(cfg, o.steps), datasetSize: ds.rows.length, stopTokenIds: rc.tokenizer().stopIds };
-  const engine = await loadEngine(log, runId, state.view, cfg, rc.started.modelConfig as Qwen2Config, lg);
+  const ctx = { runId, config: cfg, limit: stepLimit(cfg, o.steps), rowIds: ds.rows.map((r) => r.id), stopTokenIds: rc.tokenizer().stopIds };
+  const engine = await loadEngine(log, runId, state.view, cfg, rc.modelConfig, lg);
   lg.info({ step: state.view.step, version: state.view.version, limit: ctx.limit, prompts: ds.rows.length, filteredTooLong: ds.filteredTooLong }, "updater ready");
 
   // the follower is how this loop sees groups arrive; when it fails, the decider fails the run

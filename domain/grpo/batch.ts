@@ -1,7 +1,6 @@
 // The training batch of a step, built from its GroupSampled + GroupScored events (ordered by slot,
 // never by arrival), and the reward statistics of PolicyUpdated. Pure: no NATS, no native calls.
 import type { GroupSampled, GroupScored } from "../../streams/events/index.ts";
-import { slotOf } from "./schedule.ts";
 
 export type StepGroup = { sampled: GroupSampled; scored: GroupScored };
 export type Sequence = { groupId: string; sample: number; tokens: number[]; promptLen: number; logprobs: number[]; advantage: number };
@@ -11,7 +10,7 @@ export type PackedBatch = {
 };
 
 export function orderGroups(groups: StepGroup[]): StepGroup[] {
-  return [...groups].sort((a, b) => slotOf(a.sampled.groupId) - slotOf(b.sampled.groupId));
+  return [...groups].sort((a, b) => a.sampled.slot - b.sampled.slot);
 }
 
 export function sequencesOf(groups: StepGroup[], advantages: Map<string, number[]>): Sequence[] {

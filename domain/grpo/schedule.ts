@@ -1,9 +1,10 @@
 // Step bookkeeping that must be identical wherever it is computed: prompt selection, group ids and
 // seeds, task chunks, the learning-rate schedule. Pure functions of the config and the step.
 import type { RunConfig } from "../../streams/config.ts";
+import { groupIdOf } from "../../streams/events/index.ts";
 import { hashKeys, Rng } from "../rng.ts";
 
-export type Selected = { groupId: string; slot: number; index: number; epoch: number; seed: number };
+export type Selected = { groupId: string; step: number; slot: number; index: number; epoch: number; seed: number };
 
 const permCache = new Map<string, number[]>();
 
@@ -28,7 +29,7 @@ export function selectPrompts(cfg: RunConfig, datasetSize: number, step: number)
     const pos = step * B + slot;
     const epoch = Math.floor(pos / datasetSize);
     const index = epochOrder(datasetSize, cfg.seed, epoch, cfg.data.shuffle)[pos % datasetSize];
-    out.push({ groupId: `s${step}.g${slot}`, slot, index, epoch, seed: hashKeys(cfg.seed, step, slot, 0x5a3d1e) });
+    out.push({ groupId: groupIdOf(step, slot), step, slot, index, epoch, seed: hashKeys(cfg.seed, step, slot, 0x5a3d1e) });
   }
   return out;
 }
@@ -38,14 +39,9 @@ export function taskChunks(selected: Selected[], promptsPerTask: number): { task
   const out = [];
   for (let c = 0; c * promptsPerTask < selected.length; c++) {
     const prompts = selected.slice(c * promptsPerTask, (c + 1) * promptsPerTask);
-    const step = /^s(\d+)\./.exec(prompts[0].groupId)![1];
-    out.push({ taskId: `s${step}.c${c}`, chunk: c, prompts });
+    out.push({ taskId: `s${prompts[0].step}.c${c}`, chunk: c, prompts });
   }
   return out;
-}
-
-export function slotOf(groupId: string): number {
-  return Number(/\.g(\d+)$/.exec(groupId)![1]);
 }
 
 /** A learning-rate schedule: linear warm-up over `warmup` steps, then constant, cosine or linear decay to minLr at step `total`. */

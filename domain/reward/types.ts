@@ -1,9 +1,10 @@
 // Contracts of the reward verifier: the result of one verdict, the reward spec, named errors.
 import { z } from "zod";
 import { ZeroStreamError } from "../../streams/errors.ts";
+import { DEFAULT_TIMEOUT_MS, Outcome } from "../../streams/events/common.ts";
 
-export const Outcome = z.enum(["correct", "wrong", "no_answer", "unparseable", "timeout", "error"]);
-export type Outcome = z.infer<typeof Outcome>;
+// the outcome of a verdict and its default time limit are contracts (GroupScored, scorer ids, the config)
+export { DEFAULT_TIMEOUT_MS, Outcome };
 
 export const FormatMode = z.enum(["strict", "loose", "none"]);
 export type FormatMode = z.infer<typeof FormatMode>;
@@ -36,8 +37,6 @@ export const RewardSpec = z.object({
 });
 export type RewardSpec = z.infer<typeof RewardSpec>;
 
-/** The time limit of one verdict when neither the spec nor the pool names one. */
-export const DEFAULT_TIMEOUT_MS = 2000;
 
 export class RewardError extends ZeroStreamError {}
 /** An unknown reward function name or version. */

@@ -14,7 +14,7 @@ export type DecideContext = {
   runId: string;
   config: RunConfig;
   limit: number;                        // stop once this many steps exist (stepLimit)
-  datasetSize: number;
+  rowIds: readonly string[];            // the dataset rows' ids by index (a task names each prompt's row by index and id)
   stopTokenIds: number[];
 };
 
@@ -74,11 +74,18 @@ export function samplerOf(cfg: RunConfig, stopTokenIds: number[]) {
   };
 }
 
-export function tasksOfStep(cfg: RunConfig, runId: string, step: number, version: number, weightsDigest: string, selected: Selected[], stopTokenIds: number[]): RolloutRequested[] {
+function rowIdOf(rowIds: readonly string[], index: number): string {
+  const id = rowIds[index];
+  if (id === undefined) throw new RangeError(`prompt index ${index} is outside the dataset (${rowIds.length} rows)`);
+  return id;
+}
+
+/** rowIds: the dataset rows' ids by index (a task names each prompt's row by index and id). */
+export function tasksOfStep(cfg: RunConfig, runId: string, step: number, version: number, weightsDigest: string, selected: Selected[], stopTokenIds: number[], rowIds: readonly string[]): RolloutRequested[] {
   return taskChunks(selected, cfg.rollout.prompts_per_task).map((c) => ({
-    type: "RolloutRequested", v: 1, runId, taskId: c.taskId, step, epoch: c.prompts[0].epoch, policyVersion: version,
+    type: "RolloutRequested", v: 2, runId, taskId: c.taskId, step, epoch: c.prompts[0].epoch, policyVersion: version,
     weightsDigest, samplesPerPrompt: cfg.rollout.n_samples_per_prompt, sampler: samplerOf(cfg, stopTokenIds),
-    prompts: c.prompts.map((p) => ({ groupId: p.groupId, promptId: "", index: p.index, seed: p.seed })),
+    prompts: c.prompts.map((p) => ({ groupId: p.groupId, slot: p.slot, promptId: rowIdOf(rowIds, p.index), index: p.index, seed: p.seed })),
   }));
 }
 
@@ -126,7 +133,7 @@ export function decide(s: UpdaterState, c: DecideContext): Command {
     // the update of step k is stored: request step k+1 with its weights, then publish the update
     const e = s.computed.event;
     if (k + 1 < c.limit) {
-      const next = unrequested(s, tasksOfStep(cfg, c.runId, k + 1, e.toVersion, e.weightsDigest, selectPrompts(cfg, c.datasetSize, k + 1), c.stopTokenIds), null);
+      const next = unrequested(s, tasksOfStep(cfg, c.runId, k + 1, e.toVersion, e.weightsDigest, selectPrompts(cfg, c.rowIds.length, k + 1), c.stopTokenIds, c.rowIds), null);
       if (next.length) return { kind: "request", step: k + 1, tasks: next };
     }
     return { kind: "publish", event: e, expectLastSubjectSequence: v.lastPolicySeq };
@@ -139,10 +146,10 @@ export function decide(s: UpdaterState, c: DecideContext): Command {
   }
   const dead = v.deadLetters.find((d) => d.step === k);
   if (dead) return { kind: "fail", reason: "dead-letter", message: `step ${k} cannot complete: a message on ${dead.event.subject} was dead-lettered (${dead.event.reason}): ${dead.event.error}` };
-  const ids = selectPrompts(cfg, c.datasetSize, k).map((x) => x.groupId);
+  const ids = selectPrompts(cfg, c.rowIds.length, k).map((x) => x.groupId);
   const rg = readyGroups(v, cfg, ids);
   // request the groups that are not in the log yet (same msgIDs: a task already queued is not duplicated)
-  const tasks = unrequested(s, tasksOfStep(cfg, c.runId, k, v.version, v.weightsDigest!, selectPrompts(cfg, c.datasetSize, k), c.stopTokenIds), new Set(rg.missingSample));
+  const tasks = unrequested(s, tasksOfStep(cfg, c.runId, k, v.version, v.weightsDigest!, selectPrompts(cfg, c.rowIds.length, k), c.stopTokenIds, c.rowIds), new Set(rg.missingSample));
   if (tasks.length) return { kind: "request", step: k, tasks };
   if (rg.ready.length === ids.length) return { kind: "update", step: k, version: v.version, groupIds: ids, groups: rg.ready };
   return { kind: "wait", step: k, ready: rg.ready.length, missingSample: rg.missingSample, missingScore: rg.missingScore, refused: rg.refused };

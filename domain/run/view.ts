@@ -12,7 +12,7 @@
 //
 // Folding a prefix of a log and then the rest equals folding the whole (test/domain/view.test.ts).
 import type { RunConfig } from "../../streams/config.ts";
-import type { DeadLettered, Evaluated, GroupSampled, GroupScored, PolicyUpdated, RunFinished, RunStarted, ZsEvent } from "../../streams/events/index.ts";
+import { runConfigOf, type DeadLettered, type Evaluated, type GroupSampled, type GroupScored, type PolicyUpdated, type RunFinished, type RunStarted, type ZsEvent } from "../../streams/events/index.ts";
 import { scorerOfRecord, scorerOfUpdate } from "../reward/registry.ts";
 import { scorerOf } from "../reward/spec.ts";
 
@@ -118,7 +118,7 @@ function apply(v: RunView, { seq, event: e }: At<ZsEvent>): void {
     case "RunStarted":
       if (v.started) { v.duplicates.push({ type: "RunStarted", key: e.runId, seq, firstSeq: v.started.seq }); return; }
       v.started = { seq, event: e };
-      v.config = e.config as RunConfig;
+      v.config = runConfigOf(e);
       v.scorer = scorerOf(v.config);
       v.weightsDigest = e.initialWeightsDigest;
       v.optimizerDigest = e.initialOptimizerDigest;

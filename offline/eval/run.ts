@@ -3,7 +3,7 @@
 // samples). An evaluation is identified by (version, benchmark, k, scorer, sampling: greedy or
 // temperature + seed): when the log already holds it, the recorded result is returned and nothing is
 // sampled again, unless `force`.
-import { Policy, type Qwen2Config } from "../../native/index.ts";
+import { Policy } from "../../native/index.ts";
 import type { RunConfig } from "../../streams/config.ts";
 import { ZeroStreamError } from "../../streams/errors.ts";
 import type { EventLog } from "../../streams/eventlog.ts";
@@ -128,7 +128,7 @@ export async function evaluateRun(log: EventLog, runId: string, o: EvaluateRunOp
         continue;
       }
       const weightsDigest = versions.get(version)!;
-      const policy = Policy.fromSafetensors(await log.getBlob(runId, weightsDigest), rc.started.modelConfig as Qwen2Config);
+      const policy = Policy.fromSafetensors(await log.getBlob(runId, weightsDigest), rc.modelConfig);
       let r: PolicyEval;
       try {
         r = await evaluatePolicy({

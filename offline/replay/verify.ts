@@ -4,10 +4,10 @@
 // the GroupSampled + GroupScored of the step's groupIds under the step's scorer, the reference =
 // the run's initial weights when kl_coef > 0) and compares the advantages, the weights digest and the
 // optimizer digest with the recorded ones. The first divergence stops the replay and is reported.
-import { AdamW, Policy, type Qwen2Config } from "../../native/index.ts";
+import { AdamW, Policy } from "../../native/index.ts";
 import { ZeroStreamError } from "../../streams/errors.ts";
 import { sha256, type EventLog, type Replayed } from "../../streams/eventlog.ts";
-import type { PolicyUpdated, RunStarted } from "../../streams/events/index.ts";
+import { modelConfigOf, type PolicyUpdated, type RunStarted } from "../../streams/events/index.ts";
 import { ADVANTAGE_TOLERANCE } from "../../domain/audit.ts";
 import { foldRun, scoredPair, updateScorer, type At, type RunView } from "../../domain/run/view.ts";
 import type { StepGroup } from "../../domain/grpo/batch.ts";
@@ -57,7 +57,7 @@ export async function verifyUpdates(log: EventLog, runId: string, o: VerifyOptio
   const v = viewOf(o.events ?? (await log.replayAll(runId)));
   const started = v.started.event;
   const cfg = v.config!;
-  const modelConfig = started.modelConfig as Qwen2Config;
+  const modelConfig = modelConfigOf(started);
   const fromStep = o.fromStep ?? firstStep(v);
   const start = startingPoint(v, fromStep);
   const policy = Policy.fromSafetensors(await log.getBlob(runId, start.weights), modelConfig);

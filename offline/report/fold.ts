@@ -73,16 +73,12 @@ export function foldReport(records: readonly ReportEvent[], o: FoldOptions = {})
   return m;
 }
 
-function slotOf(groupId: string): number {
-  return Number(/\.g(\d+)$/.exec(groupId)?.[1] ?? 0);
-}
-
 function sampleSide(
   step: number, groups: GroupSampled[], v: RunView, scorer: string | undefined, o: FoldOptions,
 ): SampleSide {
   const nGroups = o.groupsPerSide ?? 3;
   const nSamples = o.samplesPerGroup ?? 4;
-  const all = groups.filter((g) => g.step === step).sort((a, b) => slotOf(a.groupId) - slotOf(b.groupId));
+  const all = groups.filter((g) => g.step === step).sort((a, b) => a.slot - b.slot);
   const texts = all.flatMap((g) => g.samples.map((x) => x.text));
   return {
     step,

@@ -17,13 +17,24 @@ import { TASK_STREAM } from "../../streams/subjects.ts";
 
 export const ROLLOUT_DURABLE = "rollout";
 
+/** The dataset rows a task names, by index; a v2 task names each by id too, and another row there is refused. */
+export function rowsOfTask<R extends { id: string }>(task: RolloutRequested, rows: readonly R[]): R[] {
+  return task.prompts.map((p) => {
+    const row = rows[p.index];
+    if (!row) throw new PoisonMessageError(`task ${task.taskId} names prompt index ${p.index}, the dataset has ${rows.length} rows`);
+    // another row at that index: this worker's dataset is not the updater's (a v1 task recorded no id: null)
+    if (p.promptId !== null && p.promptId !== row.id) throw new PoisonMessageError(`task ${task.taskId} names prompt ${JSON.stringify(p.promptId)} at index ${p.index}, this worker's dataset has ${JSON.stringify(row.id)} there`);
+    return row;
+  });
+}
+
 /** Pure core: the GroupSampled events of a task, given the sampled rows (prompt-major, n per prompt). */
 export function groupsOfTask(task: RolloutRequested, rows: PromptRow[], results: { tokens: Int32Array; logprobs: Float32Array; finish: "stop" | "length" }[],
   tok: Tokenizer, generator: string, ms: number): GroupSampled[] {
   const n = task.samplesPerPrompt;
   const stops = new Set(task.sampler.stopTokenIds);
   return task.prompts.map((p, i) => ({
-    type: "GroupSampled", v: 1, runId: task.runId, groupId: p.groupId, taskId: task.taskId, step: task.step,
+    type: "GroupSampled", v: 2, runId: task.runId, groupId: p.groupId, slot: p.slot, taskId: task.taskId, step: task.step,
     policyVersion: task.policyVersion,
     prompt: { id: rows[i].id, index: p.index, text: rows[i].text, tokens: rows[i].tokens },
     gold: rows[i].answer, sampler: task.sampler,
@@ -66,12 +77,8 @@ export async function runGenerator(log: EventLog, o: GeneratorOptions): Promise<
       const t0 = performance.now();
       const rc = await contexts.get(task.runId);
       const ds = await rc.dataset();
-      const rows = task.prompts.map((p) => {
-        const row = ds.rows[p.index];
-        if (!row) throw new PoisonMessageError(`task ${task.taskId} names prompt index ${p.index}, the dataset has ${ds.rows.length} rows`);
-        return row;
-      });
-      const policy = await policies.get(task.runId, task.weightsDigest, rc.started.modelConfig as Qwen2Config);
+      const rows = rowsOfTask(task, ds.rows);
+      const policy = await policies.get(task.runId, task.weightsDigest, rc.modelConfig);
       const n = task.samplesPerPrompt;
       const tSample = performance.now();
       const results = await policy.sample({

@@ -6,9 +6,9 @@ import { DeadLetteredV1, type DeadLettered } from "./dlq.ts";
 import { EvaluatedV1, EvaluatedV2, upcastEvaluatedV1, type Evaluated } from "./eval.ts";
 import { PolicyUpdatedV1, type PolicyUpdated } from "./policy.ts";
 import { GroupScoredV1, type GroupScored } from "./reward.ts";
-import { GroupSampledV1, type GroupSampled } from "./rollout.ts";
+import { GroupSampledV1, GroupSampledV2, upcastGroupSampledV1, type GroupSampled } from "./rollout.ts";
 import { RunFinishedV1, RunStartedV1, type RunFinished, type RunStarted } from "./run.ts";
-import { RolloutRequestedV1, type RolloutRequested } from "./tasks.ts";
+import { RolloutRequestedV1, RolloutRequestedV2, upcastRolloutRequestedV1, type RolloutRequested } from "./tasks.ts";
 
 export * from "./common.ts";
 export * from "./dlq.ts";
@@ -85,7 +85,11 @@ export const events = new EventRegistry()
   .register("RunStarted", 1, RunStartedV1)
   .register("RunFinished", 1, RunFinishedV1)
   .register("RolloutRequested", 1, RolloutRequestedV1)
+  .register("RolloutRequested", 2, RolloutRequestedV2)
+  .upcaster("RolloutRequested", 1, upcastRolloutRequestedV1)
   .register("GroupSampled", 1, GroupSampledV1)
+  .register("GroupSampled", 2, GroupSampledV2)
+  .upcaster("GroupSampled", 1, upcastGroupSampledV1)
   .register("GroupScored", 1, GroupScoredV1)
   .register("PolicyUpdated", 1, PolicyUpdatedV1)
   .register("Evaluated", 1, EvaluatedV1)

@@ -12,7 +12,8 @@ import { DIGEST, groupSampled, groupScored, runStarted } from "../helpers/events
 import { tinyConfig } from "../helpers/tiny.ts";
 
 const cfg = resolveConfig(tinyConfig());                   // 4 groups per step, 2 prompts per task, 3 steps
-const ctx: DecideContext = { runId: "r", config: cfg, limit: 3, datasetSize: 200, stopTokenIds: [2] };
+const rowIds = Array.from({ length: 200 }, (_, i) => `row-${i}`);
+const ctx: DecideContext = { runId: "r", config: cfg, limit: 3, rowIds, stopTokenIds: [2] };
 const ids = (k: number) => selectPrompts(cfg, 200, k).map((s) => s.groupId);
 
 let seq = 0;

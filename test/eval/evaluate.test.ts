@@ -10,7 +10,7 @@ import { evaluateRun } from "../../offline/eval/run.ts";
 import { resolveBenchmark } from "../../offline/eval/benchmarks.ts";
 import { rewardSpecOf } from "../../domain/reward/spec.ts";
 import { ScorerPool } from "../../compute/scoring/pool.ts";
-import { Policy, type Qwen2Config } from "../../native/index.ts";
+import { Policy } from "../../native/index.ts";
 import { loadConfig, type RunConfig } from "../../streams/config.ts";
 import { loadTokenizer } from "../../loaders/tokenizer.ts";
 import type { Evaluated } from "../../streams/events/index.ts";
@@ -67,7 +67,7 @@ describe("evaluate a run", () => {
   it("samples avg@k deterministically for a seed", async () => {
     const tok = loadTokenizer(cfg.tokenizer);
     const bench = await resolveBenchmark(cfg, tok, "heldout", { limit: 8 });
-    const policy = Policy.init(cfg.model.arch as Qwen2Config, cfg.model.init_seed ?? 0, cfg.model.init_std ?? 0.02);
+    const policy = Policy.init(cfg.model.arch!, cfg.model.init_seed ?? 0, cfg.model.init_std ?? 0.02);
     try {
       const o = { policy, rows: bench.rows, tokenizer: tok, spec: rewardSpecOf(cfg), temperature: 1, k: 3, maxNewTokens: 16, pool };
       const a = await evaluatePolicy({ ...o, seed: 1 });

@@ -81,7 +81,7 @@ describe("worker crashes", () => {
     const runId = (await startRun(bus.log, cfg)).runId;
     const started = (await bus.log.runStarted(runId))!;
     const ds = await prepareTrainSet(cfg, loadTokenizer(cfg.tokenizer));
-    const tasks = tasksOfStep(cfg, runId, 0, 0, started.initialWeightsDigest, selectPrompts(cfg, ds.rows.length, 0), loadTokenizer(cfg.tokenizer).stopIds);
+    const tasks = tasksOfStep(cfg, runId, 0, 0, started.initialWeightsDigest, selectPrompts(cfg, ds.rows.length, 0), loadTokenizer(cfg.tokenizer).stopIds, ds.rows.map((r) => r.id));
     assert.equal(tasks.length, 2);
     const delivered0 = (await durableState(bus, TASK_STREAM, ROLLOUT_DURABLE))?.delivered ?? 0;
     const a = spawnWorker("rollout", bus.server.url, ["--ack-wait-ms", "2000", "--threads", "1", "--name", "victim"], { ZS_FAILPOINT: "rollout.mid-task:0" });

@@ -1,6 +1,6 @@
 // Valid example events for tests.
-import { resolveConfig } from "../../streams/config.ts";
-import type { GroupSampled, GroupScored, RunStarted } from "../../streams/events/index.ts";
+import { configHash, resolveConfig } from "../../streams/config.ts";
+import { groupIdOf, type GroupSampled, type GroupScored, type RunStarted } from "../../streams/events/index.ts";
 import { tinyConfig } from "./tiny.ts";
 
 export const DIGEST = `sha256:${"0".repeat(64)}`;
@@ -8,7 +8,7 @@ export const SAMPLER = { temperature: 1, topP: 1, topK: 0, maxNewTokens: 16, sto
 
 export function groupSampled(runId: string, step: number, slot: number, n = 2): GroupSampled {
   return {
-    type: "GroupSampled", v: 1, runId, groupId: `s${step}.g${slot}`, taskId: `s${step}.c0`, step, policyVersion: step,
+    type: "GroupSampled", v: 2, runId, groupId: groupIdOf(step, slot), slot, taskId: `s${step}.c0`, step, policyVersion: step,
     prompt: { id: `p${slot}`, index: slot, text: "1+1", tokens: [5, 6, 5] },
     gold: "2", sampler: SAMPLER,
     samples: Array.from({ length: n }, (_, i) => ({ index: i, seed: 100 + i, tokens: [7, 2], text: "2", logprobs: [-0.5, -0.1], finish: "stop" as const })),
@@ -25,8 +25,9 @@ export function groupScored(runId: string, step: number, slot: number, rewards: 
   };
 }
 
-/** A RunStarted recording a real resolved config (the tiny loop config with seed 1), as every run's does. */
+/** A RunStarted whose configs parse (runConfigOf, modelConfigOf): the tiny config and its architecture. */
 export function runStarted(runId: string): RunStarted {
-  const config = resolveConfig({ ...tinyConfig(), seed: 1 }) as unknown as Record<string, unknown>;
-  return { type: "RunStarted", v: 1, runId, config, configHash: "abc", codeVersion: "test", seed: 1, modelConfig: {}, initialWeightsDigest: DIGEST, startedAt: new Date(0).toISOString() };
+  const config = resolveConfig(tinyConfig());
+  const modelConfig = { ...config.model.arch!, head_dim: config.model.arch!.hidden_size / config.model.arch!.num_attention_heads };
+  return { type: "RunStarted", v: 1, runId, config, configHash: configHash(config), codeVersion: "test", seed: config.seed, modelConfig, initialWeightsDigest: DIGEST, startedAt: new Date(0).toISOString() };
 }

@@ -6,10 +6,11 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { AdamW, Policy, getThreads, setThreads, type LossSpec, type Qwen2Config } from "../../native/index.ts";
+import { AdamW, Policy, getThreads, setThreads, type LossSpec } from "../../native/index.ts";
+import { parseModelConfig } from "../../streams/config.ts";
 import { errors, fixtures, randArray, randTokens, readSafetensors, sumLens, tiny } from "./helpers.ts";
 
-const cfg = JSON.parse(readFileSync(join(fixtures, "config.json"), "utf8")) as Qwen2Config;
+const cfg = parseModelConfig(JSON.parse(readFileSync(join(fixtures, "config.json"), "utf8")), "fixtures/config.json");
 const expected = readSafetensors(join(fixtures, "expected.safetensors"));
 const tokens = expected.get("tokens")!.data as Int32Array;
 const seqLens = expected.get("seq_lens")!.data as Int32Array;

@@ -17,7 +17,7 @@ const stats = { rewardMean: 0.5, rewardStd: 0.5, formatRate: 0.5, accuracyRate: 
 
 function honest(): ZsEvent[] {
   const started = runStarted(RUN);
-  started.config = resolveConfig(tinyConfig({ rollout: { n_samples_per_prompt: 2 }, actor: { global_batch_size: 1, train_iters: 1, lr: 1e-3 } })) as unknown as Record<string, unknown>;
+  started.config = resolveConfig(tinyConfig({ rollout: { n_samples_per_prompt: 2 }, actor: { global_batch_size: 1, train_iters: 1, lr: 1e-3 } }));
   const update: PolicyUpdated = {
     type: "PolicyUpdated", v: 1, runId: RUN, step: 0, fromVersion: 0, toVersion: 1, groupIds: ["s0.g0"], scorer: "base_acc@1",
     advantageEstimator: "grpo", advantages: { "s0.g0": advantageEstimator("grpo")([1, 0]) }, weightsDigest: W1, optimizerDigest: W1, stats, timings: {},

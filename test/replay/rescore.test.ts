@@ -43,7 +43,7 @@ describe("rescore", () => {
   before(async () => {
     bus = await startBus();
     const started = runStarted(runId);
-    started.config = resolveConfig(tinyConfig()) as unknown as Record<string, unknown>;
+    started.config = resolveConfig(tinyConfig());
     started.initialWeightsDigest = DIGEST;
     await bus.log.publish(started);
     const spec = resolveReward("base_acc@1");

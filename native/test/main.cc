@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "attention.h"
+#include "common.h"
 #include "logprob.h"
 #include "matmul.h"
 #include "model.h"
@@ -175,21 +176,45 @@ void test_attention_logprob() {
   std::printf("    attention (B=3, N=%d): rel %.2e\n", N, e);
 }
 
+// sample_row against its plain twin on many rows: continuous logits, logits on a coarse grid (many
+// exact ties), a peaked row; every temperature/top-k/top-p edge. The tokens must agree unless the
+// twin's draw or top-p cut sat within float rounding of an edge (margin < 1e-6): by design for the
+// draw u = 1 - 1e-12, and at most 1 in 1000 random draws.
 void test_sampling() {
-  const int V = 513;
-  auto z = rand_vec(V, 30, 5.f);
-  std::vector<int> idx(V);
-  std::vector<float> prob(V);
-  for (zs::SampleSettings s : {zs::SampleSettings{1.f, 1.f, -1}, {0.7f, 0.9f, -1}, {1.f, 1.f, 20}, {0.f, 1.f, -1}}) {
-    for (int k = 0; k < 50; k++) {
-      double u = zs::rng_uniform(31, k);
-      float lp1 = 0, lp2 = 0;
-      int t1 = zs::sample_row(&lp1, idx.data(), prob.data(), z.data(), V, s, u);
-      int t2 = zs::sample_row_ref(&lp2, z.data(), V, s, u);
-      CHECK(t1 == t2, "sample_row %d vs ref %d (T=%g top_p=%g top_k=%d)", t1, t2, s.temperature, s.top_p, s.top_k);
-      CHECK(std::fabs(lp1 - lp2) < 1e-5, "sample_row logprob %g vs %g", lp1, lp2);
+  int rows = 0, ambiguous = 0;
+  double worst_lp = 0;
+  for (int V : {5, 64, 513}) {
+    for (int kind = 0; kind < 3; kind++) {
+      std::vector<float> z = rand_vec(V, 30 + V + kind, 5.f);
+      if (kind == 1) for (float& x : z) x = std::round(x * 2) / 2;  // ties
+      if (kind == 2) z[V / 3] += 12.f;                              // one token holds nearly all mass
+      std::vector<int> idx(V);
+      std::vector<float> prob(V);
+      for (float T : {0.f, 0.3f, 1.f, 1.7f})
+        for (int top_k : {-1, 0, 1, 2, 7, V - 1, V, V + 5})
+          for (float top_p : {1.f, 0.999f, 0.9f, 0.5f, 0.1f, 1e-6f})
+            for (int k = 0; k < 12; k++) {
+              zs::SampleSettings s{T, top_p, top_k};
+              double u = k == 0 ? 0.0 : k == 1 ? 1.0 - 1e-12 : zs::rng_uniform(31 + V, rows * 16 + k);
+              float lp1 = 0, lp2 = 0;
+              double margin;
+              int t1 = zs::sample_row(&lp1, idx.data(), prob.data(), z.data(), V, s, u);
+              int t2 = zs::sample_row_ref(&lp2, z.data(), V, s, u, &margin);
+              rows++;
+              if (t1 != t2) {
+                CHECK(margin < 1e-6, "V=%d kind %d T=%g top_p=%g top_k=%d u=%.17g: token %d, ref %d (margin %g)", V, kind, T,
+                      top_p, top_k, u, t1, t2, margin);
+                if (k > 1) ambiguous++;  // u = 1 - 1e-12 lands within rounding of the last edge by design
+                continue;
+              }
+              worst_lp = std::fmax(worst_lp, std::fabs(lp1 - lp2) / std::fmax(1.0, std::fabs(lp2)));
+              CHECK(std::fabs(lp1 - lp2) <= 1e-5 * std::fmax(1.0, std::fabs(lp2)), "V=%d T=%g: log-prob %.9g, ref %.9g", V, T, lp1, lp2);
+            }
     }
   }
+  std::printf("    %d draws: tokens equal in all but %d random draws within rounding of an edge; log-prob worst rel %.2e\n",
+              rows, ambiguous, worst_lp);
+  CHECK(ambiguous * 1000 <= rows, "%d of %d draws disagreed within rounding of an edge", ambiguous, rows);
 }
 
 // ---- whole model: thread-count invariance and concurrent callers ------------------------------
@@ -397,6 +422,53 @@ void test_sample_vs_no_cache() {
   CHECK(worst == 0, "log-probs differ from the no-cache sampler (max-abs %g)", worst);
 }
 
+// The steps of model_sample: the prompt plan (dedup) and the caller-owned profile.
+void test_sample_steps() {
+  std::vector<int> a = {5, 6, 7}, b = {8, 9}, c = {5, 6};  // c is a prefix of a: a different prompt
+  std::vector<int> flat, lens;
+  for (auto* p : {&a, &b, &a, &c, &b, &a}) { flat.insert(flat.end(), p->begin(), p->end()); lens.push_back((int)p->size()); }
+  std::vector<uint64_t> seeds(6, 1);
+  zs::SampleRequest req{flat.data(), lens.data(), 6, seeds.data(), {1.f, 1.f, -1}, 4, nullptr, 0};
+  zs::PromptPlan plan = zs::plan_prompts(req);
+  CHECK((plan.owner == std::vector<int>{0, 1, 0, 3, 1, 0}), "owner");
+  CHECK((plan.unique == std::vector<int>{0, 1, 3}), "unique");
+  CHECK((plan.slot == std::vector<int>{0, 1, 0, 2, 1, 0}), "slot");
+  CHECK((plan.tokens == std::vector<int>{5, 6, 7, 8, 9, 5, 6}), "prefill tokens");
+  CHECK((plan.pos == std::vector<int>{0, 1, 2, 0, 1, 0, 1}), "prefill positions");
+  CHECK((plan.rows == std::vector<int>{0, 0, 0, 1, 1, 3, 3}), "prefill rows");
+  CHECK((plan.last == std::vector<int>{2, 4, 6}), "last tokens");
+  CHECK(plan.max_prompt == 3, "max_prompt");
+  lens[2] = 0;
+  std::string err;
+  try { zs::plan_prompts(req); } catch (const zs::EngineError& e) { err = e.what(); }
+  CHECK(err == "prompts[2] is empty", "empty prompt: got '%s'", err.c_str());
+
+  // The profile is the caller's: filled only when passed, per call, and it never changes a result.
+  zs::Model m(tiny_config());
+  m.init_random(11, 0.3f);
+  const SampleCase k = sample_cases()[0];
+  std::vector<int> pflat, plens;
+  for (auto& p : k.prompts) { pflat.insert(pflat.end(), p.begin(), p.end()); plens.push_back((int)p.size()); }
+  const int R = (int)k.prompts.size();
+  zs::SampleRequest preq{pflat.data(), plens.data(), R, k.seeds.data(), k.s, k.max_new, k.stop.data(), (int)k.stop.size()};
+  SampleResult plain = run_sample(m, k);
+  zs::SampleProfile prof[2];
+  for (zs::SampleProfile& pf : prof) {
+    SampleResult r;
+    r.tokens.assign((size_t)R * k.max_new, -1); r.lp.assign((size_t)R * k.max_new, 0.f); r.lens.resize(R); r.finish.resize(R);
+    zs::SampleOutput out{r.tokens.data(), r.lp.data(), r.lens.data(), r.finish.data()};
+    zs::model_sample(m, preq, out, &pf);
+    CHECK(r.tokens == plain.tokens && same_bits(r.lp.data(), plain.lp.data(), r.lp.size()), "a profile changed the result");
+    double phases = 0;
+    for (double x : pf.phase) phases += x;
+    CHECK(pf.setup > 0 && pf.prefill > 0 && pf.sampling > 0 && pf.decode > 0 && phases > 0, "profile not filled: %s",
+          pf.describe().c_str());
+    CHECK(phases <= pf.prefill + pf.decode + 1.0, "forward phases %.3f ms exceed prefill + decode: %s", phases, pf.describe().c_str());
+    CHECK(pf.describe().rfind("sample: setup ", 0) == 0, "describe: %s", pf.describe().c_str());
+  }
+  std::printf("    plan ok; %s\n", prof[1].describe().c_str());
+}
+
 struct Test { const char* name; void (*fn)(); };
 const Test kTests[] = {
     {"pool_stress", test_pool_stress},
@@ -407,6 +479,7 @@ const Test kTests[] = {
     {"sampling", test_sampling},
     {"model_threads_and_callers", test_model_threads_and_callers},
     {"sample_pinned", test_sample_pinned},
+    {"sample_steps", test_sample_steps},
     {"sample_vs_no_cache", test_sample_vs_no_cache},
 };
 

@@ -363,15 +363,25 @@ uint64_t sample_digest() {
 }
 
 // model_sample's bits before it was split into steps (prompt plan, prefill, cache copy, decode):
-// the same cases, seeds and model give the same tokens and log-probs, with 1, 2 and 3 threads.
+// the same cases, seeds and model give the same tokens and log-probs, with 1, 2 and 3 threads. The
+// pin holds for the addon's flags (-O3); the ThreadSanitizer build (-O1) rounds differently, so there
+// only the thread counts are compared with each other.
 void test_sample_pinned() {
   const uint64_t kPinned = 0xb72a81aa50006c69ULL;
+#if defined(__SANITIZE_THREAD__)
+  const bool pinned = false;
+#else
+  const bool pinned = true;
+#endif
+  uint64_t first = 0;
   for (int t : {1, 2, 3}) {
     zs::set_threads(t);
     uint64_t h = sample_digest();
-    std::printf("    %d threads: %016llx\n", t, (unsigned long long)h);
-    CHECK(h == kPinned, "model_sample's bits changed with %d threads: %016llx, pinned %016llx", t, (unsigned long long)h,
-          (unsigned long long)kPinned);
+    std::printf("    %d threads: %016llx%s\n", t, (unsigned long long)h, pinned ? "" : " (pin not checked: -O1 build)");
+    if (t == 1) first = h;
+    CHECK(h == first, "model_sample's bits differ between 1 and %d threads", t);
+    CHECK(!pinned || h == kPinned, "model_sample's bits changed with %d threads: %016llx, pinned %016llx", t,
+          (unsigned long long)h, (unsigned long long)kPinned);
   }
   zs::set_threads(2);
 }

@@ -68,6 +68,9 @@ function native(): any {
 
 export function setThreads(n: number): void { native().setThreads(n); }
 export function getThreads(): number { return native().getThreads(); }
+/** Items the pool's workers (not the calling threads) have run since the process started: it grows only
+ * when a call really ran on more than one thread. */
+export function poolWorkerItems(): number { return native().poolWorkerItems(); }
 
 export type PoolStressResult = {
   calls: number; items: number; missing: number; duplicate: number; outOfRange: number; late: number; badTid: number;

@@ -1,4 +1,6 @@
 // The thin N-API layer over native/core: validates arguments, converts, queues long calls.
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "pool_stress.h"
@@ -247,7 +249,13 @@ Napi::Value Sample(const Napi::CallbackInfo& info) {
   zs::SampleOutput out{typed<int32_t>(info[6], "outTokens", (long)R * max_new), typed<float>(info[7], "outLogprobs", (long)R * max_new),
                        typed<int32_t>(info[8], "outLens", R), typed<int32_t>(info[9], "outFinish", R)};
   zs::SampleRequest req{prompts, lens, R, seeds64->data(), st, max_new, stop, (int)nstop};
-  return queue(info.Env(), m, [=]() mutable { (void)seeds64; zs::model_sample(*m, req, out); }, nullptr,
+  const bool profile = std::getenv("ZS_PROFILE") != nullptr;  // per-phase times of this call to stderr
+  return queue(info.Env(), m, [=]() mutable {
+    (void)seeds64;
+    zs::SampleProfile prof;
+    zs::model_sample(*m, req, out, profile ? &prof : nullptr);
+    if (profile) std::fprintf(stderr, "%s\n", prof.describe().c_str());
+  }, nullptr,
                {info[1], info[2], info[5], info[6], info[7], info[8], info[9]});
 }
 
@@ -259,6 +267,9 @@ Napi::Value SetThreads(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value GetThreads(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), zs::get_threads()); }
+Napi::Value PoolWorkerItems(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), (double)zs::pool_worker_items());
+}
 
 // poolStress(seed, millis, maxCalls, maxN): the thread-pool stress of native/test on a libuv
 // thread, as production calls come in (test/native/pool.test.ts runs several at once).
@@ -289,7 +300,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   fn("clone", Clone); fn("numParams", NumParams); fn("dispose", Dispose); fn("table", Table);
   fn("copyParams", CopyParams); fn("setParams", SetParams); fn("zeroGrad", ZeroGrad);
   fn("forward", Forward); fn("logprobs", Logprobs); fn("accumulate", Accumulate); fn("sample", Sample);
-  fn("setThreads", SetThreads); fn("getThreads", GetThreads); fn("poolStress", PoolStress);
+  fn("setThreads", SetThreads); fn("getThreads", GetThreads); fn("poolWorkerItems", PoolWorkerItems); fn("poolStress", PoolStress);
   init_adam(env, exports);
   init_kernels(env, exports);
   return exports;

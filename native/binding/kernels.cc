@@ -162,16 +162,28 @@ Napi::Value LogprobBackward(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// sampleRow(logits, temperature, topP, topK, u) -> [token, logprob]
+// sampleRow(ref, logits, temperature, topP, topK, u) -> [token, logprob] (sample_row), or with ref
+// [token, logprob, margin] (sample_row_ref and how near its decisions were to an edge)
 Napi::Value SampleRow(const Napi::CallbackInfo& info) {
   size_t V;
-  float* z = typed<float>(info[0], "logits", -1, &V);
-  zs::SampleSettings s{(float)number(info[1], "temperature"), (float)number(info[2], "topP"), (int)number(info[3], "topK")};
+  float* z = typed<float>(info[1], "logits", -1, &V);
+  if (V == 0) throw Napi::TypeError::New(info.Env(), "expected a non-empty Float32Array for logits");
+  zs::SampleSettings s{(float)number(info[2], "temperature"), (float)number(info[3], "topP"), (int)number(info[4], "topK")};
+  const double u = number(info[5], "u");
   float lp;
-  int y = zs::sample_row_ref(&lp, z, (int)V, s, number(info[4], "u"));
-  Napi::Array a = Napi::Array::New(info.Env(), 2);
+  double margin = 0;
+  int y;
+  if (ref(info)) {
+    y = zs::sample_row_ref(&lp, z, (int)V, s, u, &margin);
+  } else {
+    std::vector<int> idx(V);
+    std::vector<float> prob(V);
+    y = zs::sample_row(&lp, idx.data(), prob.data(), z, (int)V, s, u);
+  }
+  Napi::Array a = Napi::Array::New(info.Env(), ref(info) ? 3 : 2);
   a[0u] = Napi::Number::New(info.Env(), y);
   a[1u] = Napi::Number::New(info.Env(), lp);
+  if (ref(info)) a[2u] = Napi::Number::New(info.Env(), margin);
   return a;
 }
 

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <vector>
@@ -17,7 +16,71 @@
 #include "threadpool.h"
 
 namespace zs {
+
+const char* const SampleProfile::kPhaseNames[SampleProfile::kPhases] = {"embed", "norm+qkv", "rope+kv", "attention",
+                                                                         "o_proj", "mlp", "head"};
+
+std::string SampleProfile::describe() const {
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "sample: setup %.1fms prefill %.1fms sampling %.1fms decode %.1fms |", setup, prefill,
+                sampling, decode);
+  std::string s = buf;
+  for (int i = 0; i < kPhases; i++) {
+    std::snprintf(buf, sizeof buf, " %s %.1fms", kPhaseNames[i], phase[i]);
+    s += buf;
+  }
+  return s;
+}
+
+PromptPlan plan_prompts(const SampleRequest& req) {
+  const int R = req.R;
+  PromptPlan p;
+  p.owner.resize(R);
+  p.slot.resize(R);
+  std::vector<long> off(R + 1, 0);
+  for (int r = 0; r < R; r++) {
+    if (req.prompt_lens[r] <= 0) throw EngineError("prompts[" + std::to_string(r) + "] is empty");
+    off[r + 1] = off[r] + req.prompt_lens[r];
+    p.max_prompt = std::max(p.max_prompt, req.prompt_lens[r]);
+  }
+  std::map<std::vector<int>, int> first;  // prompt -> the row that prefills it
+  for (int r = 0; r < R; r++) {
+    std::vector<int> key(req.prompts + off[r], req.prompts + off[r + 1]);
+    auto it = first.find(key);
+    if (it != first.end()) {
+      p.owner[r] = it->second;
+      p.slot[r] = p.slot[it->second];
+      continue;
+    }
+    first.emplace(key, r);
+    p.owner[r] = r;
+    p.slot[r] = (int)p.unique.size();
+    p.unique.push_back(r);
+    for (int i = 0; i < req.prompt_lens[r]; i++) {
+      p.tokens.push_back(key[i]); p.pos.push_back(i); p.rows.push_back(r);
+    }
+    p.last.push_back((int)p.tokens.size() - 1);
+  }
+  return p;
+}
+
 namespace {
+
+// Lap timer feeding the caller's SampleProfile; every call is a no-op without one.
+struct Laps {
+  SampleProfile* prof;
+  std::chrono::steady_clock::time_point t{};
+  explicit Laps(SampleProfile* p) : prof(p) { restart(); }
+  void restart() { if (prof) t = std::chrono::steady_clock::now(); }
+  void step(double SampleProfile::*field) { if (prof) prof->*field += since(); }
+  void phase(int i) { if (prof) prof->phase[i] += since(); }
+  double since() {
+    auto now = std::chrono::steady_clock::now();
+    double ms = std::chrono::duration<double, std::milli>(now - t).count();
+    t = now;
+    return ms;
+  }
+};
 
 // Every weight matrix packed once per sample() call.
 struct PackedWeights {
@@ -47,187 +110,175 @@ struct PackedWeights {
   }
 };
 
-// Step buffers, borrowed from the model's scratch (grown, never shrunk).
+// The buffers of one call, by name: views of the model's SampleScratch (grown, never shrunk), sized
+// once for R rows and forwards of up to maxN = max(prefill tokens, R) tokens.
 struct Workspace {
-  float *x, *ln, *qkv, *att, *tmp, *gu, *h, *scratch, *last, *lnl;
-  int slices;  // attention scratch slices (threads that may take part)
-  Workspace(Model& m, int maxN, int Tmax) {
-    const Config& c = m.cfg;
-    const size_t C = c.hidden_size, HD = (size_t)c.num_attention_heads * c.head_dim, F = c.intermediate_size;
-    auto take = [&](int i, size_t n) { auto& v = m.ws.gen[i]; if (v.size() < n) v.resize(n); return v.data(); };
-    x = take(0, maxN * C); ln = take(1, maxN * C); tmp = take(2, maxN * C); qkv = take(3, maxN * (size_t)m.qkv_dim());
-    att = take(4, maxN * HD); gu = take(5, maxN * 2 * F); h = take(6, maxN * F); last = take(7, maxN * C);
-    lnl = take(8, maxN * C);
-    slices = get_threads();
-    scratch = take(9, attention_scratch_floats(Tmax, c.head_dim) * slices);
-  }
+  int R = 0, Tmax = 0, slices = 0;  // slices: threads that may take part (attention and sampler scratch)
+  AttnDims ad{};
+  float *kcache, *vcache;           // per layer: attention_kcache_floats(R, Tmax), (R*Tmax, KVH*D)
+  float *x, *ln, *tmp, *last, *lnl; // (maxN, C)
+  float *qkv;                       // (maxN, QKV)
+  float *att;                       // (maxN, H*D)
+  float *gu;                        // (maxN, 2F)
+  float *h;                         // (maxN, F)
+  float *attn;                      // (slices, attention_scratch_floats(Tmax, D))
+  float *logits;                    // (R, V) each row's next-token logits
+  float *step_logits;               // (R, V) the logits out of one forward (U <= R rows in prefill)
+  float *prob;                      // (slices, V) sampler scratch
+  int *idx;                         // (slices, V) sampler scratch
+
+  float* kcache_layer(int l) const { return kcache + (size_t)l * attention_kcache_floats(R, Tmax, ad); }
+  float* vcache_layer(int l) const { return vcache + (size_t)l * R * Tmax * ad.KVH * ad.D; }
 };
 
-// ZS_PROFILE: time per phase of infer_step, printed by model_sample (a tuning aid: process-wide
-// counters, meaningful with one sampling call at a time).
-const bool g_prof = std::getenv("ZS_PROFILE") != nullptr;
-double g_phase[8];
-const char* g_phase_name[8] = {"embed", "norm+qkv", "rope+kv", "attention", "o_proj", "mlp", "head", ""};
-std::chrono::steady_clock::time_point g_t;
-inline void phase(int i) {
-  if (!g_prof) return;
-  auto now = std::chrono::steady_clock::now();
-  if (i >= 0) g_phase[i] += std::chrono::duration<double, std::milli>(now - g_t).count();
-  g_t = now;
+template <class T> T* grown(std::vector<T>& v, size_t n) {
+  if (v.size() < n) v.resize(n);
+  return v.data();
 }
 
-// One forward over N new tokens (token n: row slot base[n], position pos[n]) writing their K/V
-// into the cache; logits (n_out, V) for the token indices in want[].
-void infer_step(Model& m, const PackedWeights& pw, Workspace& ws, float* kc, float* vc, int R, const int* tokens,
-                const int* pos, const int* rows, int N, const int* want, int n_out, float* logits, int Tmax) {
+// Step 2: the KV arena and step buffers, grown in the model's scratch. Stale arena entries past a
+// row's position are never read unmasked (scores past it are and-masked to exactly 0), so reuse
+// across calls cannot change a result.
+Workspace make_workspace(Model& m, int R, int Tmax, int maxN) {
   const Config& c = m.cfg;
-  const int C = c.hidden_size, H = c.num_attention_heads, D = c.head_dim, KVH = c.num_key_value_heads;
-  const int F = c.intermediate_size, QKV = m.qkv_dim(), HD = H * D, KD = KVH * D;
+  const size_t C = c.hidden_size, HD = (size_t)c.num_attention_heads * c.head_dim, F = c.intermediate_size;
+  const size_t L = c.num_hidden_layers, V = c.vocab_size, N = maxN;
+  SampleScratch& s = m.ws.gen;
+  Workspace ws;
+  ws.R = R; ws.Tmax = Tmax;
+  ws.ad = AttnDims{c.num_attention_heads, c.num_key_value_heads, c.head_dim};
+  ws.kcache = grown(s.kcache, L * attention_kcache_floats(R, Tmax, ws.ad));
+  ws.vcache = grown(s.vcache, L * R * Tmax * c.num_key_value_heads * c.head_dim);
+  ws.x = grown(s.x, N * C); ws.ln = grown(s.ln, N * C); ws.tmp = grown(s.tmp, N * C);
+  ws.qkv = grown(s.qkv, N * m.qkv_dim()); ws.att = grown(s.att, N * HD); ws.gu = grown(s.gu, N * 2 * F);
+  ws.h = grown(s.h, N * F); ws.last = grown(s.last, N * C); ws.lnl = grown(s.lnl, N * C);
+  ws.slices = get_threads();  // read once: the scratch and the kernels agree on it
+  ws.attn = grown(s.attn, attention_scratch_floats(Tmax, c.head_dim) * ws.slices);
+  ws.logits = grown(s.logits, (size_t)R * V); ws.step_logits = grown(s.step_logits, (size_t)R * V);
+  ws.prob = grown(s.prob, (size_t)ws.slices * V); ws.idx = grown(s.idx, (size_t)ws.slices * V);
+  return ws;
+}
+
+// One forward over N new tokens (token n: row rows[n], position pos[n]) that writes their K/V into the
+// arena; logits (n_out, V) for the token indices in want[].
+void forward_step(float* logits,                                    // (n_out, V)
+                  Workspace& ws,                                    // KV arena (written) and step buffers
+                  const int* tokens, const int* pos, const int* rows,  // (N)
+                  const int* want,                                  // (n_out)
+                  const Model& m, const PackedWeights& pw, int N, int n_out, SampleProfile* prof) {
+  const Config& c = m.cfg;
+  const int C = c.hidden_size, H = c.num_attention_heads, D = c.head_dim;
+  const int F = c.intermediate_size, QKV = m.qkv_dim(), HD = H * D;
+  const AttnDims& ad = ws.ad;
   const float* W = m.params.data();
   float* x = ws.x;
-  phase(-1);
+  Laps ph(prof);
   for (int n = 0; n < N; n++) {
     if (tokens[n] < 0 || tokens[n] >= c.vocab_size) throw EngineError("token id outside the vocabulary in a prompt");
     std::memcpy(x + (size_t)n * C, W + m.embed + (size_t)tokens[n] * C, sizeof(float) * C);
   }
   for (int l = 0; l < c.num_hidden_layers; l++) {
     const LayerOffsets& lo = m.layers[l];
-    const AttnDims ad{H, KVH, D};
-    float* K = kc + (size_t)l * attention_kcache_floats(R, Tmax, ad);
-    float* Vc = vc + (size_t)l * R * Tmax * KD;
-    phase(0);
+    float* K = ws.kcache_layer(l);
+    float* Vc = ws.vcache_layer(l);
+    ph.phase(0);
     rmsnorm_forward(ws.ln, nullptr, x, W + lo.ln1, N, C, c.rms_norm_eps);
     matmul_forward_prepacked(ws.qkv, ws.ln, &pw.buf[pw.qkv[l]], W + lo.qkv_b, N, C, QKV);
-    phase(1);
-    rope_forward(ws.qkv, pos, m.rope_cos.data(), m.rope_sin.data(), N, H + KVH, D, QKV);
-    attention_cache_write(K, Vc, ws.qkv, rows, pos, N, QKV, Tmax, ad);
-    phase(2);
-    attention_cached_forward(ws.att, ws.scratch, ws.qkv, K, Vc, rows, pos, N, QKV, Tmax, ad, ws.slices);
-    phase(3);
+    ph.phase(1);
+    rope_forward(ws.qkv, pos, m.rope_cos.data(), m.rope_sin.data(), N, H + ad.KVH, D, QKV);
+    attention_cache_write(K, Vc, ws.qkv, rows, pos, N, QKV, ws.Tmax, ad);
+    ph.phase(2);
+    attention_cached_forward(ws.att, ws.attn, ws.qkv, K, Vc, rows, pos, N, QKV, ws.Tmax, ad, ws.slices);
+    ph.phase(3);
     matmul_forward_prepacked(ws.tmp, ws.att, &pw.buf[pw.o[l]], nullptr, N, HD, C);
     for (size_t i = 0; i < (size_t)N * C; i++) x[i] += ws.tmp[i];
-    phase(4);
+    ph.phase(4);
     rmsnorm_forward(ws.ln, nullptr, x, W + lo.ln2, N, C, c.rms_norm_eps);
     matmul_forward_prepacked(ws.gu, ws.ln, &pw.buf[pw.gu[l]], nullptr, N, C, 2 * F);
     swiglu_forward(ws.h, ws.gu, N, F);
     matmul_forward_prepacked(ws.tmp, ws.h, &pw.buf[pw.down[l]], nullptr, N, F, C);
     for (size_t i = 0; i < (size_t)N * C; i++) x[i] += ws.tmp[i];
-    phase(5);
+    ph.phase(5);
   }
   for (int i = 0; i < n_out; i++) std::memcpy(ws.last + (size_t)i * C, x + (size_t)want[i] * C, sizeof(float) * C);
   rmsnorm_forward(ws.lnl, nullptr, ws.last, W + m.norm, n_out, C, c.rms_norm_eps);
   matmul_forward_prepacked(logits, ws.lnl, &pw.buf[pw.head], nullptr, n_out, C, c.vocab_size);
-  phase(6);
+  ph.phase(6);
+}
+
+// Step 3: one forward over every distinct prompt, then each row's first logits, and the prompt's
+// KV cache copied to every row that repeats it.
+void prefill(Workspace& ws, const PromptPlan& plan, const int* prompt_lens, const Model& m, const PackedWeights& pw,
+             SampleProfile* prof) {
+  const int V = m.cfg.vocab_size;
+  forward_step(ws.step_logits, ws, plan.tokens.data(), plan.pos.data(), plan.rows.data(), plan.last.data(), m, pw,
+               (int)plan.tokens.size(), (int)plan.unique.size(), prof);
+  for (int r = 0; r < ws.R; r++) {
+    std::memcpy(ws.logits + (size_t)r * V, ws.step_logits + (size_t)plan.slot[r] * V, sizeof(float) * V);
+    if (plan.owner[r] == r) continue;
+    for (int l = 0; l < m.cfg.num_hidden_layers; l++)
+      attention_cache_copy(ws.kcache_layer(l), ws.vcache_layer(l), plan.owner[r], r, prompt_lens[r], ws.Tmax, ws.ad);
+  }
+}
+
+// One draw for each active row from its logits in ws.logits; the draw is (seeds[r], step), so a
+// row's token never depends on its neighbours or the thread that draws it.
+void sample_rows(SampleOutput& out, Workspace& ws, const std::vector<int>& active, const SampleRequest& req, int step, int V) {
+  parallel_for((int)active.size(), [&](int i, int tid) {
+    const int r = active[i];
+    float lp;
+    int y = sample_row(&lp, ws.idx + (size_t)tid * V, ws.prob + (size_t)tid * V, ws.logits + (size_t)r * V, V, req.s,
+                       rng_uniform(req.seeds[r], (uint64_t)step));
+    out.tokens[(size_t)r * req.max_new + step] = y;
+    out.logprobs[(size_t)r * req.max_new + step] = lp;
+    out.lens[r] = step + 1;
+    if (std::find(req.stop, req.stop + req.nstop, y) != req.stop + req.nstop) out.finish[r] = 0;
+  }, ws.slices);
+}
+
+// Step 4: draw, drop the rows that stopped or are full, one forward over the rest; until none is left.
+void decode(SampleOutput& out, Workspace& ws, const SampleRequest& req, const Model& m, const PackedWeights& pw,
+            SampleProfile* prof) {
+  const int R = req.R, V = m.cfg.vocab_size;
+  std::vector<int> active(R), tok(R), pos(R), rows(R), want(R);
+  for (int r = 0; r < R; r++) { active[r] = r; out.lens[r] = 0; out.finish[r] = 1; }
+  Laps laps(prof);
+  for (int step = 0; step < req.max_new && !active.empty(); step++) {
+    sample_rows(out, ws, active, req, step, V);
+    laps.step(&SampleProfile::sampling);
+    std::vector<int> still;
+    for (int r : active) if (out.finish[r] == 1 && step + 1 < req.max_new) still.push_back(r);
+    active.swap(still);
+    const int n = (int)active.size();
+    if (!n) break;
+    for (int i = 0; i < n; i++) {
+      const int r = active[i];
+      tok[i] = out.tokens[(size_t)r * req.max_new + step];
+      pos[i] = req.prompt_lens[r] + step;
+      rows[i] = r;
+      want[i] = i;
+    }
+    forward_step(ws.step_logits, ws, tok.data(), pos.data(), rows.data(), want.data(), m, pw, n, n, prof);
+    for (int i = 0; i < n; i++)
+      std::memcpy(ws.logits + (size_t)active[i] * V, ws.step_logits + (size_t)i * V, sizeof(float) * V);
+    laps.step(&SampleProfile::decode);
+  }
 }
 
 }  // namespace
 
-void model_sample(Model& m, const SampleRequest& req, SampleOutput& out) {
-  const bool prof = g_prof;
-  auto t0 = std::chrono::steady_clock::now();
-  double t_setup = 0, t_prefill = 0, t_sample = 0, t_step = 0;
-  auto lap = [&](double& acc) {
-    auto now = std::chrono::steady_clock::now();
-    acc += std::chrono::duration<double, std::milli>(now - t0).count();
-    t0 = now;
-  };
-  const Config& c = m.cfg;
-  const int R = req.R, V = c.vocab_size, KD = c.num_key_value_heads * c.head_dim;
-  std::vector<long> poff(R + 1, 0);
-  int maxP = 0;
-  for (int r = 0; r < R; r++) {
-    if (req.prompt_lens[r] <= 0) throw EngineError("prompts[" + std::to_string(r) + "] is empty");
-    poff[r + 1] = poff[r] + req.prompt_lens[r];
-    maxP = std::max(maxP, req.prompt_lens[r]);
-  }
-  const int Tmax = maxP + req.max_new;
-  if (Tmax > c.max_position_embeddings) throw EngineError("prompt + maxNewTokens exceeds max_position_embeddings");
+void model_sample(Model& m, const SampleRequest& req, SampleOutput& out, SampleProfile* prof) {
+  Laps laps(prof);
+  const PromptPlan plan = plan_prompts(req);
+  const int Tmax = plan.max_prompt + req.max_new;
+  if (Tmax > m.cfg.max_position_embeddings) throw EngineError("prompt + maxNewTokens exceeds max_position_embeddings");
   m.ensure_rope(Tmax);
-  const AttnDims ad{c.num_attention_heads, c.num_key_value_heads, c.head_dim};
-  // KV arena kept in the model between calls; stale entries past a row's position are never read
-  // unmasked (scores past it are and-masked to exactly 0), so reuse cannot change a result.
-  std::vector<float>& kc = m.ws.kcache;
-  std::vector<float>& vc = m.ws.vcache;
-  if (kc.size() < (size_t)c.num_hidden_layers * attention_kcache_floats(R, Tmax, ad))
-    kc.resize((size_t)c.num_hidden_layers * attention_kcache_floats(R, Tmax, ad));
-  if (vc.size() < (size_t)c.num_hidden_layers * R * Tmax * KD) vc.resize((size_t)c.num_hidden_layers * R * Tmax * KD);
-  // unique prompts: the first row holding each prompt prefills it
-  std::map<std::vector<int>, int> first;
-  std::vector<int> owner(R);
-  std::vector<int> ptoks, ppos, uniq;
-  std::vector<int> prow;
-  for (int r = 0; r < R; r++) {
-    std::vector<int> key(req.prompts + poff[r], req.prompts + poff[r + 1]);
-    auto it = first.find(key);
-    if (it != first.end()) { owner[r] = it->second; continue; }
-    first.emplace(key, r);
-    owner[r] = r;
-    uniq.push_back(r);
-    for (int i = 0; i < req.prompt_lens[r]; i++) {
-      ptoks.push_back(key[i]); ppos.push_back(i); prow.push_back(r);
-    }
-  }
   PackedWeights pw(m);
-  Workspace ws(m, std::max<int>((int)ptoks.size(), R), Tmax);
-  std::vector<float> cur((size_t)R * V), ulog((size_t)uniq.size() * V);
-  std::vector<int> want;
-  for (size_t u = 0, at = 0; u < uniq.size(); u++) { at += req.prompt_lens[uniq[u]]; want.push_back((int)at - 1); }
-  lap(t_setup);
-  infer_step(m, pw, ws, kc.data(), vc.data(), R, ptoks.data(), ppos.data(), prow.data(), (int)ptoks.size(), want.data(),
-             (int)uniq.size(), ulog.data(), Tmax);
-  lap(t_prefill);
-  std::vector<int> uidx(R, -1);
-  for (size_t u = 0; u < uniq.size(); u++) uidx[uniq[u]] = (int)u;
-  for (int r = 0; r < R; r++) {
-    int o = owner[r];
-    std::memcpy(&cur[(size_t)r * V], &ulog[(size_t)uidx[o] * V], sizeof(float) * V);
-    if (o == r) continue;
-    for (int l = 0; l < c.num_hidden_layers; l++)
-      attention_cache_copy(kc.data() + (size_t)l * attention_kcache_floats(R, Tmax, ad), vc.data() + (size_t)l * R * Tmax * KD,
-                           o, r, req.prompt_lens[r], Tmax, ad);
-  }
-  // decode
-  const int slices = ws.slices;  // per-thread sampling scratch, as many slices as the attention's
-  std::vector<int> active(R), idx((size_t)slices * V), next_tok(R), next_pos(R), want2(R);
-  std::vector<float> prob((size_t)slices * V), nlog((size_t)R * V);
-  std::vector<int> next_row(R);
-  for (int r = 0; r < R; r++) { active[r] = r; out.lens[r] = 0; out.finish[r] = 1; }
-  for (int step = 0; step < req.max_new && !active.empty(); step++) {
-    int A = (int)active.size();
-    parallel_for(A, [&](int i, int tid) {
-      int r = active[i];
-      float lp;
-      int y = sample_row(&lp, idx.data() + (size_t)tid * V, prob.data() + (size_t)tid * V, &cur[(size_t)r * V], V, req.s,
-                         rng_uniform(req.seeds[r], (uint64_t)step));
-      out.tokens[(size_t)r * req.max_new + step] = y;
-      out.logprobs[(size_t)r * req.max_new + step] = lp;
-      out.lens[r] = step + 1;
-      if (std::find(req.stop, req.stop + req.nstop, y) != req.stop + req.nstop) out.finish[r] = 0;
-    }, slices);
-    lap(t_sample);
-    std::vector<int> still;
-    for (int r : active) if (out.finish[r] == 1 && step + 1 < req.max_new) still.push_back(r);
-    active.swap(still);
-    int n = (int)active.size();
-    if (!n) break;
-    for (int i = 0; i < n; i++) {
-      int r = active[i];
-      next_tok[i] = out.tokens[(size_t)r * req.max_new + step];
-      next_pos[i] = req.prompt_lens[r] + step;
-      next_row[i] = r;
-      want2[i] = i;
-    }
-    infer_step(m, pw, ws, kc.data(), vc.data(), R, next_tok.data(), next_pos.data(), next_row.data(), n, want2.data(), n,
-               nlog.data(), Tmax);
-    for (int i = 0; i < n; i++) std::memcpy(&cur[(size_t)active[i] * V], &nlog[(size_t)i * V], sizeof(float) * V);
-    lap(t_step);
-  }
-  if (prof) {
-    std::fprintf(stderr, "sample: setup %.1fms prefill %.1fms sampling %.1fms decode %.1fms |", t_setup, t_prefill, t_sample, t_step);
-    for (int i = 0; i < 7; i++) std::fprintf(stderr, " %s %.1fms", g_phase_name[i], g_phase[i]);
-    std::fprintf(stderr, "\n");
-  }
-  if (prof) for (double& x : g_phase) x = 0;
+  Workspace ws = make_workspace(m, req.R, Tmax, std::max<int>((int)plan.tokens.size(), req.R));
+  laps.step(&SampleProfile::setup);
+  prefill(ws, plan, req.prompt_lens, m, pw, prof);
+  laps.step(&SampleProfile::prefill);
+  decode(out, ws, req, m, pw, prof);
 }
 
 }  // namespace zs

@@ -37,10 +37,18 @@ struct Acts {
   std::vector<float> lnf, logits;          // (N,C), (N,V)
 };
 
+// Buffers of sampling (generate.cc), by name; shapes in its Workspace.
+struct SampleScratch {
+  std::vector<float> kcache, vcache;                    // the KV arena
+  std::vector<float> x, ln, tmp, last, lnl, qkv, att, gu, h, attn;  // one forward's step buffers
+  std::vector<float> logits, step_logits, prob;         // each row's next-token logits; sampler scratch
+  std::vector<int> idx;                                 // sampler scratch
+};
+
 // Temporaries of forward/backward, kept between calls (grown, never shrunk: no page faults per step).
 struct Scratch {
   std::vector<float> ln, h, tmp, pack, attn, dx, dln, dh, hbuf, dgu, dqkv, lp, ent, dlp, dlogits;
-  std::vector<float> kcache, vcache, gen[10];  // sampling: KV arena and step buffers
+  SampleScratch gen;
 };
 
 struct Model {

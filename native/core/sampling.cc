@@ -79,10 +79,61 @@ int sample_row(float* logprob, int* idx, float* prob, const float* z, int V, Sam
   return y;
 }
 
-int sample_row_ref(float* logprob, const float* z, int V, SampleSettings s, double u) {
-  std::vector<int> idx(V);
-  std::vector<float> prob(V);
-  return sample_row(logprob, idx.data(), prob.data(), z, V, s, u);
+// The contract of sample_row read plainly, sharing none of its code: double precision, one full sort
+// by logit, one pass per rule. Probabilities p = softmax(z / T). Nothing cut (top_k <= 0 or >= V, and
+// top_p = 1): the draw walks the vocabulary in index order. Otherwise candidates are ordered by p
+// descending (ties: lower index first), the first top_k kept, then the shortest prefix whose mass
+// reaches top_p of the kept mass; the draw walks that prefix. Draw: the first candidate whose
+// cumulative mass exceeds u * (mass walked). T = 0: first argmax, log-prob at T = 1.
+int sample_row_ref(float* logprob, const float* z, int V, SampleSettings s, double u, double* margin) {
+  if (margin) *margin = HUGE_VAL;
+  const bool greedy = s.temperature <= 0.f;
+  const double invT = greedy ? 1.0 : 1.0 / (double)s.temperature;
+  double zmax = z[0];
+  for (int j = 1; j < V; j++) zmax = std::max(zmax, (double)z[j]);
+  double sum = 0;
+  for (int j = 0; j < V; j++) sum += std::exp((z[j] - zmax) * invT);
+  const double lse = zmax * invT + std::log(sum);  // log sum_j exp(z_j / T)
+  if (greedy) {
+    int y = 0;
+    for (int j = 1; j < V; j++) if (z[j] > z[y]) y = j;
+    *logprob = (float)(z[y] - lse);
+    return y;
+  }
+  std::vector<double> p(V);
+  for (int j = 0; j < V; j++) p[j] = std::exp(z[j] * invT - lse);
+  std::vector<int> order(V);
+  for (int j = 0; j < V; j++) order[j] = j;
+  const bool cut_k = s.top_k > 0 && s.top_k < V, cut_p = s.top_p < 1.f;
+  int n = V;
+  if (cut_k || cut_p) {
+    std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return z[a] > z[b]; });
+    if (cut_k) n = s.top_k;
+    if (cut_p) {
+      double kept = 0;
+      for (int i = 0; i < n; i++) kept += p[order[i]];
+      double acc = 0;
+      int m = 0;
+      while (m < n) {
+        acc += p[order[m++]];
+        if (margin) *margin = std::min(*margin, std::fabs(acc - s.top_p * kept) / kept);
+        if (acc >= s.top_p * kept) break;
+      }
+      n = m;
+    }
+  }
+  double mass = 0;
+  for (int i = 0; i < n; i++) mass += p[order[i]];
+  const double target = u * mass;
+  int y = order[n - 1];
+  double acc = 0;
+  for (int i = 0; i < n; i++) {
+    acc += p[order[i]];
+    if (margin) *margin = std::min(*margin, std::fabs(acc - target) / mass);
+    if (target < acc) { y = order[i]; break; }
+  }
+  *logprob = (float)(z[y] * invT - lse);
+  return y;
 }
 
 }  // namespace zs

@@ -20,5 +20,9 @@ int sample_row(float* logprob,
                float* prob_scratch,   // (V)
                const float* z,        // (V)
                int V, SampleSettings s, double u);
-int sample_row_ref(float* logprob, const float* z, int V, SampleSettings s, double u);
+// The plain twin, written from the contract alone (see sampling.cc). *margin (when given): how far
+// in probability mass the decisions were from flipping (the draw from the nearest cumulative edge,
+// the top-p cut from its target mass). sample_row computes probabilities in float, so the two may
+// pick different tokens only where margin is within that rounding (~1e-6).
+int sample_row_ref(float* logprob, const float* z, int V, SampleSettings s, double u, double* margin = nullptr);
 }  // namespace zs

@@ -42,14 +42,19 @@ struct Pool {
   Job* current = nullptr;           // guarded by mu
   uint64_t published = 0;           // jobs published so far (guarded by mu)
   int joined = 0;                   // workers inside `current` (guarded by mu)
+  uint64_t worker_items = 0;        // items run by workers, not callers, since start (guarded by mu)
   bool stop = false;                // guarded by mu
   std::atomic<uint64_t> hint{0};    // == published; read without the lock only to spin before sleeping
   std::vector<std::thread> workers;
   int nthreads = 1;
 
-  static void take_items(Job& j, int tid) {
-    for (int i = j.next.fetch_add(1, std::memory_order_relaxed); i < j.n; i = j.next.fetch_add(1, std::memory_order_relaxed))
+  static int take_items(Job& j, int tid) {
+    int took = 0;
+    for (int i = j.next.fetch_add(1, std::memory_order_relaxed); i < j.n; i = j.next.fetch_add(1, std::memory_order_relaxed)) {
       (*j.fn)(i, tid);
+      took++;
+    }
+    return took;
   }
 
   void loop(int tid) {
@@ -70,9 +75,10 @@ struct Pool {
         j = current;
         joined++;
       }
-      take_items(*j, tid);
+      const int took = take_items(*j, tid);
       {
         std::lock_guard<std::mutex> lk(mu);
+        worker_items += took;
         if (--joined == 0) idle_cv.notify_one();
       }
     }
@@ -134,6 +140,12 @@ int get_threads() {
   Pool& p = pool();
   std::lock_guard<std::mutex> lk(p.call_mu);
   return p.nthreads;
+}
+
+uint64_t pool_worker_items() {
+  Pool& p = pool();
+  std::lock_guard<std::mutex> lk(p.mu);
+  return p.worker_items;
 }
 
 void parallel_for(int n, const std::function<void(int, int)>& fn, int width) {

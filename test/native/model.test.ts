@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { AdamW, Policy, getThreads, setThreads, type LossSpec } from "../../native/index.ts";
+import { AdamW, Policy, getThreads, poolWorkerItems, setThreads, type LossSpec, type Qwen2Config } from "../../native/index.ts";
 import { parseModelConfig } from "../../streams/config.ts";
 import { errors, fixtures, randArray, randTokens, readSafetensors, sumLens, tiny } from "./helpers.ts";
 
@@ -141,24 +141,40 @@ test("gradient accumulation: two micro-batches equal one batch", async () => {
   }
 });
 
-test("determinism: identical training steps give identical digests, across thread counts too", async () => {
+// Big enough that a parallel_for's items take long enough for a woken worker to get some (with the
+// tiny config the caller often takes every item before a worker wakes, so nothing would show >1 thread).
+const wide: Qwen2Config = { ...tiny, vocab_size: 512, hidden_size: 128, head_dim: 32, intermediate_size: 384 };
+
+test("determinism: identical training steps give identical digests with 1 thread and with 2 and 3 (whatever the default)", async () => {
   const before = getThreads();
-  const digests: string[] = [];
-  for (const threads of [before, 1, before]) {
-    setThreads(threads);
-    const p = Policy.init(tiny, 9, 0.05);
-    const opt = new AdamW(p, { beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0.01 });
-    for (let step = 0; step < 2; step++) {
-      p.zeroGrad();
-      const b = grpoBatch(41 + step, [9, 12, 5]);
-      await p.accumulate(b, grpo("token-mean", 16, 3));
-      await opt.step({ lr: 1e-3, clipGrad: 1 });
+  const digests = new Map<string, string>();
+  try {
+    for (const [name, threads] of [["2 threads", 2], ["1 thread", 1], ["3 threads", 3], ["2 threads again", 2]] as const) {
+      setThreads(threads);
+      assert.equal(getThreads(), threads);
+      const workerItems = poolWorkerItems();
+      const p = Policy.init(wide, 9, 0.05);
+      const opt = new AdamW(p, { beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0.01 });
+      for (let step = 0; step < 2; step++) {
+        p.zeroGrad();
+        const b = grpoBatch(41 + step, [90, 120, 60]);
+        await p.accumulate(b, grpo("token-mean", 270, 3));
+        await opt.step({ lr: 1e-3, clipGrad: 1 });
+      }
+      const ranOnWorkers = poolWorkerItems() - workerItems;
+      console.log(`  ${name}: ${ranOnWorkers} items ran on pool workers`);
+      // the pool's workers really took part with more than one thread, and never with one
+      if (threads > 1) assert.ok(ranOnWorkers > 0, `${name}: no item ran on a pool worker`);
+      else assert.equal(ranOnWorkers, 0, `${name}: items ran on a pool worker`);
+      digests.set(name, p.digest());
+      p.dispose();
     }
-    digests.push(p.digest());
+  } finally {
+    setThreads(before);
   }
-  setThreads(before);
-  assert.equal(digests[0], digests[2], "same thread count");
-  assert.equal(digests[0], digests[1], "1 thread vs default");
+  assert.equal(digests.get("2 threads again"), digests.get("2 threads"), "same thread count");
+  assert.equal(digests.get("1 thread"), digests.get("2 threads"), "1 thread vs 2 threads");
+  assert.equal(digests.get("3 threads"), digests.get("2 threads"), "3 threads vs 2 threads");
 });
 
 test("forward, logprobs and the binding's argument checks", async () => {

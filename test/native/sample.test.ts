@@ -2,7 +2,7 @@
 // tokens, greedy, and log-probs that match what the loss recomputes.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { Policy, getThreads, setThreads, type SampleRequest, type SampleResult } from "../../native/index.ts";
+import { Policy, getThreads, poolWorkerItems, setThreads, type SampleRequest, type SampleResult } from "../../native/index.ts";
 import { randTokens, tiny } from "./helpers.ts";
 
 const p = Policy.init(tiny, 12, 0.3);
@@ -19,17 +19,51 @@ test("a row's sample depends only on its prompt and seed: batch order, repeats a
     order.forEach((i, j) => byRow.set(i, key(res[j])));
     return byRow;
   };
-  const a = await run([0, 1, 2, 3, 4, 5]);
-  const b = await run([5, 3, 1, 0, 4, 2]);
   const before = getThreads();
-  setThreads(1);
-  const c = await run([2, 4]);
-  setThreads(before);
-  const alone = await run([3]);
+  let a = new Map<number, string>(), b = a, c = a, alone = a;
+  try {
+    setThreads(2);  // explicitly: on a 1-core machine the default is 1 thread
+    assert.equal(getThreads(), 2);
+    const items = poolWorkerItems();
+    a = await run([0, 1, 2, 3, 4, 5]);
+    b = await run([5, 3, 1, 0, 4, 2]);
+    // Logged, not asserted: this model's calls are so small that the caller may take every item before
+    // a worker wakes. model.test.ts's determinism test asserts that workers ran items.
+    console.log(`  2 threads: ${poolWorkerItems() - items} items ran on a pool worker`);
+    setThreads(1);
+    c = await run([2, 4]);
+    setThreads(3);
+    alone = await run([3]);
+  } finally {
+    setThreads(before);
+  }
   for (let i = 0; i < 6; i++) assert.equal(b.get(i), a.get(i), `row ${i} across batch orders`);
   for (const i of [2, 4]) assert.equal(c.get(i), a.get(i), `row ${i} with 1 thread and other neighbours`);
-  assert.equal(alone.get(3), a.get(3));
+  assert.equal(alone.get(3), a.get(3), "row 3 alone with 3 threads");
   assert.notEqual(a.get(0), a.get(3), "different seeds give different samples");
+});
+
+test("sampling gives the same rows with 1 thread and with 2 whose workers really ran items", async () => {
+  // wider than tiny, so the pool's worker gets items (tiny calls finish before a worker wakes)
+  const wide = Policy.init({ ...tiny, vocab_size: 512, hidden_size: 128, head_dim: 32, intermediate_size: 384 }, 4, 0.3);
+  const req = { ...base, maxNewTokens: 24, stopTokenIds: [], seeds: [1, 2, 3, 4, 5, 6],
+    prompts: [0, 1, 2, 3, 4, 5].map((i) => randTokens(40 + 7 * i, 512, 50 + i)) };
+  const before = getThreads();
+  const out: string[] = [];
+  try {
+    for (const threads of [2, 1]) {
+      setThreads(threads);
+      const items = poolWorkerItems();
+      out.push((await wide.sample(req)).map(key).join("|"));
+      const ran = poolWorkerItems() - items;
+      console.log(`  ${threads} thread(s): ${ran} items ran on pool workers`);
+      if (threads > 1) assert.ok(ran > 0, "with 2 threads no item ran on a pool worker");
+    }
+  } finally {
+    setThreads(before);
+    wide.dispose();
+  }
+  assert.equal(out[1], out[0], "1 thread vs 2 threads");
 });
 
 test("stop tokens end a row (included), length otherwise; greedy is seed-independent", async () => {

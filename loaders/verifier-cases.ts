@@ -35,3 +35,26 @@ export function caseCategory(c: VerifierCase): string {
   const test = c.note.split(/[;:]/)[0].trim();
   return `${repo} ${test}`;
 }
+
+/** The seed of the tuning / held-out split (issue 20). Changing it changes which cases the tuning saw. */
+export const SPLIT_SEED = "zerostream-verifier-split-1";
+
+/** FNV-1a (32 bit) of a string, finished with murmur3's fmix32 (FNV's low bit alone is a parity of the input). */
+function hash32(s: string): number {
+  let h = 2166136261;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619);
+  h ^= h >>> 16; h = Math.imul(h, 0x85ebca6b); h ^= h >>> 13; h = Math.imul(h, 0xc2b2ae35); h ^= h >>> 16;
+  return h >>> 0;
+}
+
+/**
+ * Which half a case belongs to: a seeded hash of the case itself (gold, prediction, expected
+ * verdict), so the split does not depend on ids, file order or which file a case came from.
+ * The verifier is tuned on "tuning" only; "heldout" is measured, never looked at case by case.
+ */
+export function caseHalf(c: VerifierCase): "tuning" | "heldout" {
+  return hash32(`${SPLIT_SEED}\n${c.gold}\n${c.prediction}\n${c.expected}`) % 2 === 0 ? "tuning" : "heldout";
+}
+
+/** The repository's case files: the shared developer set and the cases collected for issue 20. */
+export const CASE_FILES = ["verifier-cases.jsonl", "collected-cases.jsonl"] as const;

@@ -1,13 +1,18 @@
 // The pure, synchronous core: score one completion (or one bare answer) against the gold answer.
 // No workers, no clock limit here — the pool (pool.ts) runs this under a time limit.
 import { equivalent } from "./equiv.ts";
-import { answerTagContent, lastBoxed, lenientAnswer } from "./extract.ts";
+import { answerRegion, answerTagContent, lastBoxed, lenientAnswer } from "./extract.ts";
 import { formatChecks } from "./format.ts";
 import { combine } from "./registry.ts";
 import type { Outcome, RewardResult, RewardSpec } from "./types.ts";
 
-/** The answer a completion gives, as the spec's answer source says; null when it gives none. */
-export function extractAnswer(response: string, source: RewardSpec["answerSource"]): string | null {
+/**
+ * The answer a completion gives, as the spec's answer source says; null when it gives none. Only the
+ * answer region counts (extract.ts answerRegion): not the reasoning inside <think>…</think>, not text
+ * after a chat-template token.
+ */
+export function extractAnswer(completion: string, source: RewardSpec["answerSource"]): string | null {
+  const response = answerRegion(completion);
   if (source === "boxed") return lastBoxed(response)?.content.trim() || null;
   if (source === "answer_tag") {
     const inner = answerTagContent(response);
@@ -57,7 +62,7 @@ export function scoreAnswer(prediction: string, gold: string, spec: RewardSpec):
   const t0 = performance.now();
   let extracted: string | null = null;
   try {
-    extracted = lenientAnswer(prediction)?.trim() || null;
+    extracted = lenientAnswer(answerRegion(prediction))?.trim() || null;
     if (extracted === null) return result(spec, 1, "no_answer", null, t0);
     return judge(spec, 1, extracted, gold, t0);
   } catch (e) {

@@ -1,6 +1,9 @@
 // Contracts of the reward verifier: the result of one verdict, the reward spec, named errors.
 import { z } from "zod";
 import { ZeroStreamError } from "../../streams/errors.ts";
+import { FormatRule } from "../../streams/events/reward.ts";
+
+export { FormatRule };
 
 export const Outcome = z.enum(["correct", "wrong", "no_answer", "unparseable", "timeout", "error"]);
 export type Outcome = z.infer<typeof Outcome>;
@@ -20,6 +23,7 @@ export const RewardResult = z.object({
   extracted: z.string().nullable(),
   ms: z.number(),
   message: z.string().optional(), // set for outcome "error" and "timeout"
+  formatRule: FormatRule.optional(), // the first format rule that failed (format = 0 from the check); absent when it held
 });
 export type RewardResult = z.infer<typeof RewardResult>;
 

@@ -5,7 +5,7 @@ import { PoisonMessageError, UnknownEventError } from "../errors.ts";
 import { DeadLetteredV1, type DeadLettered } from "./dlq.ts";
 import { EvaluatedV1, EvaluatedV2, upcastEvaluatedV1, type Evaluated } from "./eval.ts";
 import { PolicyUpdatedV1, type PolicyUpdated } from "./policy.ts";
-import { GroupScoredV1, type GroupScored } from "./reward.ts";
+import { GroupScoredV1, GroupScoredV2, upcastGroupScoredV1, type GroupScored } from "./reward.ts";
 import { GroupSampledV1, type GroupSampled } from "./rollout.ts";
 import { RunFinishedV1, RunStartedV1, type RunFinished, type RunStarted } from "./run.ts";
 import { RolloutRequestedV1, type RolloutRequested } from "./tasks.ts";
@@ -87,6 +87,8 @@ export const events = new EventRegistry()
   .register("RolloutRequested", 1, RolloutRequestedV1)
   .register("GroupSampled", 1, GroupSampledV1)
   .register("GroupScored", 1, GroupScoredV1)
+  .register("GroupScored", 2, GroupScoredV2)
+  .upcaster("GroupScored", 1, upcastGroupScoredV1)
   .register("PolicyUpdated", 1, PolicyUpdatedV1)
   .register("Evaluated", 1, EvaluatedV1)
   .register("Evaluated", 2, EvaluatedV2)

@@ -1,5 +1,6 @@
 // Valid example events for tests.
-import type { GroupSampled, GroupScored, RunStarted } from "../../streams/events/index.ts";
+import type { z } from "zod";
+import type { GroupSampled, GroupScored, GroupScoredV1, RunStarted } from "../../streams/events/index.ts";
 
 export const DIGEST = `sha256:${"0".repeat(64)}`;
 export const SAMPLER = { temperature: 1, topP: 1, topK: 0, maxNewTokens: 16, stopTokenIds: [2] };
@@ -15,6 +16,11 @@ export function groupSampled(runId: string, step: number, slot: number, n = 2): 
 }
 
 export function groupScored(runId: string, step: number, slot: number, rewards: number[] = [1, 0]): GroupScored {
+  return { ...groupScoredV1(runId, step, slot, rewards), v: 2 };
+}
+
+/** A GroupScored as written before v2 (no formatRule on its scores). */
+export function groupScoredV1(runId: string, step: number, slot: number, rewards: number[] = [1, 0]): z.infer<typeof GroupScoredV1> {
   return {
     type: "GroupScored", v: 1, runId, groupId: `s${step}.g${slot}`, step, policyVersion: step, scorer: "base_acc@1",
     rewardConfig: { fn: "base_acc" },

@@ -4,11 +4,12 @@ import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-export const summary = "run a benchmark suite: native | reward | step | cluster | chaos (npm run bench -- <suite>)";
+export const summary = "run a benchmark suite: native | reward | verifier | step | cluster | chaos (npm run bench -- <suite>)";
 const scripts = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "scripts");
 const suites: Record<string, string> = {
   native: "bench-native.ts",
   reward: "bench-reward.ts",
+  verifier: "bench-verifier.ts",
   step: "bench-step.ts",
   cluster: "bench-cluster.ts",
   chaos: "bench-chaos.ts", // a check more than a figure, and long: only when named

@@ -4,7 +4,7 @@
 // that keep dying before they are ready (a broken install) break the pool loudly instead of looping.
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
-import { formatChecks } from "../../domain/reward/format.ts";
+import { formatFailure } from "../../domain/reward/format.ts";
 import { combine } from "../../domain/reward/registry.ts";
 import { DEFAULT_TIMEOUT_MS, PoolClosedError, ScorerStartupError, type RewardResult, type RewardSpec } from "../../domain/reward/types.ts";
 
@@ -131,9 +131,9 @@ export class ScorerPool {
   }
 
   private failed(job: ScoreJob, outcome: "timeout" | "error", message: string, ms: number): RewardResult {
-    let format = 1;
-    if (job.kind === "response") format = formatChecks[job.spec.formatMode](job.text) ? 1 : 0;
-    return { reward: combine(job.spec, format, 0), format, accuracy: 0, outcome, extracted: null, ms, message };
+    const rule = job.kind === "response" ? formatFailure[job.spec.formatMode](job.text) : null;
+    const format = rule === null ? 1 : 0;
+    return { reward: combine(job.spec, format, 0), format, accuracy: 0, outcome, extracted: null, ms, message, ...(rule ? { formatRule: rule } : {}) };
   }
 
   private pump(): void {

@@ -119,8 +119,10 @@ export function equalValues(g: Value, p: Value, s: Scale = ONE): boolean {
   if (p.kind === "list" && g.kind === "tuple") return inOrder(g.items, p.items, s);
   if (g.kind === "list" && g.decimalComma !== undefined && scalarLike(p)) return equalValues({ kind: "number", value: g.decimalComma, decimals: 2, text: String(g.decimalComma) }, p, s);
   if (p.kind === "list" && p.decimalComma !== undefined && scalarLike(g)) return equalValues(g, { kind: "number", value: p.decimalComma, decimals: 2, text: String(p.decimalComma) }, s);
-  if (g.kind === "tuple" && p.kind === "tuple") return inOrder(g.items, p.items, s);
+  if (g.kind === "tuple" && p.kind === "tuple") return inOrder(g.items, byLabel(p, g).items, s);
   if (g.kind === "interval" || p.kind === "interval") return intervalEqual(g, p, s);
+  // x > 2 is the interval (2, \infty): against a two-item tuple, which is also an open interval
+  if ((g.kind === "relation" && p.kind === "tuple") || (p.kind === "relation" && g.kind === "tuple")) return intervalEqual(g, p, s);
   if (g.kind === "union" && p.kind === "union") return inOrder(g.parts, p.parts, s) || itemsMatchUnordered(g.parts, p.parts, s);
   if (g.kind === "matrix" && p.kind === "matrix") {
     return g.rows.length === p.rows.length && g.rows.every((row, i) => inOrder(row, p.rows[i], s));
@@ -133,6 +135,13 @@ export function equalValues(g: Value, p: Value, s: Scale = ONE): boolean {
   }
   if (scalarLike(g) && scalarLike(p)) return scalarEqual(g, p, s);
   return false;
+}
+
+/** p's items in g's label order when both name the same unknowns (q=2, p=5 against p=5, q=2). */
+function byLabel(p: Extract<Value, { kind: "tuple" }>, g: Extract<Value, { kind: "tuple" }>): Extract<Value, { kind: "tuple" }> {
+  if (!p.labels || !g.labels || p.labels.length !== g.labels.length) return p;
+  const at = g.labels.map((l) => p.labels!.indexOf(l));
+  return at.every((i) => i !== -1) && new Set(at).size === at.length ? { ...p, items: at.map((i) => p.items[i]) } : p;
 }
 
 function scalarLike(v: Value): boolean { return v.kind === "number" || v.kind === "expr"; }

@@ -65,6 +65,23 @@ export function lastBoxed(s: string, allowUnclosed = false): Span | null {
   return { start: parts[0].start, end: parts[parts.length - 1].end, content: parts.map((p) => p.content).join(", ") };
 }
 
+/** Chat-template tokens: a turn ends there; what follows is not the model's answer. */
+const CHAT_TOKEN_RE = /<\|(?:im_end|im_start|endoftext|eot_id|end_of_text|start_header_id|end|user|assistant)\|>|<\/s>|<｜end▁of▁sentence｜>/;
+
+/**
+ * The part of a completion that can hold its answer: the text before the first chat-template token,
+ * and of that the text after the last </think> (the reasoning is not the answer). A <think> that is
+ * never closed leaves nothing: the completion never left its reasoning.
+ */
+export function answerRegion(s: string): string {
+  const cut = CHAT_TOKEN_RE.exec(s);
+  let t = cut && cut.index > 0 ? s.slice(0, cut.index) : s;
+  const close = t.lastIndexOf("</think>");
+  if (close !== -1) t = t.slice(close + "</think>".length);
+  else if (t.includes("<think>")) return "";
+  return t;
+}
+
 /** The content of the last <answer>…</answer>, or null. */
 export function answerTagContent(s: string): string | null {
   const close = s.lastIndexOf("</answer>");
@@ -97,7 +114,9 @@ function lastMathGroup(s: string, spans: MathSpan[]): MathSpan | null {
   return { start: parts[0].start, end: parts[parts.length - 1].end, content: parts.map((p) => p.content).join(", ") };
 }
 
-const NUMBER_RE = /(?<![A-Za-z0-9_.\\])-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s*(?:\\?%|percent))?|(?<![A-Za-z0-9_.\\])\.\d+/g;
+// a number in prose: thousands groups (1,000.5), a decimal comma (2,74: one or two digits after the comma,
+// read as a decimal only against a single-number gold, see structure.ts), a simple fraction (2/3), a percent
+const NUMBER_RE = /(?<![A-Za-z0-9_.\\/])-?(?:\d{1,3}(?:,\d{3})+(?!\d|,\d)|\d+,\d{1,2}(?!\d|,\d)|\d+)(?:\.\d+)?(?:\s*\/\s*\d+(?!\d|[.,]\d))?(?:\s*(?:\\?%|percent))?|(?<![A-Za-z0-9_.\\])\.\d+/g;
 
 function lastNumber(s: string): { start: number; content: string } | null {
   let last: RegExpExecArray | null = null;

@@ -79,6 +79,20 @@ function binomials(s: string): string {
   return out + s.slice(i);
 }
 
+/** Font commands around math with nested braces (\mathbf{\frac{1}{2}}) are dropped: the font is no part of the value. */
+function unwrapFonts(s: string): string {
+  const re = /\\(?:mathbf|boldsymbol|bm|mathit|mathsf|mathrm|textbf)\s*(?=\{)/g;
+  let out = "", i = 0;
+  for (let m = re.exec(s); m; m = re.exec(s)) {
+    const a = arg(s, m.index + m[0].length);
+    if (!a || !a[0].includes("{")) continue;
+    out += s.slice(i, m.index) + `{${a[0]}}`;
+    i = a[1];
+    re.lastIndex = a[1];
+  }
+  return out + s.slice(i);
+}
+
 /** Replace \text{…}-like wrappers: connective words become " and ", others are unwrapped. */
 function unwrapText(s: string): string {
   return s
@@ -94,14 +108,14 @@ export function normalizeAnswer(raw: string): Normalized {
   let s = unescapeDouble(raw);
   s = s.replace(/[\t\n\r\f\v]+/g, " ").replace(/<\/?answer>|<\/?think>/g, " ");
   s = s.replace(/\\(?:displaystyle|textstyle|scriptstyle|left|right|bigl|bigr|Bigl|Bigr|big|Big)(?![a-zA-Z])\s*\.?/g, "");
-  s = s.replace(/\\[dtc]frac(?![a-zA-Z])/g, "\\frac").replace(/\\over(?![a-zA-Z])/g, "/");
+  s = s.replace(/\\(?:[dtc]frac|nicefrac|sfrac)(?![a-zA-Z])/g, "\\frac").replace(/\\over(?![a-zA-Z])/g, "/");
   s = s.replace(/(\d)\s*\{\s*,\s*\}\s*(?=\d{3})/g, "$1").replace(/(\d),\\!\s*(?=\d{3})/g, "$1");
   s = s.replace(/\\(?:boxed|fbox)\s*\{([^{}]*)\}/g, "$1");
   let percent = false;
   s = s.replace(/\\?%|\s*\b(?:percentage|percent|pct)\b/g, () => { percent = true; return " "; });
   s = s.replace(/\^\s*\{?\s*\\circ\s*\}?|\\circ|°|\\degree/g, " ");
   s = s.replace(/\\\$|\$|€|£|¥|\\textdollar|\\[()[\]]/g, " ").replace(/\{\s*([-+])\s*\}/g, "$1");
-  s = unwrapText(s);
+  s = unwrapText(unwrapFonts(s));
   s = s.replace(/\\text\s*\{([^{}]*)\}/g, (m, t: string) => (/^\s*(?:and|or)\s*$/.test(t) ? " and " : m));
   s = s.replace(/(?<!\\)\\(?:[,;:! ]|q?quad|enspace|thinspace)/g, " ").replace(/~/g, " ");
   s = s.replace(/\\(?:hspace|vspace|kern|mkern|hskip)\*?\s*\{[^{}]*\}/g, " ");

@@ -22,11 +22,11 @@ export function scorerOf(cfg: RunConfig): string {
 /** Pure core: the GroupScored event of a group from its verdicts. */
 export function groupScoredOf(g: GroupSampled, spec: RewardSpec, results: RewardResult[], worker: string, ms: number): GroupScored {
   return {
-    type: "GroupScored", v: 1, runId: g.runId, groupId: g.groupId, step: g.step, policyVersion: g.policyVersion,
+    type: "GroupScored", v: 2, runId: g.runId, groupId: g.groupId, step: g.step, policyVersion: g.policyVersion,
     scorer: rewardId(spec), rewardConfig: { ...spec },
     scores: results.map((r, i) => ({
       index: g.samples[i].index, reward: r.reward, format: r.format, accuracy: r.accuracy, outcome: r.outcome,
-      extracted: r.extracted, ms: r.ms, ...(r.message ? { error: r.message.slice(0, 500) } : {}),
+      extracted: r.extracted, ms: r.ms, ...(r.message ? { error: r.message.slice(0, 500) } : {}), ...(r.formatRule ? { formatRule: r.formatRule } : {}),
     })),
     worker, ms,
   };

@@ -10,7 +10,7 @@ export type Value =
   | { kind: "text"; text: string }
   | { kind: "list"; items: Value[]; decimalComma?: number }
   | { kind: "set"; items: Value[] }
-  | { kind: "tuple"; items: Value[]; ratio?: boolean }
+  | { kind: "tuple"; items: Value[]; ratio?: boolean; labels?: string[] }
   | { kind: "interval"; lo: Value; hi: Value; loClosed: boolean; hiClosed: boolean }
   | { kind: "union"; parts: Value[] }
   | { kind: "matrix"; rows: Value[][] }
@@ -89,6 +89,8 @@ export function parseValue(s: string): Value {
   const parts = split.parts.map((p) => p.trim()).filter((p) => p !== "");
   if (parts.length > 1) {
     const items = parts.flatMap((p) => { const v = parseItem(p); return v.kind === "list" && !v.decimalComma ? v.items : [v]; });
+    const grouped = assignments(items);
+    if (grouped) return grouped;
     const dc = parts.length === 2 && split.seps[0] === "," && /^\d+$/.test(parts[0]) && /^\d+$/.test(split.parts[1]) && parts[1].length !== 3
       ? Number(`${parts[0]}.${parts[1]}`) : undefined;
     return { kind: "list", items, decimalComma: dc };
@@ -96,13 +98,37 @@ export function parseValue(s: string): Value {
   return parseItem(parts[0] ?? s);
 }
 
+const NAME_RE = /^[A-Za-z](?:_\{?\w+\}?)?$|^\\[a-zA-Z]+$/;
+
+/**
+ * Labelled assignments of several unknowns, "p=5, q=2" or "p=5,q=2; p=7,q=2", are tuples in the order the
+ * labels are written (one solution: a tuple; several: a list of tuples); the labels are kept so that
+ * "q=2, p=5" matches by name. A list of one unknown's values (x=1, x=2; x_1=2, x_2=3) stays a list.
+ */
+function assignments(items: Value[]): Value | null {
+  if (items.length < 2 || !items.every((v) => v.kind === "labelled" && NAME_RE.test(v.label.trim()))) return null;
+  const labels = items.map((v) => (v as { label: string }).label.trim());
+  // x_1 = 2, x_2 = 3 name the roots of one unknown: a set of values, not a tuple
+  if (new Set(labels.map((l) => l.replace(/_.*$/, ""))).size === 1) return null;
+  let k = labels.indexOf(labels[0], 1);
+  if (k === -1) k = labels.length;
+  if (k < 2 || labels.length % k !== 0 || new Set(labels.slice(0, k)).size !== k) return null;
+  const tuples: Value[] = [];
+  for (let i = 0; i < labels.length; i += k) {
+    if (labels.slice(i, i + k).join("\n") !== labels.slice(0, k).join("\n")) return null;
+    tuples.push({ kind: "tuple", items: items.slice(i, i + k).map((v) => (v as { value: Value }).value), labels: labels.slice(0, k) });
+  }
+  return tuples.length === 1 ? tuples[0] : { kind: "list", items: tuples };
+}
+
 const REL_RE = /^(?:\\leq|\\geq|\\neq|<|>|=)/;
 const relSep = (s: string, i: number): number => { const m = REL_RE.exec(s.slice(i, i + 5)); return m ? m[0].length : 0; };
 
 /** A label names a quantity: x, x_1, f(x), |AB|, \frac{NO}{BO}, S_{A}:S, (p,q,r) — no digits or +/- outside subscripts. */
 export function isLabel(s: string): boolean {
-  const t = s.replace(/_\{[^{}]*\}|_\w/g, "").replace(/\([^()]*\)/g, "()").replace(/'/g, "").trim();
-  return t.length > 0 && /^[A-Za-z\\{}|:,()\s^]*$/.test(t) && !/\\(?:infty|pi)\b/.test(t) && /[A-Za-z]/.test(s);
+  const t = s.replace(/_\{[^{}]*\}|_\w/g, "").replace(/\(\s*[A-Za-z](?:\s*,\s*[A-Za-z])*\s*\)/g, "()").replace(/'/g, "").trim();
+  // arguments are names only (f(x), (p,q)): x(y-1) = 0 and y^x = x^y are equations, not labelled values
+  return t.length > 0 && /^[A-Za-z\\{}|:,()\s]*$/.test(t) && !/\([^)]/.test(t) && !/\\(?:infty|pi)\b/.test(t) && /[A-Za-z]/.test(s);
 }
 
 function parseItem(s: string): Value {
@@ -129,7 +155,10 @@ function parseRelation(parts: string[], seps: string[]): Value {
   if (seps.every((o) => o === "=")) {
     const first = parts[0], last = parts[parts.length - 1];
     if (isLabel(first)) return { kind: "labelled", label: first, value: parseValue(last) };
-    if (parts.length > 2 || !/[A-Za-z]/.test(first.replace(/\\[a-zA-Z]+/g, ""))) return parseValue(last);
+    // a computation written out (2 + 3 = 5, \frac{6}{4} = 1.5 = \frac32) answers with its last side; an equation
+    // with a variable on either side (7 = 11a + c) is an equation, not its right-hand side
+    const vars = (p: string) => /[A-Za-z]/.test(p.replace(/\\[a-zA-Z]+/g, ""));
+    if (parts.length > 2 || (!vars(first) && !vars(last))) return parseValue(last);
     return { kind: "relation", op: "=", lhs: parseItem(first), rhs: parseItem(last) };
   }
   const ops = seps.map(opOf);
@@ -199,8 +228,9 @@ function matching(s: string, open: number): number {
 function parseAtom(s: string): Value {
   const lit = numberLiteral(s);
   if (lit) return lit;
-  const env = /^\\begin\{([pbvBV]?matrix|array)\}(?:\{[^}]*\})?([\s\S]*)\\end\{\1\}$/.exec(s);
-  if (env) return parseMatrix(env[2]);
+  // brackets around one matrix environment are its delimiters: [\begin{array}{cc}…\end{array}] is the matrix
+  const env = /^[([]?\s*\\begin\{([pbvBV]?matrix|array)\}(?:\{[^}]*\})?([\s\S]*)\\end\{\1\}\s*[)\]]?$/.exec(s);
+  if (env && /^[([]/.test(s) === /[)\]]$/.test(s) && !/\\begin\{/.test(env[2])) return parseMatrix(env[2]);
   if (s.startsWith("\\{") && s.endsWith("\\}") && matching(s, 0) === s.length - 2) {
     const builder = splitTop(s.slice(2, -2), (x, i) => (x.startsWith("\\mid", i) ? 4 : x[i] === "|" ? 1 : 0));
     if (builder.parts.length === 2 && isLabel(builder.parts[0])) return parseValue(builder.parts[1]); // {x | 2 < x < 3}

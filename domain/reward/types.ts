@@ -2,6 +2,9 @@
 import { z } from "zod";
 import { ZeroStreamError } from "../../streams/errors.ts";
 import { DEFAULT_TIMEOUT_MS, Outcome } from "../../streams/events/common.ts";
+import { FormatRule } from "../../streams/events/reward.ts";
+
+export { FormatRule };
 
 // the outcome of a verdict and its default time limit are contracts (GroupScored, scorer ids, the config)
 export { DEFAULT_TIMEOUT_MS, Outcome };
@@ -21,6 +24,7 @@ export const RewardResult = z.object({
   extracted: z.string().nullable(),
   ms: z.number(),
   message: z.string().optional(), // set for outcome "error" and "timeout"
+  formatRule: FormatRule.optional(), // the first format rule that failed (format = 0 from the check); absent when it held
 });
 export type RewardResult = z.infer<typeof RewardResult>;
 

@@ -5,7 +5,7 @@ import { PoisonMessageError, UnknownEventError } from "../errors.ts";
 import { DeadLetteredV1, type DeadLettered } from "./dlq.ts";
 import { EvaluatedV1, EvaluatedV2, upcastEvaluatedV1, type Evaluated } from "./eval.ts";
 import { PolicyUpdatedV1, type PolicyUpdated } from "./policy.ts";
-import { GroupScoredV1, type GroupScored } from "./reward.ts";
+import { GroupScoredV1, GroupScoredV2, upcastGroupScoredV1, type GroupScored } from "./reward.ts";
 import { GroupSampledV1, GroupSampledV2, upcastGroupSampledV1, type GroupSampled } from "./rollout.ts";
 import { RunFinishedV1, RunStartedV1, type RunFinished, type RunStarted } from "./run.ts";
 import { RolloutRequestedV1, RolloutRequestedV2, upcastRolloutRequestedV1, type RolloutRequested } from "./tasks.ts";
@@ -91,6 +91,8 @@ export const events = new EventRegistry()
   .register("GroupSampled", 2, GroupSampledV2)
   .upcaster("GroupSampled", 1, upcastGroupSampledV1)
   .register("GroupScored", 1, GroupScoredV1)
+  .register("GroupScored", 2, GroupScoredV2)
+  .upcaster("GroupScored", 1, upcastGroupScoredV1)
   .register("PolicyUpdated", 1, PolicyUpdatedV1)
   .register("Evaluated", 1, EvaluatedV1)
   .register("Evaluated", 2, EvaluatedV2)

@@ -13,6 +13,13 @@ export const SampleScoreV1 = z.strictObject({
   error: z.string().optional(),
 });
 
+/** The first format rule a response failed (domain/reward/format.ts; README "Formats"). */
+export const FormatRule = z.enum(["starts_with_think", "ends_with_answer", "tag_count", "tag_order", "box_count", "box_outside_answer"]);
+
+// v2: each score may name the format rule that failed (formatRule); absent when the format held or was not
+// checked, and in every score read from a v1 event (not recorded then).
+export const SampleScoreV2 = SampleScoreV1.extend({ formatRule: FormatRule.optional() });
+
 export const GroupScoredV1 = z.strictObject({
   type: z.literal("GroupScored"),
   v: z.literal(1),
@@ -27,5 +34,12 @@ export const GroupScoredV1 = z.strictObject({
   worker: z.string(),
   ms: z.number().nonnegative(),
 });
-export type GroupScored = z.infer<typeof GroupScoredV1>;
-export type SampleScore = z.infer<typeof SampleScoreV1>;
+export const GroupScoredV2 = GroupScoredV1.extend({ v: z.literal(2), scores: z.array(SampleScoreV2).min(1) });
+export type GroupScored = z.infer<typeof GroupScoredV2>;
+export type SampleScore = z.infer<typeof SampleScoreV2>;
+export type FormatRule = z.infer<typeof FormatRule>;
+
+/** v1 → v2: the scores are unchanged (no formatRule: it was not recorded). */
+export function upcastGroupScoredV1(e: Record<string, unknown>): Record<string, unknown> {
+  return { ...e, v: 2 };
+}

@@ -1,6 +1,7 @@
 // Valid example events for tests.
+import type { z } from "zod";
 import { configHash, resolveConfig } from "../../streams/config.ts";
-import { groupIdOf, type GroupSampled, type GroupScored, type RunStarted } from "../../streams/events/index.ts";
+import { groupIdOf, type GroupSampled, type GroupScored, type GroupScoredV1, type RunStarted } from "../../streams/events/index.ts";
 import { tinyConfig } from "./tiny.ts";
 
 export const DIGEST = `sha256:${"0".repeat(64)}`;
@@ -17,6 +18,11 @@ export function groupSampled(runId: string, step: number, slot: number, n = 2): 
 }
 
 export function groupScored(runId: string, step: number, slot: number, rewards: number[] = [1, 0]): GroupScored {
+  return { ...groupScoredV1(runId, step, slot, rewards), v: 2 };
+}
+
+/** A GroupScored as written before v2 (no formatRule on its scores). */
+export function groupScoredV1(runId: string, step: number, slot: number, rewards: number[] = [1, 0]): z.infer<typeof GroupScoredV1> {
   return {
     type: "GroupScored", v: 1, runId, groupId: `s${step}.g${slot}`, step, policyVersion: step, scorer: "base_acc@1",
     rewardConfig: { fn: "base_acc" },

@@ -37,6 +37,13 @@ describe("bounded scorer pool (real worker)", () => {
     const rs = await pool.scoreMany(Array.from({ length: 20 }, (_, i) => job(wrap(String(i)), String(i % 2 ? i : i + 1))));
     rs.forEach((r, i) => assert.equal(r.outcome, i % 2 ? "correct" : "wrong"));
   });
+
+  it("given a strict response with two boxed candidates, then the verdict from the worker names the failed format rule", async () => {
+    const spec = resolveReward("base_acc", { formatMode: "strict" });
+    const r = await pool.score({ kind: "response", text: "<think> a </think><answer> \\boxed{1} or \\boxed{3} </answer>", gold: "3", spec });
+    assert.equal(r.reward, 0);
+    assert.equal(r.formatRule, "box_count");
+  });
 });
 
 describe("bounded scorer pool (stuck and crashing workers)", () => {

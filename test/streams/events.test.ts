@@ -6,7 +6,7 @@ import { z } from "zod";
 import { PoisonMessageError, UnknownEventError } from "../../streams/errors.ts";
 import { EventRegistry, events, GroupScoredV1, parseEvent } from "../../streams/events/index.ts";
 import { msgIdOf, subjectOf } from "../../streams/subjects.ts";
-import { groupSampled, groupScored, runStarted } from "../helpers/events.ts";
+import { groupSampled, groupScored, groupScoredV1, runStarted } from "../helpers/events.ts";
 
 describe("event contracts v1", () => {
   it("accepts valid events and routes them to their subjects with content-derived msgIDs", () => {
@@ -46,7 +46,7 @@ describe("event contracts v1", () => {
         const [name, version] = scorer.split("@");
         return { ...rest, v: 2, scorerName: name, scorerVersion: Number(version) };
       });
-    const v1 = groupScored("r1", 2, 1);
+    const v1 = groupScoredV1("r1", 2, 1);
     const up = reg.parse(v1) as unknown as { v: number; scorerName: string; scorerVersion: number; groupId: string };
     assert.equal(up.v, 2);
     assert.equal(up.scorerName, "base_acc");
@@ -56,6 +56,19 @@ describe("event contracts v1", () => {
     assert.equal((reg.parse({ ...up }) as unknown as { v: number }).v, 2);
     const noUp = new EventRegistry().register("GroupScored", 1, GroupScoredV1).register("GroupScored", 2, GroupScoredV2);
     assert.throws(() => noUp.parse(v1), /no upcaster from GroupScored v1 to v2/);
-    assert.equal(events.latest("GroupScored"), 1);
+    assert.equal(events.latest("GroupScored"), 2);
+  });
+
+  it("reads a recorded GroupScored v1 as v2 with its scores unchanged and no formatRule (issue 20)", () => {
+    const v1 = groupScoredV1("r1", 3, 0, [1, 0]);
+    const up = parseEvent(v1, ["GroupScored"]);
+    assert.equal(up.v, 2);
+    assert.deepEqual(up.scores, v1.scores);
+    assert.ok(up.scores.every((s) => s.formatRule === undefined));
+    // a v2 score names the rule; an unknown rule name is poison
+    const v2 = { ...groupScored("r1", 3, 0, [0]), scores: [{ ...v1.scores[1], formatRule: "box_count" }] };
+    assert.equal(parseEvent(v2).type, "GroupScored");
+    assert.throws(() => parseEvent({ ...v2, scores: [{ ...v1.scores[1], formatRule: "nope" }] }), PoisonMessageError);
+    assert.throws(() => parseEvent({ ...v1, scores: [{ ...v1.scores[1], formatRule: "box_count" }] }), PoisonMessageError, "v1 has no formatRule");
   });
 });

@@ -29,6 +29,12 @@ function checkHeads(a: Qwen2Heads, ctx: z.RefinementCtx): void {
   }
   if (a.head_dim === undefined && a.hidden_size % a.num_attention_heads !== 0) {
     ctx.addIssue({ code: "custom", path: ["hidden_size"], message: "hidden_size must be divisible by num_attention_heads when head_dim is not given" });
+    return;
+  }
+  // the engine's attention kernels work on 8-float lanes (native/core/model.cc Config::validate)
+  const headDim = a.head_dim ?? a.hidden_size / a.num_attention_heads;
+  if (headDim % 8 !== 0) {
+    ctx.addIssue({ code: "custom", path: [a.head_dim === undefined ? "hidden_size" : "head_dim"], message: `the head dimension ${a.head_dim === undefined ? `hidden_size / num_attention_heads = ${a.hidden_size}/${a.num_attention_heads} = ${headDim}` : headDim} must be a multiple of 8 (the engine's attention kernels)` });
   }
 }
 

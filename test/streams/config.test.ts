@@ -46,6 +46,7 @@ describe("run config", () => {
     ["a clip ratio of 1", ["algorithm.clip_ratio=1"], /algorithm\.clip_ratio: got 1/],
     ["both a model path and an architecture", ["model.arch={vocab_size: 8, hidden_size: 8, num_hidden_layers: 1, num_attention_heads: 2, num_key_value_heads: 1, intermediate_size: 8}"], /model\.path: .*exactly one of model\.path/],
     ["heads not divisible by KV heads", ["model.path=null", "model.arch={vocab_size: 8, hidden_size: 12, num_hidden_layers: 1, num_attention_heads: 3, num_key_value_heads: 2, intermediate_size: 8}"], /model\.arch\.num_key_value_heads: .*multiple of num_key_value_heads/],
+    ["a head dimension the engine cannot run", ["model.path=null", "model.arch={vocab_size: 8, hidden_size: 48, num_hidden_layers: 1, num_attention_heads: 4, num_key_value_heads: 2, intermediate_size: 8}"], /model\.arch\.hidden_size: .*hidden_size \/ num_attention_heads = 48\/4 = 12 must be a multiple of 8/],
     ["an unknown template", ["data.template=chatml"], /data\.template: .*unknown template 'chatml'/],
     ["a template without {question}", ["data.templates={mine: 'Q: x'}"], /data\.templates\.mine: got "Q: x" \(a template must contain \{question\}\)/],
     ["an unknown tokenizer type", ["tokenizer.type=bpe"], /tokenizer\.type: got "bpe"/],

@@ -75,7 +75,7 @@ describe("cluster up/status/scale/down (1 node)", () => {
   });
 
   it("never shows a password in a log, a state file or a command line", () => {
-    const secrets = ROLES.map((r) => readCreds(credsPath(dir, r)).pass);
+    const secrets = ROLES.flatMap((r) => { const c = readCreds(credsPath(dir, r)); return [c.seed, ...(c.tls ? [c.tls.key.split("\n").slice(1, -2).join("")] : [])]; });
     const logs = join(dir, "logs");
     for (const f of [...readdirSync(logs).map((x) => join(logs, x)), join(dir, "state.json"), join(dir, "cluster.json")]) {
       const text = readFileSync(f, "utf8");

@@ -11,7 +11,8 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createUser, fromSeed } from "@nats-io/nkeys";
-import { credsAuthenticator, nkeyAuthenticator, type ConnectionOptions } from "@nats-io/transport-node";
+import { credsAuthenticator, nkeyAuthenticator, type ConnectionOptions, type TlsOptions } from "@nats-io/transport-node";
+import { verifyPeerName } from "./pki.ts";
 import { LOG_STREAM, RUNS_BUCKET, TASK_STREAM } from "../../streams/subjects.ts";
 import { CredsFileError } from "./errors.ts";
 
@@ -196,5 +197,7 @@ export function connectAuth(file: string | undefined): Partial<ConnectionOptions
     try { seed = readCreds(file).seed; } catch { /* mid-copy or removed: the last good seed */ }
     return new TextEncoder().encode(seed);
   };
-  return { authenticator: nkeyAuthenticator(current), ...(c.tls ? { tls: { ca: c.tls.ca, cert: c.tls.cert, key: c.tls.key } } : {}) };
+  // the TLS options go to Node's tls.connect as they are: the name check is ours (pki.ts)
+  const tls = c.tls ? { ca: c.tls.ca, cert: c.tls.cert, key: c.tls.key, checkServerIdentity: verifyPeerName } : undefined;
+  return { authenticator: nkeyAuthenticator(current), ...(tls ? { tls: tls as TlsOptions } : {}) };
 }

@@ -8,7 +8,8 @@
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { isIP } from "node:net";
+import { isIP, type Socket } from "node:net";
+import { checkServerIdentity, type PeerCertificate } from "node:tls";
 import { join } from "node:path";
 import { PkiError } from "./errors.ts";
 
@@ -98,4 +99,17 @@ export function tlsBlock(f: CertFiles, indent = ""): string {
   const q = JSON.stringify;
   return [`${indent}tls {`, `${indent}  cert_file: ${q(f.cert)}`, `${indent}  key_file: ${q(f.key)}`, `${indent}  ca_file: ${q(f.ca)}`,
     `${indent}  verify: true`, `${indent}  timeout: 5`, `${indent}}`].join("\n");
+}
+
+/**
+ * Hostname verification for a client of the cluster. nats.js gives Node's TLS the server's name only
+ * when the URL names a host (nats://n1.example:4222); for an address (nats://10.0.0.2:4222) it gives
+ * none, and Node then checks the certificate against "localhost", which every node's certificate
+ * carries: any node could stand in for any address. This check uses the name when there is one and
+ * otherwise the address actually connected (Node calls it as a method of the connection's options,
+ * which hold the socket nats.js upgrades).
+ */
+export function verifyPeerName(this: { servername?: string; host?: string; socket?: Socket } | undefined, hostname: string, cert: PeerCertificate): Error | undefined {
+  const name = this?.servername || this?.host || this?.socket?.remoteAddress || hostname;
+  return checkServerIdentity(name.startsWith("::ffff:") ? name.slice(7) : name, cert);
 }

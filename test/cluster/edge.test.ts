@@ -4,7 +4,9 @@
 // identity, one that sends an oversized message (through nats.js and as raw protocol past it), and one
 // that floods the run's rollout subject. Each is refused by the node or dead-lettered by the reward
 // consumers; the run is unharmed: it completes, its audit is clean, and its weights after every step
-// are those of the same config run undisturbed on the same cluster just before.
+// are those of the same config run undisturbed on the same cluster just before. The junk stays in the
+// run's log, so the updater is killed after it: restarted, it replays the log past the junk (a replay
+// used to throw on the first message that was no event, so a restarted updater failed for ever).
 import assert from "node:assert/strict";
 import { rmSync } from "node:fs";
 import { connect as tcpConnect } from "node:net";
@@ -15,7 +17,7 @@ import { jetstream } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { connectAuth, credsPath, readCreds } from "../../cli/cluster/auth.ts";
 import { stepDigests } from "../../cli/cluster/chaos.ts";
-import type { ClusterState } from "../../cli/cluster/layout.ts";
+import { readState, type ClusterState } from "../../cli/cluster/layout.ts";
 import { clusterStatus } from "../../cli/cluster/status.ts";
 import type { EventLog } from "../../streams/eventlog.ts";
 import type { DeadLettered } from "../../streams/events/index.ts";
@@ -50,8 +52,9 @@ describe("bad actors at the edge of a running cluster", () => {
     try { reference = await stepDigests(l, ref.runId!); } finally { await l.close(); }
     assert.equal(reference.filter(Boolean).length, STEPS);
     assert.equal((await cli(["down", "--dir", dir])).code, 0);
-    // the run under attack
-    state = await up(dir, upArgs);
+    // the run under attack: without reward consumers at first, so that it waits at step 0 while the junk
+    // goes in and the updater is killed (the consumers are scaled in afterwards)
+    state = await up(dir, upArgs.map((a, i) => (upArgs[i - 1] === "--reward" ? "0" : a)));
     log = await adminLog(dir, state);
   });
   after(async () => {
@@ -89,6 +92,12 @@ describe("bad actors at the edge of a running cluster", () => {
       await Promise.all(Array.from({ length: FLOOD }, (_, i) => js.publish(subjects.rollout(run), `flood ${i}`, { msgID: `${run}:flood-${i}`, timeout: 30_000 })));
       process.stdout.write(`# ${FLOOD} flood messages published in ${Date.now() - t0} ms\n`);
     } finally { await nc.close(); }
+    // the junk stays in the run's log: an updater that restarts now replays past it
+    const updater = readState(dir)!.procs.find((p) => p.role === "updater")!;
+    assert.ok(updater.pid && updater.status === "running", JSON.stringify(updater));
+    process.kill(updater.pid, "SIGKILL");
+    const sc = await cli(["scale", "reward=1", "--dir", dir]);
+    assert.equal(sc.code, 0, sc.out);
     const dl = await waitFor("every bad message dead-lettered", async () => {
       const d = (await log!.replayAll(run, { subject: subjects.dlq(run) })).map((r) => r.event as DeadLettered);
       return d.length >= FLOOD + 2 ? d : undefined;
@@ -134,6 +143,7 @@ describe("bad actors at the edge of a running cluster", () => {
     await auditRun(log!, state.runId!, STEPS, 4);
     assert.deepEqual(await stepDigests(log!, state.runId!), reference);
     const s = await clusterStatus(dir);
-    assert.ok(s.workers.every((w) => w.restarts === 0), `a worker was restarted: ${JSON.stringify(s.workers)}`);
+    assert.equal(s.workers.find((w) => w.role === "updater")!.restarts, 1, "the killed updater came back once and finished the run");
+    assert.ok(s.workers.filter((w) => w.role !== "updater").every((w) => w.restarts === 0), `a worker was restarted: ${JSON.stringify(s.workers)}`);
   });
 });

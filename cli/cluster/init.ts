@@ -109,8 +109,7 @@ export function rotate(dir: string, role: Role): { identity: Creds; reloaded: { 
   if (isBundle(dir)) throw new BundleError(`${dir} is a bundle: rotate keys on the first host, then copy the new creds and auth.conf`);
   if (!ROLES.includes(role)) throw new BundleError(`unknown role '${role}' (roles: ${ROLES.join(", ")})`);
   const identity = rotateKey(dir, role);
-  const ids = Object.fromEntries(ROLES.map((r) => [r, r === role ? identity : ensureCreds(dir)[r]])) as Record<Role, Creds>;
-  writeAuthConf(dir, ids);
+  writeAuthConf(dir, ensureCreds(dir)); // every role's public key, the rotated one new
   const running = localNodePids(dir);
   for (const n of running) process.kill(n.pid, "SIGHUP");
   return { identity, reloaded: running };

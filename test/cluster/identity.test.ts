@@ -15,7 +15,8 @@ import { after, before, describe, it } from "node:test";
 import { fromSeed } from "@nats-io/nkeys";
 import { connect, nkeyAuthenticator, type NatsConnection } from "@nats-io/transport-node";
 import { connectAuth, credsPath, readCreds, ROLES, type Creds, type Role } from "../../cli/cluster/auth.ts";
-import { initCluster, rotate } from "../../cli/cluster/init.ts";
+import { bundle, initCluster, rotate } from "../../cli/cluster/init.ts";
+import { clusterAccess } from "../../cli/cluster/connect.ts";
 import { writeJsonAtomic, paths } from "../../cli/cluster/layout.ts";
 import { caFile, ensureCa, issue, nodeCertFiles, pemsOf, tlsBlock, type CertFiles } from "../../cli/cluster/pki.ts";
 import { startLocalServer, type LocalServer } from "../../streams/nats-server.ts";
@@ -59,6 +60,21 @@ describe("cluster identity: TLS with client certificates, nkeys, key rotation", 
     } finally { await nc.close(); }
     assert.equal(statSync(credsPath(dir, "reward")).mode & 0o777, 0o600);
     assert.equal(statSync(join(dir, "tls", "ca-key.pem")).mode & 0o777, 0o600);
+  });
+
+  it("worker --cluster DIR: the cluster's servers and the role's creds; a directory without them is refused by name", async () => {
+    const a = clusterAccess(dir, "rollout");
+    assert.equal(a.server, url);
+    assert.equal(a.creds, credsPath(dir, "rollout"));
+    const bundleDir = mkdtempSync(join(tmpdir(), "zs-bundle-"));
+    try {
+      rmSync(bundleDir, { recursive: true });
+      bundle(dir, "workers", bundleDir, ["reward"]);
+      assert.throws(() => clusterAccess(bundleDir, "rollout"), /holds no creds for rollout: on the first host, cluster bundle --for workers --roles rollout/);
+      const nc = await connect({ servers: clusterAccess(bundleDir, "reward").server, ...connectAuth(clusterAccess(bundleDir, "reward").creds), ...quick });
+      await nc.close();
+      assert.throws(() => rotate(bundleDir, "reward"), /is a bundle/);
+    } finally { rmSync(bundleDir, { recursive: true, force: true }); }
   });
 
   it("refuses a plaintext client: the node requires TLS before any protocol", async () => {

@@ -68,6 +68,12 @@ function chromium() {
   aptInstall(["chromium"], "chromium (for the report test)");
 }
 
+function clusterTools() {
+  // cluster up makes its CA and certificates with openssl; the network-namespace test needs ip (iproute2)
+  if (!has("openssl")) aptInstall(["openssl"], "openssl (the cluster's certificates)");
+  if (args.has("--test") && isRoot && !has("ip")) aptInstall(["iproute2"], "ip (iproute2, for the network-namespace cluster test)");
+}
+
 function newestMtime(dir) {
   let newest = 0;
   if (!existsSync(dir)) return 0;
@@ -97,6 +103,7 @@ try {
     npmDeps();
     natsServer();
     if (args.has("--test")) chromium();
+    clusterTools();
   }
   openblas();
   nativeBuild();

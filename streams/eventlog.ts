@@ -206,7 +206,7 @@ export class EventLog {
 
   // ---- replay -----------------------------------------------------------------------------
 
-  /** Every event of a run (or of one of its subjects) in log order, from its start or from a sequence. */
+  /** Every event of a run (or of one of its subjects) in log order, from its start or from a sequence; messages that are no valid event are skipped (logged). */
   async *replay(runId: string, o: { fromSeq?: number; subject?: string; raw?: boolean } = {}): AsyncGenerator<Replayed> {
     const filter = o.subject ?? subjects.all(runId);
     const info = await this.jsm.streams.info(LOG_STREAM, { subjects_filter: filter }).catch(() => null);
@@ -216,19 +216,28 @@ export class EventLog {
       filter_subjects: filter,
       ...(o.fromSeq ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: o.fromSeq } : { deliver_policy: DeliverPolicy.All }),
     });
+    let skipped = 0;
     try {
       for (;;) {
         const batch = await consumer.fetch({ max_messages: 256, expires: 2000 });
         let got = 0;
         for await (const m of batch) {
           got++;
-          const event = parseEvent(JSON.parse(dec.decode(m.data)));
-          yield { seq: m.seq, subject: m.subject, time: new Date(Math.floor(m.info.timestampNanos / 1e6)), event };
+          // a message that is no event (anyone allowed to publish on a run's subject can write one) is
+          // skipped, as follow() does: the consumers dead-letter it, and a replay (an updater restarting,
+          // an audit) must not fail on it for ever
+          let event: ZsEvent | undefined;
+          try { event = parseEvent(JSON.parse(dec.decode(m.data))); } catch (err) {
+            // the first few are named; a flood of them is counted (see the finally block)
+            if (++skipped <= 3) this.log.warn({ subject: m.subject, seq: m.seq, err: (err as Error).message.slice(0, 300) }, "replay: skipping an invalid event in the log");
+          }
+          if (event) yield { seq: m.seq, subject: m.subject, time: new Date(Math.floor(m.info.timestampNanos / 1e6)), event };
           if (m.info.pending === 0) return;
         }
         if (got === 0) return;
       }
     } finally {
+      if (skipped > 3) this.log.warn({ runId, filter, skipped }, "replay: skipped invalid events in the log (the consumers dead-letter them)");
       await consumer.delete().catch(() => undefined);
     }
   }

@@ -1,4 +1,4 @@
-// Starts and stops a local nats-server (127.0.0.1 only, JetStream on, max_payload 8 MB) for tests,
+// Starts and stops a local nats-server (127.0.0.1 unless told otherwise, JetStream on, max_payload 8 MB) for tests,
 // `npm start` and the cluster. The process is tracked by PID and stopped gracefully, then forcefully;
 // it is tethered to the process that started it (streams/tether.ts): when that process dies, even by
 // SIGKILL or a segfault, the kernel sends the server SIGTERM. A server on a named store records itself
@@ -6,6 +6,8 @@
 // a second server on the same files (runningServer).
 import { spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync, openSync, closeSync } from "node:fs";
+import { request as httpRequest } from "node:http";
+import { request as httpsRequest } from "node:https";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -19,6 +21,9 @@ export type LocalServerOptions = {
   maxPayload?: number;      // bytes, default 8 MiB
   serverName?: string;
   extraConfig?: string;     // appended to the generated config (cluster blocks, authorization, ...)
+  host?: string;            // the address to bind (client and monitoring ports); default 127.0.0.1
+  advertise?: string;       // the host clients are told to use (client_advertise), when not the bound address
+  tls?: { block: string; ca: string };  // a `tls {}` block for the client port; monitoring is then https, verified with `ca` (PEM)
   logFile?: string;         // default: <storeDir>/nats-server.log
   startTimeoutMs?: number;
 };
@@ -72,31 +77,53 @@ export async function freePort(): Promise<number> {
   });
 }
 
-async function portFree(port: number): Promise<boolean> {
+async function portFree(port: number, host = "127.0.0.1"): Promise<boolean> {
   return new Promise((resolve) => {
     const srv = createServer();
     srv.once("error", () => resolve(false));
-    srv.listen(port, "127.0.0.1", () => srv.close(() => resolve(true)));
+    srv.listen(port, host, () => srv.close(() => resolve(true)));
   });
 }
 
+/** A monitoring endpoint: http://host:port, or https://host:port verified with the CA `ca` (PEM). */
+export type Monitor = { base: string; ca?: string };
+
+/** GET of a monitoring path (JSON); undefined when the endpoint does not answer within timeoutMs. */
+export function monitorGet(m: Monitor, path: string, timeoutMs = 2000): Promise<{ status: number; body: Record<string, unknown> } | undefined> {
+  return new Promise((resolve) => {
+    const url = new URL(path, m.base);
+    const req = (url.protocol === "https:" ? httpsRequest : httpRequest)(url, { method: "GET", timeout: timeoutMs, ...(m.ca ? { ca: m.ca } : {}) }, (res) => {
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (d: string) => { text += d; });
+      res.on("end", () => {
+        try { resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as Record<string, unknown> }); } catch { resolve({ status: res.statusCode ?? 0, body: {} }); }
+      });
+      res.on("error", () => resolve(undefined));
+    });
+    req.on("timeout", () => req.destroy());
+    req.on("error", () => resolve(undefined));
+    req.end();
+  });
+}
+
+/** The address to reach a server bound to `host` from this machine. */
+const reachable = (host: string) => (host === "0.0.0.0" ? "127.0.0.1" : host.includes(":") ? `[${host}]` : host);
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function healthy(httpPort: number): Promise<boolean> {
-  try {
-    const res = await fetch(`http://127.0.0.1:${httpPort}/healthz?js-enabled-only=true`);
-    return res.ok;
-  } catch {
-    return false;
-  }
+async function healthy(httpPort: number, m: Monitor = { base: `http://127.0.0.1:${httpPort}` }): Promise<boolean> {
+  return (await monitorGet(m, "/healthz?js-enabled-only=true"))?.status === 200;
 }
 
 export async function startLocalServer(opts: LocalServerOptions = {}): Promise<LocalServer> {
   const bin = natsServerBinary();
   const port = opts.port || (await freePort());
   const httpPort = opts.httpPort || (await freePort());
-  if (!(await portFree(port))) throw new PortInUseError(`port ${port} on 127.0.0.1 is already in use: choose another --port or stop what holds it`);
-  if (!(await portFree(httpPort))) throw new PortInUseError(`monitoring port ${httpPort} on 127.0.0.1 is already in use`);
+  const host = opts.host ?? "127.0.0.1";
+  if (!(await portFree(port, host))) throw new PortInUseError(`port ${port} on ${host} is already in use: choose another --port or stop what holds it`);
+  if (!(await portFree(httpPort, host))) throw new PortInUseError(`monitoring port ${httpPort} on ${host} is already in use`);
+  const monitor: Monitor = { base: `${opts.tls ? "https" : "http"}://${reachable(host)}:${httpPort}`, ...(opts.tls ? { ca: opts.tls.ca } : {}) };
   const temporary = !opts.storeDir;
   const storeDir = opts.storeDir ?? mkdtempSync(join(tmpdir(), "zs-nats-"));
   mkdirSync(storeDir, { recursive: true });
@@ -105,9 +132,11 @@ export async function startLocalServer(opts: LocalServerOptions = {}): Promise<L
   const configFile = join(storeDir, "nats-server.conf");
   const lines = [
     `server_name: ${JSON.stringify(opts.serverName ?? `zs-${port}`)}`,
-    `host: "127.0.0.1"`,
+    `host: ${JSON.stringify(host)}`,
     `port: ${port}`,
-    `http: "127.0.0.1:${httpPort}"`,
+    ...(opts.advertise ? [`client_advertise: ${JSON.stringify(`${opts.advertise}:${port}`)}`] : []),
+    `${opts.tls ? "https" : "http"}: ${JSON.stringify(`${host}:${httpPort}`)}`,
+    ...(opts.tls ? [opts.tls.block] : []),
     `max_payload: ${opts.maxPayload ?? 8 * 1024 * 1024}`,
     `jetstream {`,
     `  store_dir: ${JSON.stringify(join(storeDir, "jetstream"))}`,
@@ -128,7 +157,7 @@ export async function startLocalServer(opts: LocalServerOptions = {}): Promise<L
   let exited: number | null = null;
   const exitedP = new Promise<number>((resolve) => child.once("exit", (code) => { exited = code ?? -1; resolve(exited); }));
   const deadline = Date.now() + (opts.startTimeoutMs ?? 15_000);
-  while (!(await healthy(httpPort))) {
+  while (!(await healthy(httpPort, monitor))) {
     if (exited !== null) throw new NatsServerStartError(`nats-server exited with ${exited} during start; see ${logFile}`);
     if (Date.now() > deadline) {
       child.kill("SIGKILL");
@@ -137,7 +166,7 @@ export async function startLocalServer(opts: LocalServerOptions = {}): Promise<L
     await sleep(50);
   }
   const pid = child.pid!;
-  const url = `nats://127.0.0.1:${port}`;
+  const url = `nats://${opts.advertise ?? reachable(host)}:${port}`;
   if (!temporary) writeFileSync(recordOf(storeDir), JSON.stringify({ pid, url, httpPort } satisfies RunningServer) + "\n");
   return {
     url, port, httpPort, storeDir, pid, configFile, tethered, exited: exitedP,

@@ -53,7 +53,7 @@ async function nodeVictim(dir: string, rng: Rng): Promise<ProcState | undefined>
   const spec = readJson<ClusterSpec>(paths(dir).spec);
   const state = readState(dir);
   if (!spec || !state || spec.nodes.length < 2) return undefined;
-  const servers = await Promise.all(spec.nodes.map(serverStatus));
+  const servers = await Promise.all(spec.nodes.map((n) => serverStatus(dir, spec, n)));
   if (!servers.every((s) => s.healthy)) return undefined;
   const nodes = state.procs.filter((p) => p.kind === "node" && alive(p.pid));
   const leader = servers.find((s) => s.metaLeader)?.metaLeader;

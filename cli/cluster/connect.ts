@@ -7,9 +7,21 @@ import { EventLog } from "../../streams/eventlog.ts";
 import { childLogger } from "../../streams/logger.ts";
 import { LOG_STREAM } from "../../streams/subjects.ts";
 import { isNotFound } from "../../streams/topology.ts";
-import { connectAuth } from "./auth.ts";
+import { existsSync } from "node:fs";
+import { connectAuth, credsPath, type Role } from "./auth.ts";
+import { ClusterSpecError } from "./errors.ts";
+import { paths, readJson, serverUrls, type ClusterSpec } from "./layout.ts";
 
 export type WorkerConnection = { servers: string[]; options: Partial<ConnectionOptions> & { replicas: number } };
+
+/** A role's way into a cluster from its directory (or a bundle of it): the servers and the role's creds file. */
+export function clusterAccess(dir: string, role: Role): { server: string; creds: string } {
+  const spec = readJson<ClusterSpec>(paths(dir).spec);
+  if (!spec) throw new ClusterSpecError(`no cluster.json in ${dir}: give a cluster's directory, or a bundle made by cluster bundle`);
+  const creds = credsPath(dir, role);
+  if (!existsSync(creds)) throw new ClusterSpecError(`${dir} holds no creds for ${role}: on the first host, cluster bundle --for workers --roles ${role}`);
+  return { server: serverUrls(spec).join(","), creds };
+}
 
 export function splitServers(s: string): string[] {
   return s.split(",").map((x) => x.trim()).filter(Boolean);

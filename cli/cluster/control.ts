@@ -7,14 +7,15 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { stopPid } from "../../streams/nats-server.ts";
 import { ClusterAlreadyRunningError, ClusterNotRunningError, ClusterStartError, ScaleError } from "./errors.ts";
-import { alive, ensureSpec, paths, readState, writeJsonAtomic, type ClusterState } from "./layout.ts";
+import { initCluster, isBundle } from "./init.ts";
+import { alive, localNodes, paths, readJson, readState, writeJsonAtomic, type ClusterSpec, type ClusterState, type SpecOptions } from "./layout.ts";
 
 const bin = join(dirname(fileURLToPath(import.meta.url)), "..", "bin.mjs");
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export type UpOptions = {
-  dir: string; nodes: number; rollout: number; reward: number; config?: string; resume?: string;
-  basePort?: number; ackWaitMs?: number; threads?: number; timeoutMs: number;
+export type UpOptions = SpecOptions & {
+  dir: string; rollout: number; reward: number; config?: string; resume?: string; threads?: number; timeoutMs: number;
+  here?: string[];  // the nodes to run on this host (default all; [] for workers only: cluster join)
 };
 
 /** The running supervisor's state, or null when none runs. */
@@ -26,7 +27,16 @@ export function runningState(dir: string): ClusterState | null {
 export async function up(o: UpOptions): Promise<ClusterState> {
   const running = runningState(o.dir);
   if (running) throw new ClusterAlreadyRunningError(`a cluster already runs in ${o.dir} (supervisor pid ${running.supervisorPid}): npm run cluster:status, or npm run cluster:down first`);
-  const spec = await ensureSpec(o.dir, { nodes: o.nodes, basePort: o.basePort, ackWaitMs: o.ackWaitMs });
+  let spec: ClusterSpec;
+  if (isBundle(o.dir)) {
+    // a host given a bundle: the spec travelled with it (nothing to issue here)
+    const kept = readJson<ClusterSpec>(paths(o.dir).spec);
+    if (!kept) throw new ClusterStartError(`${o.dir} is a bundle without cluster.json: copy the whole bundle directory`);
+    spec = kept;
+  } else {
+    spec = await initCluster(o.dir, o);
+  }
+  localNodes(spec, o.here); // names checked before anything starts
   const p = paths(o.dir);
   mkdirSync(p.logs, { recursive: true });
   rmSync(p.state, { force: true });
@@ -34,7 +44,7 @@ export async function up(o: UpOptions): Promise<ClusterState> {
   const args = [
     bin, "cluster", "supervise", "--dir", o.dir, "--rollout", String(o.rollout), "--reward", String(o.reward),
     ...(o.config ? ["--config", resolve(o.config)] : []), ...(o.resume ? ["--resume", o.resume] : []),
-    ...(o.threads ? ["--threads", String(o.threads)] : []),
+    ...(o.threads ? ["--threads", String(o.threads)] : []), ...(o.here ? ["--here", o.here.join(",")] : []),
   ];
   const fd = openSync(join(p.logs, "supervisor.out"), "a");
   let pid: number | undefined;

@@ -9,3 +9,5 @@ export class CredsFileError extends ZeroStreamError {}
 export class ScaleError extends ZeroStreamError {}
 export class ConnectionAsyncError extends ZeroStreamError {}
 export class ChaosDeadlineError extends ZeroStreamError {}
+export class PkiError extends ZeroStreamError {}
+export class BundleError extends ZeroStreamError {}

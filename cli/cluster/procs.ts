@@ -1,12 +1,13 @@
 // Supervised processes of a cluster: nats-server nodes and workers. Each is restarted with back-off
 // when it dies unless it was asked to stop (or, for the updater, finished its run with exit code 0).
 import { spawn, type ChildProcess } from "node:child_process";
-import { closeSync, openSync } from "node:fs";
+import { closeSync, openSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startLocalServer, stopPid } from "../../streams/nats-server.ts";
 import { credsPath } from "./auth.ts";
-import { alive, clusterBlock, paths, type ClusterSpec, type NodeSpec, type ProcState, type WorkerRole } from "./layout.ts";
+import { alive, clusterBlock, hostOf, listenOf, nodeUrl, paths, type ClusterSpec, type NodeSpec, type ProcState, type WorkerRole } from "./layout.ts";
+import { caFile, nodeCertFiles, tlsBlock } from "./pki.ts";
 
 const bin = join(dirname(fileURLToPath(import.meta.url)), "..", "bin.mjs");
 
@@ -71,10 +72,14 @@ export class NodeProc extends Supervised {
 
   async start(): Promise<void> {
     this.status = "starting";
+    const certs = nodeCertFiles(this.dir, this.node.name);
+    const listen = listenOf(this.node), host = hostOf(this.node);
     const s = await startLocalServer({
       port: this.node.port, httpPort: this.node.httpPort, storeDir: paths(this.dir).node(this.node.name),
-      serverName: `zs-${this.node.name}`, logFile: this.log, startTimeoutMs: 30_000,
-      extraConfig: `${clusterBlock(this.spec, this.node)}include "auth.conf"\n`,
+      serverName: `zs-${this.node.name}`, logFile: this.log, startTimeoutMs: 30_000, host: listen, ...(host !== listen ? { advertise: host } : {}),
+      ...(this.spec.tls ? { tls: { block: tlsBlock(certs), ca: readFileSync(caFile(this.dir), "utf8") } } : {}),
+      // auth.conf (public keys and permissions) is shared by the nodes: <dir>/auth.conf, included relative to nodes/<name>/
+      extraConfig: `${clusterBlock(this.spec, this.node, this.spec.tls ? tlsBlock(certs, "  ") : undefined)}include "../../auth.conf"\n`,
     });
     this.pid = s.pid;
     this.startedAt = Date.now();
@@ -89,7 +94,7 @@ export class NodeProc extends Supervised {
   state(): ProcState {
     return {
       name: this.name, kind: "node", role: "nats", pid: this.pid, startedAt: this.startedAt ? new Date(this.startedAt).toISOString() : null,
-      restarts: this.restarts, status: this.status, log: this.log, url: `nats://127.0.0.1:${this.node.port}`, httpPort: this.node.httpPort,
+      restarts: this.restarts, status: this.status, log: this.log, url: nodeUrl(this.node), httpPort: this.node.httpPort,
       ...(this.lastExit ? { lastExit: this.lastExit } : {}),
     };
   }

@@ -1,13 +1,15 @@
 // `cluster status`: each server (/healthz, /varz, /jsz), the streams (messages, bytes), each durable
 // consumer's pending / ack-pending / redelivered counts, each worker (pid, role, uptime, restarts),
 // and the run's current step and throughput (its KV record and the log).
+import { existsSync } from "node:fs";
 import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { Kvm } from "@nats-io/kv";
 import type { PolicyUpdated } from "../../streams/events/index.ts";
 import { LOG_STREAM, RUNS_BUCKET, TASK_STREAM, subjects } from "../../streams/subjects.ts";
 import { connectAuth, credsPath } from "./auth.ts";
-import { alive, readJson, paths, type ClusterSpec, type ClusterState } from "./layout.ts";
+import { monitorGet } from "../../streams/nats-server.ts";
+import { alive, monitorOf, nodeUrl, readJson, paths, serverUrls, type ClusterSpec, type ClusterState } from "./layout.ts";
 
 export type ServerStatus = {
   name: string; url: string; healthy: boolean; health?: string; version?: string; uptime?: string; connections?: number;
@@ -25,17 +27,11 @@ export type ClusterStatus = {
   servers: ServerStatus[]; streams: StreamStatus[]; consumers: ConsumerStatus[]; workers: WorkerStatus[]; run?: RunStatus; errors: string[];
 };
 
-async function getJson(url: string): Promise<Record<string, unknown> | undefined> {
-  try {
-    const r = await fetch(url, { signal: AbortSignal.timeout(2000) });
-    return (await r.json()) as Record<string, unknown>;
-  } catch { return undefined; }
-}
-
-export async function serverStatus(n: ClusterSpec["nodes"][number]): Promise<ServerStatus> {
-  const base = `http://127.0.0.1:${n.httpPort}`;
-  const [h, v, j] = await Promise.all([getJson(`${base}/healthz`), getJson(`${base}/varz`), getJson(`${base}/jsz`)]);
-  const out: ServerStatus = { name: n.name, url: `nats://127.0.0.1:${n.port}`, healthy: h?.status === "ok", health: h ? String(h.status ?? h.error) : "unreachable" };
+export async function serverStatus(dir: string, spec: ClusterSpec, n: ClusterSpec["nodes"][number]): Promise<ServerStatus> {
+  const m = monitorOf(dir, spec, n);
+  const get = async (path: string) => (await monitorGet(m, path))?.body;
+  const [h, v, j] = await Promise.all([get("/healthz"), get("/varz"), get("/jsz")]);
+  const out: ServerStatus = { name: n.name, url: nodeUrl(n), healthy: h?.status === "ok", health: h ? String(h.status ?? h.error) : "unreachable" };
   if (v) Object.assign(out, { version: v.version, uptime: v.uptime, connections: v.connections, memMiB: Math.round(Number(v.mem) / 2 ** 20), cpu: v.cpu });
   if (j) {
     const meta = j.meta_cluster as { leader?: string } | undefined;
@@ -91,15 +87,16 @@ export async function clusterStatus(dir: string): Promise<ClusterStatus> {
   const st: ClusterStatus = { dir, running, servers: [], streams: [], consumers: [], workers: [], errors: [] };
   if (state) st.supervisor = { pid: state.supervisorPid, status: running ? state.status : "stopped", ...(state.error ? { error: state.error } : {}) };
   if (!spec) return st;
-  st.servers = await Promise.all(spec.nodes.map(serverStatus));
+  st.servers = await Promise.all(spec.nodes.map((n) => serverStatus(dir, spec, n)));
   for (const p of state?.procs.filter((x) => x.kind === "worker") ?? []) {
     const up = p.pid && alive(p.pid) && p.startedAt ? (Date.now() - Date.parse(p.startedAt)) / 1000 : null;
     st.workers.push({ name: p.name, role: p.role, pid: up !== null ? p.pid : null, status: p.status, uptimeS: up, restarts: p.restarts, ...(p.lastExit ? { lastExit: p.lastExit } : {}) });
   }
   if (!st.servers.some((s) => s.healthy)) return st;
+  if (!existsSync(credsPath(dir, "admin"))) return st; // a bundle host without the admin: servers and workers only
   let nc;
   try {
-    nc = await connect({ servers: spec.nodes.map((n) => `nats://127.0.0.1:${n.port}`), name: "zerostream-admin/status", ...connectAuth(credsPath(dir, "admin")), maxReconnectAttempts: 0 });
+    nc = await connect({ servers: serverUrls(spec), name: "zerostream-admin/status", ...connectAuth(credsPath(dir, "admin")), maxReconnectAttempts: 0 });
   } catch (err) { st.errors.push(`connect: ${(err as Error).message}`); return st; }
   try {
     const jsm = await jetstreamManager(nc, { timeout: 5000 });

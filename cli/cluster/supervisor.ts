@@ -9,39 +9,36 @@ import { EventLog } from "../../streams/eventlog.ts";
 import { childLogger } from "../../streams/logger.ts";
 import { openRunsBucket } from "../../streams/topology.ts";
 import { startRun } from "../launch.ts";
-import { authConfig, connectAuth, credsPath, ensureCreds, writeSecret } from "./auth.ts";
+import { monitorGet } from "../../streams/nats-server.ts";
+import { connectAuth, credsPath, type Role } from "./auth.ts";
 import { ClusterStartError } from "./errors.ts";
-import { paths, readJson, serverUrls, writeJsonAtomic, type ClusterSpec, type ClusterState, type WorkerRole } from "./layout.ts";
+import { checkBundle, isBundle } from "./init.ts";
+import { localNodes, monitorOf, paths, readJson, serverUrls, writeJsonAtomic, type ClusterSpec, type ClusterState, type WorkerRole } from "./layout.ts";
 import { NodeProc, WorkerProc, type Supervised, type WorkerLaunch } from "./procs.ts";
-import { join } from "node:path";
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 
-export type SuperviseOptions = { dir: string; spec: ClusterSpec; rollout: number; reward: number; config?: string; resume?: string; threads?: number };
+export type SuperviseOptions = {
+  dir: string; spec: ClusterSpec; rollout: number; reward: number; config?: string; resume?: string; threads?: number;
+  here?: string[];  // the nodes that run on this host (default: all); [] for a host of workers only
+};
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const TICK_MS = 250;
 const WORKER_GRACE_MS = 30_000;
 
 /** Names of the client connections on every node (worker health: its named connection is up). */
-export async function connectionNames(spec: ClusterSpec): Promise<Set<string>> {
+export async function connectionNames(dir: string, spec: ClusterSpec): Promise<Set<string>> {
   const names = new Set<string>();
   await Promise.all(spec.nodes.map(async (n) => {
-    try {
-      const r = await fetch(`http://127.0.0.1:${n.httpPort}/connz?limit=4096`, { signal: AbortSignal.timeout(2000) });
-      const j = (await r.json()) as { connections?: { name?: string }[] };
-      for (const c of j.connections ?? []) if (c.name) names.add(c.name);
-    } catch { /* a node down: the others answer */ }
+    const r = await monitorGet(monitorOf(dir, spec, n), "/connz?limit=4096"); // a node down: the others answer
+    for (const c of (r?.body.connections ?? []) as { name?: string }[]) if (c.name) names.add(c.name);
   }));
   return names;
 }
 
-/** Every node answers a full /healthz (JetStream on, its streams and consumers current). */
-export async function nodesHealthy(spec: ClusterSpec): Promise<boolean> {
-  const ok = await Promise.all(spec.nodes.map(async (n) => {
-    try {
-      return (await fetch(`http://127.0.0.1:${n.httpPort}/healthz`, { signal: AbortSignal.timeout(2000) })).ok;
-    } catch { return false; }
-  }));
+/** Every node of this host answers a full /healthz (JetStream on, its streams and consumers current). */
+export async function nodesHealthy(dir: string, spec: ClusterSpec, here?: string[]): Promise<boolean> {
+  const ok = await Promise.all(localNodes(spec, here).map(async (n) => (await monitorGet(monitorOf(dir, spec, n), "/healthz"))?.status === 200));
   return ok.every(Boolean);
 }
 
@@ -96,17 +93,22 @@ export class Supervisor {
   async start(): Promise<void> {
     const { dir, spec } = this.o;
     mkdirSync(paths(dir).logs, { recursive: true });
-    const auth = authConfig(ensureCreds(dir));
-    for (const n of spec.nodes) {
+    const local = localNodes(spec, this.o.here);
+    const roles: Role[] = [...(this.o.config || this.o.resume ? ["admin", "updater"] as const : []), ...(this.desired.rollout ? ["rollout"] as const : []), ...(this.desired.reward ? ["reward"] as const : [])];
+    // the first host made every file (cluster up/init); a bundle host must have been given what it runs
+    if (isBundle(dir)) checkBundle(dir, spec, local.map((n) => n.name), roles);
+    for (const n of local) {
       mkdirSync(paths(dir).node(n.name), { recursive: true });
-      writeSecret(join(paths(dir).node(n.name), "auth.conf"), auth);
       this.nodes.push(new NodeProc(spec, n, dir));
     }
     this.writeState();
     for (const n of this.nodes) { await n.start(); this.writeState(); }
-    this.admin = await connectAdmin(dir, spec, 60_000);
-    await openRunsBucket(this.admin.nc, { replicas: spec.replicas });
-    await this.startRunIfAsked();
+    // the admin (run index, a new run): wherever its creds are (the first host, or a bundle that carries them)
+    if (this.o.config || this.o.resume || existsSync(credsPath(dir, "admin"))) {
+      this.admin = await connectAdmin(dir, spec, 120_000);
+      await openRunsBucket(this.admin.nc, { replicas: spec.replicas });
+      await this.startRunIfAsked();
+    }
     if (this.runId) this.workers.push(new WorkerProc("updater", 0, this.launch()));
     await this.reconcile();
     for (const w of this.workers) if (w.pid === null && w.status === "starting") await w.start();
@@ -152,7 +154,7 @@ export class Supervisor {
 
   private async waitHealthy(ms: number): Promise<void> {
     const end = Date.now() + ms;
-    while (!this.allHealthy(await connectionNames(this.o.spec)) || !(await nodesHealthy(this.o.spec))) {
+    while (!this.allHealthy(await connectionNames(this.o.dir, this.o.spec)) || !(await nodesHealthy(this.o.dir, this.o.spec, this.o.here))) {
       const dead = this.workers.find((w) => w.restarts > 3);
       if (dead) throw new ClusterStartError(`${dead.name} keeps dying (${dead.lastExit}); see ${dead.log}`);
       if (Date.now() > end) throw new ClusterStartError(`workers not healthy within ${ms} ms: ${this.workers.filter((w) => w.status !== "running").map((w) => w.name).join(", ")}`);
@@ -189,7 +191,7 @@ export class Supervisor {
         await this.reconcile();
       }
       await this.tickProcs();
-      if (++n % 4 === 0) this.allHealthy(await connectionNames(this.o.spec));
+      if (++n % 4 === 0) this.allHealthy(await connectionNames(this.o.dir, this.o.spec));
       await sleep(TICK_MS);
     }
     await this.shutdown();

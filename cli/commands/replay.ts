@@ -1,20 +1,24 @@
-// `zerostream replay <run> [--server URL [--creds FILE] | --cluster DIR | --store DIR] [--verify-updates] [--from-step N] [--skip-weights] [--json]`:
+// `zerostream replay <run> [--server URL [--creds FILE] | --cluster DIR | --store DIR] [--verify-updates] [--from-step N]
+//   [--verify-rollouts [--fraction F] [--seed S]] [--skip-weights] [--json]`:
 // folds a run's log into its history (steps, groups, curves), audits every invariant from the events
 // alone (and every weights object against its digest), and with --verify-updates re-executes the
-// updater and checks every PolicyUpdated bit for bit. Exit code 0: clean; 1: a violation or divergence.
+// updater and checks every PolicyUpdated bit for bit; with --verify-rollouts re-samples a seeded fraction
+// of the groups (default 0.1, seed 0) and names each that does not reproduce. Exit code 0: clean; 1: a
+// violation, a divergence or a group that does not reproduce.
 import { auditRun } from "../../offline/replay/audit.ts";
 import { describeHistory, foldHistory } from "../../offline/replay/fold.ts";
 import { verifyUpdates, type VerifyReport } from "../../offline/replay/verify.ts";
+import { verifyRollouts, type RolloutReport } from "../../offline/replay/rollouts.ts";
 import { parseArgs } from "../args.ts";
 import { BUS_FLAGS, BUS_USAGE, openBus } from "../bus.ts";
 
 export const summary = "replay <run> [--verify-updates] [--json]: history, invariant audit and bit-for-bit re-execution of a run";
 
 export async function run(argv: string[]): Promise<number> {
-  const { positional, flags } = parseArgs(argv, { boolean: ["verify-updates", "json", "skip-weights"], string: [...BUS_FLAGS, "from-step"] });
+  const { positional, flags } = parseArgs(argv, { boolean: ["verify-updates", "verify-rollouts", "json", "skip-weights"], string: [...BUS_FLAGS, "from-step", "fraction", "seed"] });
   const [runId] = positional;
   if (!runId) {
-    process.stderr.write(`usage: zerostream replay <run> ${BUS_USAGE} [--verify-updates [--from-step N]] [--skip-weights] [--json]\n`);
+    process.stderr.write(`usage: zerostream replay <run> ${BUS_USAGE} [--verify-updates [--from-step N]] [--verify-rollouts [--fraction F] [--seed S]] [--skip-weights] [--json]\n`);
     return 2;
   }
   const bus = await openBus(flags);
@@ -41,8 +45,19 @@ export async function run(argv: string[]): Promise<number> {
           : `verify-updates: ${verify.checked.length} update(s) from step ${verify.fromStep} re-executed, every digest identical`);
       }
     }
-    if (flags.json) out(JSON.stringify({ history: { ...history, started: undefined }, violations: audit.violations, verify }, null, 2));
-    return audit.violations.length || verify?.divergence ? 1 : 0;
+    let rollouts: RolloutReport | undefined;
+    if (flags["verify-rollouts"]) {
+      rollouts = await verifyRollouts(log, runId, {
+        events: audit.events, fraction: flags.fraction ? Number(flags.fraction) : undefined, seed: flags.seed ? Number(flags.seed) : undefined,
+      });
+      if (!flags.json) {
+        out(`verify-rollouts: ${rollouts.chosen.length} of ${rollouts.total} group(s) re-sampled (fraction ${rollouts.fraction}, seed ${rollouts.seed}): ` +
+          (rollouts.mismatches.length ? `${rollouts.mismatches.length} do not reproduce` : "every one bit for bit"));
+        for (const m of rollouts.mismatches) out(`  ${m.groupId} (GroupSampled #${m.seq} by ${m.generator}) [${m.what}] ${m.message}`);
+      }
+    }
+    if (flags.json) out(JSON.stringify({ history: { ...history, started: undefined }, violations: audit.violations, verify, rollouts }, null, 2));
+    return audit.violations.length || verify?.divergence || rollouts?.mismatches.length ? 1 : 0;
   } finally {
     await bus.close();
   }

@@ -1,4 +1,4 @@
-// `zerostream worker rollout|reward|updater --server URL[,URL...] [--creds FILE] [--run RUN] [--threads N] [--name NAME]`:
+// `zerostream worker rollout|reward|updater --server URL[,URL...] [--creds FILE] | --cluster DIR  [--run RUN] [--threads N] [--name NAME]`:
 // one worker process. rollout and reward serve every run on the server; updater drives one run.
 // SIGTERM/SIGINT stop it after the message in hand. Credentials come from a creds file (or --user with
 // ZS_NATS_PASS in the environment), never from a password on the command line.
@@ -9,17 +9,18 @@ import { periodicEvaluation } from "../../offline/eval/periodic.ts";
 import { runUpdater } from "../../consumers/updater/driver.ts";
 import { EventLog } from "../../streams/eventlog.ts";
 import { parseArgs, serverUrl } from "../args.ts";
-import { connectEventLog, workerConnection } from "../cluster/connect.ts";
+import { clusterAccess, connectEventLog, workerConnection } from "../cluster/connect.ts";
+import type { Role } from "../cluster/auth.ts";
 import { watchAsyncErrors } from "../cluster/watch.ts";
 import { childLogger } from "../../streams/logger.ts";
 
 export const summary = "worker rollout|reward|updater --server URL [--run RUN]: run one worker process";
 
 export async function run(argv: string[]): Promise<number> {
-  const { positional, flags } = parseArgs(argv, { string: ["server", "run", "threads", "name", "steps", "pool", "ack-wait-ms", "creds", "user", "replicas"] });
+  const { positional, flags } = parseArgs(argv, { string: ["server", "run", "threads", "name", "steps", "pool", "ack-wait-ms", "creds", "user", "replicas", "cluster"] });
   const role = positional[0];
   if (!["rollout", "reward", "updater"].includes(role ?? "")) {
-    process.stderr.write("usage: zerostream worker rollout|reward|updater --server nats://host:port[,...] [--creds FILE] [--run RUN] [--threads N] [--replicas N]\n");
+    process.stderr.write("usage: zerostream worker rollout|reward|updater --server nats://host:port[,...] [--creds FILE] | --cluster DIR  [--run RUN] [--threads N] [--replicas N]\n");
     return 2;
   }
   process.env.ZS_ROLE = role;
@@ -28,7 +29,11 @@ export async function run(argv: string[]): Promise<number> {
   let ok = false;
   let log: EventLog | undefined;
   try {
-    const conn = await workerConnection({ server: serverUrl(flags), role: role!, name: str("name"), creds: str("creds"), user: str("user"), replicas: str("replicas") });
+    // --cluster DIR (a cluster's directory or a bundle of it): its servers and this role's creds
+    const cluster = str("cluster") ? clusterAccess(str("cluster")!, role as Role) : undefined;
+    const conn = await workerConnection({
+      server: cluster?.server ?? serverUrl(flags), role: role!, name: str("name"), creds: cluster?.creds ?? str("creds"), user: str("user"), replicas: str("replicas"),
+    });
     log = await connectEventLog(conn);
     // a permission violation (or any async error of the connection) fails the worker: no silent wait
     const watch = watchAsyncErrors(log.nc, childLogger({ component: "worker", role }));

@@ -1,4 +1,5 @@
-// Least-privilege access: a real nats-server with the cluster's generated `authorization` block. Each
+// Least-privilege access: a real nats-server with the cluster's generated `authorization` block (nkeys:
+// public keys only) and TLS with client certificates, as `cluster up` configures a node. Each
 // role publishes what it must and is refused (a permissions violation) what it must not; a client
 // without credentials is refused; creds files are 0600 and refused when others can read them. Every
 // role that reads weights reads an object larger than JetStream's flow-control window (an object read is
@@ -12,7 +13,11 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { authConfig, connectAuth, credsPath, ensureCreds, readCreds, writeSecret, ROLES, type Creds, type Role } from "../../cli/cluster/auth.ts";
+import { connectAuth, credsPath, ensureCreds, readCreds, writeAuthConf, ROLES, type Creds, type Role } from "../../cli/cluster/auth.ts";
+import { ensureCa, ensureClientCert, ensureNodeCert, pemsOf, tlsBlock } from "../../cli/cluster/pki.ts";
+import { createUser } from "@nats-io/nkeys";
+import { nkeyAuthenticator } from "@nats-io/transport-node";
+import { readFileSync } from "node:fs";
 import { CredsFileError } from "../../cli/cluster/errors.ts";
 import { watchAsyncErrors } from "../../cli/cluster/watch.ts";
 import { startRun } from "../../cli/launch.ts";
@@ -29,11 +34,13 @@ describe("cluster access: users and permissions", () => {
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "zs-access-"));
-    creds = ensureCreds(dir);
-    const store = join(dir, "n0");
-    mkdirSync(store);
-    writeSecret(join(store, "auth.conf"), authConfig(creds));
-    server = await startLocalServer({ storeDir: store, extraConfig: `include "auth.conf"\n` });
+    const ca = readFileSync(ensureCa(dir), "utf8");
+    const certs = ensureNodeCert(dir, { name: "n0", host: "127.0.0.1", listen: "127.0.0.1" });
+    creds = ensureCreds(dir, (role) => pemsOf(ensureClientCert(dir, role)));
+    writeAuthConf(dir, creds);
+    const store = join(dir, "nodes", "n0");
+    mkdirSync(store, { recursive: true });
+    server = await startLocalServer({ storeDir: store, tls: { block: tlsBlock(certs), ca }, extraConfig: `include "../../auth.conf"\n` });
     (await EventLog.connect(server.url, connectAuth(credsPath(dir, "admin")))).close(); // topology, as cluster up does
     for (const role of ROLES) conns.set(role, await connect({ servers: server.url, ...connectAuth(credsPath(dir, role)) }));
   });
@@ -127,9 +134,21 @@ describe("cluster access: users and permissions", () => {
     assert.match(r.stderr, /Permissions Violation for Publish to \\?"\$JS\.FC\.OBJ_zs-weights-/);
   });
 
-  it("refuses a client without credentials or with a wrong password", async () => {
-    await assert.rejects(connect({ servers: server.url, maxReconnectAttempts: 0 }), /Authorization Violation/i);
-    await assert.rejects(connect({ servers: server.url, user: creds.reward.user, pass: "wrong", maxReconnectAttempts: 0 }), /Authorization Violation/i);
+  it("refuses a client (with a valid certificate) without an identity, with an unknown nkey, or with a password", async () => {
+    const tls = creds.reward.tls!;
+    await assert.rejects(connect({ servers: server.url, tls, maxReconnectAttempts: 0 }), /Authorization Violation/i);
+    await assert.rejects(connect({ servers: server.url, tls, authenticator: nkeyAuthenticator(createUser().getSeed()), maxReconnectAttempts: 0 }), /Authorization Violation/i);
+    await assert.rejects(connect({ servers: server.url, tls, user: creds.reward.user, pass: "wrong", maxReconnectAttempts: 0 }), /Authorization Violation/i);
+  });
+
+  it("no server file holds a secret: auth.conf and the node's config name public keys only", () => {
+    const conf = readFileSync(join(dir, "auth.conf"), "utf8") + readFileSync(server.configFile, "utf8");
+    for (const role of ROLES) {
+      assert.ok(conf.includes(creds[role].nkey), `${role}'s public key is in auth.conf`);
+      assert.ok(!conf.includes(creds[role].seed), `${role}'s seed is in a server file`);
+      assert.ok(!conf.includes(creds[role].tls!.key), `${role}'s TLS key is in a server file`);
+    }
+    assert.doesNotMatch(conf, /password|\bSU[A-Z2-7]{40,}/);
   });
 
   it("creds files are 0600 in a 0700 directory; a file others can read is refused", () => {

@@ -8,11 +8,13 @@ import { readFileSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { credsPath, readCreds, ROLES } from "../../cli/cluster/auth.ts";
-import { readState, type ClusterState } from "../../cli/cluster/layout.ts";
+import { readJson, readState, type ClusterSpec, type ClusterState } from "../../cli/cluster/layout.ts";
+import { monitorOf } from "../../cli/cluster/layout.ts";
+import { monitorGet } from "../../streams/nats-server.ts";
 import { clusterStatus } from "../../cli/cluster/status.ts";
 import type { EventLog } from "../../streams/eventlog.ts";
 import { tinyConfig, writeConfig } from "../helpers/tiny.ts";
-import { adminLog, auditRun, cli, clusterDir, pidAlive, up, waitFor } from "./harness.ts";
+import { adminLog, auditRun, cli, clusterDir, pidAlive, sleep, up, waitFor } from "./harness.ts";
 
 const STEPS = 60;
 
@@ -74,8 +76,34 @@ describe("cluster up/status/scale/down (1 node)", () => {
     assert.equal(back.lastExit, "signal SIGKILL");
   });
 
+  it("rotates the reward consumers' key while they run: the node reloads, the workers reconnect with the new key, nothing restarts", async () => {
+    const before = readState(dir)!;
+    const oldKey = readCreds(credsPath(dir, "reward")).nkey;
+    const r = await cli(["rotate", "reward", "--dir", dir]);
+    assert.equal(r.code, 0, r.out);
+    const newKey = readCreds(credsPath(dir, "reward")).nkey;
+    assert.notEqual(newKey, oldKey);
+    assert.match(r.out, new RegExp(`reloaded here: n0 \\(pid ${before.procs.find((p) => p.kind === "node")!.pid}\\)`));
+    const auth = readFileSync(join(dir, "auth.conf"), "utf8");
+    assert.ok(auth.includes(newKey) && !auth.includes(oldKey));
+    // the reward consumer's connection is dropped by the reload and comes back under the new key
+    const spec = readJson<ClusterSpec>(join(dir, "cluster.json"))!;
+    const keyOf = async (name: string) => ((await monitorGet(monitorOf(dir, spec, spec.nodes[0]), "/connz?auth=true&limit=1024"))?.body.connections as { name?: string; authorized_user?: string }[] | undefined)
+      ?.find((c) => c.name === name)?.authorized_user;
+    await waitFor("the reward consumer to reconnect under the new key", async () => ((await keyOf("zerostream-reward/reward-0")) === newKey ? true : undefined), 30_000);
+    assert.equal(await keyOf("zerostream-rollout/rollout-0"), readCreds(credsPath(dir, "rollout")).nkey);
+    await sleep(2000);
+    const after = readState(dir)!;
+    for (const p of before.procs) {
+      const q = after.procs.find((x) => x.name === p.name)!;
+      assert.equal(q.pid, p.pid, `${p.name} was restarted`);
+      assert.equal(q.restarts, p.restarts, `${p.name} was restarted`);
+    }
+    assert.match(readFileSync(join(dir, "logs", "n0.log"), "utf8"), /Reloaded: authorization/);
+  });
+
   it("never shows a password in a log, a state file or a command line", () => {
-    const secrets = ROLES.map((r) => readCreds(credsPath(dir, r)).pass);
+    const secrets = ROLES.flatMap((r) => { const c = readCreds(credsPath(dir, r)); return [c.seed, ...(c.tls ? [c.tls.key.split("\n").slice(1, -2).join("")] : [])]; });
     const logs = join(dir, "logs");
     for (const f of [...readdirSync(logs).map((x) => join(logs, x)), join(dir, "state.json"), join(dir, "cluster.json")]) {
       const text = readFileSync(f, "utf8");

@@ -70,6 +70,7 @@ describe("every run stays readable", () => {
   });
 
   describe("on a server with users", () => {
+    const URL_PASS = "p@ss:w/rd-" + process.pid;
     let cdir: string;
     let server: LocalServer;
     let runId: string;
@@ -79,7 +80,8 @@ describe("every run stays readable", () => {
       const creds = ensureCreds(cdir);
       const store = join(cdir, "nodes", "n0");
       mkdirSync(store, { recursive: true });
-      writeSecret(join(store, "auth.conf"), authConfig(creds));
+      // the cluster's users (nkeys), plus a password user, as a server that is not ours may have one (user:pass URLs)
+      writeSecret(join(store, "auth.conf"), authConfig(creds).replace("users = [\n", `users = [\n    { user: "reader", password: ${JSON.stringify(URL_PASS)} },\n`));
       server = await startLocalServer({ storeDir: store, extraConfig: `include "auth.conf"\n` });
       // the directory of a one-node cluster, as `cluster up` leaves it
       writeFileSync(join(cdir, "cluster.json"), JSON.stringify({ v: 1, nodes: [{ name: "n0", port: server.port, clusterPort: 0, httpPort: server.httpPort }], replicas: 1, createdAt: new Date().toISOString() }));
@@ -105,8 +107,7 @@ describe("every run stays readable", () => {
       assert.match(tail.stdout, /RunFinished/);
       const replay = await cliRun(["replay", runId, "--cluster", cdir, "--skip-weights"], { cwd: dir });
       ok(replay, "replay --cluster");
-      const { user, pass } = JSON.parse(readFileSync(admin(), "utf8")) as { user: string; pass: string };
-      const url = server.url.replace("nats://", `nats://${user}:${encodeURIComponent(pass)}@`);
+      const url = server.url.replace("nats://", `nats://reader:${encodeURIComponent(URL_PASS)}@`);
       const viaUrl = await cliRun(["events", "tail", runId, "--no-follow", "--server", url], { cwd: dir });
       ok(viaUrl, "events tail nats://user:pass@...");
       assert.match(viaUrl.stdout, /RunFinished/);

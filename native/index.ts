@@ -66,6 +66,16 @@ function native(): any {
   return addon;
 }
 
+/**
+ * The kernel set this engine samples and trains with. Results are bit-exact within a kernel set (any
+ * thread count, any machine that runs it) and may differ between sets in the last bits (summation
+ * order). One set today: the x86-64-v3 build (AVX2 + FMA); recorded with every GroupSampled.
+ */
+export const KERNEL_SET = "x86-64-v3/avx2-fma";
+/** Every kernel set an engine of this code can run (a group recorded under another is forged or foreign). */
+export const KERNEL_SETS: readonly string[] = [KERNEL_SET];
+export function kernelSet(): string { return KERNEL_SET; }
+
 export function setThreads(n: number): void { native().setThreads(n); }
 export function getThreads(): number { return native().getThreads(); }
 /** Items the pool's workers (not the calling threads) have run since the process started: it grows only

@@ -54,6 +54,7 @@ export async function run(argv: string[]): Promise<number> {
         out(`verify-rollouts: ${rollouts.chosen.length} of ${rollouts.total} group(s) re-sampled (fraction ${rollouts.fraction}, seed ${rollouts.seed}): ` +
           (rollouts.mismatches.length ? `${rollouts.mismatches.length} do not reproduce` : "every one bit for bit"));
         for (const m of rollouts.mismatches) out(`  ${m.groupId} (GroupSampled #${m.seq} by ${m.generator}) [${m.what}] ${m.message}`);
+        if (rollouts.elsewhere.length) out(`  ${rollouts.elsewhere.length} chosen group(s) were sampled under another kernel set (${[...new Set(rollouts.elsewhere.map((x) => x.kernels))].join(", ")}): re-sample them on such a machine`);
       }
     }
     if (flags.json) out(JSON.stringify({ history: { ...history, started: undefined }, violations: audit.violations, verify, rollouts }, null, 2));

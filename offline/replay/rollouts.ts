@@ -7,7 +7,7 @@
 // finish and text. Every group that does not reproduce is named with the first difference.
 // Limits: the sampler settings are taken from the event (the task that carried them is not in the log),
 // and the kernel set is not recorded with a group: re-sample on a machine with the same kernels.
-import { Policy } from "../../native/index.ts";
+import { KERNEL_SETS, kernelSet, Policy } from "../../native/index.ts";
 import { ZeroStreamError } from "../../streams/errors.ts";
 import type { EventLog, Replayed } from "../../streams/eventlog.ts";
 import type { GroupSampled } from "../../streams/events/index.ts";
@@ -19,8 +19,9 @@ import { RunContexts } from "../../loaders/runctx.ts";
 
 export class VerifyRolloutsError extends ZeroStreamError {}
 
-export type RolloutMismatch = { groupId: string; seq: number; generator: string; what: "prompt" | "seed" | "weights" | "tokens" | "logprobs" | "finish" | "text"; message: string };
-export type RolloutReport = { seed: number; fraction: number; total: number; chosen: string[]; mismatches: RolloutMismatch[]; ms: number };
+export type RolloutMismatch = { groupId: string; seq: number; generator: string; what: "kernels" | "prompt" | "seed" | "weights" | "tokens" | "logprobs" | "finish" | "text"; message: string };
+/** elsewhere: chosen groups sampled under another kernel set this code knows, which cannot be re-sampled bit for bit here. */
+export type RolloutReport = { seed: number; fraction: number; total: number; chosen: string[]; mismatches: RolloutMismatch[]; elsewhere: { groupId: string; kernels: string }[]; ms: number };
 export type RolloutOptions = { fraction?: number; seed?: number; events?: Replayed[]; onGroup?: (groupId: string, ok: boolean) => void };
 
 /** The chosen groups: a seeded shuffle of the sorted ids, the first ceil(fraction × n). Pure. */
@@ -58,7 +59,7 @@ export async function verifyRollouts(log: EventLog, runId: string, o: RolloutOpt
   if (!started) throw new VerifyRolloutsError(`run ${runId}: the log has no RunStarted event`);
   const fraction = o.fraction ?? 0.1, seed = o.seed ?? 0;
   const chosen = chooseGroups([...sampled.keys()], fraction, seed);
-  const report: RolloutReport = { seed, fraction, total: sampled.size, chosen, mismatches: [], ms: 0 };
+  const report: RolloutReport = { seed, fraction, total: sampled.size, chosen, mismatches: [], elsewhere: [], ms: 0 };
   const cfg = v.config!;
   const rc = await new RunContexts(log).get(runId);
   const ds = await rc.dataset();
@@ -73,6 +74,8 @@ export async function verifyRollouts(log: EventLog, runId: string, o: RolloutOpt
     for (const id of chosen) {
       const { seq, e: g } = sampled.get(id)!;
       const fail = (m: Pick<RolloutMismatch, "what" | "message">) => { report.mismatches.push({ groupId: id, seq, generator: g.generator, ...m }); o.onGroup?.(id, false); };
+      if (g.kernels !== undefined && !KERNEL_SETS.includes(g.kernels)) { fail({ what: "kernels", message: `recorded kernel set ${JSON.stringify(g.kernels)} is none this engine has (${KERNEL_SETS.join(", ")})` }); continue; }
+      if (g.kernels !== undefined && g.kernels !== kernelSet()) { report.elsewhere.push({ groupId: id, kernels: g.kernels }); continue; }
       const slot = selectPrompts(cfg, ds.rows.length, g.step).find((s) => s.slot === g.slot);
       const row = slot ? ds.rows[slot.index] : undefined;
       if (!slot || !row || g.prompt.index !== slot.index || g.prompt.tokens.join() !== row.tokens.join() || g.gold !== row.answer) {

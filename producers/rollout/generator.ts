@@ -3,7 +3,7 @@
 // samples n completions per prompt through the native engine and publishes one GroupSampled per prompt.
 import { hostname } from "node:os";
 import type { Logger } from "pino";
-import { Policy, type Qwen2Config } from "../../native/index.ts";
+import { kernelSet, Policy, type Qwen2Config } from "../../native/index.ts";
 import type { PromptRow } from "../../loaders/datasets.ts";
 import { applyStops, responseText } from "../../domain/stops.ts";
 import type { Tokenizer } from "../../loaders/tokenizer.ts";
@@ -30,7 +30,7 @@ export function rowsOfTask<R extends { id: string }>(task: RolloutRequested, row
 
 /** Pure core: the GroupSampled events of a task, given the sampled rows (prompt-major, n per prompt). */
 export function groupsOfTask(task: RolloutRequested, rows: PromptRow[], results: { tokens: Int32Array; logprobs: Float32Array; finish: "stop" | "length" }[],
-  tok: Tokenizer, generator: string, ms: number): GroupSampled[] {
+  tok: Tokenizer, generator: string, ms: number, kernels: string): GroupSampled[] {
   const n = task.samplesPerPrompt;
   const stops = new Set(task.sampler.stopTokenIds);
   return task.prompts.map((p, i) => ({
@@ -42,7 +42,7 @@ export function groupsOfTask(task: RolloutRequested, rows: PromptRow[], results:
       const r = results[i * n + j];
       return { index: j, seed: p.seed + j, tokens: Array.from(r.tokens), text: responseText(r, tok, stops), logprobs: Array.from(r.logprobs), finish: r.finish };
     }),
-    generator, ms,
+    generator, ms, kernels,
   }));
 }
 
@@ -91,7 +91,7 @@ export async function runGenerator(log: EventLog, o: GeneratorOptions): Promise<
       const tok = rc.tokenizer();
       const stops = rc.config.rollout.stop;
       // the first group, then the rest concurrently (consumers key groups by id, not by order)
-      const [first, ...rest] = groupsOfTask(task, rows, results.map((r) => applyStops(r, tok, stops)), tok, name, ms);
+      const [first, ...rest] = groupsOfTask(task, rows, results.map((r) => applyStops(r, tok, stops)), tok, name, ms, kernelSet());
       await log.publish(first);
       failpoint("rollout.mid-task", task.step);   // some groups of the task published, not all
       await Promise.all(rest.map((g) => log.publish(g)));

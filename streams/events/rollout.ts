@@ -43,7 +43,12 @@ export const GroupSampledV1 = z.strictObject({ ...groupSampledFields, v: z.liter
 
 // v2 records the group's slot (its place in the step's batch, which orders the training batch), which v1
 // left to be parsed from the group id; a v1 event reads with the slot its group id names.
-export const GroupSampledV2 = z.strictObject({ ...groupSampledFields, v: z.literal(2), slot: Slot }).superRefine((e, ctx) => {
+export const GroupSampledV2 = z.strictObject({
+  ...groupSampledFields, v: z.literal(2), slot: Slot,
+  // the engine's kernel set that sampled the group (native/index.ts kernelSet): sampling is bit-exact only
+  // under the same set, so replay --verify-rollouts re-samples where it matches; absent on upcast v1 events
+  kernels: z.string().min(1).optional(),
+}).superRefine((e, ctx) => {
   checkLogprobs(e, ctx);
   if (e.groupId !== groupIdOf(e.step, e.slot)) ctx.addIssue({ code: "custom", path: ["groupId"], message: `is not ${groupIdOf(e.step, e.slot)} (step ${e.step}, slot ${e.slot})` });
 });

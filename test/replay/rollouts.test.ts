@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { runConfig } from "../../cli/commands/run.ts";
 import { run as replayCommand } from "../../cli/commands/replay.ts";
+import { kernelSet } from "../../native/index.ts";
 import { chooseGroups, verifyRollouts, VerifyRolloutsError } from "../../offline/replay/rollouts.ts";
 import type { Replayed } from "../../streams/eventlog.ts";
 import type { GroupSampled } from "../../streams/events/index.ts";
@@ -56,6 +57,8 @@ describe("replay --verify-rollouts", () => {
     assert.equal(r.total, 12);
     assert.equal(r.chosen.length, 12);
     assert.deepEqual(r.mismatches, []);
+    assert.deepEqual(r.elsewhere, []);
+    for (const { event: e } of events) if (e.type === "GroupSampled") assert.equal(e.kernels, kernelSet(), "every group records the kernel set that sampled it");
     const { value: code, stdout } = await quietly(() => replayCommand([runId, "--server", bus.server.url, "--verify-rollouts", "--fraction", "0.5", "--seed", "4"]));
     assert.equal(code, 0, stdout);
     assert.match(stdout, /verify-rollouts: 6 of 12 group\(s\) re-sampled \(fraction 0\.5, seed 4\): every one bit for bit/);
@@ -66,6 +69,7 @@ describe("replay --verify-rollouts", () => {
     ["logprobs", (g: GroupSampled) => { const s = g.samples[1]; s.logprobs[s.logprobs.length - 1] = nextF32(s.logprobs[s.logprobs.length - 1]); }],
     ["seed", (g: GroupSampled) => { g.samples[0].seed += 1; }],
     ["prompt", (g: GroupSampled) => { g.prompt.index = (g.prompt.index + 1) % 200; }],
+    ["kernels", (g: GroupSampled) => { g.kernels = "made-up-kernels"; }],
   ] as const) {
     it(`catches a forged ${what} in every group, and names it`, async () => {
       const r = await verifyRollouts(bus.log, runId, { events: forged(forge), fraction: 1 });

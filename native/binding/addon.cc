@@ -73,10 +73,21 @@ Napi::Value FromBytes(const Napi::CallbackInfo& info) {
 
 Napi::Value LoadFile(const Napi::CallbackInfo& info) {
   auto c = config_of(info[0]);
-  if (!info[1].IsString()) throw Napi::TypeError::New(info.Env(), "expected a string for path, got " + describe(info[1]));
-  std::string path = info[1].As<Napi::String>();
+  // one path, or an array of shard paths (a sharded checkpoint)
+  std::vector<std::string> paths;
+  if (info[1].IsString()) {
+    paths.push_back(info[1].As<Napi::String>());
+  } else if (info[1].IsArray() && info[1].As<Napi::Array>().Length() > 0) {
+    Napi::Array a = info[1].As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length(); i++) {
+      if (!a.Get(i).IsString()) throw Napi::TypeError::New(info.Env(), "expected a string for path[" + std::to_string(i) + "], got " + describe(a.Get(i)));
+      paths.push_back(a.Get(i).As<Napi::String>());
+    }
+  } else {
+    throw Napi::TypeError::New(info.Env(), "expected a string or a non-empty array of strings for path, got " + describe(info[1]));
+  }
   auto m = guard(info.Env(), [&] { return std::make_shared<zs::Model>(c); });
-  return queue(info.Env(), nullptr, [m, path] { zs::load_safetensors_file(*m, path); },
+  return queue(info.Env(), nullptr, [m, paths] { if (paths.size() == 1) zs::load_safetensors_file(*m, paths[0]); else zs::load_safetensors_files(*m, paths); },
                [m](Napi::Env env) { return wrap_model(env, m); }, {});
 }
 

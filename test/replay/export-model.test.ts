@@ -15,6 +15,12 @@ import { Policy } from "../../native/index.ts";
 import { modelConfigOf } from "../../streams/events/index.ts";
 import { startBus, type Bus } from "../helpers/nats.ts";
 import { tinyConfig, writeConfig } from "../helpers/tiny.ts";
+import { startRun } from "../../cli/launch.ts";
+import { HfTokenizer } from "../../loaders/tokenizer.ts";
+import { makeCheckpoint } from "../../scripts/make-checkpoint.ts";
+import { loadConfig } from "../../streams/config.ts";
+
+const repo = join(import.meta.dirname, "..", "..");
 
 async function quietly<T>(f: () => Promise<T>): Promise<{ value: T; stdout: string }> {
   const write = process.stdout.write.bind(process.stdout);
@@ -85,5 +91,30 @@ describe("export-model", () => {
     assert.equal(parseSize("5GB"), 5e9);
     assert.equal(parseSize("2GiB"), 2 * 1024 ** 3);
     assert.throws(() => parseSize("lots"), ExportModelError);
+  });
+
+  it("a run started from a generated published folder (sharded bf16, real tokenizer) exports back with its tokenizer files", async () => {
+    const model = join(tmp, "published");
+    const tokDir = join(repo, "test", "fixtures", "qwen2.5-tokenizer");
+    const arch = { architectures: ["Qwen2ForCausalLM"], model_type: "qwen2", vocab_size: 151936, hidden_size: 32, num_hidden_layers: 1,
+      num_attention_heads: 4, num_key_value_heads: 2, intermediate_size: 32, rope_theta: 1000000.0, rms_norm_eps: 1e-6,
+      max_position_embeddings: 512, tie_word_embeddings: true, use_sliding_window: false };
+    makeCheckpoint(model, arch, { seed: 5, maxShardBytes: 8000, tokenizerDir: tokDir });
+    assert.ok(inspectCheckpoint(model).files.length >= 3);
+    const cfg = loadConfig(writeConfig(tinyConfig({
+      model: { name: "qwen2-shaped", path: model }, tokenizer: { type: "hf", path: model },
+      data: { train: { synthetic: "addition", size: 8, params: { digits: 2 } }, template: "qwen_r1", max_prompt_length: 256, max_response_length: 16 },
+    })));
+    const started = await startRun(bus.log, cfg);
+    assert.equal(started.initialWeightsDigest, (await Policy.load(model)).digest());
+    assert.equal(started.modelConfig.rope_theta, 1000000);
+    const out = join(tmp, "published-v0");
+    const r = await exportModel(bus.log, started.runId, { version: 0, out, dtype: "f32", maxShardBytes: 8e6 });
+    assert.equal(r.loadedDigest, started.initialWeightsDigest);
+    assert.match(r.tokenizer, /tokenizer\.json \+ tokenizer_config\.json from /);
+    for (const f of ["tokenizer.json", "tokenizer_config.json"]) assert.deepEqual(readFileSync(join(out, f)), readFileSync(join(tokDir, f)), f);
+    const gen = JSON.parse(readFileSync(join(out, "generation_config.json"), "utf8"));
+    assert.deepEqual([gen.eos_token_id, gen.pad_token_id], [[151643, 151645], 151643]);
+    assert.equal(HfTokenizer.load(out).eosId, 151645);
   });
 });

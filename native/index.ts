@@ -69,6 +69,9 @@ function native(): any {
 
 export function setThreads(n: number): void { native().setThreads(n); }
 export function getThreads(): number { return native().getThreads(); }
+/** Rows of logits the engine holds at once in log-probs and training (0: automatic, about 4 M floats).
+ * The results do not depend on it, bit for bit; tests force small chunks to show it. */
+export function setLogitChunkRows(rows: number): void { native().setLogitChunkRows(rows); }
 /** Items the pool's workers (not the calling threads) have run since the process started: it grows only
  * when a call really ran on more than one thread. */
 export function poolWorkerItems(): number { return native().poolWorkerItems(); }

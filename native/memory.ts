@@ -29,6 +29,8 @@ export function memoryPlan(c: Qwen2Config, run: Pick<RunConfig, "actor" | "data"
 
   // updater: one micro-batch of micro_batch_size sequences of up to T tokens
   const N = run.actor.micro_batch_size * T;
+  // native/core/model.cc logit_chunk_rows: about 4 M floats of logits per chunk, at least 16 rows
+  const chunkRows = Math.min(N, Math.max(16, Math.floor((4 << 20) / V)));
   const perToken = (L + 1) * C + 2 * L + 1 + L * QKV + L * HD + L * H + L * C + L * 2 * F + C;
   const updater: MemoryItem[] = [
     { component: "policy weights (f32 master)", bytes: f32(P), detail: `${P.toLocaleString("en-US")} parameters × 4 B` },
@@ -39,8 +41,8 @@ export function memoryPlan(c: Qwen2Config, run: Pick<RunConfig, "actor" | "data"
   updater.push(
     { component: "activations saved for backward", bytes: f32(N * perToken),
       detail: `micro_batch_size ${run.actor.micro_batch_size} × ${T} tokens (max_prompt_length + max_response_length) × ${perToken.toLocaleString("en-US")} floats` },
-    { component: "logits and their gradient [tokens × vocab]", bytes: 2 * f32(N * V),
-      detail: `2 × ${N.toLocaleString("en-US")} tokens × ${V.toLocaleString("en-US")} vocab (not chunked yet: issue 14 item 4)` },
+    { component: "logits and their gradient, one chunk of rows", bytes: 2 * f32(chunkRows * V),
+      detail: `2 × ${chunkRows.toLocaleString("en-US")} rows × ${V.toLocaleString("en-US")} vocab (never tokens × vocab: native/core/train.cc)` },
     { component: "layer temporaries of backward", bytes: f32(N * (2 * F + F + QKV + 4 * C)), detail: "one layer's dx, dln, dqkv, dgu buffers", approx: true },
   );
 

@@ -270,6 +270,13 @@ Napi::Value Sample(const Napi::CallbackInfo& info) {
                {info[1], info[2], info[5], info[6], info[7], info[8], info[9]});
 }
 
+Napi::Value SetLogitChunkRows(const Napi::CallbackInfo& info) {
+  int n = (int)number(info[0], "rows");
+  if (n < 0) throw Napi::TypeError::New(info.Env(), "rows must be >= 0 (0: automatic)");
+  zs::set_logit_chunk_rows(n);
+  return info.Env().Undefined();
+}
+
 Napi::Value SetThreads(const Napi::CallbackInfo& info) {
   int n = (int)number(info[0], "threads");
   if (n < 1) throw Napi::TypeError::New(info.Env(), "threads must be >= 1");
@@ -312,6 +319,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   fn("copyParams", CopyParams); fn("setParams", SetParams); fn("zeroGrad", ZeroGrad);
   fn("forward", Forward); fn("logprobs", Logprobs); fn("accumulate", Accumulate); fn("sample", Sample);
   fn("setThreads", SetThreads); fn("getThreads", GetThreads); fn("poolWorkerItems", PoolWorkerItems); fn("poolStress", PoolStress);
+  fn("setLogitChunkRows", SetLogitChunkRows);
   init_adam(env, exports);
   init_kernels(env, exports);
   return exports;

@@ -46,7 +46,7 @@ test("run --dry-run resolves the recipe and prints the memory plan per component
   assert.match(o, /first prompt \(row-0\): \d+ tokens; longest \d+ of max_prompt_length 2048/);
   assert.match(o, /2 prompts, 2 kept, 0 longer than max_prompt_length/);
   for (const c of ["policy weights \\(f32 master\\) +28\\.4 GiB", "gradients \\(f32\\) +28\\.4 GiB", "AdamW moments m, v \\(f32\\) +56\\.7 GiB",
-    "reference model \\(f32\\) +28\\.4 GiB", "activations saved for backward +183\\.0 GiB", "logits and their gradient \\[tokens × vocab\\] +37\\.1 GiB",
+    "reference model \\(f32\\) +28\\.4 GiB", "activations saved for backward +183\\.0 GiB", "logits and their gradient, one chunk of rows +0\\.03 GiB  2 × 27 rows × 152,064 vocab",
     "KV cache +14\\.0 GiB  2 × 28 layers × 32 rows"]) assert.match(o, new RegExp(c));
   const total = /total on one machine: ([\d.]+) GiB; this machine has ([\d.]+) GiB \(os\.totalmem\(\)\)/.exec(o);
   assert.ok(total, o);
@@ -59,17 +59,17 @@ test("the verdict follows the machine's memory; the plan's figures are the engin
   const cfg = loadConfig(join(repo, RECIPE), sets);
   const big = await dryRun(cfg, { machineBytes: 1024 * GiB });
   assert.equal(big.fits, true);
-  assert.match(big.lines.at(-1)!, /^fits: 44\d\.\d GiB of 1024\.0 GiB$/);
+  assert.match(big.lines.at(-1)!, /^fits: 405\.5 GiB of 1024\.0 GiB$/);
   const small = await dryRun(cfg, { machineBytes: 24 * GiB });
   assert.equal(small.fits, false);
-  assert.match(small.lines.at(-1)!, /^does NOT fit: it would need 44\d\.\d GiB of memory \(41\d\.\d GiB more than this machine's 24\.0 GiB\); the largest process, the updater, alone needs 37\d\.\d GiB$/);
+  assert.match(small.lines.at(-1)!, /^does NOT fit: it would need 405\.5 GiB of memory \(381\.5 GiB more than this machine's 24\.0 GiB\); the largest process, the updater, alone needs 334\.1 GiB$/);
   const P = paramCount(seven);
   assert.equal(P, 7_615_616_512);
   const plan = memoryPlan(seven, cfg);
   const item = (proc: string, c: string) => plan.processes.find((p) => p.process === proc)!.items.find((i) => i.component.startsWith(c))!.bytes;
   assert.equal(item("updater", "policy weights"), 4 * P);
   assert.equal(item("updater", "AdamW"), 8 * P);
-  assert.equal(item("updater", "logits"), 2 * 4 * (8 * 4096) * 152064);
+  assert.equal(item("updater", "logits"), 2 * 4 * 27 * 152064);   // 27 rows = 4 M floats / 152,064
   assert.equal(item("rollout generator", "KV cache"), 4 * 2 * 28 * 32 * 4096 * 4 * 128);
   // kl_coef 0: no reference copy
   const noRef = memoryPlan(seven, loadConfig(join(repo, RECIPE), [...sets, "algorithm.kl_coef=0"]));

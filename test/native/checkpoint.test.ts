@@ -57,6 +57,14 @@ test("the name → shape table of Qwen2.5-0.5B and -7B matches the published con
   assert.equal(Math.round(p7 * 2 / 1e8) / 10, 15.2);                // "about 15.2 GB" of bf16
 });
 
+test("the loader's name → shape table is the engine's own tensor table (tied and untied, GQA, head_dim given)", () => {
+  for (const cfg of [small, { ...small, tie_word_embeddings: false }, { ...small, num_attention_heads: 8, num_key_value_heads: 1, head_dim: 16 }]) {
+    const p = Policy.init(cfg, 1);
+    assert.deepEqual(p.tensorTable().map((t) => [t.name, t.shape]), [...qwen2TensorShapes(cfg)]);
+    p.dispose();
+  }
+});
+
 test("the generator writes the published names and shapes: 0.5B and 7B shape-only folders inspect clean", () => {
   for (const [name, shards, files] of [["Qwen2.5-0.5B", undefined, 1], ["Qwen2.5-7B", 4e9, 4]] as const) {
     const cfg = published(name);

@@ -109,9 +109,11 @@ LossStats model_accumulate(Model& m, const TrainBatch& b, const LossSpec& s) {
     logprob_forward_rows(lp.data(), ent.data(), chunk.data(), b.tokens, p.start.data(), r0, n, p.N, V, T);
   }
   LossStats st = loss_forward_backward(dlp.data(), lp.data(), ent.data(), b, p, s);
-  // backward: each chunk's logits are computed again (the same bits) and turned into its dlogits
+  // backward: each chunk's logits are computed again (the same bits) and turned into its dlogits; when the
+  // whole batch is one chunk, the forward's logits are still in the buffer
+  const bool one_chunk = rows >= p.N;
   model_backward(m, a, [&](int r0, int n) {
-    model_head_forward(m, a, chunk.data(), r0, n);
+    if (!one_chunk) model_head_forward(m, a, chunk.data(), r0, n);
     logprob_backward_rows(dchunk.data(), dlp.data(), chunk.data(), b.tokens, p.start.data(), r0, n, p.N, V, T);
     return (const float*)dchunk.data();
   }, rows, b.tokens, p);

@@ -16,7 +16,7 @@ export class InputNotFoundError extends ZeroStreamError {
 
 const HINTS: Record<string, string> = {
   "data.train.path": "a training set is a file you bring: put it there, or point data.train.path at your copy (--set data.train.path=FILE)",
-  "model.path": "the model is a directory you bring (config.json + model.safetensors): put it there, or set model.path",
+  "model.path": "the model is a directory you bring (config.json + model.safetensors, or model.safetensors.index.json and its shards, as published): put it there, or set model.path",
   "tokenizer.path": "the tokenizer is a tokenizer.json (or a directory holding one) you bring: put it there, or set tokenizer.path",
 };
 
@@ -52,8 +52,12 @@ export function missingInputs(cfg: RunConfig, o: { model?: boolean; cwd?: string
   if (cfg.model.path && o.model !== false) {
     const dir = resolve(cwd, cfg.model.path);
     if (kind(dir) !== "dir") out.push({ key: "model.path", path: cfg.model.path, resolved: dir, problem: "no model directory" });
-    else for (const f of ["config.json", "model.safetensors"]) {
-      if (kind(join(dir, f)) !== "file") out.push({ key: "model.path", path: join(cfg.model.path, f), resolved: join(dir, f), problem: `no ${f}` });
+    else {
+      if (kind(join(dir, "config.json")) !== "file") out.push({ key: "model.path", path: join(cfg.model.path, "config.json"), resolved: join(dir, "config.json"), problem: "no config.json" });
+      // one model.safetensors, or the shards model.safetensors.index.json names (checked when the model loads)
+      if (kind(join(dir, "model.safetensors")) !== "file" && kind(join(dir, "model.safetensors.index.json")) !== "file") {
+        out.push({ key: "model.path", path: join(cfg.model.path, "model.safetensors"), resolved: join(dir, "model.safetensors"), problem: "no model.safetensors (nor model.safetensors.index.json)" });
+      }
     }
   }
   if (cfg.tokenizer.type === "hf") {

@@ -67,6 +67,10 @@ export class HfTokenizer implements Tokenizer {
   readonly eosId: number;
   readonly padId: number;
   readonly stopIds: number[];
+  /** tokenizer_config.json's chat_template (Jinja source), when it has one */
+  readonly chatTemplate: string | undefined;
+  /** the special tokens tokenizer_config.json names, by role, with their ids */
+  readonly specialTokens: { eos: string; pad: string; bos: string | null };
   constructor(tokenizerJson: Record<string, unknown>, config: Record<string, unknown>) {
     this.tok = new HfTok(tokenizerJson as never, config as never);
     const added = (tokenizerJson.added_tokens as { id: number; content: string }[] | undefined) ?? [];
@@ -83,6 +87,15 @@ export class HfTokenizer implements Tokenizer {
     // a base model ends with <|endoftext|>, a chat model with <|im_end|>: stop on both when present
     const stops = new Set([eos, ...["<|endoftext|>", "<|im_end|>"].map(idOf).filter((x): x is number => x !== undefined)]);
     this.stopIds = [...stops].sort((a, b) => a - b);
+    const ct = config.chat_template;
+    this.chatTemplate = typeof ct === "string" ? ct : undefined;
+    const contentOf = (t: unknown) => (typeof t === "string" ? t : (t as { content?: string } | null | undefined)?.content ?? null);
+    const bos = contentOf(config.bos_token);
+    if (bos !== null && idOf(bos) === undefined) throw new TokenizerError(`tokenizer_config.json's bos_token ${JSON.stringify(bos)} is not in the vocabulary`);
+    if (contentOf(config.pad_token) !== null && idOf(config.pad_token) === undefined) {
+      throw new TokenizerError(`tokenizer_config.json's pad_token ${JSON.stringify(contentOf(config.pad_token))} is not in the vocabulary`);
+    }
+    this.specialTokens = { eos: contentOf(config.eos_token)!, pad: contentOf(config.pad_token) ?? contentOf(config.eos_token)!, bos };
   }
   static load(path: string): HfTokenizer {
     const dir = existsSync(path) && statSync(path).isDirectory() ? path : join(path, "..");

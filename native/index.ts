@@ -3,11 +3,12 @@
 // allocated here and filled in place by the engine.
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { INIT_STD, parseModelConfig, type Qwen2Config } from "../streams/config.ts";
+import { INIT_STD, type Qwen2Config } from "../streams/config.ts";
+import { inspectCheckpoint } from "./checkpoint.ts";
 
 // The model config is the schema's type (streams/config.ts Qwen2Config): the binding reads its fields by
 // their config.json names, so no second shape exists to drift from it.
@@ -78,6 +79,9 @@ export function kernelSet(): string { return KERNEL_SET; }
 
 export function setThreads(n: number): void { native().setThreads(n); }
 export function getThreads(): number { return native().getThreads(); }
+/** Rows of logits the engine holds at once in log-probs and training (0: automatic, about 4 M floats).
+ * The results do not depend on it, bit for bit; tests force small chunks to show it. */
+export function setLogitChunkRows(rows: number): void { native().setLogitChunkRows(rows); }
 /** Items the pool's workers (not the calling threads) have run since the process started: it grows only
  * when a call really ran on more than one thread. */
 export function poolWorkerItems(): number { return native().poolWorkerItems(); }
@@ -116,11 +120,15 @@ export class Policy {
   static fromSafetensors(bytes: Uint8Array, config: Qwen2Config): Policy {
     return new Policy(native().fromBytes(config, bytes), config);
   }
-  /** dir holds config.json and model.safetensors (mapped into memory, not read whole). */
+  /**
+   * A model folder as published (native/checkpoint.ts): config.json and model.safetensors, or the shards of
+   * model.safetensors.index.json; F32, BF16 or F16 (upcast to the fp32 master weights). The config and every
+   * tensor's name, shape and dtype are checked first (CheckpointError naming the tensor); the files are
+   * mapped into memory, not read whole.
+   */
   static async load(dir: string): Promise<Policy> {
-    const file = join(dir, "config.json");
-    const config = parseModelConfig(JSON.parse(await readFile(file, "utf8")), file);
-    return new Policy(await native().loadFile(config, join(dir, "model.safetensors")), config);
+    const ck = inspectCheckpoint(dir);
+    return new Policy(await native().loadFile(ck.config, ck.files.length === 1 ? ck.files[0] : ck.files), ck.config);
   }
   async save(dir: string): Promise<void> {
     await mkdir(dir, { recursive: true });

@@ -95,7 +95,7 @@ export type PretrainSpec = z.infer<typeof PretrainSpec>;
 
 export const ModelSpec = z.strictObject({
   name: z.string().min(1),
-  path: z.string().min(1).optional(),          // a directory with config.json + model.safetensors
+  path: z.string().min(1).optional(),          // a model folder as published: config.json + model.safetensors or index + shards
   arch: Qwen2Arch.optional(),                  // a randomly initialised model of this shape
   init_seed: z.number().int().nonnegative().optional(),  // model.arch only (unset: 0)
   init_std: z.number().positive().optional(),            // model.arch only (unset: 0.02)

@@ -10,7 +10,7 @@ export async function run(argv: string[]): Promise<number> {
   const i = argv.indexOf("--model");
   const dir = i >= 0 ? argv[i + 1] : undefined;
   if (!dir) {
-    process.stderr.write("usage: zerostream forward --model <dir with config.json and model.safetensors> < lines.jsonl\n");
+    process.stderr.write("usage: zerostream forward --model <model folder: config.json + model.safetensors, or model.safetensors.index.json and its shards> < lines.jsonl\n");
     return 2;
   }
   const policy = await Policy.load(dir);

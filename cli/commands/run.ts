@@ -1,4 +1,5 @@
-// `zerostream run <config> [--server URL [--creds FILE] | --cluster DIR | --store DIR] [--steps N] [--resume RUN] [--rollout N] [--reward M] [--set k=v ...]`:
+// `zerostream run <config> [--server URL [--creds FILE] | --cluster DIR | --store DIR] [--steps N] [--resume RUN] [--rollout N] [--reward M] [--set k=v ...]`
+// (or `--dry-run`: resolve the config's paths, model folder, tokenizer, template and dataset, print the memory plan; cli/dry-run.ts):
 // runs a config end to end on a given NATS server or the embedded one on the local store: RunStarted,
 // N rollout generators and M reward consumers as child processes, the updater in this process, RunFinished.
 // Ctrl-C or SIGTERM stops it after the step in hand, with every child, and prints the command that resumes it.
@@ -17,6 +18,7 @@ import { BUS_FLAGS, BUS_USAGE, command, openBus, workerAccess, type BusTarget } 
 import { exitCodeOf, interruptOf, onInterrupt } from "../interrupt.ts";
 import { spawnWorker, startRun, type WorkerProc } from "../launch.ts";
 import { Progress } from "../progress.ts";
+import { dryRun } from "../dry-run.ts";
 import { foldRun } from "../../domain/run/view.ts";
 
 export const summary = "run <config> [--server URL] [--steps N] [--resume RUN] [--rollout N] [--reward M]: run GRPO end to end";
@@ -28,10 +30,16 @@ export type RunOutcome = {
 };
 
 export async function run(argv: string[]): Promise<number> {
-  const { positional, flags, lists } = parseArgs(argv, { string: [...BUS_FLAGS, "steps", "resume", "rollout", "reward", "run-id", "threads"], list: ["set"] });
+  const { positional, flags, lists } = parseArgs(argv, { boolean: ["dry-run"], string: [...BUS_FLAGS, "steps", "resume", "rollout", "reward", "run-id", "threads"], list: ["set"] });
   const [file] = positional;
+  if (flags["dry-run"]) {
+    if (!file) { process.stderr.write("usage: zerostream run <config.yaml> --dry-run [--set key=value]\n"); return 2; }
+    const d = await dryRun(loadConfig(file, lists.set));
+    process.stdout.write(d.lines.join("\n") + "\n");
+    return 0;
+  }
   if (!file && !flags.resume) {
-    process.stderr.write(`usage: zerostream run <config.yaml> ${BUS_USAGE} [--steps N] [--resume RUN] [--rollout N] [--reward M] [--set key=value]\n`);
+    process.stderr.write(`usage: zerostream run <config.yaml> ${BUS_USAGE} [--steps N] [--resume RUN] [--rollout N] [--reward M] [--set key=value] [--dry-run]\n`);
     return 2;
   }
   const int = onInterrupt();

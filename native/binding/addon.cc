@@ -73,10 +73,21 @@ Napi::Value FromBytes(const Napi::CallbackInfo& info) {
 
 Napi::Value LoadFile(const Napi::CallbackInfo& info) {
   auto c = config_of(info[0]);
-  if (!info[1].IsString()) throw Napi::TypeError::New(info.Env(), "expected a string for path, got " + describe(info[1]));
-  std::string path = info[1].As<Napi::String>();
+  // one path, or an array of shard paths (a sharded checkpoint)
+  std::vector<std::string> paths;
+  if (info[1].IsString()) {
+    paths.push_back(info[1].As<Napi::String>());
+  } else if (info[1].IsArray() && info[1].As<Napi::Array>().Length() > 0) {
+    Napi::Array a = info[1].As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length(); i++) {
+      if (!a.Get(i).IsString()) throw Napi::TypeError::New(info.Env(), "expected a string for path[" + std::to_string(i) + "], got " + describe(a.Get(i)));
+      paths.push_back(a.Get(i).As<Napi::String>());
+    }
+  } else {
+    throw Napi::TypeError::New(info.Env(), "expected a string or a non-empty array of strings for path, got " + describe(info[1]));
+  }
   auto m = guard(info.Env(), [&] { return std::make_shared<zs::Model>(c); });
-  return queue(info.Env(), nullptr, [m, path] { zs::load_safetensors_file(*m, path); },
+  return queue(info.Env(), nullptr, [m, paths] { if (paths.size() == 1) zs::load_safetensors_file(*m, paths[0]); else zs::load_safetensors_files(*m, paths); },
                [m](Napi::Env env) { return wrap_model(env, m); }, {});
 }
 
@@ -259,6 +270,13 @@ Napi::Value Sample(const Napi::CallbackInfo& info) {
                {info[1], info[2], info[5], info[6], info[7], info[8], info[9]});
 }
 
+Napi::Value SetLogitChunkRows(const Napi::CallbackInfo& info) {
+  int n = (int)number(info[0], "rows");
+  if (n < 0) throw Napi::TypeError::New(info.Env(), "rows must be >= 0 (0: automatic)");
+  zs::set_logit_chunk_rows(n);
+  return info.Env().Undefined();
+}
+
 Napi::Value SetThreads(const Napi::CallbackInfo& info) {
   int n = (int)number(info[0], "threads");
   if (n < 1) throw Napi::TypeError::New(info.Env(), "threads must be >= 1");
@@ -301,6 +319,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   fn("copyParams", CopyParams); fn("setParams", SetParams); fn("zeroGrad", ZeroGrad);
   fn("forward", Forward); fn("logprobs", Logprobs); fn("accumulate", Accumulate); fn("sample", Sample);
   fn("setThreads", SetThreads); fn("getThreads", GetThreads); fn("poolWorkerItems", PoolWorkerItems); fn("poolStress", PoolStress);
+  fn("setLogitChunkRows", SetLogitChunkRows);
   init_adam(env, exports);
   init_kernels(env, exports);
   return exports;

@@ -16,6 +16,28 @@ float row_lse(const float* z, int V, float invT) {
   return mx + (float)std::log(s);
 }
 
+namespace {
+// Token t's log-prob (and entropy) from its logits row z: the one place this arithmetic lives, so the
+// whole-batch and the chunked entry points give the same bits.
+inline void lp_of_row(float* lp, float* ent, const float* z, int tok, int V, float invT) {
+  float lse = row_lse(z, V, invT);
+  *lp = z[tok] * invT - lse;
+  if (ent) {
+    double e = 0;
+    for (int j = 0; j < V; j++) {
+      double l = z[j] * invT - lse;
+      e -= std::exp(l) * l;
+    }
+    *ent = (float)e;
+  }
+}
+inline void dlogits_of_row(float* d, const float* z, int tok, float dlp, int V, float invT) {
+  float lse = row_lse(z, V, invT), g = dlp * invT;
+  for (int j = 0; j < V; j++) d[j] = -g * std::exp(z[j] * invT - lse);
+  d[tok] += g;
+}
+}  // namespace
+
 void logprob_forward(float* lp, float* ent, const float* logits, const int* tokens, const uint8_t* start, int N, int V,
                      float temperature) {
   const float invT = 1.f / temperature;
@@ -23,34 +45,41 @@ void logprob_forward(float* lp, float* ent, const float* logits, const int* toke
   parallel_for(chunks, [&](int c, int) {
     for (int t = c * 16; t < std::min(N, c * 16 + 16); t++) {
       if (start[t]) { lp[t] = 0.f; if (ent) ent[t] = 0.f; continue; }
-      const float* z = logits + (size_t)(t - 1) * V;
-      float lse = row_lse(z, V, invT);
-      lp[t] = z[tokens[t]] * invT - lse;
-      if (ent) {
-        double e = 0;
-        for (int j = 0; j < V; j++) {
-          double l = z[j] * invT - lse;
-          e -= std::exp(l) * l;
-        }
-        ent[t] = (float)e;
-      }
+      lp_of_row(lp + t, ent ? ent + t : nullptr, logits + (size_t)(t - 1) * V, tokens[t], V, invT);
+    }
+  });
+}
+
+void logprob_forward_rows(float* lp, float* ent, const float* rows, const int* tokens, const uint8_t* start, int r0, int n,
+                          int N, int V, float temperature) {
+  const float invT = 1.f / temperature;
+  if (r0 == 0 && N > 0) { lp[0] = 0.f; if (ent) ent[0] = 0.f; }   // token 0 starts a sequence
+  int chunks = (n + 15) / 16;
+  parallel_for(chunks, [&](int c, int) {
+    for (int i = c * 16; i < std::min(n, c * 16 + 16); i++) {
+      const int t = r0 + i + 1;
+      if (t >= N) continue;
+      if (start[t]) { lp[t] = 0.f; if (ent) ent[t] = 0.f; continue; }
+      lp_of_row(lp + t, ent ? ent + t : nullptr, rows + (size_t)i * V, tokens[t], V, invT);
     }
   });
 }
 
 void logprob_backward(float* dlogits, const float* dlp, const float* logits, const int* tokens, const uint8_t* start,
                       int N, int V, float temperature) {
+  logprob_backward_rows(dlogits, dlp, logits, tokens, start, 0, N, N, V, temperature);
+}
+
+void logprob_backward_rows(float* drows, const float* dlp, const float* rows, const int* tokens, const uint8_t* start,
+                           int r0, int n, int N, int V, float temperature) {
   const float invT = 1.f / temperature;
-  int chunks = (N + 15) / 16;
+  int chunks = (n + 15) / 16;
   parallel_for(chunks, [&](int c, int) {
-    for (int r = c * 16; r < std::min(N, c * 16 + 16); r++) {
-      float* d = dlogits + (size_t)r * V;
-      int t = r + 1;
+    for (int i = c * 16; i < std::min(n, c * 16 + 16); i++) {
+      float* d = drows + (size_t)i * V;
+      const int t = r0 + i + 1;
       if (t >= N || start[t] || dlp[t] == 0.f) { std::memset(d, 0, sizeof(float) * V); continue; }
-      const float* z = logits + (size_t)r * V;
-      float lse = row_lse(z, V, invT), g = dlp[t] * invT;
-      for (int j = 0; j < V; j++) d[j] = -g * std::exp(z[j] * invT - lse);
-      d[tokens[t]] += g;
+      dlogits_of_row(d, rows + (size_t)i * V, tokens[t], dlp[t], V, invT);
     }
   });
 }

@@ -21,6 +21,13 @@ void logprob_backward(float* dlogits,        // (N,V) written
                       const int* tokens,     // (N)
                       const uint8_t* start,  // (N)
                       int N, int V, float temperature);
+// The same over a chunk of logits rows [r0, r0+n) of the batch (rows: n x V): row r predicts token r+1,
+// written at lp[r+1] / ent[r+1] (r0 == 0 also writes token 0's zeros). Bit-identical to the whole batch.
+void logprob_forward_rows(float* lp, float* ent, const float* rows, const int* tokens, const uint8_t* start, int r0,
+                          int n, int N, int V, float temperature);
+// dlogits of the rows [r0, r0+n) (drows: n x V, written), as logprob_backward's rows.
+void logprob_backward_rows(float* drows, const float* dlp, const float* rows, const int* tokens, const uint8_t* start,
+                           int r0, int n, int N, int V, float temperature);
 void logprob_forward_ref(float* lp, float* ent, const float* logits, const int* tokens, const uint8_t* start, int N,
                          int V, float temperature);
 }  // namespace zs

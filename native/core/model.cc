@@ -1,5 +1,7 @@
 #include "model.h"
 
+#include <atomic>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -149,7 +151,20 @@ static void embed_forward(float* x, const float* wte, const int* tokens, int N, 
   }
 }
 
-void model_forward(Model& m, Acts& a, const int* tokens, const Packed& p) {
+static std::atomic<int> g_logit_chunk_rows{0};
+void set_logit_chunk_rows(int rows) { g_logit_chunk_rows.store(std::max(0, rows)); }
+int logit_chunk_rows(int N, int V) {
+  int forced = g_logit_chunk_rows.load();
+  long rows = forced > 0 ? forced : std::max<long>(16, (4L << 20) / std::max(1, V));
+  return (int)std::max<long>(1, std::min<long>(rows, std::max(1, N)));
+}
+
+void model_head_forward(Model& m, Acts& a, float* out, int r0, int n) {
+  const int C = m.cfg.hidden_size, V = m.cfg.vocab_size;
+  matmul_forward(out, m.ws.pack.data(), a.lnf.data() + (size_t)r0 * C, m.params.data() + m.head, nullptr, n, C, V);
+}
+
+void model_forward(Model& m, Acts& a, const int* tokens, const Packed& p, bool logits) {
   const Config& c = m.cfg;
   const int N = p.N, C = c.hidden_size, L = c.num_hidden_layers, H = c.num_attention_heads, D = c.head_dim;
   const int F = c.intermediate_size, V = c.vocab_size, QKV = m.qkv_dim(), HD = H * D;
@@ -161,7 +176,8 @@ void model_forward(Model& m, Acts& a, const int* tokens, const Packed& p) {
   a.rstd1.resize((size_t)L * N); a.rstd2.resize((size_t)L * N); a.rstdf.resize(N);
   a.qkv.resize((size_t)L * N * QKV); a.att.resize((size_t)L * N * HD); a.lse.resize((size_t)L * N * H);
   a.xmid.resize((size_t)L * N * C); a.gu.resize((size_t)L * N * 2 * F);
-  a.lnf.resize((size_t)N * C); a.logits.resize((size_t)N * V);
+  a.lnf.resize((size_t)N * C);
+  if (logits) a.logits.resize((size_t)N * V);
   Scratch& s = m.ws;
   grow(s.ln, (size_t)N * C); grow(s.h, (size_t)N * std::max(F, HD)); grow(s.tmp, (size_t)N * C);
   grow(s.pack, matmul_pack_floats(N, std::max({C, F, HD}), std::max({QKV, 2 * F, C, V})));
@@ -203,11 +219,16 @@ void model_forward(Model& m, Acts& a, const int* tokens, const Packed& p) {
     pf.tick(5);
   }
   rmsnorm_forward(a.lnf.data(), a.rstdf.data(), a.x.data() + (size_t)L * N * C, W + m.norm, N, C, c.rms_norm_eps);
-  matmul_forward(a.logits.data(), pack.data(), a.lnf.data(), W + m.head, nullptr, N, C, V);
+  if (logits) matmul_forward(a.logits.data(), pack.data(), a.lnf.data(), W + m.head, nullptr, N, C, V);
   pf.tick(9);
 }
 
 void model_backward(Model& m, Acts& a, const float* dlogits, const int* tokens, const Packed& p) {
+  const size_t V = m.cfg.vocab_size;
+  model_backward(m, a, [&](int r0, int) { return dlogits + (size_t)r0 * V; }, std::max(1, p.N), tokens, p);
+}
+
+void model_backward(Model& m, Acts& a, const DlogitsRows& dlogits, int chunk_rows, const int* tokens, const Packed& p) {
   const Config& c = m.cfg;
   const int N = p.N, C = c.hidden_size, L = c.num_hidden_layers, H = c.num_attention_heads, D = c.head_dim;
   const int F = c.intermediate_size, V = c.vocab_size, QKV = m.qkv_dim(), HD = H * D;
@@ -226,7 +247,13 @@ void model_backward(Model& m, Acts& a, const float* dlogits, const int* tokens, 
   std::fill(dx.begin(), dx.begin() + (size_t)N * C, 0.f);
   Prof pf;
   std::fill(dln.begin(), dln.begin() + (size_t)N * C, 0.f);
-  matmul_backward(dln.data(), G + m.head, nullptr, pack.data(), dlogits, a.lnf.data(), W + m.head, N, C, V);
+  // the head, chunk by chunk in row order: dln rows are independent; the head's gradient continues one FMA
+  // chain over the rows (gemm accumulates into it), so the chunking cannot change a bit
+  for (int r0 = 0; r0 < N; r0 += chunk_rows) {
+    const int n = std::min(chunk_rows, N - r0);
+    const float* d = dlogits(r0, n);
+    matmul_backward(dln.data() + (size_t)r0 * C, G + m.head, nullptr, pack.data(), d, a.lnf.data() + (size_t)r0 * C, W + m.head, n, C, V);
+  }
   pf.tick(10);
   rmsnorm_backward(dx.data(), G + m.norm, dln.data(), a.x.data() + (size_t)L * N * C, a.rstdf.data(), W + m.norm, N, C);
   for (int l = L - 1; l >= 0; l--) {

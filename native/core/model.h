@@ -3,6 +3,7 @@
 // Legend: B sequences, N tokens, C hidden, H/KVH heads, D head dim, F FFN, V vocab, L layers.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -34,7 +35,7 @@ struct Acts {
   std::vector<float> x;        // (L+1, N, C) residual stream at each layer input; [L] = final
   std::vector<float> rstd1, rstd2, rstdf;  // (L, N), (L, N), (N)
   std::vector<float> qkv, att, lse, xmid, gu;  // (L,N,QKV), (L,N,H*D), (L,N,H), (L,N,C), (L,N,2F)
-  std::vector<float> lnf, logits;          // (N,C), (N,V)
+  std::vector<float> lnf, logits;          // (N,C), (N,V) only when model_forward is asked for all logits
 };
 
 // Buffers of sampling (generate.cc), by name; shapes in its Workspace.
@@ -47,7 +48,8 @@ struct SampleScratch {
 
 // Temporaries of forward/backward, kept between calls (grown, never shrunk: no page faults per step).
 struct Scratch {
-  std::vector<float> ln, h, tmp, pack, attn, dx, dln, dh, hbuf, dgu, dqkv, lp, ent, dlp, dlogits;
+  std::vector<float> ln, h, tmp, pack, attn, dx, dln, dh, hbuf, dgu, dqkv, lp, ent, dlp;
+  std::vector<float> logit_rows, dlogits;  // one chunk of logits rows and their gradient (logit_chunk_rows x V)
   SampleScratch gen;
 };
 
@@ -79,8 +81,20 @@ struct Packed {
 };
 
 
-void model_forward(Model& m, Acts& a, const int* tokens, const Packed& p);
+// logits = false: stops at the final norm (a.lnf); the head then runs in chunks of rows (model_head_forward),
+// so no (N,V) buffer exists. Every logits row is the same FMA chain either way.
+void model_forward(Model& m, Acts& a, const int* tokens, const Packed& p, bool logits = true);
+// logits rows [r0, r0+n) = lnf rows @ head^T, into out (n,V).
+void model_head_forward(Model& m, Acts& a, float* out, int r0, int n);
+// Rows of logits the chunked paths hold at once: set_logit_chunk_rows(0) = automatic (about 4 M floats
+// per chunk, at least 16 rows); a positive value forces it (tests).
+void set_logit_chunk_rows(int rows);
+int logit_chunk_rows(int N, int V);
+// The dlogits rows [r0, r0+n) of a chunked backward: the callback fills and returns an (n,V) buffer.
+using DlogitsRows = std::function<const float*(int r0, int n)>;
 // Backward from dlogits (N,V); gradients accumulate into m.grads.
 void model_backward(Model& m, Acts& a, const float* dlogits, const int* tokens, const Packed& p);
+// The same with dlogits produced chunk by chunk (rows in order, so the head's gradient is the same FMA chain).
+void model_backward(Model& m, Acts& a, const DlogitsRows& dlogits, int chunk_rows, const int* tokens, const Packed& p);
 
 }  // namespace zs

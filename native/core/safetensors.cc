@@ -84,11 +84,16 @@ std::string shape_str(const std::vector<int64_t>& s) {
 
 }  // namespace
 
-void load_safetensors(Model& m, const uint8_t* data, size_t len) {
-  if (len < 8) throw EngineError("safetensors: file too short");
+namespace {
+
+// Loads the tensors of one file that belong to the model's table (others are left to the caller's checks)
+// and marks them in seen; a tensor already loaded from another file is an error.
+void load_part(Model& m, const uint8_t* data, size_t len, std::vector<char>& seen, const std::string& where) {
+  const std::string at = where.empty() ? "safetensors: " : "safetensors (" + where + "): ";
+  if (len < 8) throw EngineError(at + "file too short");
   uint64_t hl;
   std::memcpy(&hl, data, 8);
-  if (hl > len - 8) throw EngineError("safetensors: header length past the end of the file");
+  if (hl > len - 8) throw EngineError(at + "header length past the end of the file");
   Json j{(const char*)data + 8, (const char*)data + 8 + hl};
   std::map<std::string, Entry> entries;
   j.expect('{');
@@ -102,41 +107,74 @@ void load_safetensors(Model& m, const uint8_t* data, size_t len) {
   }
   const uint8_t* base = data + 8 + hl;
   const size_t body = len - 8 - hl;
-  for (const TensorInfo& t : m.table) {
+  for (size_t ti = 0; ti < m.table.size(); ti++) {
+    const TensorInfo& t = m.table[ti];
     auto it = entries.find(t.name);
-    if (it == entries.end()) throw EngineError("safetensors: missing tensor " + t.name);
+    if (it == entries.end()) continue;
+    if (seen[ti]) throw EngineError(at + t.name + " is in more than one file");
     const Entry& en = it->second;
-    if (en.shape != t.shape) throw EngineError("safetensors: " + t.name + " has shape " + shape_str(en.shape) + ", expected " + shape_str(t.shape));
-    size_t es = en.dtype == "F32" ? 4 : (en.dtype == "BF16" || en.dtype == "F16") ? 2 : 0;
-    if (!es) throw EngineError("safetensors: " + t.name + " has dtype " + en.dtype + " (F32, BF16 or F16 accepted)");
-    if (en.end > body || en.end < en.begin || en.end - en.begin != t.numel * es) throw EngineError("safetensors: bad data_offsets for " + t.name);
+    if (en.shape != t.shape) throw EngineError(at + t.name + " has shape " + shape_str(en.shape) + ", expected " + shape_str(t.shape));
+    const int kind = en.dtype == "F32" ? 0 : en.dtype == "BF16" ? 1 : en.dtype == "F16" ? 2 : -1;
+    if (kind < 0) throw EngineError(at + t.name + " has dtype " + en.dtype + " (F32, BF16 or F16 accepted)");
+    const size_t es = kind == 0 ? 4 : 2;
+    if (en.end > body || en.end < en.begin || en.end - en.begin != t.numel * es) throw EngineError(at + "bad data_offsets for " + t.name);
     const uint8_t* src = base + en.begin;
     float* dst = m.params.data() + t.offset;
-    for (size_t i = 0; i < t.numel; i++) {
-      if (es == 4) { std::memcpy(dst + i, src + 4 * i, 4); continue; }
-      uint16_t h;
-      std::memcpy(&h, src + 2 * i, 2);
-      dst[i] = en.dtype == "BF16" ? bf16_to_f32(h) : f16_to_f32(h);
+    if (kind == 0) {
+      std::memcpy(dst, src, t.numel * 4);
+    } else {
+      for (size_t i = 0; i < t.numel; i++) {
+        uint16_t h;
+        std::memcpy(&h, src + 2 * i, 2);
+        dst[i] = kind == 1 ? bf16_to_f32(h) : f16_to_f32(h);
+      }
     }
+    seen[ti] = 1;
   }
 }
 
-void load_safetensors_file(Model& m, const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY);
-  if (fd < 0) throw EngineError("cannot open " + path + ": " + std::strerror(errno));
-  struct stat st;
-  if (fstat(fd, &st) != 0) { ::close(fd); throw EngineError("cannot stat " + path); }
-  size_t len = (size_t)st.st_size;
-  void* p = len ? mmap(nullptr, len, PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
-  ::close(fd);
-  if (p == MAP_FAILED) throw EngineError("cannot mmap " + path);
-  try {
-    load_safetensors(m, (const uint8_t*)p, len);
-  } catch (...) {
-    munmap(p, len);
-    throw;
+void check_all_seen(const Model& m, const std::vector<char>& seen) {
+  for (size_t ti = 0; ti < m.table.size(); ti++)
+    if (!seen[ti]) throw EngineError("safetensors: missing tensor " + m.table[ti].name);
+}
+
+struct Mapped {
+  void* p = MAP_FAILED; size_t len = 0;
+  explicit Mapped(const std::string& path) {
+    int fd = ::open(path.c_str(), O_RDONLY);
+    if (fd < 0) throw EngineError("cannot open " + path + ": " + std::strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0) { ::close(fd); throw EngineError("cannot stat " + path); }
+    len = (size_t)st.st_size;
+    p = len ? mmap(nullptr, len, PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
+    ::close(fd);
+    if (p == MAP_FAILED) throw EngineError(len ? "cannot mmap " + path : "safetensors (" + path + "): empty file");
   }
-  munmap(p, len);
+  ~Mapped() { if (p != MAP_FAILED) munmap(p, len); }
+  Mapped(const Mapped&) = delete;
+  Mapped& operator=(const Mapped&) = delete;
+};
+
+}  // namespace
+
+void load_safetensors(Model& m, const uint8_t* data, size_t len) {
+  std::vector<char> seen(m.table.size(), 0);
+  load_part(m, data, len, seen, "");
+  check_all_seen(m, seen);
+}
+
+void load_safetensors_file(Model& m, const std::string& path) {
+  Mapped f(path);
+  load_safetensors(m, (const uint8_t*)f.p, f.len);
+}
+
+void load_safetensors_files(Model& m, const std::vector<std::string>& paths) {
+  std::vector<char> seen(m.table.size(), 0);
+  for (const std::string& path : paths) {
+    Mapped f(path);
+    load_part(m, (const uint8_t*)f.p, f.len, seen, paths.size() > 1 ? path : "");
+  }
+  check_all_seen(m, seen);
 }
 
 std::vector<uint8_t> save_safetensors(const Model& m) {

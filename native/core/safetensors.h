@@ -1,4 +1,4 @@
-// safetensors I/O with Hugging Face Qwen2 tensor names. Loading accepts F32, BF16 and F16 and
+// safetensors I/O with Hugging Face Qwen2 tensor names (one file or the shards of a sharded checkpoint). Loading accepts F32, BF16 and F16 and
 // converts to the fp32 master weights; saving writes canonical fp32 bytes (table order, fixed
 // header), so the same weights always give the same bytes.
 #pragma once
@@ -11,5 +11,7 @@
 namespace zs {
 void load_safetensors(Model& m, const uint8_t* data, size_t len);
 void load_safetensors_file(Model& m, const std::string& path);  // mmap'd, never read whole
+// A sharded checkpoint: each file holds some of the tensors; together every tensor exactly once.
+void load_safetensors_files(Model& m, const std::vector<std::string>& paths);
 std::vector<uint8_t> save_safetensors(const Model& m);
 }  // namespace zs

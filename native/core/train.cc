@@ -71,14 +71,24 @@ LossStats loss_forward_backward(float* dlp, const float* lp, const float* ent, c
 
 void model_logits(Model& m, float* out, const int* tokens, const int* seq_lens, int B) {
   Packed p(seq_lens, B);
-  model_forward(m, m.acts, tokens, p);
-  std::memcpy(out, m.acts.logits.data(), sizeof(float) * p.N * m.cfg.vocab_size);
+  model_forward(m, m.acts, tokens, p, false);
+  model_head_forward(m, m.acts, out, 0, p.N);   // the caller asked for (N,V): written in place, no copy
 }
 
+// The LM head, log-softmax, the sampled tokens' log-probs and entropy run over chunks of logit rows
+// (logit_chunk_rows): nothing of size (tokens x vocab) is ever allocated. Rows are independent and the
+// head's gradient is one FMA chain over rows in order, so the results are those of the whole batch, bit for bit.
 void model_logprobs(Model& m, float* out, const int* tokens, const int* seq_lens, int B, float T) {
   Packed p(seq_lens, B);
-  model_forward(m, m.acts, tokens, p);
-  logprob_forward(out, nullptr, m.acts.logits.data(), tokens, p.start.data(), p.N, m.cfg.vocab_size, T);
+  model_forward(m, m.acts, tokens, p, false);
+  const int V = m.cfg.vocab_size, rows = logit_chunk_rows(p.N, V);
+  auto& chunk = m.ws.logit_rows;
+  if (chunk.size() < (size_t)rows * V) chunk.resize((size_t)rows * V);
+  for (int r0 = 0; r0 < p.N; r0 += rows) {
+    const int n = std::min(rows, p.N - r0);
+    model_head_forward(m, m.acts, chunk.data(), r0, n);
+    logprob_forward_rows(out, nullptr, chunk.data(), tokens, p.start.data(), r0, n, p.N, V, T);
+  }
 }
 
 LossStats model_accumulate(Model& m, const TrainBatch& b, const LossSpec& s) {
@@ -86,15 +96,27 @@ LossStats model_accumulate(Model& m, const TrainBatch& b, const LossSpec& s) {
   if (s.kind == LossKind::GRPO && (!b.advantages || !b.old_lp)) throw EngineError("GRPO loss needs advantages and oldLogprobs");
   if (s.kind == LossKind::GRPO && s.kl_coef > 0 && !b.ref_lp) throw EngineError("klCoef > 0 needs refLogprobs");
   Acts& a = m.acts;
-  model_forward(m, a, b.tokens, p);
+  model_forward(m, a, b.tokens, p, false);
   const float T = s.kind == LossKind::GRPO ? s.temperature : 1.f;
-  auto &lp = m.ws.lp, &ent = m.ws.ent, &dlp = m.ws.dlp, &dlogits = m.ws.dlogits;
+  const int V = m.cfg.vocab_size, rows = logit_chunk_rows(p.N, V);
+  auto &lp = m.ws.lp, &ent = m.ws.ent, &dlp = m.ws.dlp, &chunk = m.ws.logit_rows, &dchunk = m.ws.dlogits;
   if (lp.size() < (size_t)p.N) { lp.resize(p.N); ent.resize(p.N); dlp.resize(p.N); }
-  if (dlogits.size() < (size_t)p.N * m.cfg.vocab_size) dlogits.resize((size_t)p.N * m.cfg.vocab_size);
-  logprob_forward(lp.data(), ent.data(), a.logits.data(), b.tokens, p.start.data(), p.N, m.cfg.vocab_size, T);
+  if (chunk.size() < (size_t)rows * V) chunk.resize((size_t)rows * V);
+  if (dchunk.size() < (size_t)rows * V) dchunk.resize((size_t)rows * V);
+  for (int r0 = 0; r0 < p.N; r0 += rows) {
+    const int n = std::min(rows, p.N - r0);
+    model_head_forward(m, a, chunk.data(), r0, n);
+    logprob_forward_rows(lp.data(), ent.data(), chunk.data(), b.tokens, p.start.data(), r0, n, p.N, V, T);
+  }
   LossStats st = loss_forward_backward(dlp.data(), lp.data(), ent.data(), b, p, s);
-  logprob_backward(dlogits.data(), dlp.data(), a.logits.data(), b.tokens, p.start.data(), p.N, m.cfg.vocab_size, T);
-  model_backward(m, a, dlogits.data(), b.tokens, p);
+  // backward: each chunk's logits are computed again (the same bits) and turned into its dlogits; when the
+  // whole batch is one chunk, the forward's logits are still in the buffer
+  const bool one_chunk = rows >= p.N;
+  model_backward(m, a, [&](int r0, int n) {
+    if (!one_chunk) model_head_forward(m, a, chunk.data(), r0, n);
+    logprob_backward_rows(dchunk.data(), dlp.data(), chunk.data(), b.tokens, p.start.data(), r0, n, p.N, V, T);
+    return (const float*)dchunk.data();
+  }, rows, b.tokens, p);
   return st;
 }
 

@@ -55,9 +55,9 @@ describe("inputs the user brings", () => {
     const missing = missingInputs(cfg, { cwd: root });
     assert.deepEqual(missing.map((m) => [m.key, m.problem, m.path]), [
       ["data.train.path", "a directory, not a file,", tmp],
-      ["model.path", "no model.safetensors", join(model, "model.safetensors")],
+      ["model.path", "no model.safetensors (nor model.safetensors.index.json)", join(model, "model.safetensors")],
     ]);
-    assert.throws(() => assertInputs(cfg, { cwd: root }), /the config names files that are not here:\n {2}- data\.train\.path: a directory, not a file, at .*\n {2}- model\.path: no model\.safetensors at /);
+    assert.throws(() => assertInputs(cfg, { cwd: root }), /the config names files that are not here:\n {2}- data\.train\.path: a directory, not a file, at .*\n {2}- model\.path: no model\.safetensors \(nor model\.safetensors\.index\.json\) at /);
     // weights taken from elsewhere (fork): the model directory is not needed
     assert.deepEqual(missingInputs(cfg, { cwd: root, model: false }).map((m) => m.key), ["data.train.path"]);
   });

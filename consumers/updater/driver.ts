@@ -86,10 +86,10 @@ export async function runUpdater(log: EventLog, runId: string, o: UpdaterOptions
 
   // the follower is how this loop sees groups arrive; when it fails, the decider fails the run
   const follow = new AbortController();
-  const onAbort = () => { follow.abort(); wake(); };
-  o.signal.addEventListener("abort", onAbort, { once: true });
   let wake: () => void = () => undefined;
   const changed = () => new Promise<void>((r) => { wake = r; });
+  const onAbort = () => { follow.abort(); wake(); };
+  o.signal.addEventListener("abort", onAbort, { once: true });
   let followerErr: Error | undefined;     // the cause of a FollowerFailedError (the state keeps its message)
   const follower = (async () => {
     for await (const r of log.follow(runId, state.view.seq + 1, follow.signal)) { apply(r); wake(); }

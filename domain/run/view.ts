@@ -84,7 +84,7 @@ export function evolveView(v: RunView, at: At<ZsEvent>): RunView {
 }
 
 /** The step a dead-lettered payload names, or -1. */
-export function deadLetterStep(e: DeadLettered): number {
+function deadLetterStep(e: DeadLettered): number {
   try {
     const step = (JSON.parse(Buffer.from(e.payload, "base64").toString("utf8")) as { step?: unknown }).step;
     return typeof step === "number" && Number.isInteger(step) ? step : -1;
@@ -94,7 +94,7 @@ export function deadLetterStep(e: DeadLettered): number {
 }
 
 /** The full scorer id a GroupScored is keyed under in a view of its run. */
-export function scoredKey(v: RunView, e: GroupScored): string {
+function scoredKey(v: RunView, e: GroupScored): string {
   return scorerOfRecord(e, v.config?.reward?.timeout_ms);
 }
 
@@ -176,11 +176,6 @@ function apply(v: RunView, { seq, event: e }: At<ZsEvent>): void {
       throw new Error(`RunView: no fold for event ${(never as { type: string }).type}`);
     }
   }
-}
-
-/** The groups of a step that have a sample, in slot order of `groupIds` when given. */
-export function sampledOf(v: RunView, groupIds: readonly string[]): GroupSampled[] {
-  return groupIds.flatMap((id) => { const s = v.groups.get(id)?.sampled; return s ? [s.event] : []; });
 }
 
 /** A group's sample and its score by `scorer`, when both are in the view. */

@@ -49,7 +49,7 @@ export async function startRun(log: EventLog, cfg: RunConfig, o: { runId?: strin
   const optDigest = o.optimizerBytes ? await log.putBlob(runId, o.optimizerBytes) : undefined;
   const refDigest = o.referenceBytes ? await log.putBlob(runId, o.referenceBytes) : undefined;
   const started: RunStarted = {
-    type: "RunStarted", v: 1, runId, config: cfg, configHash: configHash(cfg),
+    type: "RunStarted", v: 2, runId, config: cfg, configHash: configHash(cfg),
     codeVersion: codeVersion(), seed: cfg.seed, modelConfig: { ...policy.config },
     initialWeightsDigest: weightsDigest, ...(optDigest ? { initialOptimizerDigest: optDigest } : {}),
     ...(refDigest && refDigest !== weightsDigest ? { referenceWeightsDigest: refDigest } : {}),

@@ -6,6 +6,7 @@ import type { AdamW, LossSpec, Policy } from "../native/index.ts";
 import { advantageEstimator } from "../domain/grpo/advantages.ts";
 import { microBatches, orderGroups, pack, rewardStats, sequenceKl, sequencesOf, type RewardStats, type StepGroup } from "../domain/grpo/batch.ts";
 import { learningRate } from "../domain/grpo/schedule.ts";
+import { shapedRewards } from "../domain/grpo/shaping.ts";
 
 export type UpdateResult = {
   advantages: Record<string, number[]>;
@@ -27,7 +28,7 @@ export async function grpoUpdate(p: { cfg: RunConfig; step: number; policy: Poli
   const t0 = performance.now();
 
   // rewards per group, in sample order; with KL in the reward, r − β·Σ_t kl_t per sequence (kl_estimator)
-  const rewards = new Map(groups.map((g) => [g.sampled.groupId, [...g.scored.scores].sort((a, b) => a.index - b.index).map((s) => s.reward)]));
+  const rewards = new Map(groups.map((g) => [g.sampled.groupId, shapedRewards(cfg, g.sampled, g.scored)]));
   const zeroAdv = new Map(groups.map((g) => [g.sampled.groupId, g.sampled.samples.map(() => 0)]));
   let seqs = sequencesOf(groups, zeroAdv);
   const refLogps: Float32Array[] = [];
@@ -44,10 +45,11 @@ export async function grpoUpdate(p: { cfg: RunConfig; step: number; policy: Poli
     }
   }
   const advantages = new Map([...rewards].map(([id, r]) => [id, estimator(r)]));
-  seqs = sequencesOf(groups, advantages);
+  seqs = sequencesOf(groups, advantages, algo.overlong_filter);
 
   const mbs = microBatches(seqs, cfg.actor.micro_batch_size).map((mb) => pack(mb));
-  const globalTokens = mbs.reduce((a, b) => a + b.tokensTrained, 0);
+  // at least 1: a batch whose every response is filtered (overlong_filter) trains on nothing, with zero loss
+  const globalTokens = Math.max(1, mbs.reduce((a, b) => a + b.tokensTrained, 0));
   const loss: LossSpec = {
     kind: "grpo",
     clipLow: algo.clip_ratio_low ?? algo.clip_ratio,

@@ -1,11 +1,16 @@
 // The invariants of a run, checked from its events alone: every step has global_batch_size groups of
-// n samples, each group is sampled once and scored once per scorer, each group is used in exactly one
-// update (and every group of an applied step is used), the policy version chain is unbroken. With
+// n samples (at most that many under dynamic sampling), each group is sampled once and scored once per
+// scorer, each group is used in exactly one update (and every group of an applied step is used or
+// recorded as dropped, a dropped `uniform` group has rewards all equal), every used group was sampled by
+// the version the fixed lag of max_staleness names, the policy version chain is unbroken. With
 // `options`, also: each recorded reward equals its parts combined by its reward function, and the
-// advantages of each update equal the ones recomputed from the recorded rewards (within 1e-9). The
+// advantages of each update equal the ones recomputed from the recorded rewards, shaped as the
+// updater shapes them (grpo/shaping.ts), within 1e-9. The
 // variants come in as functions (the callers' registries). Reads the run through its one fold
 // (run/view.ts): duplicates are the fold's, scores are keyed by full scorer id. Pure.
 import { groupIdOf, type PolicyUpdated, type RunStarted, type ZsEvent } from "../streams/events/index.ts";
+import { samplingVersion } from "./grpo/schedule.ts";
+import { shapedRewards, uniform } from "./grpo/shaping.ts";
 import { foldRun, updateScorer, type At, type RunView } from "./run/view.ts";
 
 export type Violation = { rule: string; seq: number; message: string };
@@ -33,7 +38,8 @@ function checkAdvantages(v: RunView, u: At<PolicyUpdated>, scorer: string, o: Au
     if (adv.length !== sc.event.scores.length) { bad("advantages", seq, `step ${e.step} records ${adv.length} advantages for ${id}, which has ${sc.event.scores.length} scores`); continue; }
     // with the KL in the reward the rewards the estimator saw are not in the log: --verify-updates checks those
     if (!o.estimator || (cfg?.algorithm?.use_kl_in_reward && (cfg.algorithm.kl_coef ?? 0) > 0)) continue;
-    const rewards = [...sc.event.scores].sort((a, b) => a.index - b.index).map((s) => s.reward);
+    const sampled = v.groups.get(id)?.sampled?.event;
+    const rewards = cfg && sampled ? shapedRewards(cfg, sampled, sc.event) : [...sc.event.scores].sort((a, b) => a.index - b.index).map((s) => s.reward);
     const want = o.estimator(e.advantageEstimator)(rewards);
     const i = want.findIndex((a, j) => !(Math.abs(a - adv[j]) <= ADVANTAGE_TOLERANCE));
     if (i !== -1) bad("advantages", seq, `step ${e.step} ${id} sample ${i}: recorded advantage ${adv[i]}, ${e.advantageEstimator} of the recorded rewards [${rewards.join(", ")}] (#${sc.seq}) gives ${want[i]}`);
@@ -76,17 +82,21 @@ export function auditView(v: RunView, options: AuditOptions = {}): AuditReport {
   if (!started) bad("run-started", 0, "the log has no RunStarted event");
   const B = v.config?.actor?.global_batch_size;
   const staleness = v.config?.rollout?.max_staleness ?? 0;
+  const dynamic = v.config?.algorithm?.dynamic_sampling?.enable ?? false;
   checkGroups(v, options, bad);
   const usedBy = new Map<string, number>();
+  const droppedBy = new Map<string, number>();
   let version = started?.parent?.version ?? 0;          // a fork continues its parent's step and version numbering
   let lastStep = started?.parent?.step ?? -1;
+  const first = { step: lastStep + 1, version };
   let weights = started?.initialWeightsDigest;
   for (const u of v.updates) {
     const { seq, event: e } = u;
     const scorer = updateScorer(v, e);
     if (e.step !== lastStep + 1) bad("step-chain", seq, `PolicyUpdated step ${e.step} follows step ${lastStep}`);
     if (e.fromVersion !== version || e.toVersion !== version + 1) bad("version-chain", seq, `PolicyUpdated v${e.fromVersion}->v${e.toVersion}, the policy was at v${version}`);
-    if (B !== undefined && e.groupIds.length !== B) bad("batch-size", seq, `step ${e.step} used ${e.groupIds.length} groups, global_batch_size is ${B}`);
+    if (B !== undefined && (dynamic ? e.groupIds.length > B : e.groupIds.length !== B)) bad("batch-size", seq, `step ${e.step} used ${e.groupIds.length} groups, global_batch_size is ${B}${dynamic ? " (dynamic sampling: at most)" : ""}`);
+    const want = samplingVersion(staleness, first, e.step);
     if (new Set(e.groupIds).size !== e.groupIds.length) bad("unique-groups", seq, `step ${e.step} lists a group twice`);
     for (const id of e.groupIds) {
       if (usedBy.has(id)) bad("used-once", seq, `${id} was already used by step ${usedBy.get(id)}`);
@@ -94,12 +104,19 @@ export function auditView(v: RunView, options: AuditOptions = {}): AuditReport {
       const g = v.groups.get(id), s = g?.sampled;
       if (!s || s.seq > seq) bad("used-sampled", seq, `step ${e.step} used ${id}, which was never sampled`);
       else if (s.event.step !== e.step) bad("used-sampled", seq, `step ${e.step} used ${id} of step ${s.event.step}`);
-      else if (s.event.policyVersion > e.fromVersion || s.event.policyVersion < e.fromVersion - staleness) {
-        bad("policy-version", seq, `step ${e.step} (from v${e.fromVersion}) used ${id}, sampled by v${s.event.policyVersion} (#${s.seq}; max_staleness ${staleness})`);
+      else if (s.event.policyVersion !== want) {
+        bad("policy-version", seq, `step ${e.step} (from v${e.fromVersion}) used ${id}, sampled by v${s.event.policyVersion} (#${s.seq}); a fixed lag of max_staleness ${staleness} samples it by v${want}`);
       }
       const sc = g?.scored.get(scorer);
       if (!sc || sc.seq > seq) bad("used-scored", seq, `step ${e.step} used ${id}, never scored by ${scorer}`);
       if (!e.advantages[id]) bad("advantages", seq, `step ${e.step} records no advantages for ${id}`);
+    }
+    for (const d of e.dropped ?? []) {
+      if (usedBy.has(d.groupId) || droppedBy.has(d.groupId)) bad("used-once", seq, `step ${e.step} drops ${d.groupId}, already used or dropped by step ${usedBy.get(d.groupId) ?? droppedBy.get(d.groupId)}`);
+      droppedBy.set(d.groupId, e.step);
+      const g = v.groups.get(d.groupId), s = g?.sampled?.event, sc = g?.scored.get(scorer)?.event;
+      if (!s || s.step !== e.step) bad("dropped", seq, `step ${e.step} drops ${d.groupId}, which is not a sampled group of the step`);
+      else if (d.reason === "uniform" && v.config && sc && !uniform(shapedRewards(v.config, s, sc))) bad("dropped", seq, `step ${e.step} drops ${d.groupId} as uniform; its rewards differ`);
     }
     checkAdvantages(v, u, scorer, options, bad);
     if (weights === undefined) bad("weights", seq, "no weights before this update");
@@ -122,7 +139,7 @@ export function auditView(v: RunView, options: AuditOptions = {}): AuditReport {
   // every group sampled for an applied step was used by it (a refused or orphaned group is an anomaly)
   for (const g of v.groups.values()) {
     const s = g.sampled;
-    if (s && s.event.step <= lastStep && !usedBy.has(g.groupId)) bad("unused-group", s.seq, `${g.groupId} of step ${s.event.step} was sampled but no update used it`);
+    if (s && s.event.step <= lastStep && !usedBy.has(g.groupId) && !droppedBy.has(g.groupId)) bad("unused-group", s.seq, `${g.groupId} of step ${s.event.step} was sampled but no update used it`);
   }
   violations.sort((a, b) => a.seq - b.seq);
   const scored = [...v.groups.values()].reduce((a, g) => a + g.scored.size, 0);

@@ -142,8 +142,9 @@ export const RolloutSpec = z.strictObject({
   top_p: prob.default(1.0),
   top_k: z.number().int().min(-1).default(-1),       // -1 or 0: off
   prompts_per_task: posInt.default(4),                 // chunk size of a RolloutRequested task
-  // step k+1 is requested only after update k, so nothing can be stale: off-policy rollouts are not built yet
-  max_staleness: z.number().int().nonnegative().max(0, "rollouts are on-policy (step k+1 is requested after update k): max_staleness > 0 arrives with off-policy rollouts; use 0").default(0),
+  // a fixed lag s: step k is sampled by policy version max(0, k − s), requested as soon as that version is
+  // stored, so sampling of the next s steps overlaps training; 0 is lock-step (step k+1 after update k)
+  max_staleness: z.number().int().nonnegative().max(64).default(0),
   // extra stop strings, besides the tokenizer's stop tokens: a response ends with the token that
   // completes the first one (kept in the response, as the policy wrote it); in evaluations too
   stop: z.array(z.string().min(1)).default([]),
@@ -170,6 +171,20 @@ export const AlgorithmSpec = z.strictObject({
   clip_ratio_high: z.number().gt(0).optional(),
   loss_agg_mode: z.enum(["token-mean", "seq-mean-token-mean", "seq-mean-token-sum-norm"]).default("token-mean"),
   updates_per_batch: posInt.default(1),
+  // DAPO's dynamic sampling: a group whose (shaped) rewards are all equal carries no gradient; it is dropped
+  // and the step is topped up with fill rounds of global_batch_size further prompts (schedule.ts
+  // fillPrompts), at most max_fill_rounds, until global_batch_size informative groups are in
+  dynamic_sampling: z.strictObject({
+    enable: z.boolean().default(false),
+    max_fill_rounds: z.number().int().min(1).max(16).default(3),
+  }).default({ enable: false, max_fill_rounds: 3 }),
+  // DAPO's soft overlong punishment, added to the reward in the updater: with L = data.max_response_length
+  // and B = overlong_buffer, 0 for |y| ≤ L − B, ((L − B) − |y|)/B · overlong_penalty_factor up to L, and
+  // −overlong_penalty_factor for a response cut off at L; 0 turns it off
+  overlong_buffer: z.number().int().nonnegative().default(0),
+  overlong_penalty_factor: z.number().positive().default(1.0),
+  // DAPO's overlong filtering: responses cut off at max_response_length are masked out of the loss
+  overlong_filter: z.boolean().default(false),
 });
 
 export const ActorSpec = z.strictObject({
@@ -231,6 +246,12 @@ export const RunConfig = z.strictObject({
   const arch = c.model.arch;
   if (arch && c.data.max_prompt_length + c.data.max_response_length > arch.max_position_embeddings) {
     ctx.addIssue({ code: "custom", path: ["data", "max_response_length"], message: `max_prompt_length + max_response_length (${c.data.max_prompt_length + c.data.max_response_length}) exceeds model.arch.max_position_embeddings (${arch.max_position_embeddings})` });
+  }
+  if (c.algorithm.overlong_buffer >= c.data.max_response_length) {
+    ctx.addIssue({ code: "custom", path: ["algorithm", "overlong_buffer"], message: `must be below data.max_response_length (${c.data.max_response_length})` });
+  }
+  if (c.rollout.max_staleness >= c.actor.train_iters && c.rollout.max_staleness > 0) {
+    ctx.addIssue({ code: "custom", path: ["rollout", "max_staleness"], message: `must be below actor.train_iters (${c.actor.train_iters}): every step would be sampled by the initial policy` });
   }
   if (c.model.pretrain && !c.model.arch) {
     ctx.addIssue({ code: "custom", path: ["model", "pretrain"], message: "pretraining needs model.arch (a model built from scratch), not model.path" });

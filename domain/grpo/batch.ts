@@ -3,7 +3,7 @@
 import type { GroupSampled, GroupScored } from "../../streams/events/index.ts";
 
 export type StepGroup = { sampled: GroupSampled; scored: GroupScored };
-export type Sequence = { groupId: string; sample: number; tokens: number[]; promptLen: number; logprobs: number[]; advantage: number };
+export type Sequence = { groupId: string; sample: number; tokens: number[]; promptLen: number; logprobs: number[]; advantage: number; masked?: boolean };
 export type PackedBatch = {
   tokens: Int32Array; seqLens: Int32Array; lossMask: Float32Array; advantages: Float32Array; oldLogprobs: Float32Array;
   tokensTrained: number; sequences: number;
@@ -13,7 +13,12 @@ export function orderGroups(groups: StepGroup[]): StepGroup[] {
   return [...groups].sort((a, b) => a.sampled.slot - b.sampled.slot);
 }
 
-export function sequencesOf(groups: StepGroup[], advantages: Map<string, number[]>): Sequence[] {
+/**
+ * The step's sequences in slot and sample order. `maskTruncated` (algorithm.overlong_filter, DAPO's overlong
+ * filtering): a response cut off at max_response_length stays in the batch (its group's advantages are
+ * computed with it) but none of its tokens is trained on.
+ */
+export function sequencesOf(groups: StepGroup[], advantages: Map<string, number[]>, maskTruncated = false): Sequence[] {
   const out: Sequence[] = [];
   for (const g of orderGroups(groups)) {
     const adv = advantages.get(g.sampled.groupId)!;
@@ -21,6 +26,7 @@ export function sequencesOf(groups: StepGroup[], advantages: Map<string, number[
       out.push({
         groupId: g.sampled.groupId, sample: s.index, promptLen: g.sampled.prompt.tokens.length,
         tokens: [...g.sampled.prompt.tokens, ...s.tokens], logprobs: s.logprobs, advantage: adv[s.index],
+        ...(maskTruncated && s.finish === "length" ? { masked: true } : {}),
       });
     }
   }
@@ -39,9 +45,10 @@ export function pack(seqs: Sequence[]): PackedBatch {
     b.tokens.set(s.tokens, o);
     b.seqLens[i] = s.tokens.length;
     for (let t = s.promptLen; t < s.tokens.length; t++) {
+      b.oldLogprobs[o + t] = s.logprobs[t - s.promptLen];
+      if (s.masked) continue;
       b.lossMask[o + t] = 1;
       b.advantages[o + t] = s.advantage;
-      b.oldLogprobs[o + t] = s.logprobs[t - s.promptLen];
       b.tokensTrained++;
     }
     o += s.tokens.length;

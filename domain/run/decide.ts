@@ -2,11 +2,18 @@
 // evolve(state, input) → state, where an input is an event of the run's log (with its sequence) or a
 // fact the updater's shell reports about its own effects (tasks it published, an update it computed,
 // its log follower failing). Both are pure; consumers/updater/driver.ts is the shell that carries the
-// commands out. Lock-step GRPO: step k's groups are sampled by policy version k; step k+1's tasks are
-// requested as soon as step k's weights are stored, before its PolicyUpdated is published.
+// commands out.
+//
+// A fixed lag (rollout.max_staleness = s): step k's groups are sampled by policy version max(0, k − s)
+// (schedule.ts samplingVersion), and its tasks are requested as soon as that version is stored: steps
+// k..k+s are in flight while step k trains, and once update k's weights are stored, before its
+// PolicyUpdated is published, step k+1+s is requested with them. s = 0 is lock-step GRPO. Which groups a
+// step trains on is a function of the log: its global_batch_size slots, or under dynamic sampling the
+// first global_batch_size informative groups of its rounds (stepBatch).
 import type { RunConfig } from "../../streams/config.ts";
 import type { GroupSampled, GroupScored, PolicyUpdated, RolloutRequested, RunFinished, ZsEvent } from "../../streams/events/index.ts";
-import { selectPrompts, taskChunks, type Selected } from "../grpo/schedule.ts";
+import { fillPrompts, samplingVersion, selectPrompts, taskChunks, type Selected } from "../grpo/schedule.ts";
+import { shapedRewards, uniform } from "../grpo/shaping.ts";
 import { emptyView, evolveView, type At, type RunView } from "./view.ts";
 
 /** What a step needs from the run's data and tokenizer, fixed for the life of an updater. */
@@ -41,13 +48,15 @@ export type ReadyGroup = { sampled: GroupSampled; scored: GroupScored };
 export type Command =
   | { kind: "request"; step: number; tasks: RolloutRequested[] }
   | { kind: "wait"; step: number; ready: number; missingSample: string[]; missingScore: string[]; refused: Refusal[] }
-  | { kind: "update"; step: number; version: number; groupIds: string[]; groups: ReadyGroup[] }
+  | { kind: "update"; step: number; version: number; groupIds: string[]; groups: ReadyGroup[]; dropped: Dropped[]; fillRounds: number }
   | { kind: "publish"; event: PolicyUpdated; expectLastSubjectSequence: number }
   | { kind: "finish"; event: RunFinished }
   | { kind: "stop"; reason: "finished" | "limit" }
   | { kind: "fail"; reason: "follower" | "dead-letter"; message: string };
 
 export type Refusal = { groupId: string; reason: string };
+/** A group of a step that its update does not train on (dynamic sampling), and why. */
+export type Dropped = { groupId: string; reason: "uniform" | "surplus" };
 
 export function initialUpdaterState(view: RunView = emptyView("pending")): UpdaterState {
   return { view, requested: new Set() };
@@ -81,8 +90,8 @@ function rowIdOf(rowIds: readonly string[], index: number): string {
 }
 
 /** rowIds: the dataset rows' ids by index (a task names each prompt's row by index and id). */
-export function tasksOfStep(cfg: RunConfig, runId: string, step: number, version: number, weightsDigest: string, selected: Selected[], stopTokenIds: number[], rowIds: readonly string[]): RolloutRequested[] {
-  return taskChunks(selected, cfg.rollout.prompts_per_task).map((c) => ({
+export function tasksOfStep(cfg: RunConfig, runId: string, step: number, version: number, weightsDigest: string, selected: Selected[], stopTokenIds: number[], rowIds: readonly string[], round = 0): RolloutRequested[] {
+  return taskChunks(selected, cfg.rollout.prompts_per_task, round).map((c) => ({
     type: "RolloutRequested", v: 2, runId, taskId: c.taskId, step, epoch: c.prompts[0].epoch, policyVersion: version,
     weightsDigest, samplesPerPrompt: cfg.rollout.n_samples_per_prompt, sampler: samplerOf(cfg, stopTokenIds),
     prompts: c.prompts.map((p) => ({ groupId: p.groupId, slot: p.slot, promptId: rowIdOf(rowIds, p.index), index: p.index, seed: p.seed })),
@@ -94,13 +103,20 @@ export function stepLimit(cfg: RunConfig, steps?: number): number {
   return Math.min(steps ?? cfg.actor.train_iters, cfg.actor.train_iters);
 }
 
-/** The policy version whose samples step k may use: k under lock-step (max_staleness 0). */
-function refusal(cfg: RunConfig, g: GroupSampled): string | null {
-  const staleness = cfg.rollout.max_staleness;
-  const expected = g.step;
-  if (g.policyVersion < expected - staleness || g.policyVersion > expected) {
-    return `sampled with policy v${g.policyVersion}, step ${g.step} needs v${expected}${staleness ? ` (max_staleness ${staleness})` : ""}`;
-  }
+/** The first step of the run's log and the version it starts from (a fork continues its parent's numbering). */
+export function firstStepOf(v: RunView): { step: number; version: number } {
+  const p = v.started?.event.parent;
+  return p ? { step: p.step + 1, version: p.version } : { step: 0, version: 0 };
+}
+
+/** The policy version that samples step k's groups in this run (the fixed lag of rollout.max_staleness). */
+export function versionOfStep(v: RunView, cfg: RunConfig, step: number): number {
+  return samplingVersion(cfg.rollout.max_staleness, firstStepOf(v), step);
+}
+
+function refusal(v: RunView, cfg: RunConfig, g: GroupSampled): string | null {
+  const expected = versionOfStep(v, cfg, g.step), s = cfg.rollout.max_staleness;
+  if (g.policyVersion !== expected) return `sampled with policy v${g.policyVersion}, step ${g.step} needs v${expected}${s ? ` (a fixed lag of max_staleness ${s})` : ""}`;
   return null;
 }
 
@@ -110,7 +126,7 @@ export function readyGroups(view: RunView, cfg: RunConfig, groupIds: readonly st
   for (const id of groupIds) {
     const g = view.groups.get(id);
     const a = g?.sampled?.event;
-    const why = a ? refusal(cfg, a) : null;
+    const why = a ? refusal(view, cfg, a) : null;
     if (why) refused.push({ groupId: id, reason: why });
     const b = view.scorer ? g?.scored.get(view.scorer)?.event : undefined;
     if (!a || why) missingSample.push(id);
@@ -120,21 +136,59 @@ export function readyGroups(view: RunView, cfg: RunConfig, groupIds: readonly st
   return { ready, missingSample, missingScore, refused };
 }
 
+/**
+ * Where a step's batch stands, from the log: `pending` with the round whose groups are still missing
+ * (its prompts, to request what is not sampled), or `ready` with the groups to train on in slot order.
+ * Without dynamic sampling that is the step's global_batch_size slots. With it, round 0 is those slots
+ * and round r ≥ 1 is fill round r (schedule.ts fillPrompts); a round is needed only once every earlier
+ * round is scored and holds fewer than global_batch_size informative groups (rewards not all equal,
+ * after shaping). The batch is the first global_batch_size informative groups by slot; the rest are
+ * dropped (`uniform`, or `surplus` beyond the batch). When max_fill_rounds rounds leave fewer, the step
+ * trains on the informative groups there are, or, with none at all, on its own slots (a policy gradient of
+ * zero: the step still moves the optimizer as a synchronous step would).
+ */
+export type StepPlan =
+  | { status: "pending"; round: number; selected: Selected[]; ready: number; missingSample: string[]; missingScore: string[]; refused: Refusal[] }
+  | { status: "ready"; groups: ReadyGroup[]; dropped: Dropped[]; fillRounds: number };
+
+export function stepBatch(v: RunView, cfg: RunConfig, datasetSize: number, step: number): StepPlan {
+  const B = cfg.actor.global_batch_size, ds = cfg.algorithm.dynamic_sampling;
+  const informative: ReadyGroup[] = [], uniformGroups: ReadyGroup[] = [];
+  let base: ReadyGroup[] = [];
+  for (let round = 0; ; round++) {
+    const selected = round === 0 ? selectPrompts(cfg, datasetSize, step) : fillPrompts(cfg, datasetSize, step, round);
+    const rg = readyGroups(v, cfg, selected.map((x) => x.groupId));
+    if (rg.ready.length < selected.length) return { status: "pending", round, selected, ready: rg.ready.length, missingSample: rg.missingSample, missingScore: rg.missingScore, refused: rg.refused };
+    if (!ds.enable) return { status: "ready", groups: rg.ready, dropped: [], fillRounds: 0 };
+    if (round === 0) base = rg.ready;
+    for (const g of rg.ready) (uniform(shapedRewards(cfg, g.sampled, g.scored)) ? uniformGroups : informative).push(g);
+    if (informative.length >= B || round === ds.max_fill_rounds) {
+      const groups = informative.length ? informative.slice(0, B) : base;
+      const used = new Set(groups.map((g) => g.sampled.groupId));
+      const dropped: Dropped[] = [...uniformGroups, ...informative.slice(B)]
+        .filter((g) => !used.has(g.sampled.groupId))
+        .sort((a, b) => a.sampled.slot - b.sampled.slot)
+        .map((g) => ({ groupId: g.sampled.groupId, reason: informative.includes(g) ? "surplus" : "uniform" }));
+      return { status: "ready", groups, dropped, fillRounds: round };
+    }
+  }
+}
+
 function unrequested(s: UpdaterState, tasks: RolloutRequested[], missing: ReadonlySet<string> | null): RolloutRequested[] {
   return tasks.filter((t) => !s.requested.has(t.taskId) && (!missing || t.prompts.some((p) => missing.has(p.groupId))));
 }
 
 export function decide(s: UpdaterState, c: DecideContext): Command {
-  const v = s.view, cfg = c.config;
+  const v = s.view, cfg = c.config, lag = cfg.rollout.max_staleness;
   if (v.finished) return { kind: "stop", reason: "finished" };
   if (s.followerError) return { kind: "fail", reason: "follower", message: `step ${v.step} cannot complete: the log follower of run ${c.runId} failed: ${s.followerError}` };
   const k = v.step;
   if (s.computed) {
-    // the update of step k is stored: request step k+1 with its weights, then publish the update
-    const e = s.computed.event;
-    if (k + 1 < c.limit) {
-      const next = unrequested(s, tasksOfStep(cfg, c.runId, k + 1, e.toVersion, e.weightsDigest, selectPrompts(cfg, c.rowIds.length, k + 1), c.stopTokenIds, c.rowIds), null);
-      if (next.length) return { kind: "request", step: k + 1, tasks: next };
+    // update k's weights are stored: step k+1+s is sampled by them; request it, then publish the update
+    const e = s.computed.event, j = k + 1 + lag;
+    if (j < c.limit) {
+      const next = unrequested(s, tasksOfStep(cfg, c.runId, j, e.toVersion, e.weightsDigest, selectPrompts(cfg, c.rowIds.length, j), c.stopTokenIds, c.rowIds), null);
+      if (next.length) return { kind: "request", step: j, tasks: next };
     }
     return { kind: "publish", event: e, expectLastSubjectSequence: v.lastPolicySeq };
   }
@@ -146,11 +200,20 @@ export function decide(s: UpdaterState, c: DecideContext): Command {
   }
   const dead = v.deadLetters.find((d) => d.step === k);
   if (dead) return { kind: "fail", reason: "dead-letter", message: `step ${k} cannot complete: a message on ${dead.event.subject} was dead-lettered (${dead.event.reason}): ${dead.event.error}` };
-  const ids = selectPrompts(cfg, c.rowIds.length, k).map((x) => x.groupId);
-  const rg = readyGroups(v, cfg, ids);
-  // request the groups that are not in the log yet (same msgIDs: a task already queued is not duplicated)
-  const tasks = unrequested(s, tasksOfStep(cfg, c.runId, k, v.version, v.weightsDigest!, selectPrompts(cfg, c.rowIds.length, k), c.stopTokenIds, c.rowIds), new Set(rg.missingSample));
-  if (tasks.length) return { kind: "request", step: k, tasks };
-  if (rg.ready.length === ids.length) return { kind: "update", step: k, version: v.version, groupIds: ids, groups: rg.ready };
-  return { kind: "wait", step: k, ready: rg.ready.length, missingSample: rg.missingSample, missingScore: rg.missingScore, refused: rg.refused };
+  // the steps in flight, k..k+s: request the groups of each that are not in the log yet (same msgIDs: a
+  // task already queued is not duplicated); their versions, at most the current one, are all stored
+  let current: StepPlan | undefined;
+  for (let j = k; j <= Math.min(k + lag, c.limit - 1); j++) {
+    const plan = stepBatch(v, cfg, c.rowIds.length, j);
+    if (j === k) current = plan;
+    if (plan.status !== "pending") continue;
+    const version = versionOfStep(v, cfg, j);
+    const tasks = unrequested(s, tasksOfStep(cfg, c.runId, j, version, v.versions.get(version)!.event, plan.selected, c.stopTokenIds, c.rowIds, plan.round), new Set(plan.missingSample));
+    if (tasks.length) return { kind: "request", step: j, tasks };
+  }
+  const p = current!;
+  if (p.status === "ready") {
+    return { kind: "update", step: k, version: v.version, groupIds: p.groups.map((g) => g.sampled.groupId), groups: p.groups, dropped: p.dropped, fillRounds: p.fillRounds };
+  }
+  return { kind: "wait", step: k, ready: p.ready, missingSample: p.missingSample, missingScore: p.missingScore, refused: p.refused };
 }

@@ -7,7 +7,7 @@ import { EvaluatedV1, EvaluatedV2, upcastEvaluatedV1, type Evaluated } from "./e
 import { PolicyUpdatedV1, type PolicyUpdated } from "./policy.ts";
 import { GroupScoredV1, GroupScoredV2, upcastGroupScoredV1, type GroupScored } from "./reward.ts";
 import { GroupSampledV1, GroupSampledV2, upcastGroupSampledV1, type GroupSampled } from "./rollout.ts";
-import { RunFinishedV1, RunStartedV1, type RunFinished, type RunStarted } from "./run.ts";
+import { RunFinishedV1, RunStartedV1, RunStartedV2, upcastRunStartedV1, type RunFinished, type RunStarted } from "./run.ts";
 import { RolloutRequestedV1, RolloutRequestedV2, upcastRolloutRequestedV1, type RolloutRequested } from "./tasks.ts";
 
 export * from "./common.ts";
@@ -83,6 +83,8 @@ export class EventRegistry {
 
 export const events = new EventRegistry()
   .register("RunStarted", 1, RunStartedV1)
+  .register("RunStarted", 2, RunStartedV2)
+  .upcaster("RunStarted", 1, upcastRunStartedV1)
   .register("RunFinished", 1, RunFinishedV1)
   .register("RolloutRequested", 1, RolloutRequestedV1)
   .register("RolloutRequested", 2, RolloutRequestedV2)

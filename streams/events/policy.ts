@@ -28,6 +28,12 @@ export const PolicyUpdatedV1 = z.strictObject({
   optimizerDigest: Digest,
   stats: UpdateStatsV1,
   timings: z.record(z.string(), z.number()),            // ms per stage
+  // off-policy steps (absent in logs written before them): each used group's staleness in versions
+  // (fromVersion − its sampling version), aligned with groupIds; under dynamic sampling, the step's
+  // groups that were sampled and scored but not trained on, and the fill rounds it took
+  staleness: z.array(z.number().int().nonnegative()).optional(),
+  dropped: z.array(z.strictObject({ groupId: GroupId, reason: z.enum(["uniform", "surplus"]) })).optional(),
+  fillRounds: z.number().int().nonnegative().optional(),
 });
 export type PolicyUpdated = z.infer<typeof PolicyUpdatedV1>;
 export type UpdateStats = z.infer<typeof UpdateStatsV1>;

@@ -19,7 +19,17 @@ export const RunStartedV1 = z.strictObject({
   parent: z.strictObject({ runId: RunId, step: z.number().int().nonnegative(), version: Version }).optional(), // lineage of a fork
   startedAt: z.string(),
 });
-export type RunStarted = z.infer<typeof RunStartedV1>;
+/**
+ * v2 (run config schema 2): rollout.max_staleness is a fixed lag. In schema 1 a max_staleness > 0 was
+ * accepted and did nothing (lock-step), so a v1 config upcasts to max_staleness 0 with the rest of
+ * upcastConfigV1; the event's shape is unchanged.
+ */
+export const RunStartedV2 = RunStartedV1.extend({ v: z.literal(2) });
+export type RunStarted = z.infer<typeof RunStartedV2>;
+
+export function upcastRunStartedV1(e: Record<string, unknown>): Record<string, unknown> {
+  return { ...e, v: 2, config: upcastConfigV1(e.config as Obj) };
+}
 
 export const RunFinishedV1 = z.strictObject({
   type: z.literal("RunFinished"),
@@ -68,7 +78,7 @@ export function upcastConfigV1(config: Obj): Obj {
   return c;
 }
 
-function parseRecorded<S extends z.ZodType>(schema: S, raw: Obj, started: RunStarted, field: string): z.infer<S> {
+function parseRecorded<S extends z.ZodType>(schema: S, raw: Obj, started: Pick<RunStarted, "runId" | "codeVersion"> & { v: number }, field: string): z.infer<S> {
   const r = schema.safeParse(raw);
   if (r.success) return r.data;
   throw new RecordedConfigError(`RunStarted.${field} of run ${started.runId} (v${started.v}, written by ${started.codeVersion})`,
@@ -76,11 +86,12 @@ function parseRecorded<S extends z.ZodType>(schema: S, raw: Obj, started: RunSta
 }
 
 /** The run config of a RunStarted, parsed (after the upcasters of old logs) against today's schema. */
-export function runConfigOf(started: RunStarted): RunConfig {
-  return parseRecorded(RunConfig, upcastConfigV1(started.config), started, "config");
+export function runConfigOf(started: RunStarted | z.infer<typeof RunStartedV1>): RunConfig {
+  // a v1 event that did not come through the registry (built in memory) is upcast here; upcastConfigV1 is idempotent
+  return parseRecorded(RunConfig, started.v === 1 ? upcastConfigV1(started.config) : started.config, started, "config");
 }
 
 /** The policy's model config of a RunStarted, parsed against the engine's schema (the recorded keys kept). */
-export function modelConfigOf(started: RunStarted): Qwen2Config {
+export function modelConfigOf(started: RunStarted | z.infer<typeof RunStartedV1>): Qwen2Config {
   return { ...started.modelConfig, ...parseRecorded(Qwen2Config, started.modelConfig, started, "modelConfig") };
 }

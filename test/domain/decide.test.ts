@@ -4,9 +4,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { decide, evolve, initialUpdaterState, type Command, type DecideContext, type Input, type UpdaterState } from "../../domain/run/decide.ts";
-import { selectPrompts } from "../../domain/grpo/schedule.ts";
+import { epochOrder, fillPrompts, selectPrompts } from "../../domain/grpo/schedule.ts";
 import { emptyView } from "../../domain/run/view.ts";
-import { resolveConfig } from "../../streams/config.ts";
+import { resolveConfig, type RunConfig } from "../../streams/config.ts";
 import type { DeadLettered, PolicyUpdated, ZsEvent } from "../../streams/events/index.ts";
 import { DIGEST, groupSampled, groupScored, runStarted } from "../helpers/events.ts";
 import { tinyConfig } from "../helpers/tiny.ts";
@@ -134,3 +134,151 @@ describe("the updater's decider", () => {
     assert.deepEqual(s, copy);
   });
 });
+
+// ---- a fixed lag and dynamic sampling -------------------------------------------------------------
+type Oracle = (step: number, slot: number) => number[];   // the rewards the reward consumer gives a group
+
+/**
+ * Drives the decider to the end of a run with no bus: every request is answered at once by groups sampled
+ * with the task's version and scored by `rewards`; every update is computed and published. Returns the
+ * commands in order, the requests as [step, round-or-base task ids, version], and the published updates.
+ */
+function drive(config: RunConfig, rewards: Oracle = () => [1, 0], holdScores = false) {
+  let q = 0;
+  const mark = (event: ZsEvent): Input => ({ seq: ++q, event });
+  const c: DecideContext = { runId: "r", config, limit: config.actor.train_iters, rowIds, stopTokenIds: [2] };
+  let s = evolve(initialUpdaterState(emptyView("pending")), mark({ ...runStarted("r"), config }));
+  const requests: { step: number; tasks: string[]; version: number; digest: string }[] = [];
+  const updates: PolicyUpdated[] = [];
+  for (let i = 0; i < 1000; i++) {
+    const cmd = decide(s, c);
+    if (cmd.kind === "request") {
+      requests.push({ step: cmd.step, tasks: cmd.tasks.map((t) => t.taskId), version: cmd.tasks[0].policyVersion, digest: cmd.tasks[0].weightsDigest });
+      s = evolve(s, { type: "TasksPublished", taskIds: cmd.tasks.map((t) => t.taskId) });
+      for (const t of cmd.tasks) for (const p of t.prompts) {
+        s = evolve(s, mark({ ...groupSampled("r", t.step, p.slot), policyVersion: t.policyVersion, taskId: t.taskId }));
+        if (!holdScores) s = evolve(s, mark({ ...groupScored("r", t.step, p.slot, rewards(t.step, p.slot)), policyVersion: t.policyVersion }));
+      }
+    } else if (cmd.kind === "update") {
+      const e = { ...updated(cmd.step), groupIds: cmd.groupIds, dropped: cmd.dropped, fillRounds: cmd.fillRounds };
+      s = evolve(s, { type: "UpdateComputed", event: e });
+    } else if (cmd.kind === "publish") {
+      updates.push(cmd.event);
+      s = evolve(s, mark(cmd.event));
+    } else if (cmd.kind === "finish") {
+      return { requests, updates, state: s };
+    } else {
+      return { requests, updates, state: s, last: cmd };
+    }
+  }
+  throw new Error("the decider did not finish");
+}
+
+const lagged = (s: number, iters = 5, extra: Record<string, unknown> = {}) => {
+  const base = tinyConfig();
+  return resolveConfig({ ...base, rollout: { ...(base.rollout as object), max_staleness: s }, actor: { ...(base.actor as object), train_iters: iters }, ...extra });
+};
+
+describe("the decider under a fixed lag (rollout.max_staleness)", () => {
+  it("s = 0 is lock-step: step k+1 is requested with update k's weights, after it is computed", () => {
+    const { requests, updates } = drive(lagged(0));
+    assert.deepEqual(requests.map((r) => [r.step, r.version]), [[0, 0], [1, 1], [2, 2], [3, 3], [4, 4]]);
+    assert.equal(updates.length, 5);
+  });
+
+  it("s = 2: steps 0..2 are requested with the initial weights up front, step k+3 with update k's weights before update k is published", () => {
+    const cfg = lagged(2, 6);
+    const c: DecideContext = { ...ctx, config: cfg, limit: 6 };
+    // before any update: steps 0, 1 and 2, all by version 0, then a wait on step 0
+    let s = given(at({ ...runStarted("r"), config: cfg }));
+    const first: [number, number][] = [];
+    for (let cmd = decide(s, c); cmd.kind === "request"; cmd = decide(s, c)) {
+      first.push([cmd.step, cmd.tasks[0].policyVersion]);
+      assert.ok(cmd.tasks.every((t) => t.weightsDigest === DIGEST));
+      s = evolve(s, { type: "TasksPublished", taskIds: cmd.tasks.map((t) => t.taskId) });
+    }
+    assert.deepEqual(first, [[0, 0], [1, 0], [2, 0]]);
+    assert.equal(decide(s, c).kind, "wait");
+    // the whole run: step k is sampled by version max(0, k − 2), with that version's digest
+    const { requests, updates } = drive(cfg);
+    assert.deepEqual(requests.map((r) => [r.step, r.version]), [[0, 0], [1, 0], [2, 0], [3, 1], [4, 2], [5, 3]]);
+    for (const r of requests.filter((x) => x.version > 0)) assert.equal(r.digest, updated(r.version - 1).weightsDigest, `step ${r.step}`);
+    assert.deepEqual(updates.map((u) => u.step), [0, 1, 2, 3, 4, 5]);
+  });
+
+  it("given a restart after update 0 with step 1 sampled and step 2 half sampled, it requests what is missing of steps 1..3, each with its version", () => {
+    const cfg = lagged(2, 6);
+    const c: DecideContext = { ...ctx, config: cfg, limit: 6 };
+    const sampledBy = (k: number, v: number, slots = [0, 1, 2, 3]) => slots.flatMap((i) => [at({ ...groupSampled("r", k, i), policyVersion: v }), at({ ...groupScored("r", k, i), policyVersion: v })]);
+    let s = given(at({ ...runStarted("r"), config: cfg }), ...sampledBy(0, 0), at(updated(0)), ...sampledBy(1, 0), ...sampledBy(2, 0, [0, 1]));
+    const got: [number, string[], number][] = [];
+    for (let cmd = decide(s, c); cmd.kind === "request"; cmd = decide(s, c)) {
+      got.push([cmd.step, cmd.tasks.map((t) => t.taskId), cmd.tasks[0].policyVersion]);
+      s = evolve(s, { type: "TasksPublished", taskIds: cmd.tasks.map((t) => t.taskId) });
+    }
+    assert.deepEqual(got, [[2, ["s2.c1"], 0], [3, ["s3.c0", "s3.c1"], 1]]);
+    const u = decide(s, c);
+    assert.equal(u.kind, "update", "step 1 is ready: its groups were sampled before the restart");
+  });
+
+  it("refuses a group sampled by another version than the lag names (fresher is refused too), and names both", () => {
+    const cfg = lagged(2, 6);
+    const c: DecideContext = { ...ctx, config: cfg, limit: 6 };
+    const s = given(at({ ...runStarted("r"), config: cfg }), { type: "TasksPublished", taskIds: ["s0.c0", "s0.c1", "s1.c0", "s1.c1", "s2.c0", "s2.c1"] },
+      ...[0, 1, 2, 3].flatMap((i) => [at({ ...groupSampled("r", 0, i), policyVersion: 0 }), at({ ...groupScored("r", 0, i), policyVersion: 0 })]).slice(0, 6),
+      at({ ...groupSampled("r", 0, 3), policyVersion: 1 }));
+    const w = decide(s, c);
+    assert.equal(w.kind, "wait");
+    if (w.kind === "wait") {
+      assert.deepEqual(w.missingSample, ["s0.g3"]);
+      assert.match(w.refused[0].reason, /sampled with policy v1, step 0 needs v0 \(a fixed lag of max_staleness 2\)/);
+    }
+  });
+});
+
+describe("the decider under dynamic sampling (algorithm.dynamic_sampling)", () => {
+  const dynamic = (rounds = 2, s = 0) => {
+    const c = lagged(s, 3);
+    return resolveConfig({ ...c, algorithm: { ...c.algorithm, dynamic_sampling: { enable: true, max_fill_rounds: rounds } } });
+  };
+
+  it("drops the uniform groups, tops the step up with fill rounds, and trains on the first global_batch_size informative groups by slot", () => {
+    // step 0: slots 1 and 3 uniform; fill round 1 (slots 4..7): 4 uniform, 5..7 informative → batch 0, 2, 5, 6; 7 is surplus
+    const rewards: Oracle = (k, slot) => (k === 0 && [1, 3, 4].includes(slot) ? [1, 1] : [1, 0]);
+    const { requests, updates } = drive(dynamic(), rewards);
+    assert.deepEqual(requests.filter((r) => r.step === 0).map((r) => r.tasks), [["s0.c0", "s0.c1"], ["s0.f1.c0", "s0.f1.c1"]]);
+    assert.deepEqual(updates[0].groupIds, ["s0.g0", "s0.g2", "s0.g5", "s0.g6"]);
+    assert.deepEqual(updates[0].dropped, [{ groupId: "s0.g1", reason: "uniform" }, { groupId: "s0.g3", reason: "uniform" }, { groupId: "s0.g4", reason: "uniform" }, { groupId: "s0.g7", reason: "surplus" }]);
+    assert.equal(updates[0].fillRounds, 1);
+    assert.deepEqual([updates[1].fillRounds, updates[1].dropped], [0, []], "a step whose groups are all informative takes no fill round");
+  });
+
+  it("fill prompts come from the schedule past the run's steps, the same whatever earlier steps dropped", () => {
+    const cfg = dynamic();
+    const f = fillPrompts(cfg, 200, 1, 2), g = fillPrompts(cfg, 200, 1, 2);
+    assert.deepEqual(f, g);
+    assert.deepEqual(f.map((x) => x.slot), [8, 9, 10, 11]);
+    assert.deepEqual(f.map((x) => x.index), Array.from({ length: 4 }, (_, i) => epochOrder(200, cfg.seed, 0, true)[(3 + 1 * 2 + 1) * 4 + i]));
+    const own = new Set([0, 1, 2].flatMap((k) => selectPrompts(cfg, 200, k).map((x) => x.index)));
+    assert.ok(f.every((x) => !own.has(x.index)), "no fill prompt is one of the run's own steps' prompts (first epoch)");
+  });
+
+  it("after max_fill_rounds, trains on the informative groups there are; with none at all, on the step's own slots", () => {
+    const { updates } = drive(dynamic(2), (k, slot) => (k === 0 ? (slot === 9 ? [0, 1] : [1, 1]) : [1, 0]));
+    assert.deepEqual(updates[0].groupIds, ["s0.g9"]);
+    assert.equal(updates[0].fillRounds, 2);
+    assert.equal(updates[0].dropped!.length, 11);
+    const none = drive(dynamic(1), (k) => (k === 0 ? [0, 0] : [1, 0])).updates[0];
+    assert.deepEqual(none.groupIds, ids(0));
+    assert.deepEqual(none.dropped!.map((d) => d.groupId), ["s0.g4", "s0.g5", "s0.g6", "s0.g7"]);
+  });
+
+  it("with a lag, a later step's fill round is requested while an earlier step trains", () => {
+    const cfg = dynamic(2, 1);
+    const { requests } = drive(cfg, (k, slot) => (k === 1 && slot === 0 ? [0, 0] : [1, 0]));
+    const order = requests.map((r) => r.tasks[0]);
+    assert.ok(order.indexOf("s1.f1.c0") !== -1 && order.indexOf("s1.f1.c0") < order.indexOf("s2.c0"), `requests: ${order.join(" ")}`);
+    assert.equal(requests.find((r) => r.tasks[0] === "s1.f1.c0")!.version, 0, "a fill round is sampled by its step's version");
+  });
+});
+

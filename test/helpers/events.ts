@@ -35,5 +35,5 @@ export function groupScoredV1(runId: string, step: number, slot: number, rewards
 export function runStarted(runId: string): RunStarted {
   const config = resolveConfig(tinyConfig());
   const modelConfig = { ...config.model.arch!, head_dim: config.model.arch!.hidden_size / config.model.arch!.num_attention_heads };
-  return { type: "RunStarted", v: 1, runId, config, configHash: configHash(config), codeVersion: "test", seed: config.seed, modelConfig, initialWeightsDigest: DIGEST, startedAt: new Date(0).toISOString() };
+  return { type: "RunStarted", v: 2, runId, config, configHash: configHash(config), codeVersion: "test", seed: config.seed, modelConfig, initialWeightsDigest: DIGEST, startedAt: new Date(0).toISOString() };
 }

@@ -13,13 +13,16 @@ import { RunContexts } from "../../loaders/runctx.ts";
 import { Policy } from "../../native/index.ts";
 import { Qwen2Config, configHash, loadConfig, resolveConfig, type RunConfig } from "../../streams/config.ts";
 import { ConfigError, RecordedConfigError } from "../../streams/errors.ts";
-import { modelConfigOf, runConfigOf, upcastConfigV1, type RunStarted } from "../../streams/events/index.ts";
+import { events, modelConfigOf, runConfigOf, upcastConfigV1, type RunStarted } from "../../streams/events/index.ts";
 import { runStarted } from "../helpers/events.ts";
 import { startBus, uniqueRunId, type Bus } from "../helpers/nats.ts";
 import { tinyConfig } from "../helpers/tiny.ts";
 
-const recorded = (config: unknown, modelConfig: Record<string, unknown> = {}): RunStarted =>
-  ({ ...runStarted("r1"), config: JSON.parse(JSON.stringify(config)), modelConfig, codeVersion: "abc1234" });
+/** A RunStarted as this code records it (v2). */
+const today = (config: unknown): RunStarted => ({ ...runStarted("r1"), config: JSON.parse(JSON.stringify(config)), codeVersion: "abc1234" });
+/** A RunStarted as an old log (v1, run config schema 1) recorded it. */
+const recorded = (config: unknown, modelConfig: Record<string, unknown> = {}) =>
+  ({ ...runStarted("r1"), v: 1 as const, config: JSON.parse(JSON.stringify(config)), modelConfig, codeVersion: "abc1234" });
 
 const arch = { vocab_size: 104, hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, intermediate_size: 64,
   rope_theta: 10000, rms_norm_eps: 1e-6, tie_word_embeddings: true, max_position_embeddings: 128, head_dim: 8 };
@@ -60,6 +63,16 @@ describe("runConfigOf: the run config of a RunStarted", () => {
     assert.equal(cfg.rollout.max_staleness, 0);
     assert.ok(cfg.eval.benchmarks.some((b) => b.k === 1) && cfg.eval.benchmarks.some((b) => b.k > 1), "the recipe has benchmarks of k = 1 and k > 1");
     for (const b of cfg.eval.benchmarks) assert.equal(b.temperature, b.k === 1 ? 0 : undefined, b.name); // k = 1: greedy, as it was
+  });
+
+  it("rollout.max_staleness: a v1 log's (accepted, lock-step) reads as 0 through the registry; a v2 log's fixed lag is kept", () => {
+    const raw = tinyConfig({ rollout: { ...(tinyConfig().rollout as object), max_staleness: 2 } });
+    const v1 = events.parse(recorded(raw)) as RunStarted;
+    assert.equal(v1.v, 2, "the registry upcasts a v1 RunStarted");
+    assert.equal(runConfigOf(v1).rollout.max_staleness, 0);
+    assert.equal(runConfigOf(recorded(raw)).rollout.max_staleness, 0, "a v1 event built in memory reads the same");
+    const v2: RunStarted = { ...runStarted("r1"), config: JSON.parse(JSON.stringify(raw)) };
+    assert.equal(runConfigOf(events.parse(v2) as RunStarted).rollout.max_staleness, 2);
   });
 
   it("upcasts eval.every > 0 without benchmarks (which evaluated nothing) to 0", () => {
@@ -136,11 +149,11 @@ describe("every reader of a run goes through runConfigOf", () => {
   };
 
   it("the updater's fold refuses a RunStarted whose config does not parse", () => {
-    assert.throws(() => foldRun([{ seq: 1, event: recorded(corrupt()) }]), (e: unknown) => e instanceof RecordedConfigError && /actor\.global_batch_size: got 0/.test(e.message));
+    assert.throws(() => foldRun([{ seq: 1, event: today(corrupt()) }]), (e: unknown) => e instanceof RecordedConfigError && /actor\.global_batch_size: got 0/.test(e.message));
   });
 
   it("the audit refuses it too, rather than checking against a mistyped config", () => {
-    assert.throws(() => auditEvents([{ seq: 1, event: recorded(corrupt()) }]), RecordedConfigError);
+    assert.throws(() => auditEvents([{ seq: 1, event: today(corrupt()) }]), RecordedConfigError);
   });
 
   it("no source file casts to a config type", () => {

@@ -5,6 +5,7 @@ import { describe, it } from "node:test";
 import { advantageEstimator, stdUnbiased } from "../../domain/grpo/advantages.ts";
 import { pack, rewardStats, sequencesOf } from "../../domain/grpo/batch.ts";
 import { learningRate, selectPrompts, taskChunks } from "../../domain/grpo/schedule.ts";
+import { overlongPenalty, shapedRewards, uniform } from "../../domain/grpo/shaping.ts";
 import { resolveConfig } from "../../streams/config.ts";
 import { groupSampled, groupScored } from "../helpers/events.ts";
 import { tinyConfig } from "../helpers/tiny.ts";
@@ -76,3 +77,35 @@ describe("batch packing", () => {
     assert.equal(st.rewardMean, 0.5);
   });
 });
+
+describe("DAPO's overlong shaping and filtering", () => {
+  const a = { overlong_buffer: 4, overlong_penalty_factor: 1 };
+  it("shapes by length: 0 up to L − B, a linear ramp to −1 over the buffer, −1 when cut off at L (L = 16, B = 4)", () => {
+    assert.deepEqual([0, 12, 13, 14, 15].map((n) => overlongPenalty(a, 16, n, false)), [0, 0, -0.25, -0.5, -0.75]);
+    assert.equal(overlongPenalty(a, 16, 16, true), -1);
+    assert.equal(overlongPenalty(a, 16, 9, true), -1, "a response cut off is punished whatever its length (a stop string may shorten it)");
+    assert.equal(overlongPenalty({ ...a, overlong_penalty_factor: 0.5 }, 16, 14, false), -0.25);
+    assert.equal(overlongPenalty({ ...a, overlong_buffer: 0 }, 16, 16, true), 0, "B = 0 is off");
+  });
+  it("adds the shaping to the scorer's rewards in sample order", () => {
+    const cfg = resolveConfig(tinyConfig({ algorithm: { overlong_buffer: 4 } }));   // max_response_length 16
+    const sampled = groupSampled("r", 0, 0, 3);
+    sampled.samples[0].tokens = Array(14).fill(7);
+    sampled.samples[2].tokens = Array(16).fill(7); sampled.samples[2].finish = "length";
+    const scored = groupScored("r", 0, 0, [1, 0, 1]);
+    scored.scores.reverse();                                                         // recorded order is not sample order
+    close(shapedRewards(cfg, sampled, scored), [0.5, 0, 0]);
+    assert.ok(uniform([0, 0, 0]) && !uniform([1, 0.5]));
+  });
+  it("overlong filtering keeps a cut-off response in its group but trains on none of its tokens", () => {
+    const g = { sampled: groupSampled("r", 0, 1), scored: groupScored("r", 0, 1, [1, 0]) };
+    g.sampled.samples[1].finish = "length";
+    const b = pack(sequencesOf([g], new Map([["s0.g1", [0.5, -0.5]]]), true));
+    assert.deepEqual([...b.lossMask], [0, 0, 0, 1, 1, 0, 0, 0, 0, 0]);
+    assert.deepEqual([...b.advantages], [0, 0, 0, 0.5, 0.5, 0, 0, 0, 0, 0]);
+    close([...b.oldLogprobs], [0, 0, 0, -0.5, -0.1, 0, 0, 0, -0.5, -0.1], 1e-6);
+    assert.equal(b.tokensTrained, 2);
+    assert.deepEqual([...pack(sequencesOf([g], new Map([["s0.g1", [0.5, -0.5]]]))).lossMask], [0, 0, 0, 1, 1, 0, 0, 0, 1, 1], "off: trained as sampled");
+  });
+});
+

@@ -18,7 +18,9 @@ import { evaluatedAfterStep, evaluationPlan } from "../../offline/eval/periodic.
 import { poolSettingsOf, rewardSpecOf, scorerOf } from "../../domain/reward/spec.ts";
 import { score } from "../../domain/reward/score.ts";
 import { microBatches, sequencesOf, type StepGroup } from "../../domain/grpo/batch.ts";
-import { stepLimit, tasksOfStep } from "../../domain/run/decide.ts";
+import { decide, evolve, initialUpdaterState, stepBatch, stepLimit, tasksOfStep, type DecideContext } from "../../domain/run/decide.ts";
+import { emptyView, foldRun } from "../../domain/run/view.ts";
+import { groupSampled, groupScored, runStarted } from "../helpers/events.ts";
 import { ensurePretrained } from "../../offline/pretrain.ts";
 import { learningRate, selectPrompts } from "../../domain/grpo/schedule.ts";
 import { grpoUpdate } from "../../compute/update.ts";
@@ -97,6 +99,7 @@ const PATH: Patch = [["model", { name: "m", path: modelA }]];
 const FORMAT_ACC: Patch = [["reward.fn", "format_acc"]];
 const COSINE: Patch = [["actor.lr_schedule", "cosine"], ["actor.train_iters", 4]];
 const TWO_UPDATES: Patch = [["algorithm.updates_per_batch", 2]];
+const DYNAMIC: Patch = [["algorithm.dynamic_sampling", { enable: true, max_fill_rounds: 3 }]];
 const TEMPLATE: Patch = [["data.template", "mine"], ["data.templates", { mine: "Solve {question}" }]];
 
 // ---- what components consume (each a pure function of the resolved config, or the real engine) --
@@ -178,6 +181,29 @@ async function partition(cfg: RunConfig) {
   } finally { policy.dispose(); }
 }
 
+/** The steps (and their versions) a fresh updater requests before its first update: the fixed lag. */
+function inFlight(cfg: RunConfig) {
+  const c: DecideContext = { runId: "r", config: cfg, limit: cfg.actor.train_iters, rowIds: Array.from({ length: 200 }, (_, i) => `row-${i}`), stopTokenIds: [1] };
+  let s = evolve(initialUpdaterState(emptyView("pending")), { seq: 1, event: { ...runStarted("r"), config: cfg } });
+  const out: [number, number][] = [];
+  for (let cmd = decide(s, c); cmd.kind === "request"; cmd = decide(s, c)) {
+    out.push([cmd.step, cmd.tasks[0].policyVersion]);
+    s = evolve(s, { type: "TasksPublished", taskIds: cmd.tasks.map((t) => t.taskId) });
+  }
+  return out;
+}
+/** Step 0's batch when every group of every round earns rewards all equal (uniform): what dynamic sampling does. */
+function dynamicBatch(cfg: RunConfig) {
+  let v = foldRun([{ seq: 1, event: { ...runStarted("r"), config: cfg } }], emptyView("pending"));
+  let seq = 1;
+  for (let i = 0; i < 20; i++) {
+    const plan = stepBatch(v, cfg, 200, 0);
+    if (plan.status === "ready") return { groups: plan.groups.map((g) => g.sampled.groupId), dropped: plan.dropped.length, rounds: plan.fillRounds };
+    v = foldRun(plan.selected.flatMap((x) => [{ seq: ++seq, event: groupSampled("r", 0, x.slot) }, { seq: ++seq, event: groupScored("r", 0, x.slot, [1, 1]) }]), v);
+  }
+  throw new Error("no batch after 20 rounds");
+}
+
 type Effect = (cfg: RunConfig) => unknown;
 // patch: the base of the case (both sides); also: what the change needs besides the key (changed side only);
 // fails: the error the component must raise with the change (a schema-valid value the loader refuses).
@@ -253,7 +279,7 @@ const CASES: Record<string, Case> = {
   "rollout.top_p": change(0.9, tasks),
   "rollout.top_k": change(5, tasks),
   "rollout.prompts_per_task": change(1, tasks),
-  "rollout.max_staleness": refuse(1, /rollout\.max_staleness: got 1 \(rollouts are on-policy .*arrives with off-policy rollouts/),
+  "rollout.max_staleness": change(2, inFlight),
   "rollout.stop": change(["</answer>"], stopped),
   "reward.fn": change("acc", verdicts),
   "reward.format_mode": change("strict", verdicts),
@@ -271,6 +297,11 @@ const CASES: Record<string, Case> = {
   "algorithm.clip_ratio_high": change(0.5, update),
   "algorithm.loss_agg_mode": change("seq-mean-token-sum-norm", update),
   "algorithm.updates_per_batch": change(2, update),
+  "algorithm.dynamic_sampling.enable": change(true, dynamicBatch),
+  "algorithm.dynamic_sampling.max_fill_rounds": change(1, dynamicBatch, DYNAMIC),
+  "algorithm.overlong_buffer": change(8, update),
+  "algorithm.overlong_penalty_factor": change(0.5, update, [["algorithm.overlong_buffer", 8]]),
+  "algorithm.overlong_filter": change(true, update),
   "actor.global_batch_size": change(2, schedule),
   "actor.micro_batch_size": change(3, partition),
   "actor.train_iters": change(5, lr),
@@ -307,7 +338,7 @@ const effectOf = (effect: Effect, raw: Raw) => {
   if (!memo.has(key)) memo.set(key, Promise.resolve().then(() => effect(resolve(raw))));
   return memo.get(key)!;
 };
-const CASE_NAMES = new Map<Effect, string>(Object.entries({ prompts, benchmark, tasks, schedule, lr, weights, pretrained, verdicts, evalPlan, workers, report, stopped, update, partition }).map(([k, f]) => [f as Effect, k]));
+const CASE_NAMES = new Map<Effect, string>(Object.entries({ prompts, benchmark, tasks, schedule, lr, weights, pretrained, verdicts, evalPlan, workers, report, stopped, update, partition, inFlight, dynamicBatch }).map(([k, f]) => [f as Effect, k]));
 
 describe("every config key", () => {
   before(async () => {

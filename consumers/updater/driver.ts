@@ -67,7 +67,7 @@ async function computeUpdate(log: EventLog, runId: string, cfg: RunConfig, engin
     type: "PolicyUpdated", v: 1, runId, step: c.step, fromVersion: c.version, toVersion: c.version + 1,
     groupIds: c.groupIds, scorer, advantageEstimator: cfg.algorithm.adv_estimator, advantages: up.advantages,
     weightsDigest, optimizerDigest, stats: up.stats,
-    timings: { waitMs, sampleMsPerGroup: mean((g) => g.sampled.ms), scoreMsPerGroup: mean((g) => g.scored.ms), refMs: up.timings.refMs, updateMs: up.timings.updateMs, snapshotMs: performance.now() - t1, stepMs: 0 },
+    timings: { waitMs, sampleMsPerGroup: mean((g) => g.sampled.ms), scoreMsPerGroup: mean((g) => g.scored.ms), refMs: up.timings.refMs, proxMs: up.timings.proxMs, updateMs: up.timings.updateMs, snapshotMs: performance.now() - t1, stepMs: 0 },
   };
 }
 

@@ -1,6 +1,7 @@
 // One GRPO update through the native engine: advantages (registry), the reference pass when the KL
-// needs it, the policy loss over micro-batches, global-norm clipping and AdamW. A pure function of
-// (policy, optimizer, reference, config, ordered groups): no clock, no randomness.
+// needs it, the proximal pass when an off-policy correction needs π_prox, the policy loss over
+// micro-batches, global-norm clipping and AdamW. A pure function of (policy, optimizer, reference,
+// config, ordered groups): no clock, no randomness.
 import type { RunConfig } from "../streams/config.ts";
 import type { AdamW, LossSpec, Policy } from "../native/index.ts";
 import { advantageEstimator } from "../domain/grpo/advantages.ts";
@@ -8,10 +9,15 @@ import { microBatches, orderGroups, pack, rewardStats, sequenceKl, sequencesOf, 
 import { learningRate } from "../domain/grpo/schedule.ts";
 import { shapedRewards } from "../domain/grpo/shaping.ts";
 
+/** The importance weights of the step's first epoch (absent under off_policy none): mean and max w, the
+ * fractions of loss tokens truncated (π_prox/μ above the cap or C) and masked (w = 0). */
+export type CorrectionStats = { isWeightMean: number; isWeightMax: number; isTruncatedFrac: number; isMaskedFrac: number };
 export type UpdateResult = {
   advantages: Record<string, number[]>;
-  stats: RewardStats & { loss: number; pgLoss: number; kl: number; entropy: number; clipFrac: number; gradNorm: number; lr: number; tokens: number };
-  timings: { refMs: number; updateMs: number };
+  /** mismatchKl: token-mean k3 estimate of KL(μ ‖ π_prox); mismatchMaxGap: the largest |μ − π_prox| (probabilities). */
+  stats: RewardStats & { loss: number; pgLoss: number; kl: number; entropy: number; clipFrac: number; gradNorm: number; lr: number; tokens: number;
+    mismatchKl: number; mismatchMaxGap: number } & Partial<CorrectionStats>;
+  timings: { refMs: number; proxMs: number; updateMs: number };
 };
 
 export function lossTemperature(cfg: RunConfig): number {
@@ -25,6 +31,7 @@ export async function grpoUpdate(p: { cfg: RunConfig; step: number; policy: Poli
   const estimator = advantageEstimator(algo.adv_estimator);
   const T = lossTemperature(cfg);
   const needRef = algo.kl_coef > 0 && reference !== null;
+  const corrected = algo.off_policy !== "none";
   const t0 = performance.now();
 
   // rewards per group, in sample order; with KL in the reward, r − β·Σ_t kl_t per sequence (kl_estimator)
@@ -36,11 +43,18 @@ export async function grpoUpdate(p: { cfg: RunConfig; step: number; policy: Poli
     for (const mb of microBatches(seqs, cfg.actor.micro_batch_size)) refLogps.push(await reference!.logprobs(pack(mb), T));
   }
   const refMs = performance.now() - t0;
+  // π_prox: the policy's log-probs at the step's starting weights, before any optimizer step, over the
+  // micro-batches the loss will see (the partition depends on the sequences only, not on the advantages)
+  const proxLogps: Float32Array[] = [];
+  if (corrected) {
+    for (const mb of microBatches(seqs, cfg.actor.micro_batch_size)) proxLogps.push(await policy.logprobs(pack(mb), T));
+  }
+  const proxMs = performance.now() - t0 - refMs;
   if (needRef && algo.use_kl_in_reward) {
     let i = 0;
     for (const [mbIndex, mb] of microBatches(seqs, cfg.actor.micro_batch_size).entries()) {
       const b = pack(mb);
-      const kls = sequenceKl(b, await policy.logprobs(b, T), refLogps[mbIndex], algo.kl_estimator);
+      const kls = sequenceKl(b, corrected ? proxLogps[mbIndex] : await policy.logprobs(b, T), refLogps[mbIndex], algo.kl_estimator);
       for (const kl of kls) { const s = seqs[i++]; rewards.get(s.groupId)![s.sample] -= algo.kl_coef * kl; }
     }
   }
@@ -59,24 +73,35 @@ export async function grpoUpdate(p: { cfg: RunConfig; step: number; policy: Poli
     aggregation: algo.loss_agg_mode,
     temperature: T,
     globalTokens, globalSeqs: seqs.length, maxResponseLength: cfg.data.max_response_length,
+    offPolicy: algo.off_policy, behavWeightCap: algo.behav_weight_cap, tisCap: algo.tis_cap,
+    misLow: algo.mis_band[0], misHigh: algo.mis_band[1], entropyCoef: algo.entropy_coeff,
   };
   const lr = learningRate(cfg.actor, step);
-  const acc = { loss: 0, pgLoss: 0, klSum: 0, entropySum: 0, clipCount: 0, tokens: 0 };
+  const acc = { loss: 0, pgLoss: 0, klSum: 0, entropySum: 0, clipCount: 0, tokens: 0,
+    wSum: 0, wMax: 0, wTruncated: 0, wMasked: 0, mismatchK3Sum: 0, mismatchMaxGap: 0 };
   let gradNorm = 0;
   for (let epoch = 0; epoch < algo.updates_per_batch; epoch++) {
     policy.zeroGrad();
     for (const [i, b] of mbs.entries()) {
-      const st = await policy.accumulate({ ...b, ...(needRef ? { refLogprobs: refLogps[i] } : {}) }, loss);
+      const st = await policy.accumulate({ ...b, ...(needRef ? { refLogprobs: refLogps[i] } : {}), ...(corrected ? { proxLogprobs: proxLogps[i] } : {}) }, loss);
+      // epoch 0 only: before the first optimizer step this forward's log-probs are π_prox, so under
+      // off_policy none the engine measures the mismatch against them without a proximal pass
       if (epoch === 0) {
         acc.loss += st.loss; acc.pgLoss += st.pgLoss; acc.klSum += st.klSum; acc.entropySum += st.entropySum;
         acc.clipCount += st.clipCount; acc.tokens += st.tokens;
+        acc.wSum += st.wSum; acc.wMax = Math.max(acc.wMax, st.wMax); acc.wTruncated += st.wTruncated; acc.wMasked += st.wMasked;
+        acc.mismatchK3Sum += st.mismatchK3Sum; acc.mismatchMaxGap = Math.max(acc.mismatchMaxGap, st.mismatchMaxGap);
       }
     }
     const r = await optimizer.step({ lr, clipGrad: cfg.actor.clip_grad });
     if (epoch === 0) gradNorm = r.gradNorm;
   }
-  const updateMs = performance.now() - t0 - refMs;
+  const updateMs = performance.now() - t0 - refMs - proxMs;
   const adv = Object.fromEntries(advantages);
+  const perToken = (x: number) => (acc.tokens ? x / acc.tokens : 0);
+  const correction: Partial<CorrectionStats> = corrected
+    ? { isWeightMean: perToken(acc.wSum), isWeightMax: acc.wMax, isTruncatedFrac: perToken(acc.wTruncated), isMaskedFrac: perToken(acc.wMasked) }
+    : {};
   return {
     advantages: adv,
     stats: {
@@ -84,7 +109,8 @@ export async function grpoUpdate(p: { cfg: RunConfig; step: number; policy: Poli
       loss: acc.loss, pgLoss: acc.pgLoss,
       kl: acc.tokens ? acc.klSum / acc.tokens : 0, entropy: acc.tokens ? acc.entropySum / acc.tokens : 0,
       clipFrac: acc.tokens ? acc.clipCount / acc.tokens : 0, gradNorm, lr, tokens: acc.tokens,
+      mismatchKl: perToken(acc.mismatchK3Sum), mismatchMaxGap: acc.mismatchMaxGap, ...correction,
     },
-    timings: { refMs, updateMs },
+    timings: { refMs, proxMs, updateMs },
   };
 }

@@ -14,17 +14,36 @@ import { inspectCheckpoint } from "./checkpoint.ts";
 // their config.json names, so no second shape exists to drift from it.
 export type { Qwen2Config };
 export type SeqBatch = { tokens: Int32Array; seqLens: Int32Array };
+/** oldLogprobs: μ, the sampler's log-probs; proxLogprobs: π_prox, the log-probs of the step's starting weights
+ * (needed by every offPolicy but none). */
 export type TrainBatch = SeqBatch & {
   lossMask: Float32Array; advantages?: Float32Array; oldLogprobs?: Float32Array; refLogprobs?: Float32Array;
+  proxLogprobs?: Float32Array;
 };
+/** The importance correction of the policy term (DESIGN.md "Off-policy steps"; native/core/train.h OffPolicy). */
+export type OffPolicy = "none" | "decoupled" | "tis" | "mis";
 export type LossSpec =
   | { kind: "ce"; globalTokens: number }
   | { kind: "grpo"; clipLow: number; clipHigh: number; klCoef: number; klEstimator: "k1" | "k2" | "k3";
       aggregation: "token-mean" | "seq-mean-token-mean" | "seq-mean-token-sum-norm";
-      temperature: number; globalTokens: number; globalSeqs: number; maxResponseLength: number };
-/** loss = pgLoss + klCoef * klLoss (this micro-batch's share of the batch objective); the rest are raw sums. */
+      temperature: number; globalTokens: number; globalSeqs: number; maxResponseLength: number;
+      /** absent: none. behavWeightCap is read by decoupled (default 5), tisCap by tis (2), misLow/misHigh by mis ([0.5, 2]). */
+      offPolicy?: OffPolicy; behavWeightCap?: number; tisCap?: number; misLow?: number; misHigh?: number;
+      /** loss -= entropyCoef * (the entropy aggregated as the policy term); absent: 0 */
+      entropyCoef?: number };
+/**
+ * loss = pgLoss + klCoef * klLoss - entropyCoef * entropyLoss (this micro-batch's share of the batch objective);
+ * the rest are raw sums over its loss tokens: of the importance weight w (wSum, wMax; wTruncated: tokens whose
+ * π_prox/μ was above the cap or C; wMasked: tokens with w = 0), and of the sampler–trainer mismatch with
+ * ρ = π_prox/μ (π_prox = this forward's log-probs when no proxLogprobs were given): mismatchK3Sum = Σ ρ − 1 − log ρ,
+ * mismatchMaxGap = max |μ − π_prox| in probability.
+ */
 export type LossStats = { loss: number; pgLoss: number; klLoss: number;
-  tokens: number; klSum: number; entropySum: number; clipCount: number; ratioMax: number };
+  tokens: number; klSum: number; entropySum: number; clipCount: number; ratioMax: number;
+  entropyLoss: number; wSum: number; wMax: number; wTruncated: number; wMasked: number;
+  mismatchK3Sum: number; mismatchMaxGap: number };
+const LOSS_STATS = ["loss", "pgLoss", "klLoss", "tokens", "klSum", "entropySum", "clipCount", "ratioMax",
+  "entropyLoss", "wSum", "wMax", "wTruncated", "wMasked", "mismatchK3Sum", "mismatchMaxGap"] as const satisfies readonly (keyof LossStats)[];
 export type SampleRequest = { prompts: Int32Array[]; seeds: number[]; temperature: number; topP: number; topK: number;
   maxNewTokens: number; stopTokenIds: number[] };
 export type SampleResult = { tokens: Int32Array; logprobs: Float32Array; finish: "stop" | "length" };
@@ -158,9 +177,10 @@ export class Policy {
   }
   zeroGrad(): void { native().zeroGrad(this.handle); }
   async accumulate(b: TrainBatch, loss: LossSpec): Promise<LossStats> {
-    const s = new Float64Array(8);
-    await native().accumulate(this.handle, b.tokens, b.seqLens, b.lossMask, b.advantages, b.oldLogprobs, b.refLogprobs, loss, s);
-    return { loss: s[0], pgLoss: s[1], klLoss: s[2], tokens: s[3], klSum: s[4], entropySum: s[5], clipCount: s[6], ratioMax: s[7] };
+    const s = new Float64Array(LOSS_STATS.length);
+    await native().accumulate(this.handle, b.tokens, b.seqLens, b.lossMask, b.advantages, b.oldLogprobs, b.refLogprobs,
+      b.proxLogprobs, loss, s);
+    return Object.fromEntries(LOSS_STATS.map((k, i) => [k, s[i]])) as LossStats;
   }
   async sample(req: SampleRequest): Promise<SampleResult[]> {
     const R = req.prompts.length;

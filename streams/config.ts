@@ -185,6 +185,16 @@ export const AlgorithmSpec = z.strictObject({
   overlong_penalty_factor: z.number().positive().default(1.0),
   // DAPO's overlong filtering: responses cut off at max_response_length are masked out of the loss
   overlong_filter: z.boolean().default(false),
+  // the importance correction of the policy term (DESIGN.md "Off-policy steps"; μ: the sampler, π_prox: the
+  // step's starting weights, one extra forward pass): none (r = π_θ/μ, today's objective), decoupled (AReaL),
+  // tis (truncated IS), mis (masked sequence IS). Each of the next three is read by one of them only and is
+  // settable under any (a fork may switch the correction and keep them).
+  off_policy: z.enum(["none", "decoupled", "tis", "mis"]).default("none"),
+  behav_weight_cap: z.number().gt(1).default(5.0),        // decoupled: tokens with π_prox/μ above it are masked
+  tis_cap: z.number().gt(0).default(2.0),                 // tis: w = min(π_prox/μ, tis_cap)
+  mis_band: z.tuple([z.number().gt(0), z.number().gt(0)]) // mis: a sequence whose exp(mean log(π_prox/μ)) is outside is masked
+    .refine(([lo, hi]) => lo < hi, "mis_band is [lo, hi] with lo < hi").default([0.5, 2.0]),
+  entropy_coeff: z.number().min(0).default(0),            // loss −= entropy_coeff · entropy (aggregated as the policy term)
 });
 
 export const ActorSpec = z.strictObject({

@@ -212,27 +212,57 @@ zs::LossSpec spec_of(const Napi::Value& v) {
   if (!(s.temperature > 0)) throw Napi::TypeError::New(v.Env(), "loss.temperature must be > 0");
   s.kl = (zs::KlEstimator)ki;
   s.agg = (zs::Aggregation)ai;
+  // the off-policy correction and the entropy bonus: optional, absent = the on-policy objective
+  auto opt_num = [&](const char* k, double def) {
+    Napi::Value x = o.Get(k);
+    return x.IsUndefined() ? def : number(x, (std::string("loss.") + k).c_str());
+  };
+  Napi::Value off = o.Get("offPolicy");
+  std::string op = off.IsUndefined() ? "none" : off.ToString().Utf8Value();
+  const char* ops[] = {"none", "decoupled", "tis", "mis"};
+  int oi = -1;
+  for (int i = 0; i < 4; i++) if (op == ops[i]) oi = i;
+  if (oi < 0) throw Napi::TypeError::New(v.Env(), "loss.offPolicy must be none, decoupled, tis or mis, got '" + op + "'");
+  s.off_policy = (zs::OffPolicy)oi;
+  s.behav_weight_cap = opt_num("behavWeightCap", s.behav_weight_cap);
+  s.tis_cap = opt_num("tisCap", s.tis_cap);
+  s.mis_low = opt_num("misLow", s.mis_low);
+  s.mis_high = opt_num("misHigh", s.mis_high);
+  s.entropy_coef = opt_num("entropyCoef", 0);
+  if (!(s.behav_weight_cap > 0)) throw Napi::TypeError::New(v.Env(), "loss.behavWeightCap must be > 0, got " + std::to_string(s.behav_weight_cap));
+  if (!(s.tis_cap > 0)) throw Napi::TypeError::New(v.Env(), "loss.tisCap must be > 0, got " + std::to_string(s.tis_cap));
+  if (!(s.mis_low > 0) || !(s.mis_low < s.mis_high))
+    throw Napi::TypeError::New(v.Env(), "loss.misLow must be > 0 and below loss.misHigh, got [" + std::to_string(s.mis_low) + ", " + std::to_string(s.mis_high) + "]");
+  if (!(s.entropy_coef >= 0)) throw Napi::TypeError::New(v.Env(), "loss.entropyCoef must be >= 0, got " + std::to_string(s.entropy_coef));
   return s;
 }
 
-// accumulate(h, tokens, seqLens, lossMask, advantages?, oldLogprobs?, refLogprobs?, spec, stats Float64Array(8))
+// accumulate(h, tokens, seqLens, lossMask, advantages?, oldLogprobs?, refLogprobs?, proxLogprobs?, spec,
+//            stats Float64Array(kStats))
+constexpr int kStats = 15;
 Napi::Value Accumulate(const Napi::CallbackInfo& info) {
   auto m = model_of(info[0]);
   int *tok, *lens, B;
   long N = batch_of(info, 1, 2, *m, &tok, &lens, &B);
   zs::TrainBatch b{tok, lens, B, typed<float>(info[3], "lossMask", N), typed_opt<float>(info[4], "advantages", N),
-                   typed_opt<float>(info[5], "oldLogprobs", N), typed_opt<float>(info[6], "refLogprobs", N)};
-  zs::LossSpec s = spec_of(info[7]);
+                   typed_opt<float>(info[5], "oldLogprobs", N), typed_opt<float>(info[6], "refLogprobs", N),
+                   typed_opt<float>(info[7], "proxLogprobs", N)};
+  zs::LossSpec s = spec_of(info[8]);
+  const std::string want = " (Float32Array(" + std::to_string(N) + "))";
   if (s.kind == zs::LossKind::GRPO && (!b.advantages || !b.old_lp))
-    throw Napi::TypeError::New(info.Env(), "the grpo loss needs advantages and oldLogprobs (Float32Array(" + std::to_string(N) + "))");
+    throw Napi::TypeError::New(info.Env(), "the grpo loss needs advantages and oldLogprobs" + want);
   if (s.kind == zs::LossKind::GRPO && s.kl_coef > 0 && !b.ref_lp)
-    throw Napi::TypeError::New(info.Env(), "klCoef > 0 needs refLogprobs (Float32Array(" + std::to_string(N) + "))");
-  double* stats = typed<double>(info[8], "stats", 8);
+    throw Napi::TypeError::New(info.Env(), "klCoef > 0 needs refLogprobs" + want);
+  if (s.kind == zs::LossKind::GRPO && s.off_policy != zs::OffPolicy::None && !b.prox_lp)
+    throw Napi::TypeError::New(info.Env(), "loss.offPolicy '" + info[8].As<Napi::Object>().Get("offPolicy").ToString().Utf8Value() +
+                                               "' needs proxLogprobs" + want);
+  double* stats = typed<double>(info[9], "stats", kStats);
   return queue(info.Env(), m, [=] {
     zs::LossStats st = zs::model_accumulate(*m, b, s);
-    double v[8] = {st.loss, st.pg_loss, st.kl_loss, st.tokens, st.kl_sum, st.entropy_sum, st.clip_count, st.ratio_max};
+    double v[kStats] = {st.loss, st.pg_loss, st.kl_loss, st.tokens, st.kl_sum, st.entropy_sum, st.clip_count, st.ratio_max,
+                        st.entropy_loss, st.w_sum, st.w_max, st.w_truncated, st.w_masked, st.mismatch_k3_sum, st.mismatch_max_gap};
     std::memcpy(stats, v, sizeof v);
-  }, nullptr, {info[1], info[2], info[3], info[4], info[5], info[6], info[8]});
+  }, nullptr, {info[1], info[2], info[3], info[4], info[5], info[6], info[7], info[9]});
 }
 
 // sample(h, prompts, promptLens, seeds Float64Array(R), {temperature, topP, topK, maxNewTokens}, stopIds,

@@ -36,6 +36,18 @@ inline void dlogits_of_row(float* d, const float* z, int tok, float dlp, int V, 
   for (int j = 0; j < V; j++) d[j] = -g * std::exp(z[j] * invT - lse);
   d[tok] += g;
 }
+// Adds the entropy's part to row d: H = -Σ p_j l_j with l = z/T - lse, dH/dz_j = -p_j (l_j + H) / T.
+// H is recomputed here in double from the row (not the float ent[t]), so the gradient is of this row's H.
+inline void dlogits_entropy_of_row(float* d, const float* z, float dent, int V, float invT) {
+  float lse = row_lse(z, V, invT);
+  double H = 0;
+  for (int j = 0; j < V; j++) { double l = z[j] * invT - lse; H -= std::exp(l) * l; }
+  const double g = (double)dent * invT;
+  for (int j = 0; j < V; j++) {
+    double l = z[j] * invT - lse;
+    d[j] += (float)(-g * std::exp(l) * (l + H));
+  }
+}
 }  // namespace
 
 void logprob_forward(float* lp, float* ent, const float* logits, const int* tokens, const uint8_t* start, int N, int V,
@@ -67,19 +79,23 @@ void logprob_forward_rows(float* lp, float* ent, const float* rows, const int* t
 
 void logprob_backward(float* dlogits, const float* dlp, const float* logits, const int* tokens, const uint8_t* start,
                       int N, int V, float temperature) {
-  logprob_backward_rows(dlogits, dlp, logits, tokens, start, 0, N, N, V, temperature);
+  logprob_backward_rows(dlogits, dlp, nullptr, logits, tokens, start, 0, N, N, V, temperature);
 }
 
-void logprob_backward_rows(float* drows, const float* dlp, const float* rows, const int* tokens, const uint8_t* start,
-                           int r0, int n, int N, int V, float temperature) {
+void logprob_backward_rows(float* drows, const float* dlp, const float* dent, const float* rows, const int* tokens,
+                           const uint8_t* start, int r0, int n, int N, int V, float temperature) {
   const float invT = 1.f / temperature;
   int chunks = (n + 15) / 16;
   parallel_for(chunks, [&](int c, int) {
     for (int i = c * 16; i < std::min(n, c * 16 + 16); i++) {
       float* d = drows + (size_t)i * V;
       const int t = r0 + i + 1;
-      if (t >= N || start[t] || dlp[t] == 0.f) { std::memset(d, 0, sizeof(float) * V); continue; }
-      dlogits_of_row(d, rows + (size_t)i * V, tokens[t], dlp[t], V, invT);
+      const bool has_ent = dent && t < N && dent[t] != 0.f;
+      if (t >= N || start[t] || (dlp[t] == 0.f && !has_ent)) { std::memset(d, 0, sizeof(float) * V); continue; }
+      const float* z = rows + (size_t)i * V;
+      if (dlp[t] != 0.f) dlogits_of_row(d, z, tokens[t], dlp[t], V, invT);
+      else std::memset(d, 0, sizeof(float) * V);
+      if (has_ent) dlogits_entropy_of_row(d, z, dent[t], V, invT);
     }
   });
 }

@@ -25,9 +25,13 @@ void logprob_backward(float* dlogits,        // (N,V) written
 // written at lp[r+1] / ent[r+1] (r0 == 0 also writes token 0's zeros). Bit-identical to the whole batch.
 void logprob_forward_rows(float* lp, float* ent, const float* rows, const int* tokens, const uint8_t* start, int r0,
                           int n, int N, int V, float temperature);
-// dlogits of the rows [r0, r0+n) (drows: n x V, written), as logprob_backward's rows.
-void logprob_backward_rows(float* drows, const float* dlp, const float* rows, const int* tokens, const uint8_t* start,
-                           int r0, int n, int N, int V, float temperature);
+// dlogits of the rows [r0, r0+n) (drows: n x V, written), as logprob_backward's rows, plus, when dent is not
+// nullptr, dent[t] * dH/dlogits of the entropy H of row t-1: -dent[t] * p_j (log p_j + H) / T.
+void logprob_backward_rows(float* drows,       // (n,V) written
+                           const float* dlp,   // (N) dloss/dlp
+                           const float* dent,  // (N) dloss/dent, or nullptr (no entropy term)
+                           const float* rows,  // (n,V) logits rows r0..r0+n-1
+                           const int* tokens, const uint8_t* start, int r0, int n, int N, int V, float temperature);
 void logprob_forward_ref(float* lp, float* ent, const float* logits, const int* tokens, const uint8_t* start, int N,
                          int V, float temperature);
 }  // namespace zs

@@ -48,7 +48,7 @@ struct SampleScratch {
 
 // Temporaries of forward/backward, kept between calls (grown, never shrunk: no page faults per step).
 struct Scratch {
-  std::vector<float> ln, h, tmp, pack, attn, dx, dln, dh, hbuf, dgu, dqkv, lp, ent, dlp;
+  std::vector<float> ln, h, tmp, pack, attn, dx, dln, dh, hbuf, dgu, dqkv, lp, ent, dlp, dent;
   std::vector<float> logit_rows, dlogits;  // one chunk of logits rows and their gradient (logit_chunk_rows x V)
   SampleScratch gen;
 };

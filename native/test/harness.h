@@ -9,6 +9,7 @@
 
 #include "common.h"
 #include "model.h"
+#include "sampling.h"  // rng_uniform
 
 namespace zst {
 
@@ -52,5 +53,9 @@ inline zs::Config tiny_config() {
 void test_sample_pinned();
 void test_sample_steps();
 void test_sample_vs_no_cache();
+
+// loss_tests.cc: the GRPO loss's off-policy corrections and entropy term against values worked by hand.
+void test_loss_off_policy();
+void test_entropy_backward();
 
 }  // namespace zst

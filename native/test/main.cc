@@ -1,7 +1,7 @@
 // Native tests without Node: the thread-pool stress, each optimised kernel against its _ref twin,
 // and whole-model calls that must give the same bits with 1 or 2 threads and with several callers
-// at once (the sampler's tests: sample_tests.cc; shared helpers: harness.h). Built plainly and with
-// ThreadSanitizer by scripts/native-tests.mjs (npm run test:tsan).
+// at once (the sampler's tests: sample_tests.cc; the loss's: loss_tests.cc; shared helpers:
+// harness.h). Built plainly and with ThreadSanitizer by scripts/native-tests.mjs (npm run test:tsan).
 // Usage: zs_native_tests [--seconds S] [--callers K] [--filter NAME]; exit 0 when every test passes.
 #include <algorithm>
 #include <array>
@@ -293,6 +293,8 @@ const Test kTests[] = {
     {"sample_pinned", test_sample_pinned},
     {"sample_steps", test_sample_steps},
     {"sample_vs_no_cache", test_sample_vs_no_cache},
+    {"loss_off_policy", test_loss_off_policy},
+    {"entropy_backward", test_entropy_backward},
 };
 
 }  // namespace

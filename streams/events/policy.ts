@@ -11,6 +11,12 @@ export const UpdateStatsV1 = z.strictObject({
   loss: z.number(), pgLoss: z.number(), kl: z.number(), entropy: z.number(),
   clipFrac: z.number(), gradNorm: z.number(), lr: z.number(),
   tokens: z.number().int(), groups: z.number().int(), zeroAdvantageGroups: z.number().int(),
+  // optional, so logs from before they existed still parse: the sampler–trainer mismatch (token-mean k3
+  // of KL(μ ‖ π_prox), the largest |μ − π_prox| probability gap) and, under an off-policy correction,
+  // its importance weights (mean, max, fraction of loss tokens truncated at the cap and masked to 0)
+  mismatchKl: z.number().optional(), mismatchMaxGap: z.number().optional(),
+  isWeightMean: z.number().optional(), isWeightMax: z.number().optional(),
+  isTruncatedFrac: z.number().optional(), isMaskedFrac: z.number().optional(),
 });
 
 export const PolicyUpdatedV1 = z.strictObject({

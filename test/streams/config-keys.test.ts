@@ -100,6 +100,7 @@ const FORMAT_ACC: Patch = [["reward.fn", "format_acc"]];
 const COSINE: Patch = [["actor.lr_schedule", "cosine"], ["actor.train_iters", 4]];
 const TWO_UPDATES: Patch = [["algorithm.updates_per_batch", 2]];
 const DYNAMIC: Patch = [["algorithm.dynamic_sampling", { enable: true, max_fill_rounds: 3 }]];
+const DECOUPLED: Patch = [["algorithm.off_policy", "decoupled"]];
 const TEMPLATE: Patch = [["data.template", "mine"], ["data.templates", { mine: "Solve {question}" }]];
 
 // ---- what components consume (each a pure function of the resolved config, or the real engine) --
@@ -302,6 +303,13 @@ const CASES: Record<string, Case> = {
   "algorithm.overlong_buffer": change(8, update),
   "algorithm.overlong_penalty_factor": change(0.5, update, [["algorithm.overlong_buffer", 8]]),
   "algorithm.overlong_filter": change(true, update),
+  // groupsFor's sampler log-probs are π ± 0.3, so ρ = π_prox/μ is e^0.3 or e^−0.3 on alternate tokens: a cap
+  // or C of 1.2 bites on half the tokens; a band starting above 1 masks the sequences of geometric mean 1
+  "algorithm.off_policy": change("decoupled", update),
+  "algorithm.behav_weight_cap": change(1.2, update, DECOUPLED),
+  "algorithm.tis_cap": change(1.2, update, [["algorithm.off_policy", "tis"]]),
+  "algorithm.mis_band": change([1.001, 2], update, [["algorithm.off_policy", "mis"]]),
+  "algorithm.entropy_coeff": change(0.1, update),
   "actor.global_batch_size": change(2, schedule),
   "actor.micro_batch_size": change(3, partition),
   "actor.train_iters": change(5, lr),
@@ -382,6 +390,12 @@ describe("combinations of keys", () => {
     const [k1, k2, k3] = [await adv("k1"), await adv("k2"), await adv("k3")];
     assert.notDeepStrictEqual(k1, k3);
     assert.notDeepStrictEqual(k2, k3);
+  });
+  it("refuses an empty or inverted mis_band and a behaviour-weight cap of 1 or less", () => {
+    assert.throws(() => resolve(configOf([["algorithm.mis_band", [2, 2]]])), /algorithm\.mis_band: got \[2,2\] \(mis_band is \[lo, hi\] with lo < hi\)/);
+    assert.throws(() => resolve(configOf([["algorithm.mis_band", [2, 0.5]]])), /algorithm\.mis_band/);
+    assert.throws(() => resolve(configOf([["algorithm.behav_weight_cap", 1]])), /algorithm\.behav_weight_cap: got 1/);
+    assert.throws(() => resolve(configOf([["algorithm.entropy_coeff", -0.1]])), /algorithm\.entropy_coeff: got -0\.1/);
   });
   it("refuses avg@k at temperature 0 and a sampled evaluation schedule without benchmarks", () => {
     assert.throws(() => resolve(configOf([["eval.benchmarks[].k", 4], ["eval.benchmarks[].temperature", 0]])), /eval\.benchmarks\.0\.temperature: got 0 \(k > 1 needs sampling/);

@@ -4,17 +4,18 @@ import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-export const summary = "run a benchmark suite: native | reward | verifier | step | cluster | chaos (npm run bench -- <suite>)";
+export const summary = "run a benchmark suite: native | reward | verifier | step | offpolicy | cluster | chaos (npm run bench -- <suite>)";
 const scripts = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "scripts");
 const suites: Record<string, string> = {
   native: "bench-native.ts",
   reward: "bench-reward.ts",
   verifier: "bench-verifier.ts",
   step: "bench-step.ts",
+  offpolicy: "bench-offpolicy.ts", // long (9 tiny runs): only when named
   cluster: "bench-cluster.ts",
   chaos: "bench-chaos.ts", // a check more than a figure, and long: only when named
 };
-const onlyWhenNamed = new Set(["chaos"]);
+const onlyWhenNamed = new Set(["chaos", "offpolicy"]);
 
 export async function run(argv: string[]): Promise<number> {
   const [suite, ...rest] = argv;

@@ -176,7 +176,7 @@ export const AlgorithmSpec = z.strictObject({
   // fillPrompts), at most max_fill_rounds, until global_batch_size informative groups are in
   dynamic_sampling: z.strictObject({
     enable: z.boolean().default(false),
-    max_fill_rounds: z.number().int().min(1).max(16).default(3),
+    max_fill_rounds: z.number().int().min(1).max(64).default(3),
   }).default({ enable: false, max_fill_rounds: 3 }),
   // DAPO's soft overlong punishment, added to the reward in the updater: with L = data.max_response_length
   // and B = overlong_buffer, 0 for |y| ≤ L − B, ((L − B) − |y|)/B · overlong_penalty_factor up to L, and

@@ -33,6 +33,19 @@ describe("run config", () => {
     assert.equal(configHash(c), configHash(loadConfig(RECIPE)));
   });
 
+  it("validates DAPO's variants with DAPO's published values (configs/dapo-qwen25-7b.yaml, configs/dapo-tiny.yaml)", () => {
+    const c = loadConfig("configs/dapo-qwen25-7b.yaml");
+    const a = c.algorithm;
+    assert.deepEqual([a.clip_ratio_low, a.clip_ratio_high, a.kl_coef, a.loss_agg_mode, a.entropy_coeff], [0.2, 0.28, 0, "token-mean", 0]);
+    assert.deepEqual(a.dynamic_sampling, { enable: true, max_fill_rounds: 29 }, "DAPO's ceiling: 10 batches of 3 x 512 prompts = the step's 512 + 29 fill rounds");
+    assert.deepEqual([c.data.max_response_length, a.overlong_buffer, a.overlong_penalty_factor, a.overlong_filter], [20480, 4096, 1.0, false]);
+    assert.deepEqual([c.actor.global_batch_size, c.rollout.n_samples_per_prompt, c.actor.lr, c.actor.lr_warmup_iters, c.actor.weight_decay, c.actor.clip_grad], [512, 16, 1e-6, 10, 0.1, 1.0]);
+    assert.deepEqual([c.rollout.temperature, c.rollout.top_p, c.rollout.max_staleness, a.off_policy], [1.0, 1.0, 0, "none"]);
+    const t = loadConfig("configs/dapo-tiny.yaml"), tiny = loadConfig("configs/tiny-r1-zero.yaml");
+    assert.deepEqual([t.algorithm.clip_ratio_low, t.algorithm.clip_ratio_high, t.algorithm.kl_coef, t.algorithm.dynamic_sampling.enable, t.algorithm.overlong_buffer], [0.2, 0.28, 0, true, 16]);
+    assert.deepEqual(t.model, tiny.model, "the tiny DAPO run starts from tiny-r1-zero's cached base model");
+  });
+
   const invalid: [string, string[], RegExp][] = [
     ["a string where a number is expected", ["actor.lr=fast"], /actor\.lr: got "fast" \(expected number, received string\)/],
     ["a negative learning rate", ["actor.lr=-0.1"], /actor\.lr: got -0\.1/],

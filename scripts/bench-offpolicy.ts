@@ -3,7 +3,8 @@
 // 1 generator and 1 reward consumer (the config's runtime): the step time (median over the steps after
 // the first s + 1, which fill the pipeline), steps per second against s = 0, the share of the updater's
 // step that is not compute (waiting for groups, storing the snapshot, bus and serialisation), the
-// sampler–trainer mismatch, and held-out accuracy of the final policy (greedy and T = 1 avg@4, the
+// sampler–trainer mismatch, the share of the machine's cores busy during training (/proc/stat: what
+// overlap can still fill), and held-out accuracy of the final policy (greedy and T = 1 avg@4, the
 // 256 held-out problems of `npm start`). Runs are interleaved (seed by seed, s = 0, 1, 2) so a noisy
 // neighbour hits every s alike.
 //
@@ -14,7 +15,7 @@
 // Flags: --seeds 0,1,2  --lags 0,1,2 (or --lag 4 with --learning)  --corrections none,decoupled,tis
 //        --steps N (default: actor.train_iters)  --set key=value (every run)  --json  --out FILE
 //        --keep DIR (each run's events as JSONL; default .zerostream/bench/offpolicy[-learning])
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { parseArgs } from "../cli/args.ts";
@@ -35,8 +36,16 @@ type RunResult = {
   label: string; seed: number; lag: number; correction: string; runId: string; steps: number;
   stepMs: number; stepsPerSec: number; computeMs: number; waitMs: number; snapshotMs: number; otherMs: number; busShare: number; waitShare: number;
   mismatchKl: number; mismatchMaxGap: number; isWeightMean?: number; isTruncatedFrac?: number; isMaskedFrac?: number;
-  greedy: number; sampled?: number; wallS: number; events: ZsEvent[];
+  greedy: number; sampled?: number; cpuBusy: number; wallS: number; events: ZsEvent[];
 };
+
+/** Jiffies of the whole machine (every core) from /proc/stat: total and idle (idle + iowait); null off Linux. */
+function cpuTimes(): { total: number; idle: number } | null {
+  try {
+    const f = readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/).slice(1).map(Number);
+    return { total: f.reduce((a, b) => a + b, 0), idle: f[3] + (f[4] ?? 0) };
+  } catch { return null; }
+}
 
 const list = (s: string | undefined, dflt: string) => (s ?? dflt).split(",").map((x) => x.trim()).filter(Boolean);
 
@@ -46,7 +55,11 @@ async function oneRun(o: { seed: number; lag: number; correction: string; steps?
   const t0 = performance.now();
   try {
     const sets = [`seed=${o.seed}`, `rollout.max_staleness=${o.lag}`, `algorithm.off_policy=${o.correction}`, `eval.every=${o.evalEvery}`, ...o.sets];
+    const c0 = cpuTimes();
     const out = await runConfig({ file: CONFIG, server: server.url, steps: o.steps, sets, quiet: true });
+    const c1 = cpuTimes();
+    // the share of the machine's cores busy while the run trained: what a pipeline can still fill
+    const cpuBusy = c0 && c1 ? 1 - (c1.idle - c0.idle) / Math.max(1, c1.total - c0.total) : NaN;
     const log = await EventLog.connect(server.url);
     try {
       const final = out.version;
@@ -69,7 +82,7 @@ async function oneRun(o: { seed: number; lag: number; correction: string; steps?
         busShare: med((u) => (t("stepMs")(u) - compute(u)) / t("stepMs")(u)), waitShare: med((u) => t("waitMs")(u) / t("stepMs")(u)),
         mismatchKl: s("mismatchKl"), mismatchMaxGap: s("mismatchMaxGap"),
         ...(o.correction !== "none" ? { isWeightMean: s("isWeightMean"), isTruncatedFrac: s("isTruncatedFrac"), isMaskedFrac: s("isMaskedFrac") } : {}),
-        greedy, sampled, wallS: (performance.now() - t0) / 1000, events,
+        greedy, sampled, cpuBusy, wallS: (performance.now() - t0) / 1000, events,
       };
     } finally { await log.close(); }
   } finally {
@@ -118,7 +131,7 @@ export async function run(argv: string[]): Promise<number> {
     return {
       label, runs: rs.length, stepMs: median(rs.map((r) => r.stepMs)), stepsPerSec: speed,
       speedup: base ? speed / median(base.map((r) => r.stepsPerSec)) : NaN,
-      busShare: median(rs.map((r) => r.busShare)), waitShare: median(rs.map((r) => r.waitShare)),
+      busShare: median(rs.map((r) => r.busShare)), waitShare: median(rs.map((r) => r.waitShare)), cpuBusy: median(rs.map((r) => r.cpuBusy)),
       waitMs: median(rs.map((r) => r.waitMs)), snapshotMs: median(rs.map((r) => r.snapshotMs)), otherMs: median(rs.map((r) => r.otherMs)),
       mismatchKl: median(rs.map((r) => r.mismatchKl)), mismatchMaxGap: median(rs.map((r) => r.mismatchMaxGap)),
       isWeightMean: rs[0].isWeightMean === undefined ? undefined : median(rs.map((r) => r.isWeightMean!)),
@@ -145,10 +158,10 @@ export async function run(argv: string[]): Promise<number> {
   }
   if (flags.json) { process.stdout.write(JSON.stringify(summary, null, 2) + "\n"); return 0; }
   process.stdout.write(`\n${learning ? "Learning check" : "Off-policy pipeline"}: ${CONFIG}, ${summary.steps} steps, seeds ${seeds.join(",")}, on ${cpu} (${cpus().length} cores, ${kernelSet()})\n`);
-  process.stdout.write(`| run | step (median) | steps/s | vs ${base?.[0].label ?? "-"} | not compute | of which waiting | snapshot | mismatch k3 | max gap |${learning ? " mean w |" : ""} held-out greedy (per seed) | mean |${learning ? "" : " T=1 avg@4 (per seed) | mean |"}\n`);
-  process.stdout.write(`|---|---|---|---|---|---|---|---|---|${learning ? "---|" : ""}---|---|${learning ? "" : "---|---|"}\n`);
+  process.stdout.write(`| run | step (median) | steps/s | vs ${base?.[0].label ?? "-"} | not compute | of which waiting | snapshot | cores busy | mismatch k3 | max gap |${learning ? " mean w |" : ""} held-out greedy (per seed) | mean |${learning ? "" : " T=1 avg@4 (per seed) | mean |"}\n`);
+  process.stdout.write(`|---|---|---|---|---|---|---|---|---|---|${learning ? "---|" : ""}---|---|${learning ? "" : "---|---|"}\n`);
   for (const r of rows) {
-    process.stdout.write(`| ${r.label} | ${f(r.stepMs, 0)} ms | ${f(r.stepsPerSec, 2)} | ${f(r.speedup, 2)}× | ${pct(r.busShare)} | ${pct(r.waitShare)} | ${f(r.snapshotMs, 0)} ms | ${r.mismatchKl.toExponential(1)} | ${r.mismatchMaxGap.toExponential(1)} |` +
+    process.stdout.write(`| ${r.label} | ${f(r.stepMs, 0)} ms | ${f(r.stepsPerSec, 2)} | ${f(r.speedup, 2)}× | ${pct(r.busShare)} | ${pct(r.waitShare)} | ${f(r.snapshotMs, 0)} ms | ${pct(r.cpuBusy)} | ${r.mismatchKl.toExponential(1)} | ${r.mismatchMaxGap.toExponential(1)} |` +
       `${learning ? ` ${f(r.isWeightMean)} |` : ""} ${r.greedy.map((x) => f(x)).join(" / ")} | ${f(r.greedyMean)} |${learning ? "" : ` ${r.sampled?.map((x) => f(x)).join(" / ") ?? "-"} | ${f(r.sampledMean)} |`}\n`);
   }
   if (report) process.stdout.write(`curves of every run: ${report}\n`);

@@ -12,7 +12,7 @@ import { ZeroStreamError } from "../../streams/errors.ts";
 import type { EventLog, Replayed } from "../../streams/eventlog.ts";
 import type { GroupSampled } from "../../streams/events/index.ts";
 import { Rng } from "../../domain/rng.ts";
-import { selectPrompts } from "../../domain/grpo/schedule.ts";
+import { promptOfSlot } from "../../domain/grpo/schedule.ts";
 import { foldRun, sampledGroups } from "../../domain/run/view.ts";
 import { applyStops } from "../../domain/stops.ts";
 import { RunContexts } from "../../loaders/runctx.ts";
@@ -76,7 +76,7 @@ export async function verifyRollouts(log: EventLog, runId: string, o: RolloutOpt
       const fail = (m: Pick<RolloutMismatch, "what" | "message">) => { report.mismatches.push({ groupId: id, seq, generator: g.generator, ...m }); o.onGroup?.(id, false); };
       if (g.kernels !== undefined && !KERNEL_SETS.includes(g.kernels)) { fail({ what: "kernels", message: `recorded kernel set ${JSON.stringify(g.kernels)} is none this engine has (${KERNEL_SETS.join(", ")})` }); continue; }
       if (g.kernels !== undefined && g.kernels !== kernelSet()) { report.elsewhere.push({ groupId: id, kernels: g.kernels }); continue; }
-      const slot = selectPrompts(cfg, ds.rows.length, g.step).find((s) => s.slot === g.slot);
+      const slot = promptOfSlot(cfg, ds.rows.length, g.step, g.slot);   // a fill round's slot too (dynamic sampling)
       const row = slot ? ds.rows[slot.index] : undefined;
       if (!slot || !row || g.prompt.index !== slot.index || g.prompt.tokens.join() !== row.tokens.join() || g.gold !== row.answer) {
         fail({ what: "prompt", message: `step ${g.step} slot ${g.slot} selects dataset row ${slot?.index}; the group holds row ${g.prompt.index}${row && g.prompt.index === slot?.index ? " with other tokens or gold" : ""}` });

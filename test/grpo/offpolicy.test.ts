@@ -12,6 +12,7 @@ import { runConfig } from "../../cli/commands/run.ts";
 import { spawnWorker, startRun } from "../../cli/launch.ts";
 import { auditEvents } from "../../domain/audit.ts";
 import { verifyUpdates } from "../../offline/replay/verify.ts";
+import { verifyRollouts } from "../../offline/replay/rollouts.ts";
 import { loadConfig } from "../../streams/config.ts";
 import type { GroupSampled, PolicyUpdated, ZsEvent } from "../../streams/events/index.ts";
 import { startBus, type Bus } from "../helpers/nats.ts";
@@ -129,4 +130,33 @@ describe("off-policy steps over the bus (rollout.max_staleness)", () => {
       assert.deepEqual(audit.updates.map((u) => u.weightsDigest), ref.digests);
     });
   }
+
+  it("DAPO over the bus (s = 1, dynamic sampling, overlong shaping): fill rounds and dropped groups in the log, audit clean, updates and rollouts re-execute", async () => {
+    // a random tiny model earns no verdict reward; the overlong shaping (16 tokens, buffer 4) separates
+    // responses cut off from the rest, so some groups are informative and some uniform
+    const file = writeConfig(tinyConfig({
+      rollout: { ...(base.rollout as object), max_staleness: 1 },
+      algorithm: { kl_coef: 0.001, clip_ratio_low: 0.2, clip_ratio_high: 0.28, dynamic_sampling: { enable: true, max_fill_rounds: 2 }, overlong_buffer: 4 },
+    }));
+    const out = await runConfig({ file, server: bus.server.url, rollout: 1, reward: 1, quiet: true });
+    const events = await bus.log.replayAll(out.runId);
+    const audit = auditEvents(events);
+    assert.deepEqual(audit.violations, []);
+    const ups = audit.updates;
+    assert.equal(ups.length, 3);
+    const dropped = ups.flatMap((u) => u.dropped ?? []);
+    assert.ok(dropped.some((d) => d.reason === "uniform"), `some group was uniform: ${JSON.stringify(ups.map((u) => [u.groupIds.length, u.dropped, u.fillRounds]))}`);
+    for (const u of ups) {
+      assert.ok(u.groupIds.length <= 4 && u.groupIds.length >= 1);
+      assert.equal(u.fillRounds !== undefined && u.fillRounds >= 0 && u.fillRounds <= 2, true);
+      assert.equal(audit.groups >= 12, true);
+    }
+    const sampled = events.filter(({ event: e }) => e.type === "GroupSampled").length;
+    assert.equal(sampled, ups.reduce((a, u) => a + u.groupIds.length + (u.dropped?.length ?? 0), 0), "every sampled group is used or recorded as dropped");
+    const v = await verifyUpdates(bus.log, out.runId, { events });
+    assert.equal(v.divergence, null);
+    const r = await verifyRollouts(bus.log, out.runId, { events, fraction: 1 });
+    assert.deepEqual(r.mismatches, []);
+    assert.equal(r.chosen.length, sampled, "fill-round groups re-sample from their own prompts and seeds too");
+  });
 });

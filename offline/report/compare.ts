@@ -193,14 +193,15 @@ function runTable(runs: ComparedSeries[], ev: ReturnType<typeof evalSeries>): st
   return `<div class="scroll"><table class="data" id="runs-table"><thead><tr>${head.map((h, i) => `<th${i > 0 && i < 4 ? ` class="l"` : ""}>${esc(h)}</th>`).join("")}</tr></thead><tbody>${rows.join("\n")}</tbody></table></div>`;
 }
 
-/** Per label with two or more runs: the mean ± standard deviation over its runs of the final values. */
+/** Per label with two or more runs: the mean ± sample standard deviation over its runs of the final values. */
 function labelTable(runs: ComparedSeries[], ev: ReturnType<typeof evalSeries>): string {
   const labels = [...new Set(runs.map((r) => r.label))].filter((l) => runs.filter((r) => r.label === l).length > 1);
   if (!labels.length) return "";
   const stat = (xs: (number | undefined)[]) => {
     const v = xs.filter((x): x is number => x !== undefined);
     if (!v.length) return "–";
-    const mu = meanOf(v), sd = Math.sqrt(meanOf(v.map((x) => (x - mu) ** 2)));
+    // the sample standard deviation (n − 1): a handful of seeds estimate the setting's spread
+    const mu = meanOf(v), sd = v.length > 1 ? Math.sqrt(v.reduce((a, x) => a + (x - mu) ** 2, 0) / (v.length - 1)) : 0;
     return `${fmt(mu)} ± ${fmt(sd, 2)}${v.length < xs.length ? ` (${v.length} of ${xs.length})` : ""}`;
   };
   const head = ["label", "runs", "final reward", "final accuracy", ...ev.keys.map((k) => `last ${k.title}`)];
@@ -211,7 +212,7 @@ function labelTable(runs: ComparedSeries[], ev: ReturnType<typeof evalSeries>): 
       ...ev.keys.map((k) => stat(lastOf(k)))];
     return `<tr><td class="l">${swatch(rs[0].color, "solid", 4)} ${esc(l)}</td>${cells.slice(1).map((x) => `<td>${esc(x)}</td>`).join("")}</tr>`;
   });
-  return `<h3>Per label: mean ± standard deviation over its runs</h3><div class="scroll"><table class="data" id="labels-table"><thead><tr>${head.map((h, i) => `<th${i ? "" : ` class="l"`}>${esc(h)}</th>`).join("")}</tr></thead><tbody>${rows.join("\n")}</tbody></table></div>`;
+  return `<h3>Per label: mean ± sample standard deviation over its runs</h3><div class="scroll"><table class="data" id="labels-table"><thead><tr>${head.map((h, i) => `<th${i ? "" : ` class="l"`}>${esc(h)}</th>`).join("")}</tr></thead><tbody>${rows.join("\n")}</tbody></table></div>`;
 }
 
 /** Builds the comparison page of several runs (each's events in log order). */

@@ -103,7 +103,8 @@ describe("comparison of several runs", () => {
     assert.deepEqual(rows.map((r) => r[12]), ["0.5 <small>v4</small>", "0.7 <small>v4</small>", "0.9 <small>v4</small>"]);
     assert.match(html, /<th>last addition-heldout · pass@1<\/th>/);
     const labels = /<table class="data" id="labels-table">([\s\S]*?)<\/table>/.exec(html)?.[1] ?? "";
-    assert.match(labels, /none<\/td><td>2<\/td><td>0\.4 ± 0\.1<\/td><td>0\.25 ± 0\.1<\/td><td>0\.6 ± 0\.1<\/td><\/tr>/);
+    // two seeds 0.2 apart: mean halfway, sample standard deviation 0.2/√2
+    assert.match(labels, /none<\/td><td>2<\/td><td>0\.4 ± 0\.14<\/td><td>0\.25 ± 0\.14<\/td><td>0\.6 ± 0\.14<\/td><\/tr>/);
     assert.ok(!labels.includes("tis"), "a label of one run has no mean row");
     assert.ok(!/<script|<[^>]*\s(src|href)\s*=/i.test(html), "self-contained, and the labels escaped");
     assert.match(html, /<li><svg class="swatch"[^>]*>.*?<\/svg><b>none · mean of 2<\/b><\/li>/);

@@ -1,16 +1,20 @@
 // The report's charts: Apache ECharts rendered to SVG strings on the server (no DOM, no JS in the
-// page). Each chart is a table entry: a title, the series it draws from the per-step stats, a y range.
+// page). Each chart is a table entry: a title, the series it draws from the per-step stats, a y range;
+// the off-policy charts also say when a run has what they draw (fields absent from older logs).
 import * as echarts from "echarts";
 import type { PolicyUpdated, UpdateStats } from "../../streams/events/index.ts";
 
-export type SeriesSpec = { name: string; value: (s: UpdateStats) => number; band?: boolean };
+/** A series' value at a step; undefined where the step does not have it (no point is drawn). */
+export type SeriesSpec = { name: string; value: (s: UpdateStats, u: PolicyUpdated) => number | undefined; band?: boolean };
 export type ChartSpec = {
   id: string;
   title: string;
   note?: string;
   series: SeriesSpec[];
   unitRange?: boolean;   // a rate in [0, 1]
+  fromZero?: boolean;    // a count or small fraction: the y axis starts at 0
   stack?: boolean;       // stacked areas (shares that add up to 1)
+  shown?: (steps: readonly PolicyUpdated[]) => boolean;   // default: always (when there are steps)
 };
 export type RenderedChart = { id: string; title: string; note?: string; svg: string; points: number; series: string[] };
 
@@ -46,6 +50,41 @@ export const TRAINING_CHARTS: ChartSpec[] = [
     series: OUTCOMES.map((o) => ({ name: o, value: outcomeShare(o) })) },
 ];
 
+const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+const stalenessOf = (u: PolicyUpdated) => (u.staleness?.length ? u.staleness : undefined);
+const droppedBy = (reason: "uniform" | "surplus") => (_: UpdateStats, u: PolicyUpdated) =>
+  u.dropped ? u.dropped.filter((d) => d.reason === reason).length : u.fillRounds !== undefined ? 0 : undefined;
+const anyStep = (f: (u: PolicyUpdated) => unknown) => (steps: readonly PolicyUpdated[]) => steps.some((u) => f(u) !== undefined);
+
+/** The off-policy telemetry (issue 13), each chart shown only when the run has what it draws: the mismatch
+ * on every step of a run since (the alarm for a sampler and trainer that drifted apart), the correction's
+ * weights under off_policy ≠ none, the staleness when some group was sampled by an older policy (a
+ * synchronous run's is 0 throughout: no chart), the dropped groups and fill rounds under dynamic sampling. */
+export const OFF_POLICY_CHARTS: ChartSpec[] = [
+  { id: "mismatch", title: "Sampler–trainer mismatch", note: "token-mean k3 of KL(μ ‖ π_prox)", fromZero: true,
+    shown: anyStep((u) => u.stats.mismatchKl), series: [{ name: "mismatch KL", value: (s) => s.mismatchKl }] },
+  { id: "mismatch-gap", title: "Sampler–trainer probability gap", note: "largest |μ − π_prox| of the step", fromZero: true,
+    shown: anyStep((u) => u.stats.mismatchMaxGap), series: [{ name: "max gap", value: (s) => s.mismatchMaxGap }] },
+  { id: "is-weight", title: "Importance weights", note: "w = π_prox/μ of the off-policy correction over the loss tokens",
+    shown: anyStep((u) => u.stats.isWeightMean ?? u.stats.isWeightMax),
+    series: [{ name: "mean", value: (s) => s.isWeightMean }, { name: "max", value: (s) => s.isWeightMax }] },
+  { id: "is-tokens", title: "Tokens truncated / masked by the correction", note: "fraction of the step's loss tokens", fromZero: true,
+    shown: anyStep((u) => u.stats.isTruncatedFrac ?? u.stats.isMaskedFrac),
+    series: [{ name: "truncated", value: (s) => s.isTruncatedFrac }, { name: "masked", value: (s) => s.isMaskedFrac }] },
+  { id: "staleness", title: "Staleness (versions behind)", note: "over the step's groups", fromZero: true,
+    shown: (steps) => steps.some((u) => stalenessOf(u)?.some((x) => x > 0)),
+    series: [
+      { name: "mean", value: (_, u) => { const st = stalenessOf(u); return st && mean(st); } },
+      { name: "max", value: (_, u) => { const st = stalenessOf(u); return st && Math.max(...st); } },
+    ] },
+  { id: "dynamic-sampling", title: "Dynamic sampling", note: "groups dropped per step by reason, and the fill rounds it took", fromZero: true,
+    shown: anyStep((u) => u.dropped ?? u.fillRounds),
+    series: [
+      { name: "dropped: uniform", value: droppedBy("uniform") }, { name: "dropped: surplus", value: droppedBy("surplus") },
+      { name: "fill rounds", value: (_, u) => u.fillRounds },
+    ] },
+];
+
 type Option = Record<string, unknown>;
 
 function round(x: number): number {
@@ -77,11 +116,11 @@ function option(spec: ChartSpec, steps: PolicyUpdated[]): Option {
     xAxis: { type: "value", name: "step", nameLocation: "middle", nameGap: 26, minInterval: 1, min: "dataMin", max: "dataMax" },
     yAxis: spec.unitRange
       ? { type: "value", min: 0, max: 1 }
-      : { type: "value", scale: true, axisLabel: { formatter: axisLabel } },
+      : { type: "value", scale: !spec.fromZero, min: spec.fromZero ? 0 : undefined, axisLabel: { formatter: axisLabel } },
     series: spec.series.map((s) => ({
       name: s.name,
       type: "line",
-      data: steps.map((u) => [u.step, round(s.value(u.stats))]),
+      data: steps.flatMap((u) => { const y = s.value(u.stats, u); return y === undefined ? [] : [[u.step, round(y)]]; }),
       ...seriesStyle(spec, s, few),
     })),
   };
@@ -99,8 +138,10 @@ export function renderChart(spec: ChartSpec, steps: PolicyUpdated[], size = CHAR
   }
 }
 
+/** The charts of a run's steps: the training curves, then the off-policy charts the run has. */
 export function renderTrainingCharts(steps: PolicyUpdated[]): RenderedChart[] {
-  return steps.length ? TRAINING_CHARTS.map((c) => renderChart(c, steps)) : [];
+  if (!steps.length) return [];
+  return [...TRAINING_CHARTS, ...OFF_POLICY_CHARTS].filter((c) => c.shown?.(steps) ?? true).map((c) => renderChart(c, steps));
 }
 
 export type EvalPoint = { label: string; points: [number, number][] };
@@ -120,6 +161,41 @@ export function renderEvalChart(lines: EvalPoint[], size = CHART_SIZE): Rendered
     });
     const points = lines.reduce((a, l) => a + l.points.length, 0);
     return { id: "eval", title: "Evaluation over policy versions", svg: chart.renderToSVGString(), points, series: lines.map((l) => l.label) };
+  } finally {
+    chart.dispose();
+  }
+}
+
+/** A line of a comparison chart: one run (or a label's mean), drawn in its label's colour and its own dash. */
+export type Line = {
+  name: string; points: [number, number][]; color: string;
+  dash?: "solid" | "dashed" | "dotted" | number[]; width?: number; opacity?: number;
+};
+export type LinesSpec = { id: string; title: string; note?: string; xName: string; unitRange?: boolean; fromZero?: boolean };
+
+/** Several lines over a shared x axis (step or policy version); the page carries one legend for every chart. */
+export function renderLines(spec: LinesSpec, lines: Line[], size = CHART_SIZE): RenderedChart {
+  const chart = echarts.init(null, null, { renderer: "svg", ssr: true, width: size.width, height: size.height });
+  const few = Math.max(0, ...lines.map((l) => l.points.length)) <= 30;
+  try {
+    chart.setOption({
+      animation: false,
+      textStyle: { fontFamily: "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif" },
+      grid: { left: 64, right: 20, top: 16, bottom: 40, containLabel: false },
+      xAxis: { type: "value", name: spec.xName, nameLocation: "middle", nameGap: 26, minInterval: 1, min: "dataMin", max: "dataMax" },
+      yAxis: spec.unitRange
+        ? { type: "value", min: 0, max: 1 }
+        : { type: "value", scale: !spec.fromZero, min: spec.fromZero ? 0 : undefined, axisLabel: { formatter: axisLabel } },
+      series: lines.map((l) => ({
+        name: l.name, type: "line", data: l.points.map(([x, y]) => [x, round(y)]),
+        lineStyle: { color: l.color, type: l.dash ?? "solid", width: l.width ?? 2, opacity: l.opacity ?? 1 },
+        itemStyle: { color: l.color, opacity: l.opacity ?? 1 },
+        // a lone point (one evaluation) has no line to show: its symbol is drawn
+        showSymbol: few || l.points.length === 1, symbolSize: 4,
+      })),
+    });
+    const points = lines.reduce((a, l) => a + l.points.length, 0);
+    return { id: spec.id, title: spec.title, note: spec.note, svg: chart.renderToSVGString(), points, series: lines.map((l) => l.name) };
   } finally {
     chart.dispose();
   }

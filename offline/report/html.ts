@@ -50,6 +50,32 @@ function kv(rows: [string, unknown][]): string {
   return `<table class="kv">${rows.filter(([, v]) => v !== undefined && v !== "").map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(v)}</td></tr>`).join("")}</table>`;
 }
 
+/** The correction of algorithm.off_policy with the setting that bounds it. */
+export function correctionOf(c: (p: string) => string | undefined): string | undefined {
+  const kind = c("algorithm.off_policy");
+  if (kind === "decoupled") return `decoupled, behaviour-weight cap ${c("algorithm.behav_weight_cap") ?? "–"}`;
+  if (kind === "tis") return `tis, cap ${c("algorithm.tis_cap") ?? "–"}`;
+  if (kind === "mis") return `mis, band ${c("algorithm.mis_band")?.replace(",", ", ") ?? "–"}`;
+  return kind;
+}
+
+/** The off-policy settings (issue 13; keys a config from before them lacks, and the row is left out). */
+function offPolicyRows(c: (p: string) => string | undefined): [string, unknown][] {
+  const lag = c("rollout.max_staleness");
+  const dyn = c("algorithm.dynamic_sampling.enable");
+  const buffer = c("algorithm.overlong_buffer"), filter = c("algorithm.overlong_filter");
+  const overlong = buffer === undefined && filter === undefined ? undefined : [
+    buffer !== undefined && buffer !== "0" ? `shaping over the last ${buffer} tokens, penalty ${c("algorithm.overlong_penalty_factor")}` : "",
+    filter === "true" ? "truncated responses masked out of the loss" : "",
+  ].filter(Boolean).join("; ") || "off";
+  return [
+    ["max staleness", lag && (lag === "0" ? "0 (synchronous)" : `${lag} (step k sampled by policy v(k − ${lag}))`)],
+    ["off-policy correction", correctionOf(c)],
+    ["dynamic sampling", dyn && (dyn === "true" ? `on, at most ${c("algorithm.dynamic_sampling.max_fill_rounds")} fill rounds` : "off")],
+    ["overlong", overlong], ["entropy coeff", c("algorithm.entropy_coeff")],
+  ];
+}
+
 export function headerSection(m: ReportModel): string {
   const s = m.started;
   const cfg = (s?.config ?? {}) as Obj;
@@ -79,29 +105,49 @@ export function headerSection(m: ReportModel): string {
     ["clip ratio", clipRange], ["loss aggregation", c("algorithm.loss_agg_mode")],
     ["weight decay / grad clip", c("actor.weight_decay") && `${c("actor.weight_decay")} / ${c("actor.clip_grad")}`],
   ]);
+  const offPolicy = offPolicyRows(c);
+  const offCard = offPolicy.some(([, v]) => v !== undefined) ? `<div id="off-policy-settings"><h3>Off-policy steps</h3>${kv(offPolicy)}</div>` : "";
   return `<header><h1>zerostream run <code>${esc(m.runId)}</code></h1></header>
-<section class="cards"><div><h3>Run</h3>${run}</div><div><h3>Model and task</h3>${task}</div><div><h3>GRPO</h3>${grpo}</div></section>
+<section class="cards"><div><h3>Run</h3>${run}</div><div><h3>Model and task</h3>${task}</div><div><h3>GRPO</h3>${grpo}</div>${offCard}</section>
 <details><summary>Resolved config (RunStarted)</summary><pre>${esc(JSON.stringify(cfg, null, 2))}</pre></details>`;
 }
 
-export function chartsSection(charts: RenderedChart[], title: string): string {
-  if (!charts.length) return `<section><h2>${esc(title)}</h2><p class="empty">No policy updates in the log yet.</p></section>`;
+/** A section of charts; `lead` (markup) goes between the title and the charts, a comparison's legend. */
+export function chartsSection(charts: RenderedChart[], title: string, lead = "", empty = "No policy updates in the log yet."): string {
+  if (!charts.length) return `<section><h2>${esc(title)}</h2><p class="empty">${esc(empty)}</p></section>`;
   const figs = charts.map((c) => `<figure class="chart" id="chart-${esc(c.id)}" data-points="${c.points}" data-series="${esc(c.series.join("|"))}">
 <figcaption>${esc(c.title)}${c.note ? ` <small>${esc(c.note)}</small>` : ""}</figcaption>
 ${c.svg}
 </figure>`).join("\n");
-  return `<section><h2>${esc(title)}</h2><div class="grid">${figs}</div></section>`;
+  return `<section><h2>${esc(title)}</h2>${lead}<div class="grid">${figs}</div></section>`;
 }
+
+type Column = [string, (u: PolicyUpdated) => number | undefined];
+const meanOf = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+const countDropped = (reason: string) => (u: PolicyUpdated) => u.dropped?.filter((d) => d.reason === reason).length;
+
+/** The step table's off-policy columns (issue 13): each shown when some step of the run has it. */
+const OFF_POLICY_COLUMNS: Column[] = [
+  ["mismatch kl", (u) => u.stats.mismatchKl], ["mismatch max gap", (u) => u.stats.mismatchMaxGap],
+  ["w mean", (u) => u.stats.isWeightMean], ["w max", (u) => u.stats.isWeightMax],
+  ["w truncated", (u) => u.stats.isTruncatedFrac], ["w masked", (u) => u.stats.isMaskedFrac],
+  ["staleness mean", (u) => (u.staleness?.length ? meanOf(u.staleness) : undefined)],
+  ["staleness max", (u) => (u.staleness?.length ? Math.max(...u.staleness) : undefined)],
+  ["dropped uniform", countDropped("uniform")], ["dropped surplus", countDropped("surplus")], ["fill rounds", (u) => u.fillRounds],
+];
 
 export function stepTable(steps: PolicyUpdated[]): string {
   if (!steps.length) return "";
-  const cols: [string, (u: PolicyUpdated) => number][] = [
+  const present = (cols: Column[]) => cols.filter(([, f]) => steps.some((u) => f(u) !== undefined));
+  const cols: Column[] = [
     ["step", (u) => u.step], ["reward", (u) => u.stats.rewardMean], ["format", (u) => u.stats.formatRate],
     ["accuracy", (u) => u.stats.accuracyRate], ["length", (u) => u.stats.responseLengthMean], ["max len", (u) => u.stats.responseLengthMax],
     ["truncated", (u) => u.stats.truncatedRate], ["kl", (u) => u.stats.kl], ["entropy", (u) => u.stats.entropy],
     ["clip frac", (u) => u.stats.clipFrac], ["loss", (u) => u.stats.loss], ["grad norm", (u) => u.stats.gradNorm],
     ["lr", (u) => u.stats.lr], ["zero-adv groups", (u) => u.stats.zeroAdvantageGroups],
+    ...present(OFF_POLICY_COLUMNS),
     ["step ms", (u) => Object.values(u.timings).reduce((a, b) => a + b, 0)],
+    ...present([["prox ms", (u) => u.timings.proxMs]]),
   ];
   const head = cols.map(([h]) => `<th>${esc(h)}</th>`).join("");
   const body = steps.map((u) => `<tr>${cols.map(([, f]) => `<td>${esc(fmt(f(u)))}</td>`).join("")}</tr>`).join("\n");

@@ -33,3 +33,21 @@ export function evaluated(runId: string, policyVersion: number, over: Partial<Ev
     ...over,
   };
 }
+
+/** The off-policy telemetry of a step (issue 13) with known values: mismatch, the correction's weights
+ * when `corrected`, the staleness of its two groups, one dropped group per reason from step 1 on. */
+export function offPolicyUpdated(runId: string, step: number, o: { corrected?: boolean; lag?: number; dynamic?: boolean; over?: Partial<UpdateStats> } = {}): PolicyUpdated {
+  const u = policyUpdated(runId, step, stats(step, {
+    mismatchKl: 1e-4 * (step + 1), mismatchMaxGap: 0.01 * (step + 1),
+    ...(o.corrected ? { isWeightMean: 1 + 0.05 * step, isWeightMax: 1.5 + step, isTruncatedFrac: 0.02 * step, isMaskedFrac: 0.01 * step } : {}),
+    ...o.over,
+  }));
+  const lag = Math.min(step, o.lag ?? 0);
+  u.staleness = [lag, Math.max(0, lag - 1)];
+  if (o.dynamic) {
+    u.dropped = step ? [{ groupId: `s${step}.g2`, reason: "uniform" }, { groupId: `s${step}.g3`, reason: "surplus" }, { groupId: `s${step}.g4`, reason: "uniform" }] : [];
+    u.fillRounds = step ? 1 : 0;
+  }
+  u.timings = { ...u.timings, proxMs: 7 + step };
+  return u;
+}

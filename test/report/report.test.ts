@@ -11,6 +11,7 @@ import { groupSampled, groupScored, runStarted } from "../helpers/events.ts";
 import { tinyConfig } from "../helpers/tiny.ts";
 import { resolveConfig } from "../../streams/config.ts";
 import { evaluated, policyUpdated, stats } from "./events.ts";
+import { chartSvg, seriesLines } from "./svg.ts";
 
 const RUN = "rep-unit";
 const XSS = `<script>alert("pwned")</script>`;
@@ -35,24 +36,6 @@ function runEvents(): ZsEvent[] {
   out.push(evaluated(RUN, 0, { samples: [{ promptId: "h1", text: `eval ${XSS}`, reward: 0, outcome: "wrong" }] }), evaluated(RUN, 3));
   out.push({ type: "RunFinished", v: 1, runId: RUN, reason: "completed", finalVersion: 3, finalWeightsDigest: `sha256:${"1".repeat(64)}` });
   return out;
-}
-
-/** The <svg> of the figure with this id. */
-function chartSvg(html: string, id: string): string {
-  const m = new RegExp(`<figure class="chart" id="chart-${id}"[^>]*>([\\s\\S]*?)</figure>`).exec(html);
-  assert.ok(m, `no figure chart-${id}`);
-  const svgs = m[1].match(/<svg[\s\S]*?<\/svg>/g) ?? [];
-  assert.equal(svgs.length, 1, `chart ${id} has ${svgs.length} svg elements`);
-  return svgs[0];
-}
-
-/** The vertices of the series polylines (the clipped "M x y L x y ..." paths ECharts draws for line series). */
-function seriesLines(svg: string): [number, number][][] {
-  const lines: [number, number][][] = [];
-  for (const m of svg.matchAll(/<g clip-path="url\(#[^)]+\)">\s*<path d="(M[^"]+)"/g)) {
-    lines.push([...m[1].matchAll(/[ML]\s*(-?[\d.]+)[ ,](-?[\d.]+)/g)].map((v) => [Number(v[1]), Number(v[2])]));
-  }
-  return lines;
 }
 
 describe("report from constructed events", () => {

@@ -22,6 +22,7 @@ import { parseArgs } from "../cli/args.ts";
 import { runConfig } from "../cli/commands/run.ts";
 import { modelCacheDir } from "../cli/launch.ts";
 import { evaluateRun } from "../offline/eval/index.ts";
+import { writeComparison } from "../offline/report/index.ts";
 import { ensurePretrained } from "../offline/pretrain.ts";
 import { loadConfig } from "../streams/config.ts";
 import { EventLog } from "../streams/eventlog.ts";
@@ -142,12 +143,10 @@ export async function run(argv: string[]): Promise<number> {
   });
   let report: string | undefined;
   if (learning) {
-    const { writeComparison } = await import("../offline/report/index.ts") as unknown as { writeComparison?: (runs: { label: string; events: ZsEvent[] }[], out: string) => Promise<string> };
-    if (writeComparison) {
-      report = (flags.out as string | undefined) ?? join("reports", "offpolicy-learning.html");
-      mkdirSync(dirname(report), { recursive: true });
-      report = await writeComparison(results.map((r) => ({ label: `${r.label} seed ${r.seed}`, events: r.events })), report);
-    }
+    report = (flags.out as string | undefined) ?? join("reports", "offpolicy-learning.html");
+    mkdirSync(dirname(report), { recursive: true });
+    // one label per setting: its seeds share a colour, with their mean drawn over them
+    report = await writeComparison(results.map((r) => ({ label: r.label, events: r.events })), report);
   }
   const summary = { cpu, cores: cpus().length, kernels: kernelSet(), config: CONFIG, seeds, lags, corrections, steps: steps ?? cfg.actor.train_iters, sets, rows,
     runs: results.map(({ events: _e, ...r }) => r), report };

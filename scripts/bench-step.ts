@@ -40,7 +40,8 @@ export async function run(argv: string[]): Promise<number> {
       const sampling = gs.reduce((a, g) => a + g.ms, 0);                       // one generator: tasks run one after another
       const lastTask = gs.at(-1)!.taskId;
       const scoreTail = sc.filter((g) => gs.find((x) => x.groupId === g.groupId)!.taskId === lastTask).reduce((a, g) => a + g.ms, 0);
-      const step = u.timings.stepMs, ref = u.timings.refMs, update = u.timings.updateMs;
+      // the proximal pass (algorithm.off_policy other than none) is compute, like the reference pass
+      const step = u.timings.stepMs, ref = u.timings.refMs + (u.timings.proxMs ?? 0), update = u.timings.updateMs;
       const rest = step - sampling - scoreTail - ref - update;
       // where the rest goes, from the JetStream timestamps of the step's events (ms resolution)
       const prev = updates.find((x) => x.step === u.step - 1);

@@ -9,7 +9,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { runConfig } from "../../cli/commands/run.ts";
-import { spawnWorker, startRun } from "../../cli/launch.ts";
+import { spawnWorker, startRun, type WorkerProc } from "../../cli/launch.ts";
 import { auditEvents } from "../../domain/audit.ts";
 import { verifyUpdates } from "../../offline/replay/verify.ts";
 import { verifyRollouts } from "../../offline/replay/rollouts.ts";
@@ -81,15 +81,22 @@ describe("off-policy steps over the bus (rollout.max_staleness)", () => {
     // messages are redelivered in seconds
     const own = await startBus();
     const url = own.server.url, short = ["--ack-wait-ms", "2000"];
-    const victims = [
-      spawnWorker("rollout", url, [...short, "--threads", "1"], { ZS_FAILPOINT: "rollout.mid-task:3" }),
-      spawnWorker("reward", url, short, { ZS_FAILPOINT: "reward.before-ack:2" }),
-    ];
-    const survivors = [spawnWorker("rollout", url, [...short, "--threads", "1"]), spawnWorker("reward", url, short)];
+    // each victim is the only worker of its role until it dies, so it must reach its failpoint (a
+    // second worker could otherwise take every message of that step); its survivor starts on its exit
+    const args = { rollout: [...short, "--threads", "1"], reward: short };
+    const survivors: WorkerProc[] = [];
+    const signals: (string | null)[] = [];
+    const victims = ([["rollout", "rollout.mid-task:3"], ["reward", "reward.before-ack:2"]] as const).map(([role, fp]) => {
+      const w = spawnWorker(role, url, args[role], { ZS_FAILPOINT: fp });
+      w.child.once("exit", (_c, sig) => { signals.push(`${role}:${sig}`); survivors.push(spawnWorker(role, url, args[role])); });
+      return w;
+    });
     try {
-      const out = await runConfig({ file: fileS2, server: url, rollout: 0, reward: 0, quiet: true });
-      const signals = await Promise.all(victims.map((w) => new Promise<string | null>((r) => (w.child.signalCode !== null || w.child.exitCode !== null) ? r(w.child.signalCode) : w.child.once("exit", (_c, sig) => r(sig)))));
-      assert.deepEqual(signals, ["SIGKILL", "SIGKILL"], "both victims reached their failpoint");
+      const ac = new AbortController();
+      const timer = setTimeout(() => ac.abort(), 180_000);
+      const out = await runConfig({ file: fileS2, server: url, rollout: 0, reward: 0, quiet: true, signal: ac.signal }).finally(() => clearTimeout(timer));
+      assert.equal(out.finished, true, "the run finished within 3 minutes");
+      assert.deepEqual(signals.sort(), ["reward:SIGKILL", "rollout:SIGKILL"], "both victims reached their failpoint");
       const audit = auditEvents(await own.log.replayAll(out.runId));
       assert.deepEqual(audit.violations, []);
       assert.equal(audit.groups, STEPS * 4);

@@ -38,22 +38,23 @@ export async function grpoUpdate(p: { cfg: RunConfig; step: number; policy: Poli
   const rewards = new Map(groups.map((g) => [g.sampled.groupId, shapedRewards(cfg, g.sampled, g.scored)]));
   const zeroAdv = new Map(groups.map((g) => [g.sampled.groupId, g.sampled.samples.map(() => 0)]));
   let seqs = sequencesOf(groups, zeroAdv);
+  // the micro-batches of the forward-only passes, packed once (the loss's partition: it depends on the
+  // sequences only, not on the advantages)
+  const probes = microBatches(seqs, cfg.actor.micro_batch_size).map((mb) => pack(mb));
   const refLogps: Float32Array[] = [];
   if (needRef) {
-    for (const mb of microBatches(seqs, cfg.actor.micro_batch_size)) refLogps.push(await reference!.logprobs(pack(mb), T));
+    for (const b of probes) refLogps.push(await reference!.logprobs(b, T));
   }
   const refMs = performance.now() - t0;
-  // π_prox: the policy's log-probs at the step's starting weights, before any optimizer step, over the
-  // micro-batches the loss will see (the partition depends on the sequences only, not on the advantages)
+  // π_prox: the policy's log-probs at the step's starting weights, before any optimizer step
   const proxLogps: Float32Array[] = [];
   if (corrected) {
-    for (const mb of microBatches(seqs, cfg.actor.micro_batch_size)) proxLogps.push(await policy.logprobs(pack(mb), T));
+    for (const b of probes) proxLogps.push(await policy.logprobs(b, T));
   }
   const proxMs = performance.now() - t0 - refMs;
   if (needRef && algo.use_kl_in_reward) {
     let i = 0;
-    for (const [mbIndex, mb] of microBatches(seqs, cfg.actor.micro_batch_size).entries()) {
-      const b = pack(mb);
+    for (const [mbIndex, b] of probes.entries()) {
       const kls = sequenceKl(b, corrected ? proxLogps[mbIndex] : await policy.logprobs(b, T), refLogps[mbIndex], algo.kl_estimator);
       for (const kl of kls) { const s = seqs[i++]; rewards.get(s.groupId)![s.sample] -= algo.kl_coef * kl; }
     }

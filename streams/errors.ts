@@ -28,6 +28,8 @@ export class PoisonMessageError extends ZeroStreamError {}
 export class UnknownEventError extends ZeroStreamError {}
 export class WeightsDigestError extends ZeroStreamError {}
 export class WeightsNotFoundError extends ZeroStreamError {}
+/** A weights read made no progress for its idle limit on every attempt (a bucket stream with no leader, a lost consumer). */
+export class WeightsReadStalledError extends ZeroStreamError {}
 export class PublishFailedError extends ZeroStreamError {}
 
 /** Following a run's log stopped for good (the stream deleted, the connection closed). */

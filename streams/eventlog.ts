@@ -10,7 +10,7 @@ import { setSha256Backend, type ObjectStore } from "@nats-io/obj";
 import { connect, type ConnectionOptions, type NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import {
-  LogFollowError, PoisonMessageError, PublishFailedError, UnknownEventError, WeightsDigestError, WeightsNotFoundError,
+  LogFollowError, PoisonMessageError, PublishFailedError, UnknownEventError, WeightsDigestError, WeightsNotFoundError, WeightsReadStalledError,
 } from "./errors.ts";
 import { events, parseEvent, type DeadLettered, type RunStarted, type EventOf, type EventType, type ZsEvent } from "./events/index.ts";
 import { childLogger } from "./logger.ts";
@@ -26,6 +26,50 @@ setSha256Backend("native");
 const enc = new TextEncoder();
 const dec = new TextDecoder("utf-8", { fatal: true });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+class ReadStalled extends Error {}
+
+/** One read of an object, abandoned (its consumer stopped) when no chunk arrives for idleMs; null when absent. */
+async function readObject(store: ObjectStore, name: string, idleMs: number): Promise<Uint8Array | null> {
+  let timer: NodeJS.Timeout | undefined;
+  let what = "opening the object";
+  const stalled = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new ReadStalled(`no progress for ${idleMs} ms while ${what}`)), idleMs); });
+  const progress = <T>(p: Promise<T>): Promise<T> => Promise.race([p, stalled]);
+  let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  stalled.catch(() => undefined);
+  try {
+    const opening = store.get(name);
+    // abandoned while opening: the read that opens later is cancelled, its consumer stopped
+    opening.catch(() => undefined);
+    stalled.catch(() => { void opening.then((late) => late?.data.cancel(), () => undefined); });
+    const r = await progress(opening);
+    if (!r) return null;
+    const failed = (r.error as Promise<Error | null | undefined>).then((e) => e, (e: Error) => e); // observed, never unhandled
+    reader = r.data.getReader();
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    for (;;) {
+      what = `reading it (${size} of ${r.info.size} bytes)`;
+      const { done, value } = await progress(reader.read());
+      if (done) break;
+      chunks.push(value);
+      size += value.length;
+      timer!.refresh();
+    }
+    const e = await progress(failed); // a corrupt object (the store's own digest check) fails here
+    if (e) throw e;
+    if (chunks.length === 1) return chunks[0];
+    const out = new Uint8Array(size);
+    let at = 0;
+    for (const c of chunks) { out.set(c, at); at += c.length; }
+    return out;
+  } catch (err) {
+    if (err instanceof ReadStalled) await reader?.cancel().catch(() => undefined); // stops the consumer
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 export function sha256(bytes: Uint8Array): string {
   return `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
@@ -248,7 +292,7 @@ export class EventLog {
    * (the consumers dead-letter them). It never ends silently: the log stream gone (deleted under it),
    * the connection closed or the consumer stopped by the client all throw a LogFollowError.
    */
-  async *follow(runId: string, fromSeq: number, signal: AbortSignal): AsyncGenerator<Replayed> {
+  async *follow(runId: string, fromSeq: number, signal: AbortSignal, onSeq?: (seq: number) => void): AsyncGenerator<Replayed> {
     // short pulls: a lost server (a killed cluster node) is noticed in seconds, not after the 30 s default
     const iter = await this.js.consumers.get(LOG_STREAM, {
       filter_subjects: subjects.all(runId), deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: Math.max(1, fromSeq),
@@ -273,6 +317,7 @@ export class EventLog {
     try {
       for await (const m of iter) {
         if (signal.aborted) break;
+        onSeq?.(m.seq); // every message the follower got, an invalid one too (a caller measuring its progress)
         let event: ZsEvent;
         try { event = parseEvent(JSON.parse(dec.decode(m.data))); } catch (err) {
           this.log.warn({ subject: m.subject, seq: m.seq, err: (err as Error).message }, "skipping an invalid event in the log");
@@ -302,6 +347,11 @@ export class EventLog {
     const out: Replayed[] = [];
     for await (const r of this.replay(runId, o)) out.push(r);
     return out;
+  }
+
+  /** The sequence of a run's last event in the log (0 when it has none): what a follower should reach. */
+  async lastRunSeq(runId: string): Promise<number> {
+    return this.lastSubjectSeq(subjects.all(runId)); // last_by_subj takes a wildcard (nats-server 2.9.10 too)
   }
 
   /** The last sequence of a subject in the log (0 when empty), for expect.lastSubjectSequence appends. */
@@ -336,10 +386,26 @@ export class EventLog {
     return digest;
   }
 
-  /** Reads the bytes stored under a digest and verifies them: a mismatch is a WeightsDigestError. */
-  async getBlob(runId: string, digest: string): Promise<Uint8Array> {
+  /**
+   * Reads the bytes stored under a digest and verifies them: a mismatch is a WeightsDigestError.
+   * The object store reads through an ordered consumer that retries for ever: after a partition it
+   * can wait on a bucket stream that answers nothing. A read that gets no chunk for `idleMs` is
+   * abandoned and started again, `attempts` times; then a WeightsReadStalledError, never a hang.
+   */
+  async getBlob(runId: string, digest: string, o: { idleMs?: number; attempts?: number } = {}): Promise<Uint8Array> {
+    const idleMs = o.idleMs ?? 60_000, attempts = o.attempts ?? 3;
     const store = await this.weights(runId);
-    const bytes = await store.getBlob(digest);
+    let bytes: Uint8Array | null = null;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        bytes = await readObject(store, digest, idleMs);
+        break;
+      } catch (err) {
+        if (!(err instanceof ReadStalled)) throw err;
+        if (attempt >= attempts) throw new WeightsReadStalledError(`reading weights ${digest} of run ${runId}: ${err.message} on each of ${attempts} attempts (is the weights bucket's stream without a leader?)`);
+        this.log.warn({ runId, digest, attempt, idleMs, err: err.message }, "weights read stalled; reading again");
+      }
+    }
     if (!bytes) throw new WeightsNotFoundError(`no object ${digest} in the weights bucket of run ${runId}`);
     const actual = sha256(bytes);
     if (actual !== digest) throw new WeightsDigestError(`weights object ${digest} of run ${runId} hashes to ${actual}: the stored bytes were altered`);

@@ -33,6 +33,11 @@ export type UpdaterOptions = {
   onReady?: (view: RunView) => Promise<void>;                   // awaited once the state is folded, before any step
   afterStep?: (r: StepReport, view: RunView) => Promise<void>;  // awaited before the next step (periodic evaluation)
   stallWarnMs?: number;
+  // the follower is failed when, while the updater waits, the log holds run events past the last one it
+  // delivered and it delivers nothing for this long (an ordered consumer left on a stale server after a
+  // partition sends heartbeats and no messages): the process exits and a restart replays the log
+  followerStallMs?: number;             // default 60 s
+  followerProbeMs?: number;             // how often a waiting updater compares (default 10 s)
 };
 
 type Engine = { policy: Policy; optimizer: AdamW; reference: Policy | null; dispose(): void };
@@ -79,7 +84,8 @@ export async function runUpdater(log: EventLog, runId: string, o: UpdaterOptions
   const cfg = rc.config;
   let state: UpdaterState = initialUpdaterState(emptyView("pending"));
   const apply = (i: Input) => { state = evolve(state, i); };
-  for await (const r of log.replay(runId)) apply(r);
+  let seen = 0; // the last log sequence of this run that reached the updater (replayed or followed, invalid ones too)
+  for await (const r of log.replay(runId)) { apply(r); seen = r.seq; }
   if (state.view.finished) { lg.info({ reason: state.view.finished.event.reason }, "run already finished"); return state.view; }
   const ds = await rc.dataset();
   const ctx = { runId, config: cfg, limit: stepLimit(cfg, o.steps), rowIds: ds.rows.map((r) => r.id), stopTokenIds: rc.tokenizer().stopIds };
@@ -94,7 +100,7 @@ export async function runUpdater(log: EventLog, runId: string, o: UpdaterOptions
   o.signal.addEventListener("abort", onAbort, { once: true });
   let followerErr: Error | undefined;     // the cause of a FollowerFailedError (the state keeps its message)
   const follower = (async () => {
-    for await (const r of log.follow(runId, state.view.seq + 1, follow.signal)) { apply(r); wake(); }
+    for await (const r of log.follow(runId, state.view.seq + 1, follow.signal, (seq) => { seen = seq; })) { apply(r); wake(); }
   })().catch((err: Error) => {
     if (follow.signal.aborted) return;
     lg.error({ err: err.message }, "log follower failed");
@@ -104,6 +110,22 @@ export async function runUpdater(log: EventLog, runId: string, o: UpdaterOptions
   });
 
   let t0 = performance.now(), lastWarn = t0;
+  const stallMs = o.followerStallMs ?? 60_000, probeMs = Math.min(o.followerProbeMs ?? 10_000, stallMs);
+  let lastProbe = t0;
+  let behind: { since: number; seen: number; last: number } | undefined; // the log was ahead of the follower since
+  /** While waiting: is the follower stuck behind the log? Applies FollowerFailed once it has been for stallMs. */
+  const probeFollower = async () => {
+    if (performance.now() - lastProbe < probeMs) return;
+    lastProbe = performance.now();
+    const last = await log.lastRunSeq(runId).catch(() => undefined); // a cluster in transition: ask again later
+    if (last === undefined) return;
+    if (last <= seen) { behind = undefined; return; }
+    if (!behind || behind.seen !== seen) { behind = { since: lastProbe, seen, last }; return; }
+    if (lastProbe - behind.since < stallMs) return;
+    const msg = `the log follower delivered nothing past seq ${seen} for ${Math.round((lastProbe - behind.since) / 1000)} s while the log holds this run's events up to seq ${last}`;
+    lg.error({ seen, last }, msg);
+    apply({ type: "FollowerFailed", error: msg });
+  };
   try {
     await o.onReady?.(state.view);
     while (!o.signal.aborted) {
@@ -118,7 +140,8 @@ export async function runUpdater(log: EventLog, runId: string, o: UpdaterOptions
             lastWarn = performance.now();
             lg.warn({ step: c.step, ready: c.ready, missingSample: c.missingSample.length, missingScore: c.missingScore.length, refused: c.refused }, "waiting for groups");
           }
-          await Promise.race([changed(), new Promise((r) => setTimeout(r, o.stallWarnMs ?? 30_000).unref())]);
+          await Promise.race([changed(), new Promise((r) => setTimeout(r, Math.min(o.stallWarnMs ?? 30_000, probeMs)).unref())]);
+          await probeFollower();
           break;
         case "update":
           apply({ type: "UpdateComputed", event: await computeUpdate(log, runId, cfg, engine, c, state.view.scorer!, t0) });

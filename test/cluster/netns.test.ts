@@ -48,8 +48,11 @@ describe("cluster across network namespaces (3 node hosts, 1 workers' host, TLS,
       for (const d of dirs.values()) for (const p of [readState(d)?.supervisorPid, ...(readState(d)?.procs ?? []).map((x) => x.pid)]) if (alive(p)) process.kill(p!, "SIGKILL");
       destroyLab(lab);
     }
-    rmSync(first, { recursive: true, force: true });
-    for (const d of dirs.values()) rmSync(d, { recursive: true, force: true });
+    if (process.env.ZS_KEEP_NETNS) process.stdout.write(`# kept the hosts' directories (ZS_KEEP_NETNS): ${[first, ...dirs.values()].join(" ")}\n`);
+    else {
+      rmSync(first, { recursive: true, force: true });
+      for (const d of dirs.values()) rmSync(d, { recursive: true, force: true });
+    }
   });
 
   async function status(): Promise<Status> {
@@ -64,9 +67,26 @@ describe("cluster across network namespaces (3 node hosts, 1 workers' host, TLS,
       s = await status();
       if (s.run?.status === "completed") return s;
       if (during) await during(s);
-      if (Date.now() > end) throw new Error(`${what}: not completed within ${ms} ms; last status ${JSON.stringify(s)}`);
+      if (Date.now() > end) throw new Error(`${what}: not completed within ${ms} ms; last status ${JSON.stringify(s)}\n${await streamViews()}\n${logTails()}`);
       await sleep(2000);
     }
+  }
+
+  // each node's own view of every stream (leaders, replicas), as a cut link can leave them
+  async function streamViews(): Promise<string> {
+    const r = await inNs(host("w"), [process.execPath, "--import", "tsx", join(root, "test", "cluster", "netns-jsz.ts"), dirs.get("w")!], 60_000);
+    return `--- the nodes' views of the streams (${r.code}):\n${r.out}`;
+  }
+
+  // what the workers' host logged at warn and above (a failure names its cause, not only the status)
+  function logTails(): string {
+    const logs = join(dirs.get("w")!, "logs");
+    let files: string[] = [];
+    try { files = readdirSync(logs).filter((f) => f.endsWith(".log")).sort(); } catch { return `no logs under ${logs}`; }
+    return files.map((f) => {
+      const lines = readFileSync(join(logs, f), "utf8").split("\n").filter((l) => l.trim() && (!l.startsWith("{") || /"level":(4|5|6)0/.test(l)));
+      return `--- ${f}: ${lines.length} warn+ lines, the last 25:\n${lines.slice(-25).map((l) => l.slice(0, 600)).join("\n")}`;
+    }).join("\n");
   }
 
   async function probe(runId: string): Promise<{ audit: string; digests: string[] }> {

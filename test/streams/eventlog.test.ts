@@ -7,7 +7,7 @@ import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { jetstreamManager, RetentionPolicy, StorageType } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
-import { StreamDriftError, WeightsDigestError, WeightsNotFoundError } from "../../streams/errors.ts";
+import { StreamDriftError, WeightsDigestError, WeightsNotFoundError, WeightsReadStalledError } from "../../streams/errors.ts";
 import { EventLog, sha256 } from "../../streams/eventlog.ts";
 import type { DeadLettered } from "../../streams/events/index.ts";
 import { LOG_STREAM, subjects } from "../../streams/subjects.ts";
@@ -141,6 +141,36 @@ describe("EventLog on a real nats-server", () => {
     await store.putBlob({ name: digest }, forged);
     await assert.rejects(bus.log.getBlob(run, digest), WeightsDigestError);
     await assert.rejects(bus.log.getBlob(run, sha256(new Uint8Array([1]))), WeightsNotFoundError);
+  });
+
+  it("reads weights again when a read makes no progress (the server frozen), and fails by name after its attempts, never hangs", async () => {
+    // a server of its own: it is frozen (SIGSTOP) under the read
+    const own = await startBus();
+    try {
+      const run = uniqueRunId();
+      const bytes = new Uint8Array(2 * 1024 * 1024 + 5).map((_, i) => (i * 7) & 0xff);
+      const digest = await own.log.putBlob(run, bytes);
+      // frozen for 2.5 s: the first attempts stall after 700 ms each, a later one reads every byte
+      process.kill(own.server.pid, "SIGSTOP");
+      const thaw = setTimeout(() => process.kill(own.server.pid, "SIGCONT"), 2500);
+      const t0 = Date.now();
+      try {
+        assert.deepEqual(await own.log.getBlob(run, digest, { idleMs: 700, attempts: 8 }), bytes);
+      } finally { clearTimeout(thaw); process.kill(own.server.pid, "SIGCONT"); }
+      assert.ok(Date.now() - t0 >= 2000, `the read cannot have finished while the server was frozen (${Date.now() - t0} ms)`);
+      // frozen for good: two stalled attempts, then a WeightsReadStalledError that names the object
+      process.kill(own.server.pid, "SIGSTOP");
+      const t1 = Date.now();
+      try {
+        await assert.rejects(own.log.getBlob(run, digest, { idleMs: 500, attempts: 2 }),
+          (err: Error) => err instanceof WeightsReadStalledError && err.message.includes(digest) && /no progress for 500 ms/.test(err.message) && /2 attempts/.test(err.message));
+      } finally { process.kill(own.server.pid, "SIGCONT"); }
+      assert.ok(Date.now() - t1 < 4000, `the stalled read failed after ${Date.now() - t1} ms`);
+      // thawed, the same connection reads it again
+      assert.deepEqual(await own.log.getBlob(run, digest), bytes);
+    } finally {
+      await own.stop();
+    }
   });
 
   it("keeps a run index in KV", async () => {

@@ -220,16 +220,15 @@ export class AdamW {
   get t(): number { return native().adamT(this.a); }
   /** "ZSADAMW1" + u32 header length + JSON header + m (f32) + v (f32). */
   toBytes(): Uint8Array {
-    const s = native().adamState(this.a);
-    const header = Buffer.from(JSON.stringify({ t: s.t, beta1: s.beta1, beta2: s.beta2, eps: s.eps, weightDecay: s.weightDecay, n: s.m.length }));
-    const out = new Uint8Array(8 + 4 + header.length + 8 * s.m.length);
+    // one buffer, the moments copied into it once by the engine (a 0.5B model's are 4 GB)
+    const s = native().adamInfo(this.a) as { n: number; t: number; beta1: number; beta2: number; eps: number; weightDecay: number };
+    const header = Buffer.from(JSON.stringify({ t: s.t, beta1: s.beta1, beta2: s.beta2, eps: s.eps, weightDecay: s.weightDecay, n: s.n }));
+    const out = Buffer.allocUnsafeSlow(8 + 4 + header.length + 8 * s.n);
     out.set(Buffer.from(ADAM_MAGIC), 0);
-    new DataView(out.buffer).setUint32(8, header.length, true);
+    out.writeUInt32LE(header.length, 8);
     out.set(header, 12);
-    const body = 12 + header.length;
-    out.set(new Uint8Array(s.m.buffer), body);
-    out.set(new Uint8Array(s.v.buffer), body + 4 * s.m.length);
-    return out;
+    native().adamWriteMoments(this.a, out, 12 + header.length);
+    return new Uint8Array(out.buffer, out.byteOffset, out.length);
   }
   /** The hyperparameters and step count recorded in a snapshot's header. */
   static settingsOf(bytes: Uint8Array): { t: number; beta1: number; beta2: number; eps: number; weightDecay: number } {
@@ -248,9 +247,8 @@ export class AdamW {
     const h = JSON.parse(Buffer.from(bytes.subarray(12, 12 + hl)).toString()) as
       { t: number; beta1: number; beta2: number; eps: number; weightDecay: number; n: number };
     if (h.n !== policy.numParams) throw new Error(`AdamW state is for ${h.n} parameters, the policy has ${policy.numParams}`);
-    const body = bytes.slice(12 + hl);  // copy: aligned Float32Array views
     const opt = new AdamW(policy, hyper ?? h);
-    native().adamSetState(opt.a, new Float32Array(body.buffer, 0, h.n), new Float32Array(body.buffer, 4 * h.n, h.n), h.t);
+    native().adamReadMoments(opt.a, bytes, 12 + hl, h.t); // straight from the bytes, no aligned copy
     return opt;
   }
 }

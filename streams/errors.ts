@@ -34,3 +34,17 @@ export class PublishFailedError extends ZeroStreamError {}
 
 /** Following a run's log stopped for good (the stream deleted, the connection closed). */
 export class LogFollowError extends ZeroStreamError {}
+
+/**
+ * A failure of the bus in transition, worth another try with the same input: a JetStream leader
+ * election or a cut link ("temporarily unavailable", 503, no responders, a request timeout, a
+ * reconnect). Only errors of the NATS client (or wrapping one, through `cause`) qualify: a handler's
+ * own failure that happens to say "timeout" is not the bus's.
+ */
+export function isTransientBusError(err: unknown): boolean {
+  for (let e = err as { name?: string; message?: string; code?: string | number; cause?: unknown } | undefined, depth = 0; e && depth < 6; e = e.cause as typeof e, depth++) {
+    const natsClient = /^(JetStreamApiError|JetStreamError|JetStreamStatusError|TimeoutError|NoRespondersError|RequestError|ConnectionError)$/.test(e.name ?? "");
+    if (natsClient && /temporarily unavailable|no responders|timeout|timed out|\b503\b|jetstream not enabled|disconnect|ECONNREFUSED|CONNECTION_REFUSED/i.test(`${e.message ?? ""} ${e.code ?? ""} ${e.name}`)) return true;
+  }
+  return false;
+}

@@ -10,7 +10,7 @@ import { setSha256Backend, type ObjectStore } from "@nats-io/obj";
 import { connect, type ConnectionOptions, type NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import {
-  LogFollowError, PoisonMessageError, PublishFailedError, UnknownEventError, WeightsDigestError, WeightsNotFoundError, WeightsReadStalledError,
+  isTransientBusError, LogFollowError, PoisonMessageError, PublishFailedError, UnknownEventError, WeightsDigestError, WeightsNotFoundError, WeightsReadStalledError,
 } from "./errors.ts";
 import { events, parseEvent, type DeadLettered, type RunStarted, type EventOf, type EventType, type ZsEvent } from "./events/index.ts";
 import { childLogger } from "./logger.ts";
@@ -46,22 +46,22 @@ async function readObject(store: ObjectStore, name: string, idleMs: number): Pro
     if (!r) return null;
     const failed = (r.error as Promise<Error | null | undefined>).then((e) => e, (e: Error) => e); // observed, never unhandled
     reader = r.data.getReader();
-    const chunks: Uint8Array[] = [];
+    // the chunks are copied into one buffer of the object's size as they arrive: a model's bytes are
+    // held once, not once in chunks and again joined
+    const out = new Uint8Array(r.info.size);
     let size = 0;
     for (;;) {
       what = `reading it (${size} of ${r.info.size} bytes)`;
       const { done, value } = await progress(reader.read());
       if (done) break;
-      chunks.push(value);
+      if (size + value.length > out.length) throw new Error(`object ${name} is larger than its recorded size ${r.info.size}`);
+      out.set(value, size);
       size += value.length;
       timer!.refresh();
     }
     const e = await progress(failed); // a corrupt object (the store's own digest check) fails here
     if (e) throw e;
-    if (chunks.length === 1) return chunks[0];
-    const out = new Uint8Array(size);
-    let at = 0;
-    for (const c of chunks) { out.set(c, at); at += c.length; }
+    if (size !== out.length) throw new Error(`object ${name}: read ${size} bytes, its recorded size is ${r.info.size}`);
     return out;
   } catch (err) {
     if (err instanceof ReadStalled) await reader?.cancel().catch(() => undefined); // stops the consumer
@@ -86,6 +86,7 @@ export type ConsumeOptions<T extends EventType> = {
   maxDeliver?: number;        // default 5
   maxInFlight?: number;       // default 4
   maxWorkMs?: number;         // heartbeat (working()) a message at most this long; default 10 × ackWaitMs
+  transientRetryMs?: number;  // a handler failing on a bus in transition is run again for this long (≤ maxWorkMs) before a nak; default 5 min
   backoffMs?: (deliveries: number) => number;
   signal?: AbortSignal;
   log?: Logger;
@@ -95,7 +96,7 @@ export type Replayed = { seq: number; subject: string; time: Date; event: ZsEven
 function isRetryablePublishError(err: unknown): boolean {
   const e = err as { name?: string; message?: string; code?: string | number };
   const m = `${e?.name ?? ""} ${e?.message ?? ""} ${e?.code ?? ""}`;
-  return /timeout|503|no responders|jetstream not enabled|TIMEOUT|NoResponders/i.test(m);
+  return /timeout|503|no responders|temporarily unavailable|jetstream not enabled|TIMEOUT|NoResponders/i.test(m);
 }
 
 export class EventLog {
@@ -177,7 +178,7 @@ export class EventLog {
         const batch = await consumer.fetch({ max_messages: maxInFlight, expires: 2000 });
         const work: Promise<void>[] = [];
         for await (const msg of batch) {
-          work.push(this.handleOne(msg, o, handler, { ackWaitMs, maxDeliver, maxWorkMs: o.maxWorkMs ?? 10 * ackWaitMs, backoff, log }));
+          work.push(this.handleOne(msg, o, handler, { ackWaitMs, maxDeliver, maxWorkMs: o.maxWorkMs ?? 10 * ackWaitMs, transientRetryMs: o.transientRetryMs ?? 300_000, backoff, log }));
         }
         await Promise.all(work);
         failures = 0;
@@ -193,7 +194,7 @@ export class EventLog {
 
   private async handleOne<T extends EventType>(
     msg: JsMsg, o: ConsumeOptions<T>, handler: (e: EventOf<T>, ctx: ConsumeContext) => Promise<void>,
-    p: { ackWaitMs: number; maxDeliver: number; maxWorkMs: number; backoff: (n: number) => number; log: Logger },
+    p: { ackWaitMs: number; maxDeliver: number; maxWorkMs: number; transientRetryMs: number; backoff: (n: number) => number; log: Logger },
   ): Promise<void> {
     const deliveries = msg.info.deliveryCount;
     let event: EventOf<T>;
@@ -217,19 +218,31 @@ export class EventLog {
     };
     const timer = setInterval(working, Math.max(200, Math.floor(p.ackWaitMs / 3)));
     timer.unref();
-    try {
-      await handler(event, { msg, seq: msg.seq, subject: msg.subject, deliveries, working });
-      clearInterval(timer);
-      await msg.ackAck();
-    } catch (err) {
-      clearInterval(timer);
-      if (err instanceof PoisonMessageError) {
-        await this.deadLetter(msg, o.durable, "rejected", err);
-      } else if (deliveries >= p.maxDeliver) {
-        await this.deadLetter(msg, o.durable, "max_deliveries", err as Error);
-      } else {
-        p.log.warn({ seq: msg.seq, deliveries, err: (err as Error).message }, "handler failed; nak with back-off");
-        msg.nak(p.backoff(deliveries));
+    // a bus in transition (a leader election, a cut link) is no fault of the message: the handler is
+    // run again within this delivery (it is idempotent: same input, same msgIDs), so an outage never
+    // spends the deliveries that decide when a message is dead-lettered
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await handler(event, { msg, seq: msg.seq, subject: msg.subject, deliveries, working });
+        clearInterval(timer);
+        await msg.ackAck();
+        return;
+      } catch (err) {
+        if (!(err instanceof PoisonMessageError) && isTransientBusError(err) && Date.now() - started < Math.min(p.transientRetryMs, p.maxWorkMs) && !o.signal?.aborted) {
+          p.log.warn({ seq: msg.seq, deliveries, attempt, err: (err as Error).message }, "handler hit a bus in transition; running it again in this delivery");
+          await sleep(Math.min(250 * 2 ** (attempt - 1), 5000));
+          continue;
+        }
+        clearInterval(timer);
+        if (err instanceof PoisonMessageError) {
+          await this.deadLetter(msg, o.durable, "rejected", err);
+        } else if (deliveries >= p.maxDeliver) { // transient or not: the DLQ keeps it, nothing waits silently
+          await this.deadLetter(msg, o.durable, "max_deliveries", err as Error);
+        } else {
+          p.log.warn({ seq: msg.seq, deliveries, err: (err as Error).message }, "handler failed; nak with back-off");
+          try { msg.nak(p.backoff(deliveries)); } catch { /* connection gone: redelivered after ack_wait */ }
+        }
+        return;
       }
     }
   }
@@ -253,7 +266,12 @@ export class EventLog {
   /** Every event of a run (or of one of its subjects) in log order, from its start or from a sequence; messages that are no valid event are skipped (logged). */
   async *replay(runId: string, o: { fromSeq?: number; subject?: string; raw?: boolean } = {}): AsyncGenerator<Replayed> {
     const filter = o.subject ?? subjects.all(runId);
-    const info = await this.jsm.streams.info(LOG_STREAM, { subjects_filter: filter }).catch(() => null);
+    // no log stream yet is an empty log; any other failure (a bus in transition) is the caller's to
+    // retry, never an empty replay (an updater folding nothing would start its run over)
+    const info = await this.jsm.streams.info(LOG_STREAM, { subjects_filter: filter }).catch((err: Error) => {
+      if (/stream not found/i.test(err.message)) return null;
+      throw err;
+    });
     const total = info ? Object.values(info.state.subjects ?? {}).reduce((a, b) => a + (b as number), 0) : 0;
     if (total === 0) return;
     const consumer = await this.js.consumers.get(LOG_STREAM, {

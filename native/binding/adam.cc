@@ -61,6 +61,46 @@ Napi::Value State(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// info(a) -> { n, t, beta1, beta2, eps, weightDecay } (no moments)
+Napi::Value Info(const Napi::CallbackInfo& info) {
+  Adam* a = adam_of(info[0]);
+  std::lock_guard<std::mutex> lk(a->m->mu);
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("n", (double)a->mo.size()); o.Set("t", (double)a->t);
+  o.Set("beta1", a->b1); o.Set("beta2", a->b2); o.Set("eps", a->eps); o.Set("weightDecay", a->wd);
+  return o;
+}
+
+// writeMoments(a, out: Uint8Array, offset): m then v (f32, little endian) into out at offset, no
+// intermediate copy (a 0.5B model's moments are 4 GB)
+Napi::Value WriteMoments(const Napi::CallbackInfo& info) {
+  Adam* a = adam_of(info[0]);
+  size_t len = 0;
+  uint8_t* out = typed<uint8_t>(info[1], "out", -1, &len);
+  double off = number(info[2], "offset");
+  size_t bytes = a->mo.size() * 4;
+  if (off < 0 || off + 2.0 * (double)bytes > (double)len) throw Napi::RangeError::New(info.Env(), "writeMoments: out is too small for the moments at offset " + std::to_string((long long)off));
+  std::lock_guard<std::mutex> lk(a->m->mu);
+  std::memcpy(out + (size_t)off, a->mo.data(), bytes);
+  std::memcpy(out + (size_t)off + bytes, a->ve.data(), bytes);
+  return info.Env().Undefined();
+}
+
+// readMoments(a, bytes: Uint8Array, offset, t): m then v from bytes at offset (any alignment)
+Napi::Value ReadMoments(const Napi::CallbackInfo& info) {
+  Adam* a = adam_of(info[0]);
+  size_t len = 0;
+  const uint8_t* in = typed<uint8_t>(info[1], "bytes", -1, &len);
+  double off = number(info[2], "offset");
+  size_t bytes = a->mo.size() * 4;
+  if (off < 0 || off + 2.0 * (double)bytes != (double)len) throw Napi::RangeError::New(info.Env(), "readMoments: the state holds " + std::to_string(len - (size_t)off) + " bytes of moments, the policy needs " + std::to_string(2 * bytes));
+  std::lock_guard<std::mutex> lk(a->m->mu);
+  std::memcpy(a->mo.data(), in + (size_t)off, bytes);
+  std::memcpy(a->ve.data(), in + (size_t)off + bytes, bytes);
+  a->t = (long)number(info[3], "t");
+  return info.Env().Undefined();
+}
+
 // setState(a, m, v, t)
 Napi::Value SetState(const Napi::CallbackInfo& info) {
   Adam* a = adam_of(info[0]);
@@ -82,6 +122,9 @@ void init_adam(Napi::Env env, Napi::Object exports) {
   exports.Set("adamT", Napi::Function::New(env, T, "adamT"));
   exports.Set("adamState", Napi::Function::New(env, State, "adamState"));
   exports.Set("adamSetState", Napi::Function::New(env, SetState, "adamSetState"));
+  exports.Set("adamInfo", Napi::Function::New(env, Info, "adamInfo"));
+  exports.Set("adamWriteMoments", Napi::Function::New(env, WriteMoments, "adamWriteMoments"));
+  exports.Set("adamReadMoments", Napi::Function::New(env, ReadMoments, "adamReadMoments"));
 }
 
 }  // namespace zsb

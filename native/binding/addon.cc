@@ -94,8 +94,10 @@ Napi::Value LoadFile(const Napi::CallbackInfo& info) {
 Napi::Value ToBytes(const Napi::CallbackInfo& info) {
   auto m = model_of(info[0]);
   std::lock_guard<std::mutex> lk(m->mu);
-  auto bytes = zs::save_safetensors(*m);
-  return Napi::Buffer<uint8_t>::Copy(info.Env(), bytes.data(), bytes.size());
+  // serialised straight into the buffer handed to JavaScript: one copy of the weights, not two
+  auto out = Napi::Buffer<uint8_t>::New(info.Env(), zs::safetensors_size(*m));
+  zs::save_safetensors_into(*m, out.Data(), out.Length());
+  return out;
 }
 
 Napi::Value Clone(const Napi::CallbackInfo& info) {

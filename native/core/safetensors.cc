@@ -177,7 +177,8 @@ void load_safetensors_files(Model& m, const std::vector<std::string>& paths) {
   check_all_seen(m, seen);
 }
 
-std::vector<uint8_t> save_safetensors(const Model& m) {
+// The header (padded to 8 bytes) and the data size of a model's f32 safetensors.
+static std::string safetensors_header(const Model& m, uint64_t* data_bytes) {
   std::string h = "{\"__metadata__\":{\"format\":\"pt\"}";
   uint64_t at = 0;
   for (const TensorInfo& t : m.table) {
@@ -187,12 +188,30 @@ std::vector<uint8_t> save_safetensors(const Model& m) {
   }
   h += "}";
   while ((h.size() + 8) % 8) h += ' ';
-  std::vector<uint8_t> out(8 + h.size() + at);
+  *data_bytes = at;
+  return h;
+}
+
+size_t safetensors_size(const Model& m) {
+  uint64_t at = 0;
+  std::string h = safetensors_header(m, &at);
+  return 8 + h.size() + at;
+}
+
+void save_safetensors_into(const Model& m, uint8_t* out, size_t size) {
+  uint64_t at = 0;
+  std::string h = safetensors_header(m, &at);
+  if (size != 8 + h.size() + at) throw std::runtime_error("save_safetensors_into: wrong buffer size");
   uint64_t hl = h.size();
-  std::memcpy(out.data(), &hl, 8);
-  std::memcpy(out.data() + 8, h.data(), h.size());
-  uint8_t* body = out.data() + 8 + h.size();
+  std::memcpy(out, &hl, 8);
+  std::memcpy(out + 8, h.data(), h.size());
+  uint8_t* body = out + 8 + h.size();
   for (const TensorInfo& t : m.table) std::memcpy(body + 4 * t.offset, m.params.data() + t.offset, t.numel * 4);
+}
+
+std::vector<uint8_t> save_safetensors(const Model& m) {
+  std::vector<uint8_t> out(safetensors_size(m));
+  save_safetensors_into(m, out.data(), out.size());
   return out;
 }
 

@@ -14,4 +14,7 @@ void load_safetensors_file(Model& m, const std::string& path);  // mmap'd, never
 // A sharded checkpoint: each file holds some of the tensors; together every tensor exactly once.
 void load_safetensors_files(Model& m, const std::vector<std::string>& paths);
 std::vector<uint8_t> save_safetensors(const Model& m);
+// The same bytes written into a buffer of safetensors_size(m) (no second copy of a large model).
+size_t safetensors_size(const Model& m);
+void save_safetensors_into(const Model& m, uint8_t* out, size_t size);
 }  // namespace zs

@@ -7,7 +7,7 @@ import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { jetstreamManager, RetentionPolicy, StorageType } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
-import { StreamDriftError, WeightsDigestError, WeightsNotFoundError, WeightsReadStalledError } from "../../streams/errors.ts";
+import { isTransientBusError, PublishFailedError, StreamDriftError, WeightsDigestError, WeightsNotFoundError, WeightsReadStalledError } from "../../streams/errors.ts";
 import { EventLog, sha256 } from "../../streams/eventlog.ts";
 import type { DeadLettered } from "../../streams/events/index.ts";
 import { LOG_STREAM, subjects } from "../../streams/subjects.ts";
@@ -98,6 +98,44 @@ describe("EventLog on a real nats-server", () => {
     assert.equal(dlq.length, 1);
     assert.equal(dlq[0].reason, "max_deliveries");
     assert.match(dlq[0].error, /transient trouble/);
+  });
+
+  it("runs a handler that hits a bus in transition again within the delivery: no delivery spent, nothing dead-lettered", async () => {
+    const run = uniqueRunId();
+    await bus.log.publish(groupSampled(run, 0, 0));
+    const ctl = new AbortController();
+    const seen: number[] = [];
+    let calls = 0;
+    // the first three calls fail as a handler does while JetStream elects a leader: a real NATS error
+    // (here a request nobody answers), then the bus is back
+    const loop = bus.log.consume({ stream: LOG_STREAM, durable: `blip-${run}`, filterSubject: subjects.rollout(run), types: ["GroupSampled"], maxDeliver: 2, backoffMs: () => 50, signal: ctl.signal },
+      async (_e, ctx) => {
+        calls++;
+        if (calls <= 3) await bus.log.nc.request(`nobody.answers.${run}`, undefined, { timeout: 300 });
+        seen.push(ctx.deliveries);
+        ctl.abort();
+      });
+    const guard = setTimeout(() => ctl.abort(), 20_000); // a dead-lettered message never reaches the end
+    await loop;
+    clearTimeout(guard);
+    assert.equal(calls, 4);
+    assert.deepEqual(seen, [1], "processed once, in its first delivery");
+    assert.equal((await bus.log.replayAll(run, { subject: subjects.dlq(run) })).length, 0);
+    const info = await bus.log.jsm.consumers.info(LOG_STREAM, `blip-${run}`);
+    assert.equal(info.num_ack_pending, 0);
+    assert.equal(info.num_redelivered, 0);
+  });
+
+  it("tells a bus in transition from a handler's own failure", async () => {
+    const noResponders = await bus.log.nc.request(`nobody.answers.${uniqueRunId()}`, undefined, { timeout: 300 }).then(() => null, (e: Error) => e);
+    const sub = bus.log.nc.subscribe(`silent.${uniqueRunId()}`);
+    const timeout = await bus.log.nc.request(sub.getSubject(), undefined, { timeout: 200, noMux: true }).then(() => null, (e: Error) => e);
+    sub.unsubscribe();
+    assert.ok(noResponders && isTransientBusError(noResponders), `no responders: ${noResponders?.name} ${noResponders?.message}`);
+    assert.ok(timeout && isTransientBusError(timeout), `a request timeout: ${timeout?.name} ${timeout?.message}`);
+    assert.ok(isTransientBusError(new PublishFailedError("publish failed after 12 attempts", { cause: timeout })), "wrapped in our own error");
+    assert.ok(!isTransientBusError(new Error("verifier timeout")), "a handler's own timeout is not the bus's");
+    assert.ok(!isTransientBusError(new Error("JetStream system temporarily unavailable")), "only errors of the NATS client qualify");
   });
 
   it("replays every event of a run in order, from the start or from a sequence, and only that run", async () => {

@@ -66,7 +66,12 @@ async function computeUpdate(log: EventLog, runId: string, cfg: RunConfig, engin
   const up = await grpoUpdate({ cfg, step: c.step, policy: engine.policy, optimizer: engine.optimizer, reference: engine.reference, groups: c.groups });
   const t1 = performance.now();
   failpoint("updater.before-snapshot", c.step);
-  const [optimizerDigest, weightsDigest] = await Promise.all([log.putBlob(runId, engine.optimizer.toBytes()), log.putBlob(runId, engine.policy.toSafetensors())]);
+  // small models store both at once; a large one (the moments are 8 bytes a parameter: 4 GB at 0.5B)
+  // one after the other, so that its serialised weights and moments are never in memory together
+  const large = engine.policy.numParams * 12 > 2 ** 30;
+  const [optimizerDigest, weightsDigest] = large
+    ? [await log.putBlob(runId, engine.optimizer.toBytes()), await log.putBlob(runId, engine.policy.toSafetensors())]
+    : await Promise.all([log.putBlob(runId, engine.optimizer.toBytes()), log.putBlob(runId, engine.policy.toSafetensors())]);
   const mean = (f: (g: Extract<Command, { kind: "update" }>["groups"][number]) => number) => c.groups.reduce((a, g) => a + f(g), 0) / c.groups.length;
   return {
     type: "PolicyUpdated", v: 1, runId, step: c.step, fromVersion: c.version, toVersion: c.version + 1,

@@ -36,6 +36,7 @@ Napi::Value Step(const Napi::CallbackInfo& info) {
   auto norm = std::make_shared<double>(0.0);
   auto keep = Napi::Value(info[0]);
   return queue(info.Env(), m, [a, m, lr, clip, norm] {
+    m->ensure_grads();
     *norm = std::sqrt(zs::sum_squares(m->grads.data(), m->n_params));
     float scale = clip > 0 && *norm > clip ? (float)(clip / (*norm + 1e-6)) : 1.f;
     a->t++;

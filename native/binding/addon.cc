@@ -134,6 +134,7 @@ Napi::Value Table(const Napi::CallbackInfo& info) {
 Napi::Value CopyParams(const Napi::CallbackInfo& info) {
   auto m = model_of(info[0]);
   std::lock_guard<std::mutex> lk(m->mu);
+  if (number(info[1], "which") == 1) m->ensure_grads();  // a model that never ran backward: zeros
   const auto& src = number(info[1], "which") == 1 ? m->grads : m->params;
   auto out = Napi::Float32Array::New(info.Env(), src.size());
   std::memcpy(out.Data(), src.data(), src.size() * 4);
@@ -151,6 +152,7 @@ Napi::Value SetParams(const Napi::CallbackInfo& info) {
 Napi::Value ZeroGrad(const Napi::CallbackInfo& info) {
   auto m = model_of(info[0]);
   std::lock_guard<std::mutex> lk(m->mu);
+  m->ensure_grads();
   std::fill(m->grads.begin(), m->grads.end(), 0.f);
   return info.Env().Undefined();
 }

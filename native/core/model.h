@@ -59,7 +59,9 @@ struct Model {
   std::vector<LayerOffsets> layers;
   size_t embed = 0, norm = 0, head = 0;  // head == embed when tied
   size_t n_params = 0;
-  std::vector<float> params, grads;
+  std::vector<float> params, grads;  // grads: empty until the first backward (frozen copies never hold them)
+  // Allocates the gradients (zeros) of a model that trains; a no-op once they exist.
+  void ensure_grads() { if (grads.size() != n_params) grads.assign(n_params, 0.f); }
   std::vector<float> rope_cos, rope_sin;  // (P, D/2)
   int rope_positions = 0;
   std::mutex mu;                          // one long call at a time per model

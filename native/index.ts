@@ -157,6 +157,8 @@ export class Policy {
   }
   /** Canonical fp32 safetensors bytes (same weights, same bytes). */
   toSafetensors(): Uint8Array { return native().toBytes(this.handle); }
+  /** Frees the activations and scratch the last call left (kept for the next call of the same size otherwise). */
+  releaseBuffers(): void { native().releaseBuffers(this.handle); }
   digest(): string { return "sha256:" + createHash("sha256").update(this.toSafetensors()).digest("hex"); }
   clone(): Policy { return new Policy(native().clone(this.handle), this.config); }
   tensorTable(): TensorEntry[] { return native().table(this.handle); }
@@ -208,6 +210,9 @@ export class Policy {
 
 const ADAM_MAGIC = "ZSADAMW1";
 
+/** Bytes of a given size read in slices: read(offset, out) fills out with bytes [offset, offset + out.length). */
+export type ByteSource = { size: number; read(offset: number, out: Uint8Array): void };
+
 export class AdamW {
   private a: Handle;
   constructor(policy: Policy, o: { beta1: number; beta2: number; eps: number; weightDecay: number }) {
@@ -221,14 +226,35 @@ export class AdamW {
   /** "ZSADAMW1" + u32 header length + JSON header + m (f32) + v (f32). */
   toBytes(): Uint8Array {
     // one buffer, the moments copied into it once by the engine (a 0.5B model's are 4 GB)
+    const src = this.toSource();
+    const out = new Uint8Array(Buffer.allocUnsafeSlow(src.size).buffer, 0, src.size);
+    src.read(0, out);
+    return out;
+  }
+  /**
+   * The bytes of toBytes() as a source read in slices: a snapshot streamed to a store without the
+   * moments ever copied whole. Valid until the next step (it reads the live moments).
+   */
+  toSource(): ByteSource {
     const s = native().adamInfo(this.a) as { n: number; t: number; beta1: number; beta2: number; eps: number; weightDecay: number };
     const header = Buffer.from(JSON.stringify({ t: s.t, beta1: s.beta1, beta2: s.beta2, eps: s.eps, weightDecay: s.weightDecay, n: s.n }));
-    const out = Buffer.allocUnsafeSlow(8 + 4 + header.length + 8 * s.n);
-    out.set(Buffer.from(ADAM_MAGIC), 0);
-    out.writeUInt32LE(header.length, 8);
-    out.set(header, 12);
-    native().adamWriteMoments(this.a, out, 12 + header.length);
-    return new Uint8Array(out.buffer, out.byteOffset, out.length);
+    const prefix = Buffer.alloc(12 + header.length);
+    prefix.set(Buffer.from(ADAM_MAGIC), 0);
+    prefix.writeUInt32LE(header.length, 8);
+    prefix.set(header, 12);
+    const size = prefix.length + 8 * s.n;
+    return {
+      size,
+      read: (offset: number, out: Uint8Array) => {
+        if (offset < 0 || offset + out.length > size) throw new RangeError(`AdamW snapshot: [${offset}, +${out.length}) is outside its ${size} bytes`);
+        let done = 0;
+        if (offset < prefix.length) {
+          done = Math.min(prefix.length - offset, out.length);
+          out.set(prefix.subarray(offset, offset + done), 0);
+        }
+        if (done < out.length) native().adamReadMomentsSlice(this.a, out.subarray(done), offset + done - prefix.length);
+      },
+    };
   }
   /** The hyperparameters and step count recorded in a snapshot's header. */
   static settingsOf(bytes: Uint8Array): { t: number; beta1: number; beta2: number; eps: number; weightDecay: number } {

@@ -405,6 +405,39 @@ export class EventLog {
   }
 
   /**
+   * Stores bytes read from a source in slices (a large snapshot never held whole: it is read twice,
+   * once to hash it, once to store it) under their sha256 digest; the same digest as putBlob of the
+   * same bytes. The source must not change until this resolves.
+   */
+  async putSource(runId: string, src: { size: number; read(offset: number, out: Uint8Array): void }, sliceBytes = 16 * 1024 * 1024): Promise<string> {
+    const hash = createHash("sha256");
+    const scratch = new Uint8Array(Math.max(1, Math.min(sliceBytes, src.size)));
+    for (let off = 0; off < src.size; off += scratch.length) {
+      const v = scratch.subarray(0, Math.min(scratch.length, src.size - off));
+      src.read(off, v);
+      hash.update(v);
+    }
+    const digest = `sha256:${hash.digest("hex")}`;
+    const store = await this.weights(runId);
+    const info = await store.info(digest);
+    if (info && !info.deleted && info.size === src.size) return digest;
+    let off = 0;
+    // a fresh slice each pull: the store keeps a reference to what it has not published yet
+    const rs = new ReadableStream<Uint8Array>({
+      pull(c) {
+        if (off >= src.size) { c.close(); return; }
+        const v = new Uint8Array(Math.min(sliceBytes, src.size - off));
+        src.read(off, v);
+        off += v.length;
+        c.enqueue(v);
+      },
+    });
+    const put = await store.put({ name: digest, options: { max_chunk_size: 1024 * 1024 } }, rs);
+    if (put.size !== src.size) throw new Error(`stored ${put.size} of the ${src.size} bytes of ${digest}`);
+    return digest;
+  }
+
+  /**
    * Reads the bytes stored under a digest and verifies them: a mismatch is a WeightsDigestError.
    * The object store reads through an ordered consumer that retries for ever: after a partition it
    * can wait on a bucket stream that answers nothing. A read that gets no chunk for `idleMs` is

@@ -67,10 +67,11 @@ async function computeUpdate(log: EventLog, runId: string, cfg: RunConfig, engin
   const t1 = performance.now();
   failpoint("updater.before-snapshot", c.step);
   // small models store both at once; a large one (the moments are 8 bytes a parameter: 4 GB at 0.5B)
-  // one after the other, so that its serialised weights and moments are never in memory together
+  // first frees its activations, streams its moments in slices, then stores its weights
   const large = engine.policy.numParams * 12 > 2 ** 30;
+  if (large) { engine.policy.releaseBuffers(); engine.reference?.releaseBuffers(); } // gigabytes of activations the snapshot needs
   const [optimizerDigest, weightsDigest] = large
-    ? [await log.putBlob(runId, engine.optimizer.toBytes()), await log.putBlob(runId, engine.policy.toSafetensors())]
+    ? [await log.putSource(runId, engine.optimizer.toSource()), await log.putBlob(runId, engine.policy.toSafetensors())]
     : await Promise.all([log.putBlob(runId, engine.optimizer.toBytes()), log.putBlob(runId, engine.policy.toSafetensors())]);
   const mean = (f: (g: Extract<Command, { kind: "update" }>["groups"][number]) => number) => c.groups.reduce((a, g) => a + f(g), 0) / c.groups.length;
   return {

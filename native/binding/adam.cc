@@ -87,6 +87,26 @@ Napi::Value WriteMoments(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// readMomentsSlice(a, out: Uint8Array, from): bytes [from, from + out.length) of m then v (f32, little
+// endian) into out: a snapshot streamed to the store in slices, never held whole
+Napi::Value ReadMomentsSlice(const Napi::CallbackInfo& info) {
+  Adam* a = adam_of(info[0]);
+  size_t len = 0;
+  uint8_t* out = typed<uint8_t>(info[1], "out", -1, &len);
+  double from = number(info[2], "from");
+  size_t bytes = a->mo.size() * 4;
+  if (from < 0 || from + (double)len > 2.0 * (double)bytes) throw Napi::RangeError::New(info.Env(), "readMomentsSlice: [" + std::to_string((long long)from) + ", +" + std::to_string(len) + ") is outside the " + std::to_string(2 * bytes) + " bytes of moments");
+  std::lock_guard<std::mutex> lk(a->m->mu);
+  size_t f = (size_t)from, done = 0;
+  if (f < bytes) {
+    size_t k = std::min(len, bytes - f);
+    std::memcpy(out, reinterpret_cast<const uint8_t*>(a->mo.data()) + f, k);
+    done = k;
+  }
+  if (done < len) std::memcpy(out + done, reinterpret_cast<const uint8_t*>(a->ve.data()) + (f + done - bytes), len - done);
+  return info.Env().Undefined();
+}
+
 // readMoments(a, bytes: Uint8Array, offset, t): m then v from bytes at offset (any alignment)
 Napi::Value ReadMoments(const Napi::CallbackInfo& info) {
   Adam* a = adam_of(info[0]);
@@ -126,6 +146,7 @@ void init_adam(Napi::Env env, Napi::Object exports) {
   exports.Set("adamInfo", Napi::Function::New(env, Info, "adamInfo"));
   exports.Set("adamWriteMoments", Napi::Function::New(env, WriteMoments, "adamWriteMoments"));
   exports.Set("adamReadMoments", Napi::Function::New(env, ReadMoments, "adamReadMoments"));
+  exports.Set("adamReadMomentsSlice", Napi::Function::New(env, ReadMomentsSlice, "adamReadMomentsSlice"));
 }
 
 }  // namespace zsb

@@ -149,6 +149,16 @@ Napi::Value SetParams(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// releaseBuffers(h): frees the activations and scratch a call left (they grow to the largest batch
+// and stay): a large model's update leaves gigabytes there that the snapshot after it needs
+Napi::Value ReleaseBuffers(const Napi::CallbackInfo& info) {
+  auto m = model_of(info[0]);
+  std::lock_guard<std::mutex> lk(m->mu);
+  m->acts = zs::Acts{};
+  m->ws = zs::Scratch{};
+  return info.Env().Undefined();
+}
+
 Napi::Value ZeroGrad(const Napi::CallbackInfo& info) {
   auto m = model_of(info[0]);
   std::lock_guard<std::mutex> lk(m->mu);
@@ -350,7 +360,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   auto fn = [&](const char* name, Napi::Value (*f)(const Napi::CallbackInfo&)) { exports.Set(name, Napi::Function::New(env, f, name)); };
   fn("create", Create); fn("fromBytes", FromBytes); fn("loadFile", LoadFile); fn("toBytes", ToBytes);
   fn("clone", Clone); fn("numParams", NumParams); fn("dispose", Dispose); fn("table", Table);
-  fn("copyParams", CopyParams); fn("setParams", SetParams); fn("zeroGrad", ZeroGrad);
+  fn("copyParams", CopyParams); fn("setParams", SetParams); fn("zeroGrad", ZeroGrad); fn("releaseBuffers", ReleaseBuffers);
   fn("forward", Forward); fn("logprobs", Logprobs); fn("accumulate", Accumulate); fn("sample", Sample);
   fn("setThreads", SetThreads); fn("getThreads", GetThreads); fn("poolWorkerItems", PoolWorkerItems); fn("poolStress", PoolStress);
   fn("setLogitChunkRows", SetLogitChunkRows);

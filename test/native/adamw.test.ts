@@ -50,3 +50,31 @@ test("AdamW toBytes/fromBytes is an exact round trip", async () => {
   assert.equal(a.digest(), b.digest());
   assert.throws(() => AdamW.fromBytes(Policy.init({ ...tiny, hidden_size: 16 }, 1), opt.toBytes()), /parameters/);
 });
+
+test("AdamW toSource reads the bytes of toBytes in any slices; the moments are m then v, after the header", async () => {
+  const o = { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.01 };
+  const p = Policy.init(tiny, 5, 0.05), opt = new AdamW(p, o);
+  await grads(p, 7);
+  const g = p.grads();
+  await opt.step({ lr: 1e-3, clipGrad: 0 });
+  const bytes = opt.toBytes(), src = opt.toSource();
+  assert.equal(src.size, bytes.length);
+  // sequential slices of awkward sizes, crossing the header/m and m/v boundaries
+  for (const slice of [1, 7, 4093, bytes.length]) {
+    const got = new Uint8Array(bytes.length);
+    for (let off = 0; off < bytes.length; off += slice) src.read(off, got.subarray(off, Math.min(off + slice, bytes.length)));
+    assert.ok(Buffer.from(got).equals(Buffer.from(bytes)), `slices of ${slice} bytes`);
+  }
+  assert.throws(() => src.read(bytes.length - 3, new Uint8Array(4)), /outside/);
+  // the layout, independently: one step from zero moments without clipping, m = (1-β1)·g, v = (1-β2)·g²
+  const hl = Buffer.from(bytes).readUInt32LE(8), body = 12 + hl, n = p.numParams;
+  assert.equal(Buffer.from(bytes.subarray(0, 8)).toString(), "ZSADAMW1");
+  assert.equal(bytes.length, body + 8 * n);
+  const view = new DataView(bytes.buffer, bytes.byteOffset);
+  let worst = 0;
+  for (let i = 0; i < n; i += 97) {
+    const m = view.getFloat32(body + 4 * i, true), v = view.getFloat32(body + 4 * (n + i), true);
+    worst = Math.max(worst, Math.abs(m - 0.1 * g[i]) / (Math.abs(0.1 * g[i]) + 1e-12), Math.abs(v - 0.05 * g[i] * g[i]) / (0.05 * g[i] * g[i] + 1e-20));
+  }
+  assert.ok(worst < 1e-5, `moments vs (1-β)·g: worst relative error ${worst}`);
+});

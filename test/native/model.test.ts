@@ -195,3 +195,19 @@ test("forward, logprobs and the binding's argument checks", async () => {
   p.dispose();
   assert.throws(() => p.digest(), /disposed/);
 });
+
+test("releaseBuffers frees a call's activations and scratch; the next calls give the same bits", async () => {
+  const p = Policy.init(tiny, 11, 0.05), q = p.clone();
+  const toks = randTokens(40, tiny.vocab_size, 3), seqLens = Int32Array.from([25, 15]);
+  const lossMask = new Float32Array(40).fill(1);
+  const before = await p.logprobs({ tokens: toks, seqLens });
+  p.releaseBuffers();
+  assert.deepEqual(await p.logprobs({ tokens: toks, seqLens }), before);
+  for (const m of [p, q]) { m.zeroGrad(); await m.accumulate({ tokens: toks, seqLens, lossMask }, { kind: "ce", globalTokens: 40 }); }
+  p.releaseBuffers();
+  assert.deepEqual(p.grads(), q.grads(), "the gradients are the model's, not scratch");
+  p.zeroGrad(); q.zeroGrad();
+  for (const m of [p, q]) await m.accumulate({ tokens: toks, seqLens, lossMask }, { kind: "ce", globalTokens: 40 });
+  assert.deepEqual(p.grads(), q.grads());
+  p.dispose(); q.dispose();
+});

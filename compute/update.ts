@@ -44,6 +44,9 @@ export async function grpoUpdate(p: { cfg: RunConfig; step: number; policy: Poli
   const refLogps: Float32Array[] = [];
   if (needRef) {
     for (const b of probes) refLogps.push(await reference!.logprobs(b, T));
+    // a large reference's scratch (its logit rows, one layer's activations: about 3 GB at 0.5B) is
+    // not kept through the update; a small one keeps it for the next step
+    if (reference!.numParams * 12 > 2 ** 30) reference!.releaseBuffers();
   }
   const refMs = performance.now() - t0;
   // π_prox: the policy's log-probs at the step's starting weights, before any optimizer step

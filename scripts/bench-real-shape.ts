@@ -9,7 +9,7 @@
 // (scripts/baselines/torch_qwen2_baseline.py --config: its forward, backward and sampling rates) and
 // the ratios. Needs about 16 GiB of free memory and 15-25 minutes on 2 cores.
 //
-// Flags: --prompts 8 --samples 4 --new-tokens 256 --micro-batch 4 --threads 0 (all cores)
+// Flags: --prompts 8 --samples 4 --new-tokens 256 --micro-batch 2 --threads 0 (all cores)
 //        --no-baseline  --keep DIR (the checkpoint, the config, the events)  --json  --out FILE
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -64,7 +64,7 @@ type TorchRun = { name: string; tok_s_median: number; sec_median: number; gflop_
 export async function run(argv: string[]): Promise<number> {
   const { flags } = parseArgs(argv, { boolean: ["json", "no-baseline"], string: ["prompts", "samples", "new-tokens", "micro-batch", "threads", "keep", "out"] });
   const prompts = Number(flags.prompts ?? 8), samples = Number(flags.samples ?? 4), newTokens = Number(flags["new-tokens"] ?? 256);
-  const micro = Number(flags["micro-batch"] ?? 4), threads = Number(flags.threads ?? 0);
+  const micro = Number(flags["micro-batch"] ?? 2), threads = Number(flags.threads ?? 0);
   const dir = (flags.keep as string | undefined) ?? mkdtempSync(join(tmpdir(), "zs-bench-real-"));
   mkdirSync(dir, { recursive: true });
   const cpu = cpus()[0]?.model.trim() ?? "unknown CPU";

@@ -164,7 +164,7 @@ void model_head_forward(Model& m, Acts& a, float* out, int r0, int n) {
   matmul_forward(out, m.ws.pack.data(), a.lnf.data() + (size_t)r0 * C, m.params.data() + m.head, nullptr, n, C, V);
 }
 
-void model_forward(Model& m, Acts& a, const int* tokens, const Packed& p, bool logits) {
+void model_forward(Model& m, Acts& a, const int* tokens, const Packed& p, bool logits, bool keep) {
   const Config& c = m.cfg;
   const int N = p.N, C = c.hidden_size, L = c.num_hidden_layers, H = c.num_attention_heads, D = c.head_dim;
   const int F = c.intermediate_size, V = c.vocab_size, QKV = m.qkv_dim(), HD = H * D;
@@ -172,10 +172,13 @@ void model_forward(Model& m, Acts& a, const int* tokens, const Packed& p, bool l
   if (p.Tmax > c.max_position_embeddings) throw EngineError("sequence longer than max_position_embeddings");
   m.ensure_rope(p.Tmax);
   const float* W = m.params.data();
-  a.x.resize((size_t)(L + 1) * N * C);
-  a.rstd1.resize((size_t)L * N); a.rstd2.resize((size_t)L * N); a.rstdf.resize(N);
-  a.qkv.resize((size_t)L * N * QKV); a.att.resize((size_t)L * N * HD); a.lse.resize((size_t)L * N * H);
-  a.xmid.resize((size_t)L * N * C); a.gu.resize((size_t)L * N * 2 * F);
+  const int LS = keep ? L : 1;                      // layer slots of the saved activations
+  auto slot = [&](int l) { return keep ? l : 0; };
+  auto xslot = [&](int l) { return keep ? l : l % 2; };  // the residual stream: in and out of a layer
+  a.x.resize((size_t)(keep ? L + 1 : 2) * N * C);
+  a.rstd1.resize((size_t)LS * N); a.rstd2.resize((size_t)LS * N); a.rstdf.resize(N);
+  a.qkv.resize((size_t)LS * N * QKV); a.att.resize((size_t)LS * N * HD); a.lse.resize((size_t)LS * N * H);
+  a.xmid.resize((size_t)LS * N * C); a.gu.resize((size_t)LS * N * 2 * F);
   a.lnf.resize((size_t)N * C);
   if (logits) a.logits.resize((size_t)N * V);
   Scratch& s = m.ws;
@@ -188,26 +191,26 @@ void model_forward(Model& m, Acts& a, const int* tokens, const Packed& p, bool l
   embed_forward(a.x.data(), W + m.embed, tokens, N, C, V);
   for (int l = 0; l < L; l++) {
     const LayerOffsets& lo = m.layers[l];
-    float* x = a.x.data() + (size_t)l * N * C;
-    float* qkv = a.qkv.data() + (size_t)l * N * QKV;
-    float* att = a.att.data() + (size_t)l * N * HD;
-    float* xmid = a.xmid.data() + (size_t)l * N * C;
-    float* gu = a.gu.data() + (size_t)l * N * 2 * F;
-    float* xout = a.x.data() + (size_t)(l + 1) * N * C;
+    float* x = a.x.data() + (size_t)xslot(l) * N * C;
+    float* qkv = a.qkv.data() + (size_t)slot(l) * N * QKV;
+    float* att = a.att.data() + (size_t)slot(l) * N * HD;
+    float* xmid = a.xmid.data() + (size_t)slot(l) * N * C;
+    float* gu = a.gu.data() + (size_t)slot(l) * N * 2 * F;
+    float* xout = a.x.data() + (size_t)xslot(l + 1) * N * C;
     pf.reset();
-    rmsnorm_forward(ln.data(), a.rstd1.data() + (size_t)l * N, x, W + lo.ln1, N, C, c.rms_norm_eps);
+    rmsnorm_forward(ln.data(), a.rstd1.data() + (size_t)slot(l) * N, x, W + lo.ln1, N, C, c.rms_norm_eps);
     pf.tick(0);
     matmul_forward(qkv, pack.data(), ln.data(), W + lo.qkv_w, W + lo.qkv_b, N, C, QKV);
     pf.tick(1);
     rope_forward(qkv, p.pos.data(), m.rope_cos.data(), m.rope_sin.data(), N, H + ad.KVH, D, QKV);
     pf.tick(2);
-    attention_forward(att, a.lse.data() + (size_t)l * N * H, scratch.data(), qkv, p.off.data(), p.B, p.Tmax, ad, slices);
+    attention_forward(att, a.lse.data() + (size_t)slot(l) * N * H, scratch.data(), qkv, p.off.data(), p.B, p.Tmax, ad, slices);
     pf.tick(3);
     matmul_forward(tmp.data(), pack.data(), att, W + lo.o_w, nullptr, N, HD, C);
     pf.tick(4);
     residual_add(xmid, x, tmp.data(), (size_t)N * C);
     pf.tick(5);
-    rmsnorm_forward(ln.data(), a.rstd2.data() + (size_t)l * N, xmid, W + lo.ln2, N, C, c.rms_norm_eps);
+    rmsnorm_forward(ln.data(), a.rstd2.data() + (size_t)slot(l) * N, xmid, W + lo.ln2, N, C, c.rms_norm_eps);
     pf.tick(0);
     matmul_forward(gu, pack.data(), ln.data(), W + lo.gu_w, nullptr, N, C, 2 * F);
     pf.tick(6);
@@ -218,7 +221,7 @@ void model_forward(Model& m, Acts& a, const int* tokens, const Packed& p, bool l
     residual_add(xout, xmid, tmp.data(), (size_t)N * C);
     pf.tick(5);
   }
-  rmsnorm_forward(a.lnf.data(), a.rstdf.data(), a.x.data() + (size_t)L * N * C, W + m.norm, N, C, c.rms_norm_eps);
+  rmsnorm_forward(a.lnf.data(), a.rstdf.data(), a.x.data() + (size_t)xslot(L) * N * C, W + m.norm, N, C, c.rms_norm_eps);
   if (logits) matmul_forward(a.logits.data(), pack.data(), a.lnf.data(), W + m.head, nullptr, N, C, V);
   pf.tick(9);
 }

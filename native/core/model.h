@@ -85,7 +85,10 @@ struct Packed {
 
 // logits = false: stops at the final norm (a.lnf); the head then runs in chunks of rows (model_head_forward),
 // so no (N,V) buffer exists. Every logits row is the same FMA chain either way.
-void model_forward(Model& m, Acts& a, const int* tokens, const Packed& p, bool logits = true);
+// keep = false (a forward-only pass: logits, log-probs of a reference, a proximal or an old policy):
+// every layer's activations share one slot (the residual stream two), the same arithmetic in the
+// same order, so the same bits with 1/L of the memory; the backward needs keep = true.
+void model_forward(Model& m, Acts& a, const int* tokens, const Packed& p, bool logits = true, bool keep = true);
 // logits rows [r0, r0+n) = lnf rows @ head^T, into out (n,V).
 void model_head_forward(Model& m, Acts& a, float* out, int r0, int n);
 // Rows of logits the chunked paths hold at once: set_logit_chunk_rows(0) = automatic (about 4 M floats

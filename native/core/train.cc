@@ -131,7 +131,7 @@ LossStats loss_forward_backward(float* dlp, float* dent, const float* lp, const 
 
 void model_logits(Model& m, float* out, const int* tokens, const int* seq_lens, int B) {
   Packed p(seq_lens, B);
-  model_forward(m, m.acts, tokens, p, false);
+  model_forward(m, m.acts, tokens, p, false, /*keep=*/false);
   model_head_forward(m, m.acts, out, 0, p.N);   // the caller asked for (N,V): written in place, no copy
 }
 
@@ -140,7 +140,7 @@ void model_logits(Model& m, float* out, const int* tokens, const int* seq_lens, 
 // head's gradient is one FMA chain over rows in order, so the results are those of the whole batch, bit for bit.
 void model_logprobs(Model& m, float* out, const int* tokens, const int* seq_lens, int B, float T) {
   Packed p(seq_lens, B);
-  model_forward(m, m.acts, tokens, p, false);
+  model_forward(m, m.acts, tokens, p, false, /*keep=*/false);  // forward only: one layer's activations
   const int V = m.cfg.vocab_size, rows = logit_chunk_rows(p.N, V);
   auto& chunk = m.ws.logit_rows;
   if (chunk.size() < (size_t)rows * V) chunk.resize((size_t)rows * V);

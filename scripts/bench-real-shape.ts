@@ -99,7 +99,27 @@ export async function run(argv: string[]): Promise<number> {
   writeFileSync(file, JSON.stringify(config, null, 2) + "\n"); // JSON is YAML
   loadConfig(file); // refused here, not in a worker, when invalid
 
-  // 3. the step, through the bus, with every process's memory watched
+  // 3. the PyTorch baseline of the same shape, first: this process holds a model's worth of memory
+  // after the step, and never at the same time as the step on 2 cores
+  let torch: { runs: TorchRun[] } | undefined;
+  if (!flags["no-baseline"]) {
+    const py = "/usr/bin/python3";
+    const has = spawnSync(py, ["-c", "import torch"], { encoding: "utf8" });
+    if (has.status !== 0) say(`  PyTorch baseline skipped: ${py} cannot import torch (apt-get install python3-torch)`);
+    else {
+      const out = join(dir, "torch.json");
+      const promptLen = 160; // about the qwen_r1 prompts of MATH-500 (the step's own are printed below)
+      const args = ["scripts/baselines/torch_qwen2_baseline.py", "--config", join(ckpt, "config.json"), "--threads", String(threads || cpus().length),
+        "--batch", String(micro), "--seq", String(promptLen + newTokens), "--train-steps", "2", "--warmup", "1", "--fwd-reps", "2",
+        "--sample-reps", "1", "--sample-batch", String(prompts * samples), "--prompt", String(promptLen), "--gen", String(newTokens), "--json", out];
+      say(`  PyTorch baseline: ${py} ${args.join(" ")}`);
+      const r = spawnSync(py, args, { cwd: root, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+      if (r.status !== 0) say(`  PyTorch baseline failed (${r.status ?? r.signal}): ${r.stderr.slice(-2000)}`);
+      else torch = JSON.parse(readFileSync(out, "utf8")) as { runs: TorchRun[] };
+    }
+  }
+
+  // 4. the step, through the bus, with every process's memory watched
   const store = join(dir, "store");
   rmSync(store, { recursive: true, force: true });
   const server = await startLocalServer({ storeDir: store });
@@ -146,40 +166,22 @@ export async function run(argv: string[]): Promise<number> {
   };
   const memory = Object.fromEntries([...watch.peaks].map(([k, v]) => [k, { rssGiB: +(v.rssMiB / 1024).toFixed(2), hwmGiB: +(v.hwmMiB / 1024).toFixed(2) }]));
   const totalPeakGiB = [...watch.peaks.values()].reduce((a, p) => a + Math.max(p.rssMiB, p.hwmMiB), 0) / 1024;
-  say(`  run ${runId}: ${sampled.length} groups, ${genTokens} tokens sampled, ${update.stats.tokens} loss tokens; step ${phases.stepS.toFixed(1)} s, whole run ${wallS.toFixed(1)} s`);
+  const promptTokens = Math.round(sampled.reduce((a, g) => a + g.prompt.tokens.length, 0) / sampled.length);
+  say(`  run ${runId}: ${sampled.length} groups (prompts of ${promptTokens} tokens on average), ${genTokens} tokens sampled, ${update.stats.tokens} loss tokens; step ${phases.stepS.toFixed(1)} s, whole run ${wallS.toFixed(1)} s`);
   say(`  phases: run start → first group ${phases.startToFirstGroupS.toFixed(1)} s; sampling ${phases.samplingS.toFixed(1)} s (${rates.samplingTokS.toFixed(1)} tok/s); scoring ${phases.scoringS.toFixed(2)} s; reference ${phases.referenceS.toFixed(1)} s (${rates.referenceTokS.toFixed(1)} tok/s); update ${phases.updateS.toFixed(1)} s (${rates.updateTokS.toFixed(1)} tok/s); snapshot ${phases.snapshotS.toFixed(1)} s`);
   say(`  peak memory (GiB, resident / kernel high-water mark):`);
   for (const [k, v] of Object.entries(memory)) say(`    ${k.padEnd(22)} ${v.rssGiB.toFixed(2).padStart(6)} / ${v.hwmGiB.toFixed(2).padStart(6)}`);
   say(`    all together (sum of peaks) ${totalPeakGiB.toFixed(2)} GiB of ${(totalmem() / 2 ** 30).toFixed(0)}; the object store on disk ${(storeBytes / 2 ** 30).toFixed(2)} GiB`);
 
-  // 4. the PyTorch baseline of the same shape, after the step (never at the same time on 2 cores)
-  let torch: { runs: TorchRun[] } | undefined;
-  if (!flags["no-baseline"]) {
-    const py = "/usr/bin/python3";
-    const has = spawnSync(py, ["-c", "import torch"], { encoding: "utf8" });
-    if (has.status !== 0) say(`  PyTorch baseline skipped: ${py} cannot import torch (apt-get install python3-torch)`);
-    else {
-      const out = join(dir, "torch.json");
-      const promptLen = Math.round(sampled.reduce((a, g) => a + g.prompt.tokens.length, 0) / sampled.length);
-      const seq = promptLen + newTokens;
-      const args = ["scripts/baselines/torch_qwen2_baseline.py", "--config", join(ckpt, "config.json"), "--threads", String(threads || cpus().length),
-        "--batch", String(micro), "--seq", String(seq), "--train-steps", "2", "--warmup", "1", "--fwd-reps", "2",
-        "--sample-reps", "1", "--sample-batch", String(prompts * samples), "--prompt", String(promptLen), "--gen", String(newTokens), "--json", out];
-      say(`  PyTorch baseline: ${py} ${args.join(" ")}`);
-      const r = spawnSync(py, args, { cwd: root, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
-      if (r.status !== 0) say(`  PyTorch baseline failed (${r.status}): ${r.stderr.slice(-2000)}`);
-      else {
-        torch = JSON.parse(readFileSync(out, "utf8")) as { runs: TorchRun[] };
-        for (const x of torch.runs) say(`    torch ${x.name.padEnd(28)} ${x.tok_s_median.toFixed(1).padStart(9)} tok/s  ${x.gflop_s.toFixed(1)} GFLOP/s`);
-        const find = (p: string) => torch!.runs.find((x) => x.name.startsWith(p))?.tok_s_median;
-        const tr = find("train"), fw = find("fwd"), sa = find("sample");
-        if (tr) say(`    update vs torch train (fwd+bwd+AdamW)  ${(rates.updateTokS / tr).toFixed(2)}x  (ours counts response tokens only; torch every position)`);
-        if (fw) say(`    reference pass vs torch forward         ${(rates.referenceTokS / fw).toFixed(2)}x`);
-        if (sa) say(`    sampling vs torch sampling             ${(rates.samplingTokS / sa).toFixed(2)}x`);
-      }
-    }
+  if (torch) {
+    for (const x of torch.runs) say(`    torch ${x.name.padEnd(28)} ${x.tok_s_median.toFixed(1).padStart(9)} tok/s  ${x.gflop_s.toFixed(1)} GFLOP/s`);
+    const find = (p: string) => torch!.runs.find((x) => x.name.startsWith(p))?.tok_s_median;
+    const tr = find("train"), fw = find("fwd"), sa = find("sample");
+    if (tr) say(`    update vs torch train (fwd+bwd+AdamW)  ${(rates.updateTokS / tr).toFixed(2)}x  (ours counts response tokens only; torch every position)`);
+    if (fw) say(`    reference pass vs torch forward         ${(rates.referenceTokS / fw).toFixed(2)}x  (the same caveat)`);
+    if (sa) say(`    sampling vs torch sampling             ${(rates.samplingTokS / sa).toFixed(2)}x`);
   }
-  const result = { cpu, cores: cpus().length, kernels: kernelSet(), prompts, samples, newTokens, micro, threads, runId, groups: sampled.length, genTokens, lossTokens: update.stats.tokens, phases, rates, memory, totalPeakGiB, storeBytes, torch: torch?.runs };
+  const result = { cpu, cores: cpus().length, kernels: kernelSet(), prompts, samples, newTokens, micro, threads, runId, groups: sampled.length, promptTokens, genTokens, lossTokens: update.stats.tokens, phases, rates, memory, totalPeakGiB, storeBytes, torch: torch?.runs };
   if (flags.json) process.stdout.write(JSON.stringify(result, null, 2) + "\n");
   const outFile = (flags.out as string | undefined) ?? join(root, "reports", "bench-real-shape.json");
   mkdirSync(dirname(outFile), { recursive: true });

@@ -39,10 +39,15 @@ async function readObject(store: ObjectStore, name: string, idleMs: number): Pro
   stalled.catch(() => undefined);
   try {
     const opening = store.get(name);
-    // abandoned while opening: the read that opens later is cancelled, its consumer stopped
+    let opened = false;
+    // abandoned while opening: the read that opens later is cancelled, its consumer stopped (once
+    // opened, the reader below holds the stream and cancels it itself)
     opening.catch(() => undefined);
-    stalled.catch(() => { void opening.then((late) => late?.data.cancel(), () => undefined); });
+    stalled.catch(() => {
+      if (!opened) void opening.then((late) => late?.data.cancel().catch(() => undefined), () => undefined);
+    });
     const r = await progress(opening);
+    opened = true;
     if (!r) return null;
     const failed = (r.error as Promise<Error | null | undefined>).then((e) => e, (e: Error) => e); // observed, never unhandled
     reader = r.data.getReader();

@@ -11,6 +11,10 @@ import { shapedRewards } from "../domain/grpo/shaping.ts";
 
 /** The importance weights of the step's first epoch (absent under off_policy none): mean and max w, the
  * fractions of loss tokens truncated (π_prox/μ above the cap or C) and masked (w = 0). */
+/** A model whose weights, gradients and moments (12 bytes a parameter) pass 1 GiB: its scratch is freed
+ * between phases and its snapshot streamed, where a small one keeps its buffers for the next step. */
+export function isLargeModel(p: { numParams: number }): boolean { return p.numParams * 12 > 2 ** 30; }
+
 export type CorrectionStats = { isWeightMean: number; isWeightMax: number; isTruncatedFrac: number; isMaskedFrac: number };
 export type UpdateResult = {
   advantages: Record<string, number[]>;
@@ -46,7 +50,7 @@ export async function grpoUpdate(p: { cfg: RunConfig; step: number; policy: Poli
     for (const b of probes) refLogps.push(await reference!.logprobs(b, T));
     // a large reference's scratch (its logit rows, one layer's activations: about 3 GB at 0.5B) is
     // not kept through the update; a small one keeps it for the next step
-    if (reference!.numParams * 12 > 2 ** 30) reference!.releaseBuffers();
+    if (isLargeModel(reference!)) reference!.releaseBuffers();
   }
   const refMs = performance.now() - t0;
   // π_prox: the policy's log-probs at the step's starting weights, before any optimizer step

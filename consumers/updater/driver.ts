@@ -16,7 +16,7 @@ import { childLogger } from "../../streams/logger.ts";
 import { RunContexts } from "../../loaders/runctx.ts";
 import { decide, evolve, initialUpdaterState, stepLimit, type Command, type Input, type UpdaterState } from "../../domain/run/decide.ts";
 import { emptyView, type RunView } from "../../domain/run/view.ts";
-import { grpoUpdate } from "../../compute/update.ts";
+import { grpoUpdate, isLargeModel } from "../../compute/update.ts";
 
 export class UpdaterError extends ZeroStreamError {}
 /** The updater's log follower stopped: it would wait for groups it can no longer see. */
@@ -68,7 +68,7 @@ async function computeUpdate(log: EventLog, runId: string, cfg: RunConfig, engin
   failpoint("updater.before-snapshot", c.step);
   // small models store both at once; a large one (the moments are 8 bytes a parameter: 4 GB at 0.5B)
   // first frees its activations, streams its moments in slices, then stores its weights
-  const large = engine.policy.numParams * 12 > 2 ** 30;
+  const large = isLargeModel(engine.policy);
   if (large) { engine.policy.releaseBuffers(); engine.reference?.releaseBuffers(); } // gigabytes of activations the snapshot needs
   const [optimizerDigest, weightsDigest] = large
     ? [await log.putSource(runId, engine.optimizer.toSource()), await log.putBlob(runId, engine.policy.toSafetensors())]

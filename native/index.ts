@@ -47,6 +47,12 @@ const LOSS_STATS = ["loss", "pgLoss", "klLoss", "tokens", "klSum", "entropySum",
 export type SampleRequest = { prompts: Int32Array[]; seeds: number[]; temperature: number; topP: number; topK: number;
   maxNewTokens: number; stopTokenIds: number[] };
 export type SampleResult = { tokens: Int32Array; logprobs: Float32Array; finish: "stop" | "length" };
+/**
+ * Weights in memory: "f32", or "bf16" — a frozen copy (a reference model, a generator's policy) whose every
+ * tensor is the fp32 value rounded to bf16 (nearest, ties to even), computed on in fp32: the same bits as an
+ * fp32 model holding those rounded values, in half the memory. A bf16 copy cannot train.
+ */
+export type WeightDtype = "f32" | "bf16";
 export type TensorEntry = { name: string; shape: number[]; offset: number; numel: number; decay: boolean };
 
 type Handle = object;
@@ -136,8 +142,9 @@ export class Policy {
   static init(config: Qwen2Config, seed: number, initStd = INIT_STD): Policy {
     return new Policy(native().create(config, seed, initStd), config);
   }
-  static fromSafetensors(bytes: Uint8Array, config: Qwen2Config): Policy {
-    return new Policy(native().fromBytes(config, bytes), config);
+  /** F32/BF16/F16 safetensors bytes; dtype "bf16" makes a frozen bf16 copy (what is not BF16 is rounded). */
+  static fromSafetensors(bytes: Uint8Array, config: Qwen2Config, dtype: WeightDtype = "f32"): Policy {
+    return new Policy(native().fromBytes(config, bytes, dtype), config);
   }
   /**
    * A model folder as published (native/checkpoint.ts): config.json and model.safetensors, or the shards of
@@ -145,22 +152,29 @@ export class Policy {
    * tensor's name, shape and dtype are checked first (CheckpointError naming the tensor); the files are
    * mapped into memory, not read whole.
    */
-  static async load(dir: string): Promise<Policy> {
+  static async load(dir: string, dtype: WeightDtype = "f32"): Promise<Policy> {
     const ck = inspectCheckpoint(dir);
-    return new Policy(await native().loadFile(ck.config, ck.files.length === 1 ? ck.files[0] : ck.files), ck.config);
+    return new Policy(await native().loadFile(ck.config, ck.files.length === 1 ? ck.files[0] : ck.files, dtype), ck.config);
   }
+  /** The dtype of the weights in memory. */
+  get dtype(): WeightDtype { return native().dtype(this.handle); }
   async save(dir: string): Promise<void> {
     await mkdir(dir, { recursive: true });
-    const cfg = { architectures: ["Qwen2ForCausalLM"], model_type: "qwen2", hidden_act: "silu", torch_dtype: "float32", ...this.config };
+    const cfg = { architectures: ["Qwen2ForCausalLM"], model_type: "qwen2", hidden_act: "silu", torch_dtype: this.dtype === "bf16" ? "bfloat16" : "float32", ...this.config };
     await writeFile(join(dir, "config.json"), JSON.stringify(cfg, null, 2) + "\n");
     await writeFile(join(dir, "model.safetensors"), this.toSafetensors());
   }
-  /** Canonical fp32 safetensors bytes (same weights, same bytes). */
-  toSafetensors(): Uint8Array { return native().toBytes(this.handle); }
+  /**
+   * Canonical safetensors bytes (same weights, same bytes), F32 or BF16; by default in the policy's own dtype.
+   * BF16 from an fp32 policy rounds to nearest even: the bytes of its bf16 copy.
+   */
+  toSafetensors(dtype: WeightDtype = this.dtype): Uint8Array { return native().toBytes(this.handle, dtype); }
   /** Frees the activations and scratch the last call left (kept for the next call of the same size otherwise). */
   releaseBuffers(): void { native().releaseBuffers(this.handle); }
-  digest(): string { return "sha256:" + createHash("sha256").update(this.toSafetensors()).digest("hex"); }
-  clone(): Policy { return new Policy(native().clone(this.handle), this.config); }
+  /** sha256 of toSafetensors(dtype): an fp32 policy's "bf16" digest is its bf16 copy's digest. */
+  digest(dtype: WeightDtype = this.dtype): string { return "sha256:" + createHash("sha256").update(this.toSafetensors(dtype)).digest("hex"); }
+  /** A copy, in the same dtype or another: to "bf16" rounds to nearest even, to "f32" widens exactly. */
+  clone(dtype?: WeightDtype): Policy { return new Policy(native().clone(this.handle, dtype), this.config); }
   tensorTable(): TensorEntry[] { return native().table(this.handle); }
   /** Copies of the flat parameter / gradient buffers (tensor-table order). */
   params(): Float32Array { return native().copyParams(this.handle, 0); }

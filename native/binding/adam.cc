@@ -22,6 +22,7 @@ Adam* adam_of(const Napi::Value& v) {
 
 Napi::Value Create(const Napi::CallbackInfo& info) {
   auto m = model_of(info[0]);
+  try { m->check_trainable(); } catch (const std::exception& e) { throw Napi::Error::New(info.Env(), e.what()); }
   auto* a = new Adam{m, std::vector<float>(m->n_params, 0.f), std::vector<float>(m->n_params, 0.f), 0,
                      (float)number(info[1], "beta1"), (float)number(info[2], "beta2"), (float)number(info[3], "eps"),
                      (float)number(info[4], "weightDecay")};

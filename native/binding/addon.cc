@@ -50,6 +50,13 @@ auto guard(Napi::Env env, F f) -> decltype(f()) {
   try { return f(); } catch (const Napi::Error&) { throw; } catch (const std::exception& e) { throw Napi::Error::New(env, e.what()); }
 }
 
+// A model dtype argument: undefined or "f32" (fp32), "bf16" (a frozen bf16 copy).
+zs::Dtype dtype_of(const Napi::Value& v, const char* what) {
+  if (v.IsUndefined() || (v.IsString() && v.As<Napi::String>().Utf8Value() == "f32")) return zs::Dtype::f32;
+  if (v.IsString() && v.As<Napi::String>().Utf8Value() == "bf16") return zs::Dtype::bf16;
+  throw Napi::TypeError::New(v.Env(), std::string("expected \"f32\" or \"bf16\" for ") + what + ", got " + describe(v));
+}
+
 Napi::Value Create(const Napi::CallbackInfo& info) {
   auto c = config_of(info[0]);
   double seed = number(info[1], "seed"), sd = number(info[2], "initStd");
@@ -64,8 +71,9 @@ Napi::Value FromBytes(const Napi::CallbackInfo& info) {
   auto c = config_of(info[0]);
   size_t len;
   uint8_t* p = typed<uint8_t>(info[1], "bytes", -1, &len);
+  const zs::Dtype d = dtype_of(info[2], "dtype");
   return guard(info.Env(), [&] {
-    auto m = std::make_shared<zs::Model>(c);
+    auto m = std::make_shared<zs::Model>(c, d);
     zs::load_safetensors(*m, p, len);
     return wrap_model(info.Env(), m);
   });
@@ -86,26 +94,37 @@ Napi::Value LoadFile(const Napi::CallbackInfo& info) {
   } else {
     throw Napi::TypeError::New(info.Env(), "expected a string or a non-empty array of strings for path, got " + describe(info[1]));
   }
-  auto m = guard(info.Env(), [&] { return std::make_shared<zs::Model>(c); });
+  const zs::Dtype d = dtype_of(info[2], "dtype");
+  auto m = guard(info.Env(), [&] { return std::make_shared<zs::Model>(c, d); });
   return queue(info.Env(), nullptr, [m, paths] { if (paths.size() == 1) zs::load_safetensors_file(*m, paths[0]); else zs::load_safetensors_files(*m, paths); },
                [m](Napi::Env env) { return wrap_model(env, m); }, {});
 }
 
 Napi::Value ToBytes(const Napi::CallbackInfo& info) {
   auto m = model_of(info[0]);
+  const bool bf16 = dtype_of(info[1], "dtype") == zs::Dtype::bf16;
   std::lock_guard<std::mutex> lk(m->mu);
   // serialised straight into the buffer handed to JavaScript: one copy of the weights, not two
-  auto out = Napi::Buffer<uint8_t>::New(info.Env(), zs::safetensors_size(*m));
-  zs::save_safetensors_into(*m, out.Data(), out.Length());
+  auto out = Napi::Buffer<uint8_t>::New(info.Env(), zs::safetensors_size(*m, bf16));
+  zs::save_safetensors_into(*m, out.Data(), out.Length(), bf16);
   return out;
 }
 
 Napi::Value Clone(const Napi::CallbackInfo& info) {
   auto m = model_of(info[0]);
+  const zs::Dtype d = info[1].IsUndefined() ? m->dtype : dtype_of(info[1], "dtype");
   std::lock_guard<std::mutex> lk(m->mu);
-  auto c = std::make_shared<zs::Model>(m->cfg);
-  c->params = m->params;
-  return wrap_model(info.Env(), c);
+  return guard(info.Env(), [&] {
+    auto c = std::make_shared<zs::Model>(m->cfg, d);
+    if (d == m->dtype) { c->params = m->params; c->params16 = m->params16; return wrap_model(info.Env(), c); }
+    if (d == zs::Dtype::f32) { m->read_f32(c->params.data()); return wrap_model(info.Env(), c); }  // widening: exact
+    c->set_from_f32_as_bf16(m->params.data());                                                      // rounding
+    return wrap_model(info.Env(), c);
+  });
+}
+
+Napi::Value DtypeOf(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), model_of(info[0])->dtype == zs::Dtype::bf16 ? "bf16" : "f32");
 }
 
 Napi::Value NumParams(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), (double)model_of(info[0])->n_params); }
@@ -133,11 +152,12 @@ Napi::Value Table(const Napi::CallbackInfo& info) {
 // copyParams(h, which: 0 params | 1 grads) -> Float32Array copy; setParams(h, Float32Array)
 Napi::Value CopyParams(const Napi::CallbackInfo& info) {
   auto m = model_of(info[0]);
+  const bool grads = number(info[1], "which") == 1;
   std::lock_guard<std::mutex> lk(m->mu);
-  if (number(info[1], "which") == 1) m->ensure_grads();  // a model that never ran backward: zeros
-  const auto& src = number(info[1], "which") == 1 ? m->grads : m->params;
-  auto out = Napi::Float32Array::New(info.Env(), src.size());
-  std::memcpy(out.Data(), src.data(), src.size() * 4);
+  if (grads) guard(info.Env(), [&] { m->ensure_grads(); });  // a model that never ran backward: zeros
+  auto out = Napi::Float32Array::New(info.Env(), m->n_params);
+  if (grads) std::memcpy(out.Data(), m->grads.data(), m->n_params * 4);
+  else m->read_f32(out.Data());  // a bf16 copy's values widened (exact)
   return out;
 }
 
@@ -145,6 +165,7 @@ Napi::Value SetParams(const Napi::CallbackInfo& info) {
   auto m = model_of(info[0]);
   float* p = typed<float>(info[1], "params", (long)m->n_params);
   std::lock_guard<std::mutex> lk(m->mu);
+  guard(info.Env(), [&] { m->check_trainable(); });
   std::memcpy(m->params.data(), p, m->n_params * 4);
   return info.Env().Undefined();
 }
@@ -162,7 +183,7 @@ Napi::Value ReleaseBuffers(const Napi::CallbackInfo& info) {
 Napi::Value ZeroGrad(const Napi::CallbackInfo& info) {
   auto m = model_of(info[0]);
   std::lock_guard<std::mutex> lk(m->mu);
-  m->ensure_grads();
+  guard(info.Env(), [&] { m->ensure_grads(); });
   std::fill(m->grads.begin(), m->grads.end(), 0.f);
   return info.Env().Undefined();
 }
@@ -359,7 +380,7 @@ Napi::Value PoolStress(const Napi::CallbackInfo& info) {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   auto fn = [&](const char* name, Napi::Value (*f)(const Napi::CallbackInfo&)) { exports.Set(name, Napi::Function::New(env, f, name)); };
   fn("create", Create); fn("fromBytes", FromBytes); fn("loadFile", LoadFile); fn("toBytes", ToBytes);
-  fn("clone", Clone); fn("numParams", NumParams); fn("dispose", Dispose); fn("table", Table);
+  fn("clone", Clone); fn("dtype", DtypeOf); fn("numParams", NumParams); fn("dispose", Dispose); fn("table", Table);
   fn("copyParams", CopyParams); fn("setParams", SetParams); fn("zeroGrad", ZeroGrad); fn("releaseBuffers", ReleaseBuffers);
   fn("forward", Forward); fn("logprobs", Logprobs); fn("accumulate", Accumulate); fn("sample", Sample);
   fn("setThreads", SetThreads); fn("getThreads", GetThreads); fn("poolWorkerItems", PoolWorkerItems); fn("poolStress", PoolStress);

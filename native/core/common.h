@@ -17,6 +17,22 @@ struct EngineError : std::runtime_error {
   explicit EngineError(const std::string& m) : std::runtime_error(m) {}
 };
 
+// bf16 <-> f32. bf16 -> f32 is exact; f32 -> bf16 rounds to nearest, ties to even (NaN stays a quiet NaN),
+// as PyTorch's tensor.to(torch.bfloat16) does.
+static inline float bf16_to_f32(uint16_t h) {
+  uint32_t u = (uint32_t)h << 16;
+  float f;
+  __builtin_memcpy(&f, &u, 4);
+  return f;
+}
+static inline uint16_t f32_to_bf16(float f) {
+  uint32_t u;
+  __builtin_memcpy(&u, &f, 4);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40);
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return (uint16_t)(u >> 16);
+}
+
 // Horizontal sum of a ymm register in a fixed order.
 static inline float hsum8(__m256 v) {
   __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);

@@ -82,9 +82,11 @@ struct Laps {
   }
 };
 
-// Every weight matrix packed once per sample() call.
+// Every weight matrix packed once per sample() call: fp32 panels, or for a bf16 copy bf16 panels (half the
+// bytes; the kernel widens them exactly as it loads them, so the products are the same).
 struct PackedWeights {
   std::vector<float> buf;
+  std::vector<uint16_t> buf16;
   std::vector<size_t> qkv, o, gu, down;
   size_t head = 0;
   explicit PackedWeights(const Model& m) {
@@ -97,16 +99,25 @@ struct PackedWeights {
       gu.push_back(reserve(C, 2 * F)); down.push_back(reserve(F, C));
     }
     head = reserve(C, c.vocab_size);
-    buf.resize(total);
-    const float* W = m.params.data();
+    const bool half = m.dtype == Dtype::bf16;
+    if (half) buf16.resize(total); else buf.resize(total);
+    auto pack = [&](size_t at, size_t off, int I, int O) {
+      WeightRef w = m.mat(off);
+      if (half) matmul_pack_weight_bf16(&buf16[at], w.h, I, O); else matmul_pack_weight(&buf[at], w.f, I, O);
+    };
     for (int l = 0; l < c.num_hidden_layers; l++) {
       const LayerOffsets& lo = m.layers[l];
-      matmul_pack_weight(&buf[qkv[l]], W + lo.qkv_w, C, m.qkv_dim());
-      matmul_pack_weight(&buf[o[l]], W + lo.o_w, HD, C);
-      matmul_pack_weight(&buf[gu[l]], W + lo.gu_w, C, 2 * F);
-      matmul_pack_weight(&buf[down[l]], W + lo.down_w, F, C);
+      pack(qkv[l], lo.qkv_w, C, m.qkv_dim());
+      pack(o[l], lo.o_w, HD, C);
+      pack(gu[l], lo.gu_w, C, 2 * F);
+      pack(down[l], lo.down_w, F, C);
     }
-    matmul_pack_weight(&buf[head], W + m.head, C, c.vocab_size);
+    pack(head, m.head, C, c.vocab_size);
+  }
+  // out (N,O) = in (N,I) @ the matrix packed at `at` (+ b)
+  void forward(float* out, const float* in, size_t at, const float* b, int N, int I, int O) const {
+    if (!buf16.empty()) matmul_forward_prepacked_bf16(out, in, &buf16[at], b, N, I, O);
+    else matmul_forward_prepacked(out, in, &buf[at], b, N, I, O);
   }
 };
 
@@ -170,39 +181,42 @@ void forward_step(float* logits,                                    // (n_out, V
   const int C = c.hidden_size, H = c.num_attention_heads, D = c.head_dim;
   const int F = c.intermediate_size, QKV = m.qkv_dim(), HD = H * D;
   const AttnDims& ad = ws.ad;
-  const float* W = m.params.data();
+  const WeightRef wte = m.mat(m.embed);
   float* x = ws.x;
   Laps ph(prof);
   for (int n = 0; n < N; n++) {
     if (tokens[n] < 0 || tokens[n] >= c.vocab_size) throw EngineError("token id outside the vocabulary in a prompt");
-    std::memcpy(x + (size_t)n * C, W + m.embed + (size_t)tokens[n] * C, sizeof(float) * C);
+    float* d = x + (size_t)n * C;
+    if (wte.f) { std::memcpy(d, wte.f + (size_t)tokens[n] * C, sizeof(float) * C); continue; }
+    const uint16_t* s = wte.h + (size_t)tokens[n] * C;
+    for (int i = 0; i < C; i++) d[i] = bf16_to_f32(s[i]);
   }
   for (int l = 0; l < c.num_hidden_layers; l++) {
     const LayerOffsets& lo = m.layers[l];
     float* K = ws.kcache_layer(l);
     float* Vc = ws.vcache_layer(l);
     ph.phase(0);
-    rmsnorm_forward(ws.ln, nullptr, x, W + lo.ln1, N, C, c.rms_norm_eps);
-    matmul_forward_prepacked(ws.qkv, ws.ln, &pw.buf[pw.qkv[l]], W + lo.qkv_b, N, C, QKV);
+    rmsnorm_forward(ws.ln, nullptr, x, m.vec(lo.ln1), N, C, c.rms_norm_eps);
+    pw.forward(ws.qkv, ws.ln, pw.qkv[l], m.vec(lo.qkv_b), N, C, QKV);
     ph.phase(1);
     rope_forward(ws.qkv, pos, m.rope_cos.data(), m.rope_sin.data(), N, H + ad.KVH, D, QKV);
     attention_cache_write(K, Vc, ws.qkv, rows, pos, N, QKV, ws.Tmax, ad);
     ph.phase(2);
     attention_cached_forward(ws.att, ws.attn, ws.qkv, K, Vc, rows, pos, N, QKV, ws.Tmax, ad, ws.slices);
     ph.phase(3);
-    matmul_forward_prepacked(ws.tmp, ws.att, &pw.buf[pw.o[l]], nullptr, N, HD, C);
+    pw.forward(ws.tmp, ws.att, pw.o[l], nullptr, N, HD, C);
     for (size_t i = 0; i < (size_t)N * C; i++) x[i] += ws.tmp[i];
     ph.phase(4);
-    rmsnorm_forward(ws.ln, nullptr, x, W + lo.ln2, N, C, c.rms_norm_eps);
-    matmul_forward_prepacked(ws.gu, ws.ln, &pw.buf[pw.gu[l]], nullptr, N, C, 2 * F);
+    rmsnorm_forward(ws.ln, nullptr, x, m.vec(lo.ln2), N, C, c.rms_norm_eps);
+    pw.forward(ws.gu, ws.ln, pw.gu[l], nullptr, N, C, 2 * F);
     swiglu_forward(ws.h, ws.gu, N, F);
-    matmul_forward_prepacked(ws.tmp, ws.h, &pw.buf[pw.down[l]], nullptr, N, F, C);
+    pw.forward(ws.tmp, ws.h, pw.down[l], nullptr, N, F, C);
     for (size_t i = 0; i < (size_t)N * C; i++) x[i] += ws.tmp[i];
     ph.phase(5);
   }
   for (int i = 0; i < n_out; i++) std::memcpy(ws.last + (size_t)i * C, x + (size_t)want[i] * C, sizeof(float) * C);
-  rmsnorm_forward(ws.lnl, nullptr, ws.last, W + m.norm, n_out, C, c.rms_norm_eps);
-  matmul_forward_prepacked(logits, ws.lnl, &pw.buf[pw.head], nullptr, n_out, C, c.vocab_size);
+  rmsnorm_forward(ws.lnl, nullptr, ws.last, m.vec(m.norm), n_out, C, c.rms_norm_eps);
+  pw.forward(logits, ws.lnl, pw.head, nullptr, n_out, C, c.vocab_size);
   ph.phase(6);
 }
 

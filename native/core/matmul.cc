@@ -15,9 +15,18 @@ constexpr int KC = 256;  // k block (accumulators are stored and reloaded: same 
 constexpr int RB = 48;   // rows per task
 constexpr int MIN_TASKS = 16;  // split columns too when there are fewer row blocks
 
+// One packed panel row: 16 fp32 columns, or 16 bf16 columns stored in the order that two unpacks with zero
+// widen into columns 0-7 and 8-15 (pack_b16: [0-3, 8-11, 4-7, 12-15]).
+inline void load_panel_row(const float* Bp, __m256& b0, __m256& b1) { b0 = _mm256_loadu_ps(Bp); b1 = _mm256_loadu_ps(Bp + 8); }
+inline void load_panel_row(const uint16_t* Bp, __m256& b0, __m256& b1) {
+  const __m256i v = _mm256_loadu_si256((const __m256i*)Bp), z = _mm256_setzero_si256();
+  b0 = _mm256_castsi256_ps(_mm256_unpacklo_epi16(z, v));
+  b1 = _mm256_castsi256_ps(_mm256_unpackhi_epi16(z, v));
+}
+
 // C(M<=MR, ncols<=NR) = (load ? C : 0) + A(M,K) @ Bp(K,16); A[r][k] = A[r*rs + k*ks].
-template <int M>
-inline void kernel(float* C, long ldc, const float* Ap, const float* Bp, int K, bool load, int ncols) {
+template <int M, class TB>
+inline void kernel(float* C, long ldc, const float* Ap, const TB* Bp, int K, bool load, int ncols) {
   __m256 c0[M], c1[M];
   if (load) {
     if (ncols == NR) {
@@ -35,7 +44,8 @@ inline void kernel(float* C, long ldc, const float* Ap, const float* Bp, int K, 
     for (int r = 0; r < M; r++) { c0[r] = _mm256_setzero_ps(); c1[r] = _mm256_setzero_ps(); }
   }
   for (int k = 0; k < K; k++) {
-    __m256 b0 = _mm256_loadu_ps(Bp + k * NR), b1 = _mm256_loadu_ps(Bp + k * NR + 8);
+    __m256 b0, b1;
+    load_panel_row(Bp + k * NR, b0, b1);
     const float* a = Ap + k * MR;
 #pragma GCC unroll 8
     for (int r = 0; r < M; r++) {
@@ -56,7 +66,8 @@ inline void kernel(float* C, long ldc, const float* Ap, const float* Bp, int K, 
   }
 }
 
-void kernel_rows(int m, float* C, long ldc, const float* Ap, const float* Bp, int K, bool load, int nc) {
+template <class TB>
+void kernel_rows(int m, float* C, long ldc, const float* Ap, const TB* Bp, int K, bool load, int nc) {
   switch (m) {
     case 6: kernel<6>(C, ldc, Ap, Bp, K, load, nc); break;
     case 5: kernel<5>(C, ldc, Ap, Bp, K, load, nc); break;
@@ -90,7 +101,8 @@ void pack_a(const float* A, long rs, long ks, int r0, int r1, int k0, int kc) {
 }
 
 // C(M,Ncols) (+)= A(M,K) @ B, with A(r,k) = A[r*rs + k*ks] and B packed into panels Bp[p][k][16].
-void gemm(float* C, long ldc, const float* A, long rs, long ks, const float* Bp, int M, int Ncols, int K, bool accumulate) {
+template <class TB>
+void gemm(float* C, long ldc, const float* A, long rs, long ks, const TB* Bp, int M, int Ncols, int K, bool accumulate) {
   // Tasks: row blocks x panel groups. A row block is packed once per k block and reused across its
   // panels, so panel groups are only split when there are too few row blocks to share out.
   int panels = (Ncols + NR - 1) / NR;
@@ -106,7 +118,7 @@ void gemm(float* C, long ldc, const float* A, long rs, long ks, const float* Bp,
       bool load = accumulate || k0 > 0;
       pack_a(A, rs, ks, r0, r1, k0, kc);
       for (int p = p0; p < p1; p++) {
-        const float* B = Bp + (size_t)p * K * NR + (size_t)k0 * NR;
+        const TB* B = Bp + (size_t)p * K * NR + (size_t)k0 * NR;
         int nc = std::min(NR, Ncols - p * NR);
         for (int r = r0; r < r1; r += MR)
           kernel_rows(std::min(MR, r1 - r), C + r * ldc + p * NR, ldc, a_pack + (size_t)((r - r0) / MR) * KC * MR, B, kc, load, nc);
@@ -115,17 +127,35 @@ void gemm(float* C, long ldc, const float* A, long rs, long ks, const float* Bp,
   });
 }
 
-// Bp[p][k][j] = B(k, p*16+j) where B(k,j) = src[k*sk + j*sj]; zero past Ncols.
-void pack_b(float* Bp, const float* src, long sk, long sj, int K, int Ncols) {
+inline float widen(float x) { return x; }
+inline float widen(uint16_t h) { return bf16_to_f32(h); }
+
+// Bp[p][k][j] = B(k, p*16+j) where B(k,j) = src[k*sk + j*sj]; zero past Ncols. A bf16 source is widened.
+template <class TS>
+void pack_b(float* Bp, const TS* src, long sk, long sj, int K, int Ncols) {
   int panels = (Ncols + NR - 1) / NR;
   parallel_for(panels, [&](int p, int) {
     float* dst = Bp + (size_t)p * K * NR;
     int j0 = p * NR, nc = std::min(NR, Ncols - j0);
     for (int k = 0; k < K; k++) {
-      const float* s = src + k * sk + (long)j0 * sj;
+      const TS* s = src + k * sk + (long)j0 * sj;
       float* d = dst + (size_t)k * NR;
-      if (sj == 1 && nc == NR) { std::memcpy(d, s, NR * sizeof(float)); continue; }
-      for (int j = 0; j < NR; j++) d[j] = j < nc ? s[j * sj] : 0.f;
+      if (sizeof(TS) == 4 && sj == 1 && nc == NR) { std::memcpy(d, s, NR * sizeof(float)); continue; }
+      for (int j = 0; j < NR; j++) d[j] = j < nc ? widen(s[j * sj]) : 0.f;
+    }
+  });
+}
+
+// The bf16 panels of load_panel_row: column j of a panel row at (j & 3) | (j & 4) << 1 | (j & 8) >> 1.
+void pack_b16(uint16_t* Bp, const uint16_t* src, long sk, long sj, int K, int Ncols) {
+  int panels = (Ncols + NR - 1) / NR;
+  parallel_for(panels, [&](int p, int) {
+    uint16_t* dst = Bp + (size_t)p * K * NR;
+    int j0 = p * NR, nc = std::min(NR, Ncols - j0);
+    for (int k = 0; k < K; k++) {
+      const uint16_t* s = src + k * sk + (long)j0 * sj;
+      uint16_t* d = dst + (size_t)k * NR;
+      for (int j = 0; j < NR; j++) d[(j & 3) | (j & 4) << 1 | (j & 8) >> 1] = j < nc ? s[j * sj] : 0;
     }
   });
 }
@@ -143,6 +173,23 @@ size_t matmul_packed_weight_floats(int I, int O) { return panel_floats(I, O); }
 void matmul_pack_weight(float* wp, const float* w, int I, int O) { pack_b(wp, w, 1, I, I, O); }
 
 static void add_bias(float* out, const float* b, int N, int O);
+
+size_t matmul_packed_weight_halves(int I, int O) { return panel_floats(I, O); }
+
+void matmul_pack_weight_bf16(uint16_t* wp, const uint16_t* w, int I, int O) { pack_b16(wp, w, 1, I, I, O); }
+
+void matmul_forward_prepacked_bf16(float* out, const float* in, const uint16_t* wp, const float* b, int N, int I, int O) {
+  gemm(out, O, in, I, 1, wp, N, O, I, false);
+  if (b) add_bias(out, b, N, O);
+}
+
+void matmul_forward(float* out, float* pack, const float* in, WeightRef w, const float* b, int N, int I, int O) {
+  if (w.f) { matmul_forward(out, pack, in, w.f, b, N, I, O); return; }
+  float* Bp = (float*)(((uintptr_t)pack + 31) & ~(uintptr_t)31);
+  pack_b(Bp, w.h, 1, I, I, O);
+  gemm(out, O, in, I, 1, Bp, N, O, I, false);
+  if (b) add_bias(out, b, N, O);
+}
 
 void matmul_forward_prepacked(float* out, const float* in, const float* wp, const float* b, int N, int I, int O) {
   gemm(out, O, in, I, 1, wp, N, O, I, false);

@@ -4,8 +4,17 @@
 // count or the thread count: a row's result never depends on its neighbours.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 
 namespace zs {
+
+// One weight matrix (O,I): fp32, or bf16 (a frozen copy of model dtype bf16); exactly one is set. bf16 -> f32
+// is exact and every product below runs in fp32, so a bf16 matrix gives the same bits as an fp32 matrix that
+// holds the same (rounded) values.
+struct WeightRef {
+  const float* f = nullptr;
+  const uint16_t* h = nullptr;
+};
 
 // Floats of packing workspace needed by matmul_forward / matmul_backward.
 size_t matmul_pack_floats(int N, int I, int O);
@@ -16,6 +25,9 @@ void matmul_forward(float* out,        // (N,O)
                     const float* w,    // (O,I)
                     const float* b,    // (O) or nullptr
                     int N, int I, int O);
+
+// The same with a matrix of either dtype (bf16 is widened while it is packed).
+void matmul_forward(float* out, float* pack, const float* in, WeightRef w, const float* b, int N, int I, int O);
 
 // din += dout @ w;  dw += dout^T @ in;  db += column sums of dout. din may be nullptr.
 void matmul_backward(float* din,        // (N,I) or nullptr
@@ -37,6 +49,12 @@ void matmul_forward_prepacked(float* out,       // (N,O)
                               const float* wp,  // packed w
                               const float* b,   // (O) or nullptr
                               int N, int I, int O);
+
+// bf16 weights packed once (half the bytes of the fp32 panels): the kernel widens each panel row as it
+// loads it, so the products are the fp32 ones of matmul_forward_prepacked on the widened values.
+size_t matmul_packed_weight_halves(int I, int O);
+void matmul_pack_weight_bf16(uint16_t* wp, const uint16_t* w, int I, int O);
+void matmul_forward_prepacked_bf16(float* out, const float* in, const uint16_t* wp, const float* b, int N, int I, int O);
 
 void matmul_forward_ref(float* out, const float* in, const float* w, const float* b, int N, int I, int O);
 void matmul_backward_ref(float* din, float* dw, float* db, const float* dout, const float* in, const float* w,

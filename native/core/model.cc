@@ -34,7 +34,7 @@ void Config::validate() const {
   need(rms_norm_eps > 0 && rope_theta > 0, "rms_norm_eps and rope_theta must be > 0");
 }
 
-Model::Model(const Config& c) : cfg(c) {
+Model::Model(const Config& c, Dtype d) : cfg(c), dtype(d) {
   cfg.validate();
   const int64_t C = c.hidden_size, HD = (int64_t)c.num_attention_heads * c.head_dim,
                 KD = (int64_t)c.num_key_value_heads * c.head_dim, F = c.intermediate_size, V = c.vocab_size;
@@ -67,11 +67,60 @@ Model::Model(const Config& c) : cfg(c) {
   norm = add("model.norm.weight", {C});
   head = c.tie_word_embeddings ? embed : add("lm_head.weight", {V, C});
   n_params = off;
-  params.assign(n_params, 0.f);
   // no gradients here: a reference model or a generator's policy never trains (0.5B: 2 GB saved each)
+  if (dtype == Dtype::f32) { params.assign(n_params, 0.f); return; }
+  size_t vecs = 0;
+  vec_at.assign(table.size(), 0);
+  for (size_t ti = 0; ti < table.size(); ti++)
+    if (table[ti].shape.size() == 1) { vec_at[ti] = vecs; vecs += table[ti].numel; }
+  params.assign(vecs, 0.f);
+  params16.assign(n_params, 0);
+}
+
+void Model::check_trainable() const {
+  if (dtype != Dtype::f32) throw EngineError("a bf16 copy of a model is frozen: it cannot train (model dtype bf16 keeps the trained policy in fp32)");
+}
+
+const float* Model::vec(size_t off) const {
+  if (dtype == Dtype::f32) return params.data() + off;
+  for (size_t ti = 0; ti < table.size(); ti++)
+    if (table[ti].offset == off && table[ti].shape.size() == 1) return params.data() + vec_at[ti];
+  throw EngineError("no 1-D tensor at offset " + std::to_string(off));
+}
+
+WeightRef Model::mat(size_t off) const {
+  WeightRef w;
+  if (dtype == Dtype::f32) w.f = params.data() + off; else w.h = params16.data() + off;
+  return w;
+}
+
+void Model::read_f32(float* out) const {
+  if (dtype == Dtype::f32) { std::memcpy(out, params.data(), n_params * sizeof(float)); return; }
+  for (size_t ti = 0; ti < table.size(); ti++) {
+    const TensorInfo& t = table[ti];
+    float* d = out + t.offset;
+    if (t.shape.size() == 1) std::memcpy(d, params.data() + vec_at[ti], t.numel * sizeof(float));
+    else for (size_t i = 0; i < t.numel; i++) d[i] = bf16_to_f32(params16[t.offset + i]);
+  }
+}
+
+void Model::set_from_f32_as_bf16(const float* src) {
+  if (dtype != Dtype::bf16) throw EngineError("set_from_f32_as_bf16 on an fp32 model");
+  for (size_t ti = 0; ti < table.size(); ti++) {
+    const TensorInfo& t = table[ti];
+    const float* s = src + t.offset;
+    if (t.shape.size() == 1) {
+      float* d = params.data() + vec_at[ti];
+      for (size_t i = 0; i < t.numel; i++) d[i] = bf16_to_f32(f32_to_bf16(s[i]));
+    } else {
+      uint16_t* d = params16.data() + t.offset;
+      for (size_t i = 0; i < t.numel; i++) d[i] = f32_to_bf16(s[i]);
+    }
+  }
 }
 
 void Model::init_random(uint64_t seed, float std) {
+  check_trainable();
   for (size_t ti = 0; ti < table.size(); ti++) {
     const TensorInfo& t = table[ti];
     float* p = params.data() + t.offset;
@@ -143,11 +192,14 @@ static void residual_add(float* out, const float* a, const float* b, size_t n) {
   });
 }
 
-static void embed_forward(float* x, const float* wte, const int* tokens, int N, int C, int V) {
+static void embed_forward(float* x, WeightRef wte, const int* tokens, int N, int C, int V) {
   for (int n = 0; n < N; n++) {
     if (tokens[n] < 0 || tokens[n] >= V) throw EngineError("token id " + std::to_string(tokens[n]) + " at position " +
                                                            std::to_string(n) + " is outside the vocabulary");
-    std::memcpy(x + (size_t)n * C, wte + (size_t)tokens[n] * C, sizeof(float) * C);
+    float* d = x + (size_t)n * C;
+    if (wte.f) { std::memcpy(d, wte.f + (size_t)tokens[n] * C, sizeof(float) * C); continue; }
+    const uint16_t* s = wte.h + (size_t)tokens[n] * C;
+    for (int i = 0; i < C; i++) d[i] = bf16_to_f32(s[i]);
   }
 }
 
@@ -161,7 +213,7 @@ int logit_chunk_rows(int N, int V) {
 
 void model_head_forward(Model& m, Acts& a, float* out, int r0, int n) {
   const int C = m.cfg.hidden_size, V = m.cfg.vocab_size;
-  matmul_forward(out, m.ws.pack.data(), a.lnf.data() + (size_t)r0 * C, m.params.data() + m.head, nullptr, n, C, V);
+  matmul_forward(out, m.ws.pack.data(), a.lnf.data() + (size_t)r0 * C, m.mat(m.head), nullptr, n, C, V);
 }
 
 void model_forward(Model& m, Acts& a, const int* tokens, const Packed& p, bool logits, bool keep) {
@@ -171,7 +223,6 @@ void model_forward(Model& m, Acts& a, const int* tokens, const Packed& p, bool l
   const AttnDims ad{H, c.num_key_value_heads, D};
   if (p.Tmax > c.max_position_embeddings) throw EngineError("sequence longer than max_position_embeddings");
   m.ensure_rope(p.Tmax);
-  const float* W = m.params.data();
   const int LS = keep ? L : 1;                      // layer slots of the saved activations
   auto slot = [&](int l) { return keep ? l : 0; };
   auto xslot = [&](int l) { return keep ? l : l % 2; };  // the residual stream: in and out of a layer
@@ -188,7 +239,7 @@ void model_forward(Model& m, Acts& a, const int* tokens, const Packed& p, bool l
   grow(s.attn, attention_scratch_floats(p.Tmax, D) * slices);
   auto &ln = s.ln, &h = s.h, &tmp = s.tmp, &pack = s.pack, &scratch = s.attn;
   Prof pf;
-  embed_forward(a.x.data(), W + m.embed, tokens, N, C, V);
+  embed_forward(a.x.data(), m.mat(m.embed), tokens, N, C, V);
   for (int l = 0; l < L; l++) {
     const LayerOffsets& lo = m.layers[l];
     float* x = a.x.data() + (size_t)xslot(l) * N * C;
@@ -198,31 +249,31 @@ void model_forward(Model& m, Acts& a, const int* tokens, const Packed& p, bool l
     float* gu = a.gu.data() + (size_t)slot(l) * N * 2 * F;
     float* xout = a.x.data() + (size_t)xslot(l + 1) * N * C;
     pf.reset();
-    rmsnorm_forward(ln.data(), a.rstd1.data() + (size_t)slot(l) * N, x, W + lo.ln1, N, C, c.rms_norm_eps);
+    rmsnorm_forward(ln.data(), a.rstd1.data() + (size_t)slot(l) * N, x, m.vec(lo.ln1), N, C, c.rms_norm_eps);
     pf.tick(0);
-    matmul_forward(qkv, pack.data(), ln.data(), W + lo.qkv_w, W + lo.qkv_b, N, C, QKV);
+    matmul_forward(qkv, pack.data(), ln.data(), m.mat(lo.qkv_w), m.vec(lo.qkv_b), N, C, QKV);
     pf.tick(1);
     rope_forward(qkv, p.pos.data(), m.rope_cos.data(), m.rope_sin.data(), N, H + ad.KVH, D, QKV);
     pf.tick(2);
     attention_forward(att, a.lse.data() + (size_t)slot(l) * N * H, scratch.data(), qkv, p.off.data(), p.B, p.Tmax, ad, slices);
     pf.tick(3);
-    matmul_forward(tmp.data(), pack.data(), att, W + lo.o_w, nullptr, N, HD, C);
+    matmul_forward(tmp.data(), pack.data(), att, m.mat(lo.o_w), nullptr, N, HD, C);
     pf.tick(4);
     residual_add(xmid, x, tmp.data(), (size_t)N * C);
     pf.tick(5);
-    rmsnorm_forward(ln.data(), a.rstd2.data() + (size_t)slot(l) * N, xmid, W + lo.ln2, N, C, c.rms_norm_eps);
+    rmsnorm_forward(ln.data(), a.rstd2.data() + (size_t)slot(l) * N, xmid, m.vec(lo.ln2), N, C, c.rms_norm_eps);
     pf.tick(0);
-    matmul_forward(gu, pack.data(), ln.data(), W + lo.gu_w, nullptr, N, C, 2 * F);
+    matmul_forward(gu, pack.data(), ln.data(), m.mat(lo.gu_w), nullptr, N, C, 2 * F);
     pf.tick(6);
     swiglu_forward(h.data(), gu, N, F);
     pf.tick(7);
-    matmul_forward(tmp.data(), pack.data(), h.data(), W + lo.down_w, nullptr, N, F, C);
+    matmul_forward(tmp.data(), pack.data(), h.data(), m.mat(lo.down_w), nullptr, N, F, C);
     pf.tick(8);
     residual_add(xout, xmid, tmp.data(), (size_t)N * C);
     pf.tick(5);
   }
-  rmsnorm_forward(a.lnf.data(), a.rstdf.data(), a.x.data() + (size_t)xslot(L) * N * C, W + m.norm, N, C, c.rms_norm_eps);
-  if (logits) matmul_forward(a.logits.data(), pack.data(), a.lnf.data(), W + m.head, nullptr, N, C, V);
+  rmsnorm_forward(a.lnf.data(), a.rstdf.data(), a.x.data() + (size_t)xslot(L) * N * C, m.vec(m.norm), N, C, c.rms_norm_eps);
+  if (logits) matmul_forward(a.logits.data(), pack.data(), a.lnf.data(), m.mat(m.head), nullptr, N, C, V);
   pf.tick(9);
 }
 
@@ -236,8 +287,8 @@ void model_backward(Model& m, Acts& a, const DlogitsRows& dlogits, int chunk_row
   const int N = p.N, C = c.hidden_size, L = c.num_hidden_layers, H = c.num_attention_heads, D = c.head_dim;
   const int F = c.intermediate_size, V = c.vocab_size, QKV = m.qkv_dim(), HD = H * D;
   const AttnDims ad{H, c.num_key_value_heads, D};
+  m.ensure_grads();  // throws for a bf16 copy (frozen)
   const float* W = m.params.data();
-  m.ensure_grads();
   float* G = m.grads.data();
   Scratch& s = m.ws;
   grow(s.dx, (size_t)N * C); grow(s.dln, (size_t)N * C); grow(s.ln, (size_t)N * C);

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "matmul.h"
+
 namespace zs {
 
 struct Config {
@@ -53,22 +55,42 @@ struct Scratch {
   SampleScratch gen;
 };
 
+// A model's weights in memory: fp32 (the trained policy's master weights, or any copy), or bf16 (a frozen
+// copy: a reference model, a generator's policy; model dtype bf16). A bf16 model holds exactly the values of
+// an fp32 model whose every tensor was rounded to bf16 (nearest, ties to even), and computes in fp32 on them:
+// the same bits as that fp32 model in forward, log-probs and sampling, in half the bytes. It never trains.
+enum class Dtype { f32, bf16 };
+
 struct Model {
   Config cfg;
+  Dtype dtype = Dtype::f32;
   std::vector<TensorInfo> table;
   std::vector<LayerOffsets> layers;
   size_t embed = 0, norm = 0, head = 0;  // head == embed when tied
   size_t n_params = 0;
+  // fp32: params holds every tensor at its table offset. bf16: params16 holds the matrices at their table
+  // offsets, and params only the 1-D tensors (norm weights, biases: bf16-exact values), packed in table
+  // order at vec_at[table offset]; vec() and mat() hide the difference from the kernels.
   std::vector<float> params, grads;  // grads: empty until the first backward (frozen copies never hold them)
+  std::vector<uint16_t> params16;
+  std::vector<size_t> vec_at;        // bf16: per table entry, the offset of a 1-D tensor in params
   // Allocates the gradients (zeros) of a model that trains; a no-op once they exist.
-  void ensure_grads() { if (grads.size() != n_params) grads.assign(n_params, 0.f); }
+  void ensure_grads() { check_trainable(); if (grads.size() != n_params) grads.assign(n_params, 0.f); }
+  // Throws for a bf16 copy: it is frozen (model dtype bf16 keeps the trained policy in fp32).
+  void check_trainable() const;
+  const float* vec(size_t off) const;  // a 1-D tensor (or the adjacent q/k/v biases) at a table offset
+  WeightRef mat(size_t off) const;     // a matrix at a table offset
+  // Every tensor as fp32 values into out (n_params floats, table order): exact for both dtypes.
+  void read_f32(float* out) const;
+  // bf16 copy from fp32 values (n_params floats, table order), rounded to nearest even.
+  void set_from_f32_as_bf16(const float* src);
   std::vector<float> rope_cos, rope_sin;  // (P, D/2)
   int rope_positions = 0;
   std::mutex mu;                          // one long call at a time per model
   Acts acts;                              // buffers of the current call (guarded by mu)
   Scratch ws;
 
-  explicit Model(const Config& c);        // builds the table, zero weights
+  explicit Model(const Config& c, Dtype d = Dtype::f32);  // builds the table, zero weights
   void init_random(uint64_t seed, float std);
   void ensure_rope(int positions);
   int qkv_dim() const { return (cfg.num_attention_heads + 2 * cfg.num_key_value_heads) * cfg.head_dim; }

@@ -73,7 +73,6 @@ struct Json {
   }
 };
 
-float bf16_to_f32(uint16_t h) { uint32_t u = (uint32_t)h << 16; float f; std::memcpy(&f, &u, 4); return f; }
 float f16_to_f32(uint16_t h) { return _cvtsh_ss(h); }
 
 std::string shape_str(const std::vector<int64_t>& s) {
@@ -119,15 +118,23 @@ void load_part(Model& m, const uint8_t* data, size_t len, std::vector<char>& see
     const size_t es = kind == 0 ? 4 : 2;
     if (en.end > body || en.end < en.begin || en.end - en.begin != t.numel * es) throw EngineError(at + "bad data_offsets for " + t.name);
     const uint8_t* src = base + en.begin;
-    float* dst = m.params.data() + t.offset;
-    if (kind == 0) {
-      std::memcpy(dst, src, t.numel * 4);
-    } else {
-      for (size_t i = 0; i < t.numel; i++) {
-        uint16_t h;
-        std::memcpy(&h, src + 2 * i, 2);
-        dst[i] = kind == 1 ? bf16_to_f32(h) : f16_to_f32(h);
-      }
+    auto value = [&](size_t i) {  // element i as fp32 (exact for every accepted dtype)
+      if (kind == 0) { float f; std::memcpy(&f, src + 4 * i, 4); return f; }
+      uint16_t h;
+      std::memcpy(&h, src + 2 * i, 2);
+      return kind == 1 ? bf16_to_f32(h) : f16_to_f32(h);
+    };
+    if (m.dtype == Dtype::f32) {
+      float* dst = m.params.data() + t.offset;
+      if (kind == 0) std::memcpy(dst, src, t.numel * 4);
+      else for (size_t i = 0; i < t.numel; i++) dst[i] = value(i);
+    } else if (t.shape.size() == 1) {  // a bf16 copy's 1-D tensor: bf16 values kept as fp32
+      float* dst = m.params.data() + m.vec_at[ti];
+      for (size_t i = 0; i < t.numel; i++) dst[i] = bf16_to_f32(f32_to_bf16(value(i)));
+    } else {                            // a bf16 copy's matrix: BF16 as it is, others rounded to nearest even
+      uint16_t* dst = m.params16.data() + t.offset;
+      if (kind == 1) std::memcpy(dst, src, t.numel * 2);
+      else for (size_t i = 0; i < t.numel; i++) dst[i] = f32_to_bf16(value(i));
     }
     seen[ti] = 1;
   }
@@ -177,14 +184,15 @@ void load_safetensors_files(Model& m, const std::vector<std::string>& paths) {
   check_all_seen(m, seen);
 }
 
-// The header (padded to 8 bytes) and the data size of a model's f32 safetensors.
-static std::string safetensors_header(const Model& m, uint64_t* data_bytes) {
+// The header (padded to 8 bytes) and the data size of a model's F32 or BF16 safetensors.
+static std::string safetensors_header(const Model& m, bool bf16, uint64_t* data_bytes) {
+  const size_t es = bf16 ? 2 : 4;
   std::string h = "{\"__metadata__\":{\"format\":\"pt\"}";
   uint64_t at = 0;
   for (const TensorInfo& t : m.table) {
-    h += ",\"" + t.name + "\":{\"dtype\":\"F32\",\"shape\":" + shape_str(t.shape) + ",\"data_offsets\":[" +
-         std::to_string(at) + "," + std::to_string(at + t.numel * 4) + "]}";
-    at += t.numel * 4;
+    h += ",\"" + t.name + "\":{\"dtype\":\"" + (bf16 ? "BF16" : "F32") + "\",\"shape\":" + shape_str(t.shape) +
+         ",\"data_offsets\":[" + std::to_string(at) + "," + std::to_string(at + t.numel * es) + "]}";
+    at += t.numel * es;
   }
   h += "}";
   while ((h.size() + 8) % 8) h += ' ';
@@ -192,26 +200,46 @@ static std::string safetensors_header(const Model& m, uint64_t* data_bytes) {
   return h;
 }
 
-size_t safetensors_size(const Model& m) {
+size_t safetensors_size(const Model& m, bool bf16) {
   uint64_t at = 0;
-  std::string h = safetensors_header(m, &at);
+  std::string h = safetensors_header(m, bf16, &at);
   return 8 + h.size() + at;
 }
 
-void save_safetensors_into(const Model& m, uint8_t* out, size_t size) {
+void save_safetensors_into(const Model& m, uint8_t* out, size_t size, bool bf16) {
   uint64_t at = 0;
-  std::string h = safetensors_header(m, &at);
+  std::string h = safetensors_header(m, bf16, &at);
   if (size != 8 + h.size() + at) throw std::runtime_error("save_safetensors_into: wrong buffer size");
   uint64_t hl = h.size();
   std::memcpy(out, &hl, 8);
   std::memcpy(out + 8, h.data(), h.size());
   uint8_t* body = out + 8 + h.size();
-  for (const TensorInfo& t : m.table) std::memcpy(body + 4 * t.offset, m.params.data() + t.offset, t.numel * 4);
+  const bool half = m.dtype == Dtype::bf16;
+  for (size_t ti = 0; ti < m.table.size(); ti++) {
+    const TensorInfo& t = m.table[ti];
+    const bool vec = t.shape.size() == 1;
+    if (!half) {
+      const float* src = m.params.data() + t.offset;
+      if (!bf16) { std::memcpy(body + 4 * t.offset, src, t.numel * 4); continue; }
+      uint16_t* d = (uint16_t*)(body + 2 * t.offset);  // rounded to nearest even: the bf16 copy's values
+      for (size_t i = 0; i < t.numel; i++) { uint16_t v = f32_to_bf16(src[i]); std::memcpy(d + i, &v, 2); }
+    } else if (vec) {
+      const float* src = m.params.data() + m.vec_at[ti];  // bf16-exact
+      for (size_t i = 0; i < t.numel; i++) {
+        if (bf16) { uint16_t v = f32_to_bf16(src[i]); std::memcpy(body + 2 * (t.offset + i), &v, 2); }
+        else std::memcpy(body + 4 * (t.offset + i), src + i, 4);
+      }
+    } else {
+      const uint16_t* src = m.params16.data() + t.offset;
+      if (bf16) { std::memcpy(body + 2 * t.offset, src, t.numel * 2); continue; }
+      for (size_t i = 0; i < t.numel; i++) { float f = bf16_to_f32(src[i]); std::memcpy(body + 4 * (t.offset + i), &f, 4); }
+    }
+  }
 }
 
-std::vector<uint8_t> save_safetensors(const Model& m) {
-  std::vector<uint8_t> out(safetensors_size(m));
-  save_safetensors_into(m, out.data(), out.size());
+std::vector<uint8_t> save_safetensors(const Model& m, bool bf16) {
+  std::vector<uint8_t> out(safetensors_size(m, bf16));
+  save_safetensors_into(m, out.data(), out.size(), bf16);
   return out;
 }
 

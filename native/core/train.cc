@@ -152,6 +152,7 @@ void model_logprobs(Model& m, float* out, const int* tokens, const int* seq_lens
 }
 
 LossStats model_accumulate(Model& m, const TrainBatch& b, const LossSpec& s) {
+  m.check_trainable();
   Packed p(b.seq_lens, b.B);
   check_loss(b, s);
   Acts& a = m.acts;

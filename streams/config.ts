@@ -100,12 +100,17 @@ export const ModelSpec = z.strictObject({
   init_seed: z.number().int().nonnegative().optional(),  // model.arch only (unset: 0)
   init_std: z.number().positive().optional(),            // model.arch only (unset: 0.02)
   pretrain: PretrainSpec.optional(),           // pretrain model.arch as a base model first (tiny runs; cached)
+  // the frozen copies (the generators' policies, the KL reference) in memory and on the bus: f32, or bf16
+  // (rounded to nearest even: half the bytes); the trained policy keeps f32 master weights and moments
+  dtype: z.enum(["f32", "bf16"]).optional(),   // unset: f32
 }).refine((m) => (m.path ? 1 : 0) + (m.arch ? 1 : 0) === 1, {
   message: "give exactly one of model.path (pretrained weights) or model.arch (random init)", path: ["path"],
 }).refine((m) => !m.path || (m.init_seed === undefined && m.init_std === undefined), {
   message: "init_seed and init_std set the random init of model.arch; model.path loads weights", path: ["init_seed"],
 });
 export const INIT_SEED = 0;
+/** model.dtype: the dtype of a run's frozen copies (generators' policies, the KL reference). */
+export function frozenDtype(cfg: { model: { dtype?: "f32" | "bf16" } }): "f32" | "bf16" { return cfg.model.dtype ?? "f32"; }
 export const INIT_STD = 0.02;
 
 export const TokenizerSpec = z.discriminatedUnion("type", [

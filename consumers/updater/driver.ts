@@ -7,7 +7,7 @@
 // function of its inputs. Every failure ends the run loudly (a rejected promise), never a silent wait.
 import type { Logger } from "pino";
 import { AdamW, Policy, type Qwen2Config } from "../../native/index.ts";
-import type { RunConfig } from "../../streams/config.ts";
+import { frozenDtype, type RunConfig } from "../../streams/config.ts";
 import { ZeroStreamError } from "../../streams/errors.ts";
 import type { EventLog } from "../../streams/eventlog.ts";
 import type { PolicyUpdated } from "../../streams/events/index.ts";
@@ -56,7 +56,8 @@ async function loadEngine(log: EventLog, runId: string, view: RunView, cfg: RunC
     if (changed.length) lg.info({ snapshot: Object.fromEntries(changed.map((k) => [k, snap[k]])), config: Object.fromEntries(changed.map((k) => [k, adam[k]])) }, "optimizer settings of the run's config replace the snapshot's");
   }
   const started = view.started!.event;
-  const reference = cfg.algorithm.kl_coef > 0 ? Policy.fromSafetensors(await log.getBlob(runId, started.referenceWeightsDigest ?? started.initialWeightsDigest), modelConfig) : null;
+  // a frozen copy: model.dtype bf16 keeps it in bf16 (rounded on load: half the memory, the same bits as fp32 on the rounded values)
+  const reference = cfg.algorithm.kl_coef > 0 ? Policy.fromSafetensors(await log.getBlob(runId, started.referenceWeightsDigest ?? started.initialWeightsDigest), modelConfig, frozenDtype(cfg)) : null;
   return { policy, optimizer, reference, dispose: () => { policy.dispose(); reference?.dispose(); } };
 }
 
@@ -70,14 +71,18 @@ async function computeUpdate(log: EventLog, runId: string, cfg: RunConfig, engin
   // first frees its activations, streams its moments in slices, then stores its weights
   const large = isLargeModel(engine.policy);
   if (large) { engine.policy.releaseBuffers(); engine.reference?.releaseBuffers(); } // gigabytes of activations the snapshot needs
-  const [optimizerDigest, weightsDigest] = large
-    ? [await log.putSource(runId, engine.optimizer.toSource()), await log.putBlob(runId, engine.policy.toSafetensors())]
-    : await Promise.all([log.putBlob(runId, engine.optimizer.toBytes()), log.putBlob(runId, engine.policy.toSafetensors())]);
+  // model.dtype bf16: the generators' copy too (BF16, rounded to nearest even; half the bytes they read)
+  const serving = frozenDtype(cfg) === "bf16";
+  const [optimizerDigest, weightsDigest, servingDigest] = large
+    ? [await log.putSource(runId, engine.optimizer.toSource()), await log.putBlob(runId, engine.policy.toSafetensors("f32")),
+      serving ? await log.putBlob(runId, engine.policy.toSafetensors("bf16")) : undefined]
+    : await Promise.all([log.putBlob(runId, engine.optimizer.toBytes()), log.putBlob(runId, engine.policy.toSafetensors("f32")),
+      serving ? log.putBlob(runId, engine.policy.toSafetensors("bf16")) : undefined]);
   const mean = (f: (g: Extract<Command, { kind: "update" }>["groups"][number]) => number) => c.groups.reduce((a, g) => a + f(g), 0) / c.groups.length;
   return {
     type: "PolicyUpdated", v: 1, runId, step: c.step, fromVersion: c.version, toVersion: c.version + 1,
     groupIds: c.groupIds, scorer, advantageEstimator: cfg.algorithm.adv_estimator, advantages: up.advantages,
-    weightsDigest, optimizerDigest, stats: up.stats,
+    weightsDigest, ...(servingDigest ? { servingDigest } : {}), optimizerDigest, stats: up.stats,
     timings: { waitMs, sampleMsPerGroup: mean((g) => g.sampled.ms), scoreMsPerGroup: mean((g) => g.scored.ms), ...up.timings, snapshotMs: performance.now() - t1, stepMs: 0 },
     staleness: c.groups.map((g) => c.version - g.sampled.policyVersion),
     ...(cfg.algorithm.dynamic_sampling.enable ? { dropped: c.dropped, fillRounds: c.fillRounds } : {}),

@@ -187,7 +187,7 @@ export function decide(s: UpdaterState, c: DecideContext): Command {
     // update k's weights are stored: step k+1+s is sampled by them; request it, then publish the update
     const e = s.computed.event, j = k + 1 + lag;
     if (j < c.limit) {
-      const next = unrequested(s, tasksOfStep(cfg, c.runId, j, e.toVersion, e.weightsDigest, selectPrompts(cfg, c.rowIds.length, j), c.stopTokenIds, c.rowIds), null);
+      const next = unrequested(s, tasksOfStep(cfg, c.runId, j, e.toVersion, e.servingDigest ?? e.weightsDigest, selectPrompts(cfg, c.rowIds.length, j), c.stopTokenIds, c.rowIds), null);
       if (next.length) return { kind: "request", step: j, tasks: next };
     }
     return { kind: "publish", event: e, expectLastSubjectSequence: v.lastPolicySeq };
@@ -208,7 +208,7 @@ export function decide(s: UpdaterState, c: DecideContext): Command {
     if (j === k) current = plan;
     if (plan.status !== "pending") continue;
     const version = versionOfStep(v, cfg, j);
-    const tasks = unrequested(s, tasksOfStep(cfg, c.runId, j, version, v.versions.get(version)!.event, plan.selected, c.stopTokenIds, c.rowIds, plan.round), new Set(plan.missingSample));
+    const tasks = unrequested(s, tasksOfStep(cfg, c.runId, j, version, v.serving.get(version)!, plan.selected, c.stopTokenIds, c.rowIds, plan.round), new Set(plan.missingSample));
     if (tasks.length) return { kind: "request", step: j, tasks };
   }
   const p = current!;

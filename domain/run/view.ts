@@ -48,6 +48,7 @@ export type RunView = {
   optimizerDigest?: string;
   lastPolicySeq: number;                   // sequence of the last PolicyUpdated (for expect.lastSubjectSequence)
   versions: Map<number, At<string>>;       // policy version → weights digest, with the sequence that made it
+  serving: Map<number, string>;            // policy version → the weights generators load (model.dtype bf16: the BF16 copy)
   evaluations: At<Evaluated>[];
   deadLetters: (At<DeadLettered> & { step: number })[];   // step of the dead-lettered payload, -1 if it has none
   finished?: At<RunFinished>;
@@ -58,7 +59,7 @@ export type RunView = {
 export function emptyView(retain: Retain = "all"): RunView {
   return {
     retain, events: 0, seq: 0, groups: new Map(), updates: [], step: 0, version: 0, lastPolicySeq: 0,
-    versions: new Map(), evaluations: [], deadLetters: [], duplicates: [], scoredBy: new Map(),
+    versions: new Map(), serving: new Map(), evaluations: [], deadLetters: [], duplicates: [], scoredBy: new Map(),
   };
 }
 
@@ -66,7 +67,7 @@ function cloneView(v: RunView): RunView {
   const groups = new Map<string, GroupEntry>();
   for (const [id, g] of v.groups) groups.set(id, { ...g, scored: new Map(g.scored) });
   return {
-    ...v, groups, updates: [...v.updates], versions: new Map(v.versions), evaluations: [...v.evaluations],
+    ...v, groups, updates: [...v.updates], versions: new Map(v.versions), serving: new Map(v.serving), evaluations: [...v.evaluations],
     deadLetters: [...v.deadLetters], duplicates: [...v.duplicates], scoredBy: new Map(v.scoredBy),
   };
 }
@@ -124,6 +125,7 @@ function apply(v: RunView, { seq, event: e }: At<ZsEvent>): void {
       v.optimizerDigest = e.initialOptimizerDigest;
       if (e.parent) { v.step = e.parent.step + 1; v.version = e.parent.version; }   // a fork continues its parent's numbering
       v.versions.set(v.version, { seq, event: e.initialWeightsDigest });
+      v.serving.set(v.version, e.initialServingDigest ?? e.initialWeightsDigest);
       return;
     case "GroupSampled": {
       if (applied(v, e.step)) return;
@@ -152,6 +154,7 @@ function apply(v: RunView, { seq, event: e }: At<ZsEvent>): void {
       v.optimizerDigest = e.optimizerDigest;
       v.lastPolicySeq = seq;
       v.versions.set(e.toVersion, { seq, event: e.weightsDigest });
+      v.serving.set(e.toVersion, e.servingDigest ?? e.weightsDigest);
       if (v.retain === "pending") {
         for (const [id, g] of v.groups) {
           const step = g.sampled?.event.step ?? [...g.scored.values()][0]?.event.step ?? -1;

@@ -29,10 +29,12 @@ export function weightsRefs(events: Replayed[]): WeightsRef[] {
   if (v.started) {
     const { seq, event: e } = v.started;
     out.push({ seq, digest: e.initialWeightsDigest, what: "initial weights" });
+    if (e.initialServingDigest) out.push({ seq, digest: e.initialServingDigest, what: "initial weights' BF16 copy" });
     if (e.initialOptimizerDigest) out.push({ seq, digest: e.initialOptimizerDigest, what: "initial optimizer state" });
   }
   for (const { seq, event: e } of v.updates) {
     out.push({ seq, digest: e.weightsDigest, what: `weights v${e.toVersion} (step ${e.step})` });
+    if (e.servingDigest) out.push({ seq, digest: e.servingDigest, what: `BF16 copy of weights v${e.toVersion} (step ${e.step})` });
     out.push({ seq, digest: e.optimizerDigest, what: `optimizer state after step ${e.step}` });
   }
   return out;

@@ -8,6 +8,7 @@
 // Limits: the sampler settings are taken from the event (the task that carried them is not in the log),
 // and the kernel set is not recorded with a group: re-sample on a machine with the same kernels.
 import { KERNEL_SETS, kernelSet, Policy } from "../../native/index.ts";
+import { frozenDtype } from "../../streams/config.ts";
 import { ZeroStreamError } from "../../streams/errors.ts";
 import type { EventLog, Replayed } from "../../streams/eventlog.ts";
 import type { GroupSampled } from "../../streams/events/index.ts";
@@ -67,7 +68,7 @@ export async function verifyRollouts(log: EventLog, runId: string, o: RolloutOpt
   const policies = new Map<string, Policy>();
   const policyOf = async (digest: string) => {
     let p = policies.get(digest);
-    if (!p) { p = Policy.fromSafetensors(await log.getBlob(runId, digest), rc.modelConfig); policies.set(digest, p); }
+    if (!p) { p = Policy.fromSafetensors(await log.getBlob(runId, digest), rc.modelConfig, frozenDtype(cfg)); policies.set(digest, p); }
     return p;
   };
   try {
@@ -84,8 +85,9 @@ export async function verifyRollouts(log: EventLog, runId: string, o: RolloutOpt
       }
       const bad = g.samples.findIndex((s, j) => s.index !== j || s.seed !== slot.seed + j);
       if (bad !== -1) { fail({ what: "seed", message: `sample ${bad}: seed ${g.samples[bad].seed}, the schedule gives ${slot.seed + bad}` }); continue; }
-      // the run's versions from its fold: the initial weights (a fork's at its parent's version) and every update's
-      const digest = v.versions.get(g.policyVersion)?.event;
+      // the run's versions from its fold: the initial weights (a fork's at its parent's version) and every update's,
+      // as generators load them (model.dtype bf16: the BF16 copy)
+      const digest = v.serving.get(g.policyVersion);
       if (!digest) { fail({ what: "weights", message: `policy version ${g.policyVersion} has no weights in the log` }); continue; }
       const policy = await policyOf(digest);
       const n = g.samples.length;

@@ -5,6 +5,7 @@
 // the run's initial weights when kl_coef > 0) and compares the advantages, the weights digest and the
 // optimizer digest with the recorded ones. The first divergence stops the replay and is reported.
 import { AdamW, Policy } from "../../native/index.ts";
+import { frozenDtype } from "../../streams/config.ts";
 import { ZeroStreamError } from "../../streams/errors.ts";
 import { sha256, type EventLog, type Replayed } from "../../streams/eventlog.ts";
 import { modelConfigOf, type PolicyUpdated, type RunStarted } from "../../streams/events/index.ts";
@@ -15,7 +16,7 @@ import { grpoUpdate } from "../../compute/update.ts";
 
 export class VerifyError extends ZeroStreamError {}
 
-export type Divergence = { step: number; seq: number; what: "missing-group" | "advantages" | "weights" | "optimizer"; message: string; expected?: string; actual?: string };
+export type Divergence = { step: number; seq: number; what: "missing-group" | "advantages" | "weights" | "serving" | "optimizer"; message: string; expected?: string; actual?: string };
 export type VerifyReport = { fromStep: number; checked: number[]; divergence: Divergence | null; ms: number };
 export type VerifyOptions = { fromStep?: number; events?: Replayed[]; onStep?: (step: number, ok: boolean, ms: number) => void };
 
@@ -64,7 +65,7 @@ export async function verifyUpdates(log: EventLog, runId: string, o: VerifyOptio
   const adam = { beta1: cfg.actor.adam_beta1, beta2: cfg.actor.adam_beta2, eps: cfg.actor.adam_eps, weightDecay: cfg.actor.weight_decay };
   // as the live updater: the moments from the snapshot, the hyperparameters from the run's config
   const optimizer = start.optimizer ? AdamW.fromBytes(policy, await log.getBlob(runId, start.optimizer), adam) : new AdamW(policy, adam);
-  const reference = cfg.algorithm.kl_coef > 0 ? Policy.fromSafetensors(await log.getBlob(runId, started.referenceWeightsDigest ?? started.initialWeightsDigest), modelConfig) : null;
+  const reference = cfg.algorithm.kl_coef > 0 ? Policy.fromSafetensors(await log.getBlob(runId, started.referenceWeightsDigest ?? started.initialWeightsDigest), modelConfig, frozenDtype(cfg)) : null;
   const report: VerifyReport = { fromStep, checked: [], divergence: null, ms: 0 };
   try {
     for (const { seq, event: e } of v.updates.filter((x) => x.event.step >= fromStep)) {
@@ -81,9 +82,12 @@ export async function verifyUpdates(log: EventLog, runId: string, o: VerifyOptio
       }
       const up = await grpoUpdate({ cfg, step: e.step, policy, optimizer, reference, groups });
       report.divergence = compareAdvantages(e, seq, up.advantages);
-      const weights = sha256(policy.toSafetensors()), opt = sha256(optimizer.toBytes());
+      const weights = sha256(policy.toSafetensors("f32")), opt = sha256(optimizer.toBytes());
       if (!report.divergence && weights !== e.weightsDigest) {
         report.divergence = { step: e.step, seq, what: "weights", message: `step ${e.step}: re-executed weights ${weights}, PolicyUpdated #${seq} records ${e.weightsDigest}`, expected: e.weightsDigest, actual: weights };
+      } else if (!report.divergence && e.servingDigest && sha256(policy.toSafetensors("bf16")) !== e.servingDigest) {
+        const serving = sha256(policy.toSafetensors("bf16"));
+        report.divergence = { step: e.step, seq, what: "serving", message: `step ${e.step}: the re-executed weights' BF16 copy is ${serving}, PolicyUpdated #${seq} records ${e.servingDigest}`, expected: e.servingDigest, actual: serving };
       } else if (!report.divergence && opt !== e.optimizerDigest) {
         report.divergence = { step: e.step, seq, what: "optimizer", message: `step ${e.step}: re-executed optimizer state ${opt}, PolicyUpdated #${seq} records ${e.optimizerDigest}`, expected: e.optimizerDigest, actual: opt };
       }

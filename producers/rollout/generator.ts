@@ -3,7 +3,8 @@
 // samples n completions per prompt through the native engine and publishes one GroupSampled per prompt.
 import { hostname } from "node:os";
 import type { Logger } from "pino";
-import { kernelSet, Policy, type Qwen2Config } from "../../native/index.ts";
+import { kernelSet, Policy, type Qwen2Config, type WeightDtype } from "../../native/index.ts";
+import { frozenDtype } from "../../streams/config.ts";
 import type { PromptRow } from "../../loaders/datasets.ts";
 import { applyStops, responseText } from "../../domain/stops.ts";
 import type { Tokenizer } from "../../loaders/tokenizer.ts";
@@ -49,11 +50,11 @@ export function groupsOfTask(task: RolloutRequested, rows: PromptRow[], results:
 export class PolicyCache {
   private entries: { digest: string; policy: Policy }[] = [];
   constructor(private log: EventLog, private capacity = 2) {}
-  async get(runId: string, digest: string, config: Qwen2Config): Promise<Policy> {
+  async get(runId: string, digest: string, config: Qwen2Config, dtype: WeightDtype = "f32"): Promise<Policy> {
     const hit = this.entries.find((e) => e.digest === digest);
     if (hit) return hit.policy;
     const bytes = await this.log.getBlob(runId, digest); // verified against the digest
-    const policy = Policy.fromSafetensors(bytes, config);
+    const policy = Policy.fromSafetensors(bytes, config, dtype);  // model.dtype bf16: a bf16 copy (the blob is BF16)
     this.entries.unshift({ digest, policy });
     for (const old of this.entries.splice(this.capacity)) old.policy.dispose();
     return policy;
@@ -78,7 +79,7 @@ export async function runGenerator(log: EventLog, o: GeneratorOptions): Promise<
       const rc = await contexts.get(task.runId);
       const ds = await rc.dataset();
       const rows = rowsOfTask(task, ds.rows);
-      const policy = await policies.get(task.runId, task.weightsDigest, rc.modelConfig);
+      const policy = await policies.get(task.runId, task.weightsDigest, rc.modelConfig, frozenDtype(rc.config));
       const n = task.samplesPerPrompt;
       const tSample = performance.now();
       const results = await policy.sample({

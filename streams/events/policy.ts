@@ -31,6 +31,9 @@ export const PolicyUpdatedV1 = z.strictObject({
   advantageEstimator: z.string(),
   advantages: z.record(z.string(), z.array(z.number())), // groupId → per-sample advantage
   weightsDigest: Digest,
+  // model.dtype bf16: the generators' copy of weightsDigest, BF16 safetensors rounded to nearest even (half the
+  // bytes); absent: generators load weightsDigest itself
+  servingDigest: Digest.optional(),
   optimizerDigest: Digest,
   stats: UpdateStatsV1,
   timings: z.record(z.string(), z.number()),            // ms per stage

@@ -14,6 +14,7 @@ export const RunStartedV1 = z.strictObject({
   seed: z.number().int(),
   modelConfig: z.record(z.string(), z.unknown()),  // the Qwen2 architecture (config.json) of the policy: modelConfigOf
   initialWeightsDigest: Digest,
+  initialServingDigest: Digest.optional(),     // model.dtype bf16: the generators' BF16 copy of the initial weights
   initialOptimizerDigest: Digest.optional(),
   referenceWeightsDigest: Digest.optional(),   // the frozen KL reference; absent: the initial weights
   parent: z.strictObject({ runId: RunId, step: z.number().int().nonnegative(), version: Version }).optional(), // lineage of a fork

@@ -10,7 +10,7 @@ export const RolloutRequestedV1 = z.strictObject({
   step: Step,
   epoch: z.number().int().nonnegative(),
   policyVersion: Version,
-  weightsDigest: Digest,
+  weightsDigest: Digest,              // the weights to sample with (model.dtype bf16: the version's BF16 copy, servingDigest)
   samplesPerPrompt: z.number().int().positive(),
   sampler: SamplerSettings,
   prompts: z.array(z.strictObject({

@@ -46,7 +46,7 @@ test("run --dry-run resolves the recipe and prints the memory plan per component
   assert.match(o, /first prompt \(row-0\): \d+ tokens; longest \d+ of max_prompt_length 2048/);
   assert.match(o, /2 prompts, 2 kept, 0 longer than max_prompt_length/);
   for (const c of ["policy weights \\(f32 master\\) +28\\.4 GiB", "gradients \\(f32\\) +28\\.4 GiB", "AdamW moments m, v \\(f32\\) +56\\.7 GiB",
-    "reference model \\(f32\\) +28\\.4 GiB", "activations saved for backward +183\\.0 GiB", "logits and their gradient, one chunk of rows +0\\.03 GiB  2 × 27 rows × 152,064 vocab",
+    "reference model \\(bf16\\) +14\\.2 GiB", "activations saved for backward +183\\.0 GiB", "logits and their gradient, one chunk of rows +0\\.03 GiB  2 × 27 rows × 152,064 vocab",
     "KV cache +14\\.0 GiB  2 × 28 layers × 32 rows"]) assert.match(o, new RegExp(c));
   const total = /total on one machine: ([\d.]+) GiB; this machine has ([\d.]+) GiB \(os\.totalmem\(\)\)/.exec(o);
   assert.ok(total, o);
@@ -59,10 +59,10 @@ test("the verdict follows the machine's memory; the plan's figures are the engin
   const cfg = loadConfig(join(repo, RECIPE), sets);
   const big = await dryRun(cfg, { machineBytes: 1024 * GiB });
   assert.equal(big.fits, true);
-  assert.match(big.lines.at(-1)!, /^fits: 405\.5 GiB of 1024\.0 GiB$/);
+  assert.match(big.lines.at(-1)!, /^fits: 364\.0 GiB of 1024\.0 GiB$/);
   const small = await dryRun(cfg, { machineBytes: 24 * GiB });
   assert.equal(small.fits, false);
-  assert.match(small.lines.at(-1)!, /^does NOT fit: it would need 405\.5 GiB of memory \(381\.5 GiB more than this machine's 24\.0 GiB\); the largest process, the updater, alone needs 334\.1 GiB$/);
+  assert.match(small.lines.at(-1)!, /^does NOT fit: it would need 364\.0 GiB of memory \(340\.0 GiB more than this machine's 24\.0 GiB\); the largest process, the updater, alone needs 319\.9 GiB$/);
   const P = paramCount(seven);
   assert.equal(P, 7_615_616_512);
   const plan = memoryPlan(seven, cfg);
@@ -73,7 +73,20 @@ test("the verdict follows the machine's memory; the plan's figures are the engin
   assert.equal(item("rollout generator", "KV cache"), 4 * 2 * 28 * 32 * 4096 * 4 * 128);
   // kl_coef 0: no reference copy
   const noRef = memoryPlan(seven, loadConfig(join(repo, RECIPE), [...sets, "algorithm.kl_coef=0"]));
-  assert.equal(plan.total - noRef.total, 4 * P);
+  assert.equal(plan.total - noRef.total, 2 * P);   // the recipe's model.dtype bf16: a bf16 reference
+  // model.dtype bf16 (the recipe's): the reference and each generator's weights and panels in half the bytes of f32;
+  // the master weights and moments stay f32
+  const full = memoryPlan(seven, loadConfig(join(repo, RECIPE), [...sets, "model.dtype=f32"]));
+  const fitem = (proc: string, c: string) => full.processes.find((p) => p.process === proc)!.items.find((i) => i.component.startsWith(c))!;
+  const pitem = (proc: string, c: string) => plan.processes.find((p) => p.process === proc)!.items.find((i) => i.component.startsWith(c))!;
+  assert.equal(fitem("updater", "policy weights").bytes, 4 * P);
+  assert.equal(fitem("updater", "AdamW").bytes, 8 * P);
+  assert.equal(fitem("updater", "reference model").bytes, 4 * P);
+  assert.equal(pitem("updater", "reference model").bytes, 2 * P);
+  assert.match(pitem("updater", "reference model").component, /\(bf16\)/);
+  assert.equal(fitem("rollout generator", "policy weights").bytes, 4 * P);
+  assert.equal(pitem("rollout generator", "policy weights").bytes, 2 * P);
+  assert.equal(pitem("rollout generator", "packed weight panels").bytes * 2, fitem("rollout generator", "packed weight panels").bytes);
 });
 
 test("the issue's command as written names what is still missing; a wrong tensor in a header is named", async () => {

@@ -25,7 +25,7 @@ import { ensurePretrained } from "../../offline/pretrain.ts";
 import { learningRate, selectPrompts } from "../../domain/grpo/schedule.ts";
 import { grpoUpdate } from "../../compute/update.ts";
 import { AdamW, Policy } from "../../native/index.ts";
-import { resolveConfig, RunConfig } from "../../streams/config.ts";
+import { frozenDtype, resolveConfig, RunConfig } from "../../streams/config.ts";
 import { prepareTrainSet } from "../../loaders/datasets.ts";
 import { applyStops } from "../../domain/stops.ts";
 import { loadTokenizer } from "../../loaders/tokenizer.ts";
@@ -126,6 +126,17 @@ async function weights(cfg: RunConfig) {
       const v = p.config.vocab_size;
       return { digest: p.digest(), logits: hash(await p.forward({ tokens: Int32Array.from([1, 5, 9, 13, 17, 21, 25, 29].map((t) => t % v)), seqLens: Int32Array.from([8]) })) };
     } finally { p.dispose(); }
+  });
+}
+/** The frozen copy a generator samples with and the KL reference is (model.dtype): its dtype, digest and logits. */
+async function frozenCopy(cfg: RunConfig) {
+  return attempt(async () => {
+    const p = await initialPolicy(cfg);
+    const f = Policy.fromSafetensors(p.toSafetensors(), p.config, frozenDtype(cfg));
+    try {
+      const v = p.config.vocab_size;
+      return { dtype: f.dtype, digest: f.digest(), logits: hash(await f.forward({ tokens: Int32Array.from([1, 5, 9, 13, 17, 21, 25, 29].map((t) => t % v)), seqLens: Int32Array.from([8]) })) };
+    } finally { p.dispose(); f.dispose(); }
   });
 }
 async function pretrained(cfg: RunConfig) {
@@ -246,6 +257,7 @@ const CASES: Record<string, Case> = {
   "model.arch.max_position_embeddings": refuse(40, /max_prompt_length \+ max_response_length \(48\) exceeds model\.arch\.max_position_embeddings \(40\)/),
   "model.init_seed": change(4, weights),
   "model.init_std": change(0.5, weights),
+  "model.dtype": change("bf16", frozenCopy),
   "model.pretrain.task": refuse("subtraction", /model\.pretrain\.task: got "subtraction"/, PRETRAIN),
   "model.pretrain.params.digits": change(3, pretrained, PRETRAIN),
   "model.pretrain.mix.direct": change(5, pretrained, PRETRAIN),
@@ -346,7 +358,7 @@ const effectOf = (effect: Effect, raw: Raw) => {
   if (!memo.has(key)) memo.set(key, Promise.resolve().then(() => effect(resolve(raw))));
   return memo.get(key)!;
 };
-const CASE_NAMES = new Map<Effect, string>(Object.entries({ prompts, benchmark, tasks, schedule, lr, weights, pretrained, verdicts, evalPlan, workers, report, stopped, update, partition, inFlight, dynamicBatch }).map(([k, f]) => [f as Effect, k]));
+const CASE_NAMES = new Map<Effect, string>(Object.entries({ prompts, benchmark, tasks, schedule, lr, weights, frozenCopy, pretrained, verdicts, evalPlan, workers, report, stopped, update, partition, inFlight, dynamicBatch }).map(([k, f]) => [f as Effect, k]));
 
 describe("every config key", () => {
   before(async () => {

@@ -1,0 +1,81 @@
+// model.dtype bf16 over a real nats-server with real worker processes (issue 14 item 2): the updater trains
+// fp32 master weights and stores, next to each version, its BF16 copy; tasks name that copy, generators
+// sample with a bf16 policy, the KL reference is a bf16 copy; replay re-executes the updates and resamples
+// the groups bit for bit, and reruns with other worker counts give the same digests.
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { runConfig } from "../../cli/commands/run.ts";
+import { auditEvents } from "../../domain/audit.ts";
+import { Policy } from "../../native/index.ts";
+import { verifyRollouts } from "../../offline/replay/rollouts.ts";
+import { verifyUpdates } from "../../offline/replay/verify.ts";
+import { weightsRefs } from "../../offline/replay/audit.ts";
+import type { PolicyUpdated, RunStarted, ZsEvent } from "../../streams/events/index.ts";
+import { modelConfigOf } from "../../streams/events/index.ts";
+import { startBus, type Bus } from "../helpers/nats.ts";
+import { tinyConfig, writeConfig } from "../helpers/tiny.ts";
+
+const base = tinyConfig();
+const withDtype = (dtype?: "f32" | "bf16") => writeConfig(tinyConfig({ model: { ...(base.model as object), ...(dtype ? { dtype } : {}) } }));
+const fileBf16 = withDtype("bf16");
+
+const updatesOf = (events: { event: ZsEvent }[]) => events.map((e) => e.event).filter((e): e is PolicyUpdated => e.type === "PolicyUpdated");
+const startedOf = (events: { event: ZsEvent }[]) => events.map((e) => e.event).find((e): e is RunStarted => e.type === "RunStarted")!;
+
+describe("model.dtype bf16: frozen copies in bf16 on the bus and in memory", () => {
+  let bus: Bus;
+  let runId: string;
+  let events: Awaited<ReturnType<Bus["log"]["replayAll"]>>;
+  before(async () => {
+    bus = await startBus();
+    runId = (await runConfig({ file: fileBf16, server: bus.server.url, rollout: 1, reward: 1, quiet: true })).runId;
+    events = await bus.log.replayAll(runId);
+  }, { timeout: 300_000 });
+  after(async () => { await bus?.stop(); });
+
+  it("every version has a BF16 copy: the master's weights rounded to nearest even, half the bytes", async () => {
+    assert.deepEqual(auditEvents(events).violations, []);
+    const started = startedOf(events), updates = updatesOf(events);
+    assert.equal(updates.length, 3);
+    const cfg = modelConfigOf(started);
+    const pairs: [string, string | undefined][] = [[started.initialWeightsDigest, started.initialServingDigest], ...updates.map((u) => [u.weightsDigest, u.servingDigest] as [string, string | undefined])];
+    for (const [master, serving] of pairs) {
+      assert.ok(serving, `a BF16 copy of ${master}`);
+      const m = await bus.log.getBlob(runId, master), s = await bus.log.getBlob(runId, serving);
+      assert.equal(Policy.fromSafetensors(m, cfg).digest("bf16"), serving);
+      assert.ok(s.length < m.length * 0.55, `BF16 copy ${s.length} B against the master's ${m.length} B`);
+      assert.equal(Policy.fromSafetensors(s, cfg, "bf16").dtype, "bf16");
+    }
+    // the audit of stored objects names the copies too
+    const refs = weightsRefs(events).map((r) => r.digest);
+    for (const [, serving] of pairs) assert.ok(refs.includes(serving!));
+  });
+
+  it("the generators sampled with the BF16 copies: every group resamples bit for bit from them", async () => {
+    const r = await verifyRollouts(bus.log, runId, { fraction: 1, events });
+    assert.deepEqual(r.mismatches, []);
+    assert.equal(r.chosen.length, r.total);
+    assert.ok(r.total >= 6);
+  });
+
+  it("the KL reference is a bf16 copy: at step 0 the fp32 policy and its rounded reference differ (an f32 run's KL is 0 there)", async () => {
+    const [u0] = updatesOf(events);
+    assert.ok(u0.stats.kl > 0, `step 0 KL ${u0.stats.kl}`);
+    const f32 = await runConfig({ file: withDtype(), server: bus.server.url, rollout: 1, reward: 1, quiet: true });
+    const f32Events = await bus.log.replayAll(f32.runId);
+    const g = updatesOf(f32Events);
+    assert.equal(g[0].stats.kl, 0);
+    assert.equal(startedOf(f32Events).initialServingDigest, undefined);
+    assert.ok(g.every((u) => u.servingDigest === undefined));
+    assert.notEqual(g.at(-1)!.weightsDigest, updatesOf(events).at(-1)!.weightsDigest, "bf16 copies change the run");
+  });
+
+  it("replay --verify-updates re-executes it bit for bit, BF16 copies included; 2 generators and 2 reward consumers give the same digests", async () => {
+    const v = await verifyUpdates(bus.log, runId, { events });
+    assert.equal(v.divergence, null);
+    assert.deepEqual(v.checked, [0, 1, 2]);
+    const again = await runConfig({ file: fileBf16, server: bus.server.url, rollout: 2, reward: 2, quiet: true });
+    const b = updatesOf(await bus.log.replayAll(again.runId));
+    assert.deepEqual(b.map((u) => [u.weightsDigest, u.servingDigest]), updatesOf(events).map((u) => [u.weightsDigest, u.servingDigest]));
+  });
+});

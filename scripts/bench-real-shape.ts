@@ -9,7 +9,8 @@
 // (scripts/baselines/torch_qwen2_baseline.py --config: its forward, backward and sampling rates) and
 // the ratios. Needs about 16 GiB of free memory and 15-25 minutes on 2 cores.
 //
-// Flags: --prompts 8 --samples 4 --new-tokens 256 --micro-batch 2 --threads 0 (all cores)
+// Flags: --prompts 8 --samples 4 --new-tokens 256 --micro-batch 2 --threads 0 (all cores) --dtype bf16 (model.dtype:
+//        the frozen copies, the generator's policy and the KL reference; f32 to measure without them)
 //        --no-baseline  --keep DIR (the checkpoint, the config, the events)  --json  --out FILE
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -62,14 +63,16 @@ class MemoryWatch {
 type TorchRun = { name: string; tok_s_median: number; sec_median: number; gflop_s: number };
 
 export async function run(argv: string[]): Promise<number> {
-  const { flags } = parseArgs(argv, { boolean: ["json", "no-baseline"], string: ["prompts", "samples", "new-tokens", "micro-batch", "threads", "keep", "out"] });
+  const { flags } = parseArgs(argv, { boolean: ["json", "no-baseline"], string: ["prompts", "samples", "new-tokens", "micro-batch", "threads", "keep", "out", "dtype"] });
+  const dtype = (flags.dtype as string | undefined) ?? "bf16";
+  if (dtype !== "bf16" && dtype !== "f32") throw new Error(`--dtype must be bf16 or f32, got ${JSON.stringify(dtype)}`);
   const prompts = Number(flags.prompts ?? 8), samples = Number(flags.samples ?? 4), newTokens = Number(flags["new-tokens"] ?? 256);
   const micro = Number(flags["micro-batch"] ?? 2), threads = Number(flags.threads ?? 0);
   const dir = (flags.keep as string | undefined) ?? mkdtempSync(join(tmpdir(), "zs-bench-real-"));
   mkdirSync(dir, { recursive: true });
   const cpu = cpus()[0]?.model.trim() ?? "unknown CPU";
   const say = (s: string) => { if (!flags.json) process.stdout.write(s + "\n"); };
-  say(`real-shape GRPO step: Qwen2.5-0.5B's shape, ${prompts} prompts x ${samples} samples, ${newTokens} new tokens; ${cpu}, ${cpus().length} cores, kernels ${kernelSet()}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB`);
+  say(`real-shape GRPO step: Qwen2.5-0.5B's shape, ${prompts} prompts x ${samples} samples, ${newTokens} new tokens, model.dtype ${dtype}; ${cpu}, ${cpus().length} cores, kernels ${kernelSet()}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB`);
 
   // 1. the checkpoint, as published (bf16, one file: 0.99 GB) with the real tokenizer
   const ckpt = join(dir, "Qwen2.5-0.5B-random");
@@ -83,7 +86,7 @@ export async function run(argv: string[]): Promise<number> {
   // 2. the run's config: the seed recipe's algorithm at this size, one step
   const config = {
     run_name: "real-shape-05b", seed: 0,
-    model: { name: "Qwen2.5-0.5B-shape-random", path: ckpt },
+    model: { name: "Qwen2.5-0.5B-shape-random", path: ckpt, dtype },
     tokenizer: { type: "hf", path: ckpt },
     data: {
       train: { path: join(root, "data", "eval", "math500.jsonl"), format: "jsonl", map_keys: { prompt: "problem", answer: "answer" } },
@@ -183,7 +186,7 @@ export async function run(argv: string[]): Promise<number> {
     if (fw) say(`    reference pass vs torch forward         ${(rates.referenceTokS / fw).toFixed(2)}x  (the same caveat)`);
     if (sa) say(`    sampling vs torch sampling             ${(rates.samplingTokS / sa).toFixed(2)}x`);
   }
-  const result = { cpu, cores: cpus().length, kernels: kernelSet(), prompts, samples, newTokens, micro, threads, runId, groups: sampled.length, promptTokens, genTokens, lossTokens: update.stats.tokens, phases, rates, memory, totalPeakGiB, storeBytes, torch: torch?.runs };
+  const result = { cpu, cores: cpus().length, kernels: kernelSet(), dtype, prompts, samples, newTokens, micro, threads, runId, groups: sampled.length, promptTokens, genTokens, lossTokens: update.stats.tokens, phases, rates, memory, totalPeakGiB, storeBytes, torch: torch?.runs };
   if (flags.json) process.stdout.write(JSON.stringify(result, null, 2) + "\n");
   const outFile = (flags.out as string | undefined) ?? join(root, "reports", "bench-real-shape.json");
   mkdirSync(dirname(outFile), { recursive: true });

@@ -16,7 +16,7 @@ constexpr int RB = 48;   // rows per task
 constexpr int MIN_TASKS = 16;  // split columns too when there are fewer row blocks
 
 // One packed panel row: 16 fp32 columns, or 16 bf16 columns stored in the order that two unpacks with zero
-// widen into columns 0-7 and 8-15 (pack_b16: [0-3, 8-11, 4-7, 12-15]).
+// widen into columns 0-7 and 8-15 (put: [0-3, 8-11, 4-7, 12-15]).
 inline void load_panel_row(const float* Bp, __m256& b0, __m256& b1) { b0 = _mm256_loadu_ps(Bp); b1 = _mm256_loadu_ps(Bp + 8); }
 inline void load_panel_row(const uint16_t* Bp, __m256& b0, __m256& b1) {
   const __m256i v = _mm256_loadu_si256((const __m256i*)Bp), z = _mm256_setzero_si256();
@@ -127,35 +127,24 @@ void gemm(float* C, long ldc, const float* A, long rs, long ks, const TB* Bp, in
   });
 }
 
-inline float widen(float x) { return x; }
-inline float widen(uint16_t h) { return bf16_to_f32(h); }
+// One element of a panel row: an fp32 panel takes fp32 or bf16 (widened, exact); a bf16 panel takes bf16
+// at load_panel_row's column order: column j at (j & 3) | (j & 4) << 1 | (j & 8) >> 1.
+inline void put(float* d, int j, float v) { d[j] = v; }
+inline void put(float* d, int j, uint16_t h) { d[j] = bf16_to_f32(h); }
+inline void put(uint16_t* d, int j, uint16_t h) { d[(j & 3) | (j & 4) << 1 | (j & 8) >> 1] = h; }
 
-// Bp[p][k][j] = B(k, p*16+j) where B(k,j) = src[k*sk + j*sj]; zero past Ncols. A bf16 source is widened.
-template <class TS>
-void pack_b(float* Bp, const TS* src, long sk, long sj, int K, int Ncols) {
+// Bp[p][k][j] = B(k, p*16+j) where B(k,j) = src[k*sk + j*sj]; zero past Ncols.
+template <class TD, class TS>
+void pack_b(TD* Bp, const TS* src, long sk, long sj, int K, int Ncols) {
   int panels = (Ncols + NR - 1) / NR;
   parallel_for(panels, [&](int p, int) {
-    float* dst = Bp + (size_t)p * K * NR;
+    TD* dst = Bp + (size_t)p * K * NR;
     int j0 = p * NR, nc = std::min(NR, Ncols - j0);
     for (int k = 0; k < K; k++) {
       const TS* s = src + k * sk + (long)j0 * sj;
-      float* d = dst + (size_t)k * NR;
-      if (sizeof(TS) == 4 && sj == 1 && nc == NR) { std::memcpy(d, s, NR * sizeof(float)); continue; }
-      for (int j = 0; j < NR; j++) d[j] = j < nc ? widen(s[j * sj]) : 0.f;
-    }
-  });
-}
-
-// The bf16 panels of load_panel_row: column j of a panel row at (j & 3) | (j & 4) << 1 | (j & 8) >> 1.
-void pack_b16(uint16_t* Bp, const uint16_t* src, long sk, long sj, int K, int Ncols) {
-  int panels = (Ncols + NR - 1) / NR;
-  parallel_for(panels, [&](int p, int) {
-    uint16_t* dst = Bp + (size_t)p * K * NR;
-    int j0 = p * NR, nc = std::min(NR, Ncols - j0);
-    for (int k = 0; k < K; k++) {
-      const uint16_t* s = src + k * sk + (long)j0 * sj;
-      uint16_t* d = dst + (size_t)k * NR;
-      for (int j = 0; j < NR; j++) d[(j & 3) | (j & 4) << 1 | (j & 8) >> 1] = j < nc ? s[j * sj] : 0;
+      TD* d = dst + (size_t)k * NR;
+      if (sizeof(TD) == 4 && sizeof(TS) == 4 && sj == 1 && nc == NR) { std::memcpy(d, s, NR * sizeof(float)); continue; }
+      for (int j = 0; j < NR; j++) put(d, j, j < nc ? s[j * sj] : TS(0));
     }
   });
 }
@@ -176,7 +165,7 @@ static void add_bias(float* out, const float* b, int N, int O);
 
 size_t matmul_packed_weight_halves(int I, int O) { return panel_floats(I, O); }
 
-void matmul_pack_weight_bf16(uint16_t* wp, const uint16_t* w, int I, int O) { pack_b16(wp, w, 1, I, I, O); }
+void matmul_pack_weight_bf16(uint16_t* wp, const uint16_t* w, int I, int O) { pack_b(wp, w, 1, I, I, O); }
 
 void matmul_forward_prepacked_bf16(float* out, const float* in, const uint16_t* wp, const float* b, int N, int I, int O) {
   gemm(out, O, in, I, 1, wp, N, O, I, false);

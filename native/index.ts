@@ -8,7 +8,7 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { INIT_STD, type Qwen2Config } from "../streams/config.ts";
-import { inspectCheckpoint } from "./checkpoint.ts";
+import { inspectCheckpoint, type WeightDtype } from "./checkpoint.ts";
 
 // The model config is the schema's type (streams/config.ts Qwen2Config): the binding reads its fields by
 // their config.json names, so no second shape exists to drift from it.
@@ -48,11 +48,11 @@ export type SampleRequest = { prompts: Int32Array[]; seeds: number[]; temperatur
   maxNewTokens: number; stopTokenIds: number[] };
 export type SampleResult = { tokens: Int32Array; logprobs: Float32Array; finish: "stop" | "length" };
 /**
- * Weights in memory: "f32", or "bf16" — a frozen copy (a reference model, a generator's policy) whose every
- * tensor is the fp32 value rounded to bf16 (nearest, ties to even), computed on in fp32: the same bits as an
- * fp32 model holding those rounded values, in half the memory. A bf16 copy cannot train.
+ * WeightDtype (native/checkpoint.ts) of weights in memory: "f32", or "bf16" — a frozen copy (a reference model,
+ * a generator's policy) whose every tensor is the fp32 value rounded to bf16 (nearest, ties to even), computed
+ * on in fp32: the same bits as an fp32 model holding those rounded values, in half the memory. It cannot train.
  */
-export type WeightDtype = "f32" | "bf16";
+export type { WeightDtype };
 export type TensorEntry = { name: string; shape: number[]; offset: number; numel: number; decay: boolean };
 
 type Handle = object;

@@ -19,6 +19,10 @@ import { startRun } from "../../cli/launch.ts";
 import { HfTokenizer } from "../../loaders/tokenizer.ts";
 import { makeCheckpoint } from "../../scripts/make-checkpoint.ts";
 import { loadConfig } from "../../streams/config.ts";
+import { IDS, PYTHON, torchLogits } from "../../scripts/make-export-fixture.ts";
+import { spawnSync } from "node:child_process";
+
+const hasTorch = spawnSync(PYTHON, ["-c", "import torch, numpy"], { stdio: "ignore" }).status === 0;
 
 const repo = join(import.meta.dirname, "..", "..");
 
@@ -80,6 +84,22 @@ describe("export-model", () => {
     assert.deepEqual(back.params(), bf16ToF32(f32ToBf16(exact.params())));
     assert.deepEqual(inspectCheckpoint(join(tmp, "v1-bf16")).dtypes, ["BF16"]);
   });
+
+  it("the exported folders read by an independent loader (the PyTorch baseline, its own parser) give our logits within 1e-5",
+    { skip: hasTorch ? false : `${PYTHON} has no torch: test/replay/export-torch.test.ts checks the recorded fixture instead` }, async () => {
+      for (const name of ["v1-f32", "v1-bf16"]) {   // written by the two tests above
+        const dir = join(tmp, name);
+        const p = await Policy.load(dir);
+        const theirs = torchLogits(dir);
+        for (let i = 0; i < IDS.length; i++) {
+          const mine = await p.forward({ tokens: Int32Array.from(IDS[i]), seqLens: Int32Array.of(IDS[i].length) });
+          let num = 0, den = 0;
+          mine.forEach((x, j) => { num += (x - theirs[i][j]) ** 2; den += theirs[i][j] ** 2; });
+          assert.ok(Math.sqrt(num / den) < 1e-5, `${name} sequence ${i}: relative error ${Math.sqrt(num / den)}`);
+        }
+        p.dispose();
+      }
+    });
 
   it("names a version the run does not have, and refuses an output folder in use", async () => {
     await assert.rejects(exportModel(bus.log, runId, { version: 7, out: join(tmp, "v7") }),

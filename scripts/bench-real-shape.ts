@@ -21,7 +21,8 @@ import { runConfig } from "../cli/commands/run.ts";
 import { kernelSet } from "../native/index.ts";
 import { loadConfig, parseModelConfig } from "../streams/config.ts";
 import { EventLog } from "../streams/eventlog.ts";
-import type { GroupSampled, GroupScored, PolicyUpdated } from "../streams/events/index.ts";
+import type { GroupSampled, GroupScored, PolicyUpdated, RunStarted } from "../streams/events/index.ts";
+import { applyDelta, encodeDelta } from "../streams/weights-delta.ts";
 import { startLocalServer } from "../streams/nats-server.ts";
 import { makeCheckpoint } from "./make-checkpoint.ts";
 
@@ -146,6 +147,18 @@ export async function run(argv: string[]): Promise<number> {
   const wallS = (performance.now() - t1) / 1000;
   const log = await EventLog.connect(server.url);
   const replayed = await log.replayAll(runId);
+  // issue 17 item 2: how many bf16 values one update at this lr changes, and the patch that carries them
+  let delta: { words: number; changed: number; density: number; patchBytes: number; fullBytes: number; encodeMs: number; applyMs: number } | undefined;
+  const st = replayed.map((r) => r.event).find((e): e is RunStarted => e.type === "RunStarted");
+  const up = replayed.map((r) => r.event).find((e): e is PolicyUpdated => e.type === "PolicyUpdated");
+  if (st?.initialServingDigest && up?.servingDigest) {
+    const a = await log.getBlob(runId, st.initialServingDigest), b = await log.getBlob(runId, up.servingDigest);
+    const te = performance.now();
+    const d = encodeDelta(a, b, { base: st.initialServingDigest, target: up.servingDigest });
+    const ta = performance.now();
+    applyDelta(a, d.bytes, st.initialServingDigest);
+    delta = { words: b.length / 2, changed: d.header.changed, density: d.header.changed / (b.length / 2), patchBytes: d.bytes.length, fullBytes: b.length, encodeMs: ta - te, applyMs: performance.now() - ta };
+  }
   await log.close();
   const storeBytes = Number(spawnSync("du", ["-sb", store], { encoding: "utf8" }).stdout.split("\t")[0]);
   await server.stop();
@@ -186,7 +199,8 @@ export async function run(argv: string[]): Promise<number> {
     if (fw) say(`    reference pass vs torch forward         ${(rates.referenceTokS / fw).toFixed(2)}x  (the same caveat)`);
     if (sa) say(`    sampling vs torch sampling             ${(rates.samplingTokS / sa).toFixed(2)}x`);
   }
-  const result = { cpu, cores: cpus().length, kernels: kernelSet(), dtype, prompts, samples, newTokens, micro, threads, runId, groups: sampled.length, promptTokens, genTokens, lossTokens: update.stats.tokens, phases, rates, memory, totalPeakGiB, storeBytes, torch: torch?.runs };
+  if (delta) say(`  weights delta (lr ${config.actor.lr}): ${delta.changed.toLocaleString("en-US")} of ${delta.words.toLocaleString("en-US")} bf16 words changed (${(100 * delta.density).toFixed(2)} %); patch ${(delta.patchBytes / 2 ** 20).toFixed(1)} MiB against ${(delta.fullBytes / 2 ** 20).toFixed(1)} MiB whole (${(100 * delta.patchBytes / delta.fullBytes).toFixed(1)} %); encode ${(delta.encodeMs / 1000).toFixed(1)} s, apply + verify ${(delta.applyMs / 1000).toFixed(1)} s`);
+  const result = { cpu, cores: cpus().length, kernels: kernelSet(), dtype, prompts, samples, newTokens, micro, threads, runId, groups: sampled.length, promptTokens, genTokens, lossTokens: update.stats.tokens, phases, rates, memory, totalPeakGiB, storeBytes, delta, torch: torch?.runs };
   if (flags.json) process.stdout.write(JSON.stringify(result, null, 2) + "\n");
   const outFile = (flags.out as string | undefined) ?? join(root, "reports", "bench-real-shape.json");
   mkdirSync(dirname(outFile), { recursive: true });

@@ -237,6 +237,9 @@ export const RuntimeSpec = z.strictObject({
   threads: z.number().int().nonnegative().default(0), // native threads of the updater and of each generator, 0 = all cores
   rollout_workers: posInt.default(1),                  // generator processes `run` starts
   reward_workers: posInt.default(1),                   // reward consumer processes `run` starts (reward.workers: threads in each)
+  // how a version's weights reach the generators: full (each version's object; unset) or delta (model.dtype
+  // bf16 only: the changed bf16 values as a patch on the previous version; a generator without it reads full)
+  weights_transport: z.enum(["full", "delta"]).optional(),
 });
 
 export const RunConfig = z.strictObject({
@@ -267,6 +270,9 @@ export const RunConfig = z.strictObject({
   }
   if (c.rollout.max_staleness >= c.actor.train_iters && c.rollout.max_staleness > 0) {
     ctx.addIssue({ code: "custom", path: ["rollout", "max_staleness"], message: `must be below actor.train_iters (${c.actor.train_iters}): every step would be sampled by the initial policy` });
+  }
+  if (c.runtime.weights_transport === "delta" && frozenDtype(c) !== "bf16") {
+    ctx.addIssue({ code: "custom", path: ["runtime", "weights_transport"], message: "delta needs model.dtype bf16: an update moves every f32 value, a bf16 copy changes in few" });
   }
   if (c.model.pretrain && !c.model.arch) {
     ctx.addIssue({ code: "custom", path: ["model", "pretrain"], message: "pretraining needs model.arch (a model built from scratch), not model.path" });

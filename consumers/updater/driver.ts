@@ -12,6 +12,7 @@ import { ZeroStreamError } from "../../streams/errors.ts";
 import type { EventLog } from "../../streams/eventlog.ts";
 import type { PolicyUpdated } from "../../streams/events/index.ts";
 import { failpoint } from "../../streams/failpoint.ts";
+import { encodeDelta } from "../../streams/weights-delta.ts";
 import { childLogger } from "../../streams/logger.ts";
 import { RunContexts } from "../../loaders/runctx.ts";
 import { decide, evolve, initialUpdaterState, stepLimit, type Command, type Input, type UpdaterState } from "../../domain/run/decide.ts";
@@ -40,7 +41,8 @@ export type UpdaterOptions = {
   followerProbeMs?: number;             // how often a waiting updater compares (default 10 s)
 };
 
-type Engine = { policy: Policy; optimizer: AdamW; reference: Policy | null; dispose(): void };
+// serving: the current version's BF16 copy, kept while runtime.weights_transport is delta (the next patch's base)
+type Engine = { policy: Policy; optimizer: AdamW; reference: Policy | null; serving: { digest: string; bytes: Uint8Array } | null; dispose(): void };
 
 /** The policy and optimizer at the view's last PolicyUpdated (or the start), read by digest; the reference when kl_coef > 0. */
 async function loadEngine(log: EventLog, runId: string, view: RunView, cfg: RunConfig, modelConfig: Qwen2Config, lg: Logger): Promise<Engine> {
@@ -58,7 +60,9 @@ async function loadEngine(log: EventLog, runId: string, view: RunView, cfg: RunC
   const started = view.started!.event;
   // a frozen copy: model.dtype bf16 keeps it in bf16 (rounded on load: half the memory, the same bits as fp32 on the rounded values)
   const reference = cfg.algorithm.kl_coef > 0 ? Policy.fromSafetensors(await log.getBlob(runId, started.referenceWeightsDigest ?? started.initialWeightsDigest), modelConfig, frozenDtype(cfg)) : null;
-  return { policy, optimizer, reference, dispose: () => { policy.dispose(); reference?.dispose(); } };
+  const servingDigest = view.serving.get(view.version);
+  const serving = cfg.runtime.weights_transport === "delta" && servingDigest ? { digest: servingDigest, bytes: await log.getBlob(runId, servingDigest) } : null;
+  return { policy, optimizer, reference, serving, dispose: () => { policy.dispose(); reference?.dispose(); } };
 }
 
 /** Runs the update of a step and stores its weights and optimizer; the PolicyUpdated to publish. */
@@ -71,18 +75,28 @@ async function computeUpdate(log: EventLog, runId: string, cfg: RunConfig, engin
   // first frees its activations, streams its moments in slices, then stores its weights
   const large = isLargeModel(engine.policy);
   if (large) { engine.policy.releaseBuffers(); engine.reference?.releaseBuffers(); } // gigabytes of activations the snapshot needs
-  // model.dtype bf16: the generators' copy too (BF16, rounded to nearest even; half the bytes they read)
-  const serving = frozenDtype(cfg) === "bf16";
+  // model.dtype bf16: the generators' copy too (BF16, rounded to nearest even; half the bytes they read), and
+  // under runtime.weights_transport delta that copy as a patch on the previous one
+  const servingBytes = frozenDtype(cfg) === "bf16" ? engine.policy.toSafetensors("bf16") : null;
   const [optimizerDigest, weightsDigest, servingDigest] = large
     ? [await log.putSource(runId, engine.optimizer.toSource()), await log.putBlob(runId, engine.policy.toSafetensors("f32")),
-      serving ? await log.putBlob(runId, engine.policy.toSafetensors("bf16")) : undefined]
+      servingBytes ? await log.putBlob(runId, servingBytes) : undefined]
     : await Promise.all([log.putBlob(runId, engine.optimizer.toBytes()), log.putBlob(runId, engine.policy.toSafetensors("f32")),
-      serving ? log.putBlob(runId, engine.policy.toSafetensors("bf16")) : undefined]);
+      servingBytes ? log.putBlob(runId, servingBytes) : undefined]);
+  let servingPatch: PolicyUpdated["servingPatch"];
+  if (cfg.runtime.weights_transport === "delta" && servingBytes && servingDigest) {
+    if (engine.serving) {
+      const d = encodeDelta(engine.serving.bytes, servingBytes, { base: engine.serving.digest, target: servingDigest });
+      // a patch no smaller than the weights (a large lr moves most bf16 values) is not sent: generators read them whole
+      if (d.bytes.length < servingBytes.length) servingPatch = { base: engine.serving.digest, patch: await log.putBlob(runId, d.bytes), bytes: d.bytes.length };
+    }
+    engine.serving = { digest: servingDigest, bytes: servingBytes };
+  }
   const mean = (f: (g: Extract<Command, { kind: "update" }>["groups"][number]) => number) => c.groups.reduce((a, g) => a + f(g), 0) / c.groups.length;
   return {
     type: "PolicyUpdated", v: 1, runId, step: c.step, fromVersion: c.version, toVersion: c.version + 1,
     groupIds: c.groupIds, scorer, advantageEstimator: cfg.algorithm.adv_estimator, advantages: up.advantages,
-    weightsDigest, ...(servingDigest ? { servingDigest } : {}), optimizerDigest, stats: up.stats,
+    weightsDigest, ...(servingDigest ? { servingDigest } : {}), ...(servingPatch ? { servingPatch } : {}), optimizerDigest, stats: up.stats,
     timings: { waitMs, sampleMsPerGroup: mean((g) => g.sampled.ms), scoreMsPerGroup: mean((g) => g.scored.ms), ...up.timings, snapshotMs: performance.now() - t1, stepMs: 0 },
     staleness: c.groups.map((g) => c.version - g.sampled.policyVersion),
     ...(cfg.algorithm.dynamic_sampling.enable ? { dropped: c.dropped, fillRounds: c.fillRounds } : {}),

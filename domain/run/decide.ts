@@ -11,7 +11,7 @@
 // step trains on is a function of the log: its global_batch_size slots, or under dynamic sampling the
 // first global_batch_size informative groups of its rounds (stepBatch).
 import type { RunConfig } from "../../streams/config.ts";
-import type { GroupSampled, GroupScored, PolicyUpdated, RolloutRequested, RunFinished, ZsEvent } from "../../streams/events/index.ts";
+import type { GroupSampled, GroupScored, PolicyUpdated, RolloutRequested, RunFinished, WeightsPatch, ZsEvent } from "../../streams/events/index.ts";
 import { fillPrompts, samplingVersion, selectPrompts, taskChunks, type Selected } from "../grpo/schedule.ts";
 import { shapedRewards, uniform } from "../grpo/shaping.ts";
 import { emptyView, evolveView, type At, type RunView } from "./view.ts";
@@ -89,11 +89,16 @@ function rowIdOf(rowIds: readonly string[], index: number): string {
   return id;
 }
 
-/** rowIds: the dataset rows' ids by index (a task names each prompt's row by index and id). */
-export function tasksOfStep(cfg: RunConfig, runId: string, step: number, version: number, weightsDigest: string, selected: Selected[], stopTokenIds: number[], rowIds: readonly string[], round = 0): RolloutRequested[] {
+const patchOf = (p: PolicyUpdated["servingPatch"]): WeightsPatch | undefined => (p ? { base: p.base, patch: p.patch } : undefined);
+
+/**
+ * rowIds: the dataset rows' ids by index (a task names each prompt's row by index and id). patch: the
+ * version's weights as a patch on the previous version's (runtime.weights_transport delta).
+ */
+export function tasksOfStep(cfg: RunConfig, runId: string, step: number, version: number, weightsDigest: string, selected: Selected[], stopTokenIds: number[], rowIds: readonly string[], round = 0, patch?: WeightsPatch): RolloutRequested[] {
   return taskChunks(selected, cfg.rollout.prompts_per_task, round).map((c) => ({
     type: "RolloutRequested", v: 2, runId, taskId: c.taskId, step, epoch: c.prompts[0].epoch, policyVersion: version,
-    weightsDigest, samplesPerPrompt: cfg.rollout.n_samples_per_prompt, sampler: samplerOf(cfg, stopTokenIds),
+    weightsDigest, ...(patch ? { weightsPatch: patch } : {}), samplesPerPrompt: cfg.rollout.n_samples_per_prompt, sampler: samplerOf(cfg, stopTokenIds),
     prompts: c.prompts.map((p) => ({ groupId: p.groupId, slot: p.slot, promptId: rowIdOf(rowIds, p.index), index: p.index, seed: p.seed })),
   }));
 }
@@ -187,7 +192,7 @@ export function decide(s: UpdaterState, c: DecideContext): Command {
     // update k's weights are stored: step k+1+s is sampled by them; request it, then publish the update
     const e = s.computed.event, j = k + 1 + lag;
     if (j < c.limit) {
-      const next = unrequested(s, tasksOfStep(cfg, c.runId, j, e.toVersion, e.servingDigest ?? e.weightsDigest, selectPrompts(cfg, c.rowIds.length, j), c.stopTokenIds, c.rowIds), null);
+      const next = unrequested(s, tasksOfStep(cfg, c.runId, j, e.toVersion, e.servingDigest ?? e.weightsDigest, selectPrompts(cfg, c.rowIds.length, j), c.stopTokenIds, c.rowIds, 0, patchOf(e.servingPatch)), null);
       if (next.length) return { kind: "request", step: j, tasks: next };
     }
     return { kind: "publish", event: e, expectLastSubjectSequence: v.lastPolicySeq };
@@ -208,7 +213,7 @@ export function decide(s: UpdaterState, c: DecideContext): Command {
     if (j === k) current = plan;
     if (plan.status !== "pending") continue;
     const version = versionOfStep(v, cfg, j);
-    const tasks = unrequested(s, tasksOfStep(cfg, c.runId, j, version, v.serving.get(version)!, plan.selected, c.stopTokenIds, c.rowIds, plan.round), new Set(plan.missingSample));
+    const tasks = unrequested(s, tasksOfStep(cfg, c.runId, j, version, v.serving.get(version)!, plan.selected, c.stopTokenIds, c.rowIds, plan.round, v.servingPatch.get(version)), new Set(plan.missingSample));
     if (tasks.length) return { kind: "request", step: j, tasks };
   }
   const p = current!;

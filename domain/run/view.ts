@@ -12,7 +12,7 @@
 //
 // Folding a prefix of a log and then the rest equals folding the whole (test/domain/view.test.ts).
 import type { RunConfig } from "../../streams/config.ts";
-import { runConfigOf, type DeadLettered, type Evaluated, type GroupSampled, type GroupScored, type PolicyUpdated, type RunFinished, type RunStarted, type ZsEvent } from "../../streams/events/index.ts";
+import { runConfigOf, type DeadLettered, type Evaluated, type GroupSampled, type GroupScored, type PolicyUpdated, type RunFinished, type RunStarted, type WeightsPatch, type ZsEvent } from "../../streams/events/index.ts";
 import { scorerOfRecord, scorerOfUpdate } from "../reward/registry.ts";
 import { scorerOf } from "../reward/spec.ts";
 
@@ -49,6 +49,7 @@ export type RunView = {
   lastPolicySeq: number;                   // sequence of the last PolicyUpdated (for expect.lastSubjectSequence)
   versions: Map<number, At<string>>;       // policy version → weights digest, with the sequence that made it
   serving: Map<number, string>;            // policy version → the weights generators load (model.dtype bf16: the BF16 copy)
+  servingPatch: Map<number, WeightsPatch>; // policy version → its copy as a patch on the previous one (weights_transport delta)
   evaluations: At<Evaluated>[];
   deadLetters: (At<DeadLettered> & { step: number })[];   // step of the dead-lettered payload, -1 if it has none
   finished?: At<RunFinished>;
@@ -59,7 +60,7 @@ export type RunView = {
 export function emptyView(retain: Retain = "all"): RunView {
   return {
     retain, events: 0, seq: 0, groups: new Map(), updates: [], step: 0, version: 0, lastPolicySeq: 0,
-    versions: new Map(), serving: new Map(), evaluations: [], deadLetters: [], duplicates: [], scoredBy: new Map(),
+    versions: new Map(), serving: new Map(), servingPatch: new Map(), evaluations: [], deadLetters: [], duplicates: [], scoredBy: new Map(),
   };
 }
 
@@ -67,7 +68,7 @@ function cloneView(v: RunView): RunView {
   const groups = new Map<string, GroupEntry>();
   for (const [id, g] of v.groups) groups.set(id, { ...g, scored: new Map(g.scored) });
   return {
-    ...v, groups, updates: [...v.updates], versions: new Map(v.versions), serving: new Map(v.serving), evaluations: [...v.evaluations],
+    ...v, groups, updates: [...v.updates], versions: new Map(v.versions), serving: new Map(v.serving), servingPatch: new Map(v.servingPatch), evaluations: [...v.evaluations],
     deadLetters: [...v.deadLetters], duplicates: [...v.duplicates], scoredBy: new Map(v.scoredBy),
   };
 }
@@ -155,6 +156,7 @@ function apply(v: RunView, { seq, event: e }: At<ZsEvent>): void {
       v.lastPolicySeq = seq;
       v.versions.set(e.toVersion, { seq, event: e.weightsDigest });
       v.serving.set(e.toVersion, e.servingDigest ?? e.weightsDigest);
+      if (e.servingPatch) v.servingPatch.set(e.toVersion, { base: e.servingPatch.base, patch: e.servingPatch.patch });
       if (v.retain === "pending") {
         for (const [id, g] of v.groups) {
           const step = g.sampled?.event.step ?? [...g.scored.values()][0]?.event.step ?? -1;

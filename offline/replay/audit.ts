@@ -35,6 +35,7 @@ export function weightsRefs(events: Replayed[]): WeightsRef[] {
   for (const { seq, event: e } of v.updates) {
     out.push({ seq, digest: e.weightsDigest, what: `weights v${e.toVersion} (step ${e.step})` });
     if (e.servingDigest) out.push({ seq, digest: e.servingDigest, what: `BF16 copy of weights v${e.toVersion} (step ${e.step})` });
+    if (e.servingPatch) out.push({ seq, digest: e.servingPatch.patch, what: `patch of the BF16 copy v${e.fromVersion} → v${e.toVersion} (step ${e.step})` });
     out.push({ seq, digest: e.optimizerDigest, what: `optimizer state after step ${e.step}` });
   }
   return out;

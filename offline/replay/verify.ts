@@ -6,6 +6,7 @@
 // optimizer digest with the recorded ones. The first divergence stops the replay and is reported.
 import { AdamW, Policy } from "../../native/index.ts";
 import { frozenDtype } from "../../streams/config.ts";
+import { applyDelta } from "../../streams/weights-delta.ts";
 import { ZeroStreamError } from "../../streams/errors.ts";
 import { sha256, type EventLog, type Replayed } from "../../streams/eventlog.ts";
 import { modelConfigOf, type PolicyUpdated, type RunStarted } from "../../streams/events/index.ts";
@@ -85,10 +86,22 @@ export async function verifyUpdates(log: EventLog, runId: string, o: VerifyOptio
       const weights = sha256(policy.toSafetensors("f32")), opt = sha256(optimizer.toBytes());
       if (!report.divergence && weights !== e.weightsDigest) {
         report.divergence = { step: e.step, seq, what: "weights", message: `step ${e.step}: re-executed weights ${weights}, PolicyUpdated #${seq} records ${e.weightsDigest}`, expected: e.weightsDigest, actual: weights };
-      } else if (!report.divergence && e.servingDigest && sha256(policy.toSafetensors("bf16")) !== e.servingDigest) {
+      }
+      if (!report.divergence && e.servingDigest) {
         const serving = sha256(policy.toSafetensors("bf16"));
-        report.divergence = { step: e.step, seq, what: "serving", message: `step ${e.step}: the re-executed weights' BF16 copy is ${serving}, PolicyUpdated #${seq} records ${e.servingDigest}`, expected: e.servingDigest, actual: serving };
-      } else if (!report.divergence && opt !== e.optimizerDigest) {
+        if (serving !== e.servingDigest) report.divergence = { step: e.step, seq, what: "serving", message: `step ${e.step}: the re-executed weights' BF16 copy is ${serving}, PolicyUpdated #${seq} records ${e.servingDigest}`, expected: e.servingDigest, actual: serving };
+      }
+      if (!report.divergence && e.servingPatch) {
+        // the recorded patch, applied to the previous version's copy, must give this version's
+        try {
+          if (e.servingPatch.base !== v.serving.get(e.fromVersion)) throw new Error(`its base ${e.servingPatch.base} is not v${e.fromVersion}'s copy`);
+          const applied = applyDelta(await log.getBlob(runId, e.servingPatch.base), await log.getBlob(runId, e.servingPatch.patch), e.servingPatch.base);
+          if (applied.digest !== e.servingDigest) throw new Error(`it gives ${applied.digest}, not the copy ${e.servingDigest}`);
+        } catch (err) {
+          report.divergence = { step: e.step, seq, what: "serving", message: `step ${e.step}: the patch ${e.servingPatch.patch} of PolicyUpdated #${seq}: ${(err as Error).message}` };
+        }
+      }
+      if (!report.divergence && opt !== e.optimizerDigest) {
         report.divergence = { step: e.step, seq, what: "optimizer", message: `step ${e.step}: re-executed optimizer state ${opt}, PolicyUpdated #${seq} records ${e.optimizerDigest}`, expected: e.optimizerDigest, actual: opt };
       }
       o.onStep?.(e.step, !report.divergence, performance.now() - ts);

@@ -10,7 +10,8 @@ import { applyStops, responseText } from "../../domain/stops.ts";
 import type { Tokenizer } from "../../loaders/tokenizer.ts";
 import { PoisonMessageError } from "../../streams/errors.ts";
 import type { EventLog } from "../../streams/eventlog.ts";
-import type { GroupSampled, RolloutRequested } from "../../streams/events/index.ts";
+import type { GroupSampled, RolloutRequested, WeightsPatch } from "../../streams/events/index.ts";
+import { applyDelta } from "../../streams/weights-delta.ts";
 import { failpoint } from "../../streams/failpoint.ts";
 import { childLogger } from "../../streams/logger.ts";
 import { RunContexts } from "../../loaders/runctx.ts";
@@ -47,13 +48,46 @@ export function groupsOfTask(task: RolloutRequested, rows: PromptRow[], results:
   }));
 }
 
+/** How a version's weights reached this generator: read whole, or as a patch on the version before. */
+export type WeightsLoad = { digest: string; via: "full" | "delta"; bytes: number; ms: number; fallback?: string };
+
 export class PolicyCache {
   private entries: { digest: string; policy: Policy }[] = [];
-  constructor(private log: EventLog, private capacity = 2) {}
-  async get(runId: string, digest: string, config: Qwen2Config, dtype: WeightDtype = "f32"): Promise<Policy> {
+  // runtime.weights_transport delta: the last version's bytes, the base of the next patch
+  private last: { digest: string; bytes: Uint8Array } | null = null;
+  readonly loads: WeightsLoad[] = [];
+  constructor(private log: EventLog, private capacity = 2, private lg?: Logger) {}
+  /**
+   * The policy of a digest, from the cache, or read: as `patch` on the version this cache holds when it holds
+   * the patch's base (runtime.weights_transport delta), else whole. keepBase: keep the bytes read as the base
+   * of the next patch (a delta run).
+   */
+  async get(runId: string, digest: string, config: Qwen2Config, dtype: WeightDtype = "f32", o: { patch?: WeightsPatch; keepBase?: boolean } = {}): Promise<Policy> {
+    const patch = o.patch;
     const hit = this.entries.find((e) => e.digest === digest);
     if (hit) return hit.policy;
-    const bytes = await this.log.getBlob(runId, digest); // verified against the digest
+    const t0 = performance.now();
+    let bytes: Uint8Array | undefined, load: WeightsLoad | undefined, fallback: string | undefined;
+    if (patch && this.last?.digest === patch.base) {
+      try {
+        const p = await this.log.getBlob(runId, patch.patch);      // verified against its digest
+        const applied = applyDelta(this.last.bytes, p, patch.base);  // verified against the patch's target
+        if (applied.digest === digest) { bytes = applied.bytes; load = { digest, via: "delta", bytes: p.length, ms: performance.now() - t0 }; }
+        else fallback = `the patch gives ${applied.digest}, the task names ${digest}`;
+      } catch (err) {
+        fallback = (err as Error).message;   // any failure of the patch path: read the weights whole
+        bytes = undefined;
+      }
+    } else if (patch) {
+      fallback = this.last ? `holds ${this.last.digest}, the patch's base is ${patch.base}` : "no base held";
+    }
+    if (!bytes) {
+      bytes = await this.log.getBlob(runId, digest); // verified against the digest
+      load = { digest, via: "full", bytes: bytes.length, ms: performance.now() - t0, ...(fallback ? { fallback } : {}) };
+    }
+    this.loads.push(load!);
+    this.lg?.info({ run: runId, ...load }, "weights loaded");
+    this.last = o.keepBase ? { digest, bytes } : null;
     const policy = Policy.fromSafetensors(bytes, config, dtype);  // model.dtype bf16: a bf16 copy (the blob is BF16)
     this.entries.unshift({ digest, policy });
     for (const old of this.entries.splice(this.capacity)) old.policy.dispose();
@@ -68,7 +102,7 @@ export async function runGenerator(log: EventLog, o: GeneratorOptions): Promise<
   const name = o.name ?? `rollout@${hostname()}:${process.pid}`;
   const lg = o.log ?? childLogger({ role: "rollout", worker: name });
   const contexts = new RunContexts(log);
-  const policies = new PolicyCache(log);
+  const policies = new PolicyCache(log, 2, lg);
   const counts = { tasks: 0, groups: 0 };
   try {
     await log.consume({
@@ -79,7 +113,8 @@ export async function runGenerator(log: EventLog, o: GeneratorOptions): Promise<
       const rc = await contexts.get(task.runId);
       const ds = await rc.dataset();
       const rows = rowsOfTask(task, ds.rows);
-      const policy = await policies.get(task.runId, task.weightsDigest, rc.modelConfig, frozenDtype(rc.config));
+      const policy = await policies.get(task.runId, task.weightsDigest, rc.modelConfig, frozenDtype(rc.config),
+        { patch: task.weightsPatch, keepBase: rc.config.runtime.weights_transport === "delta" });
       const n = task.samplesPerPrompt;
       const tSample = performance.now();
       const results = await policy.sample({

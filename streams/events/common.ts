@@ -3,6 +3,9 @@ import { z } from "zod";
 
 export const RunId = z.string().regex(/^[a-z0-9][a-z0-9-]{0,47}$/, "a run id is 1-48 characters of a-z, 0-9 and '-', starting with a letter or digit");
 export const Digest = z.string().regex(/^sha256:[0-9a-f]{64}$/, "a digest is 'sha256:' followed by 64 hex digits");
+// runtime.weights_transport delta: a version's BF16 copy as a patch (streams/weights-delta.ts) on the previous one
+export const WeightsPatch = z.strictObject({ base: Digest, patch: Digest });
+export type WeightsPatch = z.infer<typeof WeightsPatch>;
 export const GroupId = z.string().regex(/^s\d+\.g\d+$/, "a group id is s<step>.g<slot>");
 export const Slot = z.number().int().nonnegative();    // a group's place in its step's batch: 0..global_batch_size-1
 

@@ -1,6 +1,6 @@
 // Stream zs.<run>.policy: one policy update per step.
 import { z } from "zod";
-import { Digest, GroupId, RunId, Step, Version } from "./common.ts";
+import { Digest, GroupId, RunId, Step, Version, WeightsPatch } from "./common.ts";
 
 export const UpdateStatsV1 = z.strictObject({
   rewardMean: z.number(), rewardStd: z.number(),
@@ -34,6 +34,8 @@ export const PolicyUpdatedV1 = z.strictObject({
   // model.dtype bf16: the generators' copy of weightsDigest, BF16 safetensors rounded to nearest even (half the
   // bytes); absent: generators load weightsDigest itself
   servingDigest: Digest.optional(),
+  // runtime.weights_transport delta: servingDigest as a patch on the previous version's copy, and its size
+  servingPatch: WeightsPatch.extend({ bytes: z.number().int().nonnegative() }).optional(),
   optimizerDigest: Digest,
   stats: UpdateStatsV1,
   timings: z.record(z.string(), z.number()),            // ms per stage

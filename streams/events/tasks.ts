@@ -1,6 +1,6 @@
 // Work-queue stream zst.<run>: rollout tasks, a step's prompts split in chunks.
 import { z } from "zod";
-import { Digest, GroupId, RunId, SamplerSettings, Slot, Step, Version, groupIdOf, slotOfV1GroupId } from "./common.ts";
+import { Digest, GroupId, RunId, SamplerSettings, Slot, Step, Version, WeightsPatch, groupIdOf, slotOfV1GroupId } from "./common.ts";
 
 export const RolloutRequestedV1 = z.strictObject({
   type: z.literal("RolloutRequested"),
@@ -34,6 +34,9 @@ const TaskPromptV2 = z.strictObject({
 export const RolloutRequestedV2 = RolloutRequestedV1.extend({
   v: z.literal(2),
   prompts: z.array(TaskPromptV2).min(1),
+  // runtime.weights_transport delta: weightsDigest as a patch on its previous version (a generator holding
+  // that base applies it; any other reads weightsDigest whole)
+  weightsPatch: WeightsPatch.optional(),
 }).superRefine((e, ctx) => {
   e.prompts.forEach((p, i) => {
     if (p.groupId !== groupIdOf(e.step, p.slot)) ctx.addIssue({ code: "custom", path: ["prompts", i, "groupId"], message: `is not ${groupIdOf(e.step, p.slot)} (step ${e.step}, slot ${p.slot})` });

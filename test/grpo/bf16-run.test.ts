@@ -1,4 +1,4 @@
-// model.dtype bf16 over a real nats-server with real worker processes (issue 14 item 2): the updater trains
+// model.dtype bf16 (and runtime.weights_transport delta) over a real nats-server with real worker processes (issue 14 item 2): the updater trains
 // fp32 master weights and stores, next to each version, its BF16 copy; tasks name that copy, generators
 // sample with a bf16 policy, the KL reference is a bf16 copy; replay re-executes the updates and resamples
 // the groups bit for bit, and reruns with other worker counts give the same digests.
@@ -12,6 +12,8 @@ import { verifyUpdates } from "../../offline/replay/verify.ts";
 import { weightsRefs } from "../../offline/replay/audit.ts";
 import type { PolicyUpdated, RunStarted, ZsEvent } from "../../streams/events/index.ts";
 import { modelConfigOf } from "../../streams/events/index.ts";
+import { applyDelta, deltaHeader } from "../../streams/weights-delta.ts";
+import { PolicyCache } from "../../producers/rollout/generator.ts";
 import { startBus, type Bus } from "../helpers/nats.ts";
 import { tinyConfig, writeConfig } from "../helpers/tiny.ts";
 
@@ -77,5 +79,69 @@ describe("model.dtype bf16: frozen copies in bf16 on the bus and in memory", () 
     const again = await runConfig({ file: fileBf16, server: bus.server.url, rollout: 2, reward: 2, quiet: true });
     const b = updatesOf(await bus.log.replayAll(again.runId));
     assert.deepEqual(b.map((u) => [u.weightsDigest, u.servingDigest]), updatesOf(events).map((u) => [u.weightsDigest, u.servingDigest]));
+  });
+});
+
+// runtime.weights_transport delta (issue 17 item 2) at a realistic lr (1e-6): each version's BF16 copy also
+// travels as a patch on the previous one; the transport changes no result, and a generator holding the base
+// reads the patch, any other the weights whole.
+describe("runtime.weights_transport delta: BF16 copies as patches on the previous version", () => {
+  let bus: Bus;
+  const at = (transport: "full" | "delta") => writeConfig(tinyConfig({
+    model: { ...(base.model as object), dtype: "bf16" },
+    actor: { ...(base.actor as object), lr: 1e-6, weight_decay: 0.01, train_iters: 4 },
+    runtime: { ...(base.runtime as object), weights_transport: transport },
+  }));
+  let delta: Awaited<ReturnType<Bus["log"]["replayAll"]>>, deltaRun: string;
+  before(async () => {
+    bus = await startBus();
+    deltaRun = (await runConfig({ file: at("delta"), server: bus.server.url, rollout: 1, reward: 1, quiet: true })).runId;
+    delta = await bus.log.replayAll(deltaRun);
+  }, { timeout: 300_000 });
+  after(async () => { await bus?.stop(); });
+
+  it("every update after the first names a patch on the previous copy that rebuilds its own, far smaller than it", async () => {
+    assert.deepEqual(auditEvents(delta).violations, []);
+    const started = startedOf(delta), updates = updatesOf(delta);
+    assert.equal(updates.length, 4);
+    let prev = started.initialServingDigest!;
+    for (const u of updates) {
+      assert.ok(u.servingPatch, `step ${u.step} has a patch`);
+      assert.equal(u.servingPatch.base, prev);
+      const base = await bus.log.getBlob(deltaRun, prev), full = await bus.log.getBlob(deltaRun, u.servingDigest!);
+      const patch = await bus.log.getBlob(deltaRun, u.servingPatch.patch);
+      assert.equal(patch.length, u.servingPatch.bytes);
+      assert.ok(Buffer.from(applyDelta(base, patch, prev).bytes).equals(Buffer.from(full)));
+      console.log(`  step ${u.step}: BF16 copy ${full.length} B, patch ${patch.length} B (${(100 * patch.length / full.length).toFixed(1)} %), ${deltaHeader(patch).changed} of ${(full.length / 2) | 0} words changed`);
+      assert.ok(patch.length < full.length / 4, `step ${u.step}: patch ${patch.length} B of ${full.length}`);
+      prev = u.servingDigest!;
+    }
+    assert.deepEqual(weightsRefs(delta).filter((r) => /patch/.test(r.what)).length, 4, "the audit of stored objects names the patches");
+  });
+
+  it("the transport changes no result: a full-transport run gives the same weights and copies; verify-updates re-derives the patches", async () => {
+    const full = updatesOf(await bus.log.replayAll((await runConfig({ file: at("full"), server: bus.server.url, rollout: 1, reward: 1, quiet: true })).runId));
+    assert.deepEqual(full.map((u) => [u.weightsDigest, u.servingDigest]), updatesOf(delta).map((u) => [u.weightsDigest, u.servingDigest]));
+    assert.ok(full.every((u) => u.servingPatch === undefined));
+    const v = await verifyUpdates(bus.log, deltaRun, { events: delta });
+    assert.equal(v.divergence, null);
+    const r = await verifyRollouts(bus.log, deltaRun, { fraction: 1, events: delta });
+    assert.deepEqual(r.mismatches, []);
+  });
+
+  it("a generator's cache reads a patch when it holds the base, the weights whole when it does not", async () => {
+    const started = startedOf(delta), u = updatesOf(delta), cfg = modelConfigOf(started);
+    const cache = new PolicyCache(bus.log, 2);
+    const patch = (i: number) => ({ base: u[i].servingPatch!.base, patch: u[i].servingPatch!.patch });
+    await cache.get(deltaRun, started.initialServingDigest!, cfg, "bf16", { keepBase: true });
+    const p1 = await cache.get(deltaRun, u[0].servingDigest!, cfg, "bf16", { patch: patch(0), keepBase: true });
+    assert.equal(p1.digest(), u[0].servingDigest);
+    await cache.get(deltaRun, u[2].servingDigest!, cfg, "bf16", { patch: patch(2), keepBase: true });   // holds v1, the patch is on v2
+    await cache.get(deltaRun, u[3].servingDigest!, cfg, "bf16", { patch: patch(3), keepBase: true });   // holds v3 now
+    assert.deepEqual(cache.loads.map((l) => l.via), ["full", "delta", "full", "delta"]);
+    assert.match(cache.loads[2].fallback!, /holds sha256:[0-9a-f]{64}, the patch's base is sha256:/);
+    assert.ok(cache.loads[1].bytes < cache.loads[0].bytes / 4);
+    for (const l of cache.loads) console.log(`  ${l.via.padEnd(5)} ${l.bytes} B in ${l.ms.toFixed(1)} ms${l.fallback ? ` (${l.fallback.slice(0, 40)}…)` : ""}`);
+    cache.dispose();
   });
 });

@@ -342,6 +342,8 @@ const CASES: Record<string, Case> = {
   "runtime.threads": change(2, workers),
   "runtime.rollout_workers": change(3, workers),
   "runtime.reward_workers": change(3, workers),
+  // its effect (patches stored, tasks naming them, generators applying them) is test/grpo/bf16-run.test.ts's
+  "runtime.weights_transport": refuse("delta", /runtime\.weights_transport: delta needs model\.dtype bf16/),
 };
 
 const resolve = (raw: Raw) => resolveConfig(raw, "test");

@@ -343,7 +343,7 @@ const CASES: Record<string, Case> = {
   "runtime.rollout_workers": change(3, workers),
   "runtime.reward_workers": change(3, workers),
   // its effect (patches stored, tasks naming them, generators applying them) is test/grpo/bf16-run.test.ts's
-  "runtime.weights_transport": refuse("delta", /runtime\.weights_transport: delta needs model\.dtype bf16/),
+  "runtime.weights_transport": refuse("delta", /runtime\.weights_transport: got "delta" \(delta needs model\.dtype bf16/),
 };
 
 const resolve = (raw: Raw) => resolveConfig(raw, "test");

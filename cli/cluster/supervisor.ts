@@ -8,10 +8,11 @@ import { loadConfig } from "../../streams/config.ts";
 import { EventLog } from "../../streams/eventlog.ts";
 import { childLogger } from "../../streams/logger.ts";
 import { openRunsBucket } from "../../streams/topology.ts";
-import { startRun } from "../launch.ts";
+import { newRunId, startRun } from "../launch.ts";
 import { monitorGet } from "../../streams/nats-server.ts";
 import { connectAuth, credsPath, type Role } from "./auth.ts";
 import { ClusterStartError } from "./errors.ts";
+import { isTransientBusError } from "../../streams/errors.ts";
 import { checkBundle, isBundle } from "./init.ts";
 import { localNodes, monitorOf, paths, readJson, serverUrls, writeJsonAtomic, type ClusterSpec, type ClusterState, type WorkerRole } from "./layout.ts";
 import { NodeProc, WorkerProc, type Supervised, type WorkerLaunch } from "./procs.ts";
@@ -50,6 +51,23 @@ async function connectAdmin(dir: string, spec: ClusterSpec, deadlineMs: number):
       return await EventLog.connect(serverUrls(spec), { ...connectAuth(credsPath(dir, "admin")), replicas: spec.replicas, name: "zerostream-admin/supervisor" });
     } catch (err) {
       if (Date.now() > end) throw new ClusterStartError(`JetStream did not become available within ${deadlineMs} ms: ${(err as Error).message}; see ${paths(dir).logs}/n*.log`, { cause: err });
+      await sleep(Math.min(250 * attempt, 2000));
+    }
+  }
+}
+
+/**
+ * Runs f again while it fails on a transient error of the bus (isTransientBusError: an election's
+ * "timeout" or "temporarily unavailable"), for up to deadlineMs; f must be idempotent.
+ */
+async function retryTransient<T>(what: string, f: () => Promise<T>, deadlineMs: number, lg: { warn(o: object, m: string): void }): Promise<T> {
+  const end = Date.now() + deadlineMs;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await f();
+    } catch (err) {
+      if (!isTransientBusError(err) || Date.now() > end) throw err;
+      lg.warn({ what, attempt, err: (err as Error).message }, "a transient bus error while the cluster forms: trying again");
       await sleep(Math.min(250 * attempt, 2000));
     }
   }
@@ -106,7 +124,9 @@ export class Supervisor {
     // the admin (run index, a new run): wherever its creds are (the first host, or a bundle that carries them)
     if (this.o.config || this.o.resume || existsSync(credsPath(dir, "admin"))) {
       this.admin = await connectAdmin(dir, spec, 120_000);
-      await openRunsBucket(this.admin.nc, { replicas: spec.replicas });
+      // a cluster that has just formed can time out its first JetStream requests (the meta leader's election)
+      const admin = this.admin;
+      await retryTransient("the runs bucket", () => openRunsBucket(admin.nc, { replicas: spec.replicas }), 120_000, this.lg);
       await this.startRunIfAsked();
     }
     if (this.runId) this.workers.push(new WorkerProc("updater", 0, this.launch()));
@@ -125,7 +145,9 @@ export class Supervisor {
       this.runId = this.o.resume;
     } else if (this.o.config) {
       const cfg = loadConfig(this.o.config);
-      this.runId = (await startRun(this.admin!, cfg)).runId;
+      // idempotent for one run id (objects by digest, RunStarted deduplicated by its msgID): retried like the bucket
+      const runId = newRunId(cfg);
+      this.runId = (await retryTransient("the run's start", () => startRun(this.admin!, cfg, { runId }), 120_000, this.lg)).runId;
       this.o.threads ??= cfg.runtime.threads;
       this.lg.info({ runId: this.runId }, "run started");
     }

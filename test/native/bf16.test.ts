@@ -1,13 +1,14 @@
 // Frozen bf16 copies (model dtype bf16, issue 14 item 2): a bf16 copy holds every tensor rounded to bf16
 // (nearest, ties to even) and computes in fp32 on those values, so it must give the same bits as an fp32
 // model holding the same rounded values, in forward, log-probs and sampling, with half the bytes. The
-// rounding here is done in TypeScript, independently of the engine's.
+// rounding here is the checkpoint writer's, in TypeScript (native/checkpoint.ts), independent of the engine's.
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { AdamW, Policy, getThreads, setThreads, type Qwen2Config, type SampleRequest } from "../../native/index.ts";
+import { bf16ToF32, f32ToBf16 } from "../../native/checkpoint.ts";
 import { randTokens } from "./helpers.ts";
 
 // sizes that leave partial 16-column panels everywhere (vocab 75, QKV 56, 2F 104, hidden 40), one untied
@@ -16,17 +17,8 @@ const odd: Qwen2Config = {
   intermediate_size: 52, rope_theta: 10000, rms_norm_eps: 1e-6, tie_word_embeddings: false, max_position_embeddings: 64,
 };
 
-/** f32 -> bf16 -> f32, round to nearest, ties to even (NaN kept a NaN), on the bits. */
-function roundBf16(x: Float32Array): Float32Array {
-  const out = new Float32Array(x.length), u = new Uint32Array(x.buffer, x.byteOffset, x.length), o = new Uint32Array(out.buffer);
-  for (let i = 0; i < x.length; i++) {
-    const b = u[i];
-    if ((b & 0x7fffffff) > 0x7f800000) { o[i] = (b | 0x00400000) & 0xffff0000; continue; }
-    const lsb = (b >>> 16) & 1;
-    o[i] = (((b + 0x7fff + lsb) >>> 16) << 16) >>> 0;
-  }
-  return out;
-}
+/** f32 -> bf16 -> f32 by the TypeScript rounding of the checkpoint writer (nearest, ties to even; NaN kept a NaN). */
+const roundBf16 = (x: Float32Array): Float32Array => bf16ToF32(f32ToBf16(x));
 const bits = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 
 /** An fp32 model (std 0.3: most values are not bf16-exact), its bf16 copy, and an fp32 model of the rounded values. */

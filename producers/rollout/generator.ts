@@ -86,7 +86,9 @@ export class PolicyCache {
       load = { digest, via: "full", bytes: bytes.length, ms: performance.now() - t0, ...(fallback ? { fallback } : {}) };
     }
     this.loads.push(load!);
-    this.lg?.info({ run: runId, ...load }, "weights loaded");
+    // a delta run's loads are worth a line each (which path, why a fallback); a full run's are routine
+    if (o.keepBase || patch) this.lg?.info({ run: runId, ...load }, "weights loaded");
+    else this.lg?.debug({ run: runId, ...load }, "weights loaded");
     this.last = o.keepBase ? { digest, bytes } : null;
     const policy = Policy.fromSafetensors(bytes, config, dtype);  // model.dtype bf16: a bf16 copy (the blob is BF16)
     this.entries.unshift({ digest, policy });

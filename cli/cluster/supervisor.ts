@@ -60,7 +60,7 @@ async function connectAdmin(dir: string, spec: ClusterSpec, deadlineMs: number):
  * Runs f again while it fails on a transient error of the bus (isTransientBusError: an election's
  * "timeout" or "temporarily unavailable"), for up to deadlineMs; f must be idempotent.
  */
-async function retryTransient<T>(what: string, f: () => Promise<T>, deadlineMs: number, lg: { warn(o: object, m: string): void }): Promise<T> {
+export async function retryTransient<T>(what: string, f: () => Promise<T>, deadlineMs: number, lg: { warn(o: object, m: string): void }): Promise<T> {
   const end = Date.now() + deadlineMs;
   for (let attempt = 1; ; attempt++) {
     try {

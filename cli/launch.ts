@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url";
 import { rewardSpecOf } from "../domain/reward/spec.ts";
 import { ensurePretrained } from "../offline/pretrain.ts";
 import { Policy } from "../native/index.ts";
-import { configHash, frozenDtype, INIT_SEED, INIT_STD, type RunConfig } from "../streams/config.ts";
+import { configHash, frozenDtype, weightsLayout, INIT_SEED, INIT_STD, type RunConfig } from "../streams/config.ts";
 import { assertInputs } from "../loaders/inputs.ts";
 import { loadTokenizer } from "../loaders/tokenizer.ts";
 import type { EventLog } from "../streams/eventlog.ts";
@@ -45,11 +45,12 @@ export async function startRun(log: EventLog, cfg: RunConfig, o: { runId?: strin
   assertInputs(cfg, { model: !o.policy }); // a missing training set, model or benchmark: refused before anything is stored
   const runId = o.runId ?? newRunId(cfg);
   const policy = o.policy ?? (await initialPolicy(cfg, o.signal));
-  const weightsDigest = await log.putBlob(runId, policy.toSafetensors("f32"));
+  const put = { layout: weightsLayout(cfg) };   // runtime.weights_transport chunked: every blob as chunks
+  const weightsDigest = await log.putBlob(runId, policy.toSafetensors("f32"), put);
   // model.dtype bf16: the generators' copy, rounded once here (the same bytes as every later servingDigest's rounding)
-  const servingDigest = frozenDtype(cfg) === "bf16" ? await log.putBlob(runId, policy.toSafetensors("bf16")) : undefined;
-  const optDigest = o.optimizerBytes ? await log.putBlob(runId, o.optimizerBytes) : undefined;
-  const refDigest = o.referenceBytes ? await log.putBlob(runId, o.referenceBytes) : undefined;
+  const servingDigest = frozenDtype(cfg) === "bf16" ? await log.putBlob(runId, policy.toSafetensors("bf16"), put) : undefined;
+  const optDigest = o.optimizerBytes ? await log.putBlob(runId, o.optimizerBytes, put) : undefined;
+  const refDigest = o.referenceBytes ? await log.putBlob(runId, o.referenceBytes, put) : undefined;
   const started: RunStarted = {
     type: "RunStarted", v: 2, runId, config: cfg, configHash: configHash(cfg),
     codeVersion: codeVersion(), seed: cfg.seed, modelConfig: { ...policy.config },

@@ -15,6 +15,15 @@ export function paramCount(c: Qwen2Config): number {
   return V * C + c.num_hidden_layers * layer + C + (c.tie_word_embeddings ? 0 : V * C);
 }
 
+/**
+ * The chunk cache of a generator under runtime.weights_transport chunked: about one copy of the weights it
+ * samples (f32 or bf16), plus 16 MiB (the safetensors header and a few chunks) so that reading version k+1
+ * does not evict the chunks of version k it has yet to reuse.
+ */
+export function chunkCacheBytes(c: Qwen2Config, dtype: "f32" | "bf16"): number {
+  return (dtype === "bf16" ? 2 : 4) * paramCount(c) + 16 * 1024 * 1024;
+}
+
 const GiB = 1024 ** 3;
 export const gib = (b: number) => `${(b / GiB).toFixed(b < 10 * GiB ? 2 : 1)} GiB`;
 
@@ -61,6 +70,9 @@ export function memoryPlan(c: Qwen2Config, run: Pick<RunConfig, "actor" | "data"
     { component: "step buffers and logits", bytes: f32(prefill * (6 * C + QKV + HD + 3 * F) + 2 * R * V),
       detail: `a prefill of ${prefill.toLocaleString("en-US")} tokens; next-token logits of ${R} rows`, approx: true },
   ];
+  if (run.runtime.weights_transport === "chunked") {
+    generator.push({ component: "chunk cache", bytes: chunkCacheBytes(c, dtype), detail: "runtime.weights_transport chunked: the chunks of the last version read, reused by the next" });
+  }
   const sum = (items: MemoryItem[]) => items.reduce((a, i) => a + i.bytes, 0);
   const processes: ProcessPlan[] = [
     { process: "updater", count: 1, items: updater, bytes: sum(updater) },

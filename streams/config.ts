@@ -237,10 +237,17 @@ export const RuntimeSpec = z.strictObject({
   threads: z.number().int().nonnegative().default(0), // native threads of the updater and of each generator, 0 = all cores
   rollout_workers: posInt.default(1),                  // generator processes `run` starts
   reward_workers: posInt.default(1),                   // reward consumer processes `run` starts (reward.workers: threads in each)
-  // how a version's weights reach the generators: full (each version's object; unset) or delta (model.dtype
+  // how a version's weights reach the generators: full (each version's object; unset), delta (model.dtype
   // bf16 only: the changed bf16 values as a patch on the previous version; a generator without it reads full)
-  weights_transport: z.enum(["full", "delta"]).optional(),
+  // or chunked (every blob of the run as content-addressed 4 MiB chunks, each stored once, read in parallel;
+  // a generator keeps the chunks of the version it read and fetches only those that changed)
+  weights_transport: z.enum(["full", "delta", "chunked"]).optional(),
 });
+
+/** How a run stores its blobs (EventLog.putBlob's layout, streams/weights-store.ts): chunked under runtime.weights_transport chunked. */
+export function weightsLayout(cfg: { runtime: { weights_transport?: "full" | "delta" | "chunked" } }): "object" | "chunked" {
+  return cfg.runtime.weights_transport === "chunked" ? "chunked" : "object";
+}
 
 export const RunConfig = z.strictObject({
   run_name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,31}$/, "run_name is 1-32 characters of a-z, 0-9 and '-'").optional(),

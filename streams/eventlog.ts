@@ -1,6 +1,5 @@
 // The EventLog client: idempotent publishing, typed durable pull consumption (parse at the boundary,
 // poison → term() + DeadLettered), ordered replay, and weights by sha256 digest in the object store.
-import { createHash } from "node:crypto";
 import {
   DeliverPolicy, jetstream, jetstreamManager,
   type JetStreamClient, type JetStreamManager, type JsMsg, type PubAck,
@@ -10,11 +9,12 @@ import { setSha256Backend, type ObjectStore } from "@nats-io/obj";
 import { connect, type ConnectionOptions, type NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import {
-  isTransientBusError, LogFollowError, PoisonMessageError, PublishFailedError, UnknownEventError, WeightsDigestError, WeightsNotFoundError, WeightsReadStalledError,
+  isTransientBusError, LogFollowError, PoisonMessageError, PublishFailedError, UnknownEventError, WeightsNotFoundError,
 } from "./errors.ts";
 import { events, parseEvent, type DeadLettered, type RunStarted, type EventOf, type EventType, type ZsEvent } from "./events/index.ts";
 import { childLogger } from "./logger.ts";
 import { LOG_STREAM, msgIdOf, runOfSubject, subjectOf, subjects } from "./subjects.ts";
+import { weightsStore, type BlobRead, type BlobSource, type PutOptions, type ReadOptions } from "./weights-store.ts";
 import {
   ensureCoreTopology, ensureDurable, openRunsBucket, openWeightsBucket, type TopologyOptions,
 } from "./topology.ts";
@@ -27,61 +27,16 @@ const enc = new TextEncoder();
 const dec = new TextDecoder("utf-8", { fatal: true });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-class ReadStalled extends Error {}
-
-/** One read of an object, abandoned (its consumer stopped) when no chunk arrives for idleMs; null when absent. */
-async function readObject(store: ObjectStore, name: string, idleMs: number): Promise<Uint8Array | null> {
-  let timer: NodeJS.Timeout | undefined;
-  let what = "opening the object";
-  const stalled = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new ReadStalled(`no progress for ${idleMs} ms while ${what}`)), idleMs); });
-  const progress = <T>(p: Promise<T>): Promise<T> => Promise.race([p, stalled]);
-  let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
-  stalled.catch(() => undefined);
-  try {
-    const opening = store.get(name);
-    let opened = false;
-    // abandoned while opening: the read that opens later is cancelled, its consumer stopped (once
-    // opened, the reader below holds the stream and cancels it itself)
-    opening.catch(() => undefined);
-    stalled.catch(() => {
-      if (!opened) void opening.then((late) => late?.data.cancel().catch(() => undefined), () => undefined);
-    });
-    const r = await progress(opening);
-    opened = true;
-    if (!r) return null;
-    const failed = (r.error as Promise<Error | null | undefined>).then((e) => e, (e: Error) => e); // observed, never unhandled
-    reader = r.data.getReader();
-    // the chunks are copied into one buffer of the object's size as they arrive: a model's bytes are
-    // held once, not once in chunks and again joined
-    const out = new Uint8Array(r.info.size);
-    let size = 0;
-    for (;;) {
-      what = `reading it (${size} of ${r.info.size} bytes)`;
-      const { done, value } = await progress(reader.read());
-      if (done) break;
-      if (size + value.length > out.length) throw new Error(`object ${name} is larger than its recorded size ${r.info.size}`);
-      out.set(value, size);
-      size += value.length;
-      timer!.refresh();
-    }
-    const e = await progress(failed); // a corrupt object (the store's own digest check) fails here
-    if (e) throw e;
-    if (size !== out.length) throw new Error(`object ${name}: read ${size} bytes, its recorded size is ${r.info.size}`);
-    return out;
-  } catch (err) {
-    if (err instanceof ReadStalled) await reader?.cancel().catch(() => undefined); // stops the consumer
-    throw err;
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-export function sha256(bytes: Uint8Array): string {
-  return `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
-}
+export { sha256 } from "./weights-store.ts";
 
 export type PublishResult = { seq: number; duplicate: boolean; stream: string };
 export type ConsumeContext = { msg: JsMsg; seq: number; subject: string; deliveries: number; working(): void };
+/**
+ * A durable's max_ack_pending when its workers name none: a bound on the whole fleet, far above any fleet
+ * (it was max(4 × maxInFlight, 16), which held 100 generators to 16 tasks at a time: issue 17's scale bench).
+ */
+export const FLEET_ACK_PENDING = 4096;
+
 export type ConsumeOptions<T extends EventType> = {
   stream: string;
   durable: string;
@@ -90,6 +45,9 @@ export type ConsumeOptions<T extends EventType> = {
   ackWaitMs?: number;         // default 30 s
   maxDeliver?: number;        // default 5
   maxInFlight?: number;       // default 4
+  // the messages in flight over every worker of the durable together (a shared durable is a fleet's work
+  // queue); default FLEET_ACK_PENDING. Each worker's own share is maxInFlight.
+  maxAckPending?: number;
   maxWorkMs?: number;         // heartbeat (working()) a message at most this long; default 10 × ackWaitMs
   transientRetryMs?: number;  // a handler failing on a bus in transition is run again for this long (≤ maxWorkMs) before a nak; default 5 min
   backoffMs?: (deliveries: number) => number;
@@ -175,7 +133,7 @@ export class EventLog {
     const maxInFlight = o.maxInFlight ?? 4;
     const backoff = o.backoffMs ?? ((n: number) => Math.min(250 * 2 ** (n - 1), 10_000));
     const log = o.log ?? this.log.child({ durable: o.durable });
-    await ensureDurable(this.jsm, { stream: o.stream, durable: o.durable, filterSubject: o.filterSubject, ackWaitMs, maxDeliver, maxAckPending: Math.max(maxInFlight * 4, 16) });
+    await ensureDurable(this.jsm, { stream: o.stream, durable: o.durable, filterSubject: o.filterSubject, ackWaitMs, maxDeliver, maxAckPending: o.maxAckPending ?? FLEET_ACK_PENDING });
     let failures = 0;
     while (!o.signal?.aborted) {
       try {
@@ -399,73 +357,47 @@ export class EventLog {
     return b;
   }
 
-  /** Stores bytes under their sha256 digest (1 MiB chunks) and returns the digest. Storing twice is a no-op. */
-  async putBlob(runId: string, bytes: Uint8Array): Promise<string> {
-    const digest = sha256(bytes);
-    const store = await this.weights(runId);
-    const info = await store.info(digest);
-    if (info && !info.deleted && info.size === bytes.length) return digest;
-    await store.putBlob({ name: digest, options: { max_chunk_size: 1024 * 1024 } }, bytes);
-    return digest;
+  /**
+   * Stores bytes under their sha256 digest and returns the digest; storing twice is a no-op. layout object
+   * (default): one object named by the digest; chunked: content-addressed chunks, each stored once, and a
+   * manifest (streams/weights-store.ts). The digest is the same in both.
+   */
+  async putBlob(runId: string, bytes: Uint8Array, o: PutOptions = {}): Promise<string> {
+    const store = weightsStore(o.layout ?? "object", { store: await this.weights(runId), runId, log: this.log }, o);
+    const put = await store.put(bytes);
+    this.log.debug({ runId, ...put, layout: store.layout }, "weights stored");
+    return put.digest;
   }
 
   /**
-   * Stores bytes read from a source in slices (a large snapshot never held whole: it is read twice,
-   * once to hash it, once to store it) under their sha256 digest; the same digest as putBlob of the
-   * same bytes. The source must not change until this resolves.
+   * Stores bytes read from a source in slices (a large snapshot never held whole) under their sha256
+   * digest; the same digest as putBlob of the same bytes. The object layout reads it twice (once to hash
+   * it, once to store it), the chunked one once. The source must not change until this resolves.
    */
-  async putSource(runId: string, src: { size: number; read(offset: number, out: Uint8Array): void }, sliceBytes = 16 * 1024 * 1024): Promise<string> {
-    const hash = createHash("sha256");
-    const scratch = new Uint8Array(Math.max(1, Math.min(sliceBytes, src.size)));
-    for (let off = 0; off < src.size; off += scratch.length) {
-      const v = scratch.subarray(0, Math.min(scratch.length, src.size - off));
-      src.read(off, v);
-      hash.update(v);
-    }
-    const digest = `sha256:${hash.digest("hex")}`;
-    const store = await this.weights(runId);
-    const info = await store.info(digest);
-    if (info && !info.deleted && info.size === src.size) return digest;
-    let off = 0;
-    // a fresh slice each pull: the store keeps a reference to what it has not published yet
-    const rs = new ReadableStream<Uint8Array>({
-      pull(c) {
-        if (off >= src.size) { c.close(); return; }
-        const v = new Uint8Array(Math.min(sliceBytes, src.size - off));
-        src.read(off, v);
-        off += v.length;
-        c.enqueue(v);
-      },
-    });
-    const put = await store.put({ name: digest, options: { max_chunk_size: 1024 * 1024 } }, rs);
-    if (put.size !== src.size) throw new Error(`stored ${put.size} of the ${src.size} bytes of ${digest}`);
-    return digest;
+  async putSource(runId: string, src: BlobSource, o: PutOptions & { sliceBytes?: number } = {}): Promise<string> {
+    const store = weightsStore(o.layout ?? "object", { store: await this.weights(runId), runId, log: this.log }, o);
+    const put = await store.putSource(src, o.sliceBytes);
+    this.log.debug({ runId, ...put, layout: store.layout }, "weights stored");
+    return put.digest;
   }
 
   /**
-   * Reads the bytes stored under a digest and verifies them: a mismatch is a WeightsDigestError.
-   * The object store reads through an ordered consumer that retries for ever: after a partition it
-   * can wait on a bucket stream that answers nothing. A read that gets no chunk for `idleMs` is
-   * abandoned and started again, `attempts` times; then a WeightsReadStalledError, never a hang.
+   * Reads the bytes stored under a digest, whatever the layout (the whole object when the bucket holds
+   * it, else its manifest and chunks, fetched `concurrency` at once and through `cache`), and verifies
+   * them: a mismatch is a WeightsDigestError, an absent object or chunk a WeightsNotFoundError. A read
+   * of an object (of a chunk) that gets no data for `idleMs` is abandoned and started again, `attempts`
+   * times; then a WeightsReadStalledError, never a hang.
    */
-  async getBlob(runId: string, digest: string, o: { idleMs?: number; attempts?: number } = {}): Promise<Uint8Array> {
-    const idleMs = o.idleMs ?? 60_000, attempts = o.attempts ?? 3;
-    const store = await this.weights(runId);
-    let bytes: Uint8Array | null = null;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        bytes = await readObject(store, digest, idleMs);
-        break;
-      } catch (err) {
-        if (!(err instanceof ReadStalled)) throw err;
-        if (attempt >= attempts) throw new WeightsReadStalledError(`reading weights ${digest} of run ${runId}: ${err.message} on each of ${attempts} attempts (is the weights bucket's stream without a leader?)`);
-        this.log.warn({ runId, digest, attempt, idleMs, err: err.message }, "weights read stalled; reading again");
-      }
-    }
-    if (!bytes) throw new WeightsNotFoundError(`no object ${digest} in the weights bucket of run ${runId}`);
-    const actual = sha256(bytes);
-    if (actual !== digest) throw new WeightsDigestError(`weights object ${digest} of run ${runId} hashes to ${actual}: the stored bytes were altered`);
-    return bytes;
+  async getBlob(runId: string, digest: string, o: ReadOptions = {}): Promise<Uint8Array> {
+    return (await this.getBlobWithStats(runId, digest, o)).bytes;
+  }
+
+  /** getBlob, with what the read took: chunks fetched from the bus and chunks reused. */
+  async getBlobWithStats(runId: string, digest: string, o: ReadOptions = {}): Promise<BlobRead> {
+    const c = { store: await this.weights(runId), runId, log: this.log };
+    const read = (await weightsStore("object", c).get(digest, o)) ?? (await weightsStore("chunked", c).get(digest, o));
+    if (!read) throw new WeightsNotFoundError(`no object ${digest} and no manifest of it in the weights bucket of run ${runId}`);
+    return read;
   }
 
   // ---- run index ----------------------------------------------------------------------------

@@ -7,7 +7,7 @@
 // function of its inputs. Every failure ends the run loudly (a rejected promise), never a silent wait.
 import type { Logger } from "pino";
 import { AdamW, Policy, type Qwen2Config } from "../../native/index.ts";
-import { frozenDtype, type RunConfig } from "../../streams/config.ts";
+import { frozenDtype, weightsLayout, type RunConfig } from "../../streams/config.ts";
 import { ZeroStreamError } from "../../streams/errors.ts";
 import type { EventLog } from "../../streams/eventlog.ts";
 import type { PolicyUpdated } from "../../streams/events/index.ts";
@@ -78,11 +78,12 @@ async function computeUpdate(log: EventLog, runId: string, cfg: RunConfig, engin
   // model.dtype bf16: the generators' copy too (BF16, rounded to nearest even; half the bytes they read), and
   // under runtime.weights_transport delta that copy as a patch on the previous one
   const servingBytes = frozenDtype(cfg) === "bf16" ? engine.policy.toSafetensors("bf16") : null;
+  const put = { layout: weightsLayout(cfg) };   // runtime.weights_transport chunked: chunks, those unchanged not stored again
   const [optimizerDigest, weightsDigest, servingDigest] = large
-    ? [await log.putSource(runId, engine.optimizer.toSource()), await log.putBlob(runId, engine.policy.toSafetensors("f32")),
-      servingBytes ? await log.putBlob(runId, servingBytes) : undefined]
-    : await Promise.all([log.putBlob(runId, engine.optimizer.toBytes()), log.putBlob(runId, engine.policy.toSafetensors("f32")),
-      servingBytes ? log.putBlob(runId, servingBytes) : undefined]);
+    ? [await log.putSource(runId, engine.optimizer.toSource(), put), await log.putBlob(runId, engine.policy.toSafetensors("f32"), put),
+      servingBytes ? await log.putBlob(runId, servingBytes, put) : undefined]
+    : await Promise.all([log.putBlob(runId, engine.optimizer.toBytes(), put), log.putBlob(runId, engine.policy.toSafetensors("f32"), put),
+      servingBytes ? log.putBlob(runId, servingBytes, put) : undefined]);
   let servingPatch: PolicyUpdated["servingPatch"];
   if (cfg.runtime.weights_transport === "delta" && servingBytes && servingDigest) {
     if (engine.serving) {

@@ -4,6 +4,7 @@
 import { hostname } from "node:os";
 import type { Logger } from "pino";
 import { kernelSet, Policy, type Qwen2Config, type WeightDtype } from "../../native/index.ts";
+import { chunkCacheBytes } from "../../native/memory.ts";
 import { frozenDtype } from "../../streams/config.ts";
 import type { PromptRow } from "../../loaders/datasets.ts";
 import { applyStops, responseText } from "../../domain/stops.ts";
@@ -12,6 +13,7 @@ import { PoisonMessageError } from "../../streams/errors.ts";
 import type { EventLog } from "../../streams/eventlog.ts";
 import type { GroupSampled, RolloutRequested, WeightsPatch } from "../../streams/events/index.ts";
 import { applyDelta } from "../../streams/weights-delta.ts";
+import { ChunkCache } from "../../streams/weights-store.ts";
 import { failpoint } from "../../streams/failpoint.ts";
 import { childLogger } from "../../streams/logger.ts";
 import { RunContexts } from "../../loaders/runctx.ts";
@@ -48,21 +50,30 @@ export function groupsOfTask(task: RolloutRequested, rows: PromptRow[], results:
   }));
 }
 
-/** How a version's weights reached this generator: read whole, or as a patch on the version before. */
-export type WeightsLoad = { digest: string; via: "full" | "delta"; bytes: number; ms: number; fallback?: string };
+/**
+ * How a version's weights reached this generator: read whole, as a patch on the version before, or as
+ * chunks (fetched, or reused from the chunks of the versions read before). bytes: what came over the bus.
+ */
+export type WeightsLoad = {
+  digest: string; via: "full" | "delta" | "chunked"; bytes: number; ms: number; fallback?: string;
+  chunks?: { total: number; fetched: number; reused: number; reusedBytes: number; maxInFlight: number };
+};
 
 export class PolicyCache {
   private entries: { digest: string; policy: Policy }[] = [];
   // runtime.weights_transport delta: the last version's bytes, the base of the next patch
   private last: { digest: string; bytes: Uint8Array } | null = null;
+  // runtime.weights_transport chunked: the chunks of the versions read, so the next reads only those that changed
+  private chunks: ChunkCache | null = null;
   readonly loads: WeightsLoad[] = [];
   constructor(private log: EventLog, private capacity = 2, private lg?: Logger) {}
   /**
    * The policy of a digest, from the cache, or read: as `patch` on the version this cache holds when it holds
    * the patch's base (runtime.weights_transport delta), else whole. keepBase: keep the bytes read as the base
-   * of the next patch (a delta run).
+   * of the next patch (a delta run). chunked: read through a chunk cache of about one copy of the weights
+   * (a chunked run).
    */
-  async get(runId: string, digest: string, config: Qwen2Config, dtype: WeightDtype = "f32", o: { patch?: WeightsPatch; keepBase?: boolean } = {}): Promise<Policy> {
+  async get(runId: string, digest: string, config: Qwen2Config, dtype: WeightDtype = "f32", o: { patch?: WeightsPatch; keepBase?: boolean; chunked?: boolean } = {}): Promise<Policy> {
     const patch = o.patch;
     const hit = this.entries.find((e) => e.digest === digest);
     if (hit) return hit.policy;
@@ -81,13 +92,21 @@ export class PolicyCache {
     } else if (patch) {
       fallback = this.last ? `holds ${this.last.digest}, the patch's base is ${patch.base}` : "no base held";
     }
+    if (!bytes && o.chunked) {
+      this.chunks ??= new ChunkCache(chunkCacheBytes(config, dtype));
+      const r = await this.log.getBlobWithStats(runId, digest, { cache: this.chunks });   // each chunk and the whole verified
+      bytes = r.bytes;
+      const s = r.stats;
+      load = { digest, via: s.layout === "chunked" ? "chunked" : "full", bytes: s.fetchedBytes, ms: performance.now() - t0,
+        ...(s.layout === "chunked" ? { chunks: { total: s.chunks, fetched: s.fetched, reused: s.reused, reusedBytes: s.reusedBytes, maxInFlight: s.maxInFlight } } : {}) };
+    }
     if (!bytes) {
       bytes = await this.log.getBlob(runId, digest); // verified against the digest
       load = { digest, via: "full", bytes: bytes.length, ms: performance.now() - t0, ...(fallback ? { fallback } : {}) };
     }
     this.loads.push(load!);
-    // a delta run's loads are worth a line each (which path, why a fallback); a full run's are routine
-    if (o.keepBase || patch) this.lg?.info({ run: runId, ...load }, "weights loaded");
+    // a delta or chunked run's loads are worth a line each (which path, why a fallback, what was reused); a full run's are routine
+    if (o.keepBase || patch || o.chunked) this.lg?.info({ run: runId, ...load }, "weights loaded");
     else this.lg?.debug({ run: runId, ...load }, "weights loaded");
     this.last = o.keepBase ? { digest, bytes } : null;
     const policy = Policy.fromSafetensors(bytes, config, dtype);  // model.dtype bf16: a bf16 copy (the blob is BF16)
@@ -95,7 +114,7 @@ export class PolicyCache {
     for (const old of this.entries.splice(this.capacity)) old.policy.dispose();
     return policy;
   }
-  dispose(): void { for (const e of this.entries.splice(0)) e.policy.dispose(); }
+  dispose(): void { for (const e of this.entries.splice(0)) e.policy.dispose(); this.chunks = null; this.last = null; }
 }
 
 export type GeneratorOptions = { signal: AbortSignal; name?: string; log?: Logger; ackWaitMs?: number };
@@ -116,7 +135,7 @@ export async function runGenerator(log: EventLog, o: GeneratorOptions): Promise<
       const ds = await rc.dataset();
       const rows = rowsOfTask(task, ds.rows);
       const policy = await policies.get(task.runId, task.weightsDigest, rc.modelConfig, frozenDtype(rc.config),
-        { patch: task.weightsPatch, keepBase: rc.config.runtime.weights_transport === "delta" });
+        { patch: task.weightsPatch, keepBase: rc.config.runtime.weights_transport === "delta", chunked: rc.config.runtime.weights_transport === "chunked" });
       const n = task.samplesPerPrompt;
       const tSample = performance.now();
       const results = await policy.sample({

@@ -87,22 +87,26 @@ describe("cluster access: users and permissions", () => {
     assert.equal((await admin.streams.info("ZS_LOG")).state.messages, 4); // the four allowed publishes above
   });
 
-  it("the updater, a generator and the admin read a 6 MiB object (past the flow-control window); a reward consumer may not answer flow control", async () => {
+  it("the updater, a generator and the admin read a 6 MiB object, whole or chunked (past the flow-control window); a reward consumer may not answer flow control", async () => {
     const logs = new Map<Role, EventLog>();
     for (const role of ROLES) logs.set(role, await EventLog.connect(server.url, { ...connectAuth(credsPath(dir, role)), name: `zerostream-${role}/objects` }));
     try {
       await logs.get("admin")!.weights("r1"); // the admin creates the run's bucket (cluster up → startRun)
       const bytes = new Uint8Array(randomBytes(6 * 2 ** 20));
       const digest = await logs.get("updater")!.putBlob("r1", bytes);
-      const read = async (role: Role) => {
+      // the chunked layout (runtime.weights_transport chunked): its names (chunk/…, manifest/…) are base64 in
+      // the subjects, so the same permissions; two 4 MiB chunks read at once, each past the window
+      const chunked = await logs.get("updater")!.putBlob("r1", bytes.subarray(1), { layout: "chunked" });
+      const read = async (role: Role, d = digest) => {
         const log = logs.get(role)!;
         const w = watchAsyncErrors(log.nc);
         const deadline = new Promise<never>((_, rej) => setTimeout(() => rej(new Error(`${role}: the read stalled for 20 s`)), 20_000).unref());
-        const got = log.getBlob("r1", digest);
+        const got = log.getBlob("r1", d);
         got.catch(() => undefined);
         try { return await Promise.race([got, w.failed, deadline]); } finally { w.stop(); }
       };
       for (const role of ["updater", "rollout", "admin"] as const) assert.equal((await read(role)).length, bytes.length, role);
+      for (const role of ["updater", "rollout", "admin"] as const) assert.equal((await read(role, chunked)).length, bytes.length - 1, `${role}, chunked`);
       await assert.rejects(read("reward"), /Permissions Violation for Publish to "\$JS\.FC\.OBJ_zs-weights-r1\./);
     } finally {
       for (const l of logs.values()) await l.nc.close();

@@ -9,7 +9,7 @@ import { auditEvents } from "../../domain/audit.ts";
 import { Policy } from "../../native/index.ts";
 import { verifyRollouts } from "../../offline/replay/rollouts.ts";
 import { verifyUpdates } from "../../offline/replay/verify.ts";
-import { weightsRefs } from "../../offline/replay/audit.ts";
+import { auditRun, weightsRefs } from "../../offline/replay/audit.ts";
 import type { PolicyUpdated, RunStarted, ZsEvent } from "../../streams/events/index.ts";
 import { modelConfigOf } from "../../streams/events/index.ts";
 import { applyDelta, deltaHeader } from "../../streams/weights-delta.ts";
@@ -84,15 +84,21 @@ describe("model.dtype bf16: frozen copies in bf16 on the bus and in memory", () 
 
 // runtime.weights_transport delta (issue 17 item 2) at a realistic lr (1e-6): each version's BF16 copy also
 // travels as a patch on the previous one; the transport changes no result, and a generator holding the base
-// reads the patch, any other the weights whole.
+// reads the patch, any other the weights whole. chunked: every blob as content-addressed chunks and a
+// manifest, the same digests.
 describe("runtime.weights_transport delta: BF16 copies as patches on the previous version", () => {
   let bus: Bus;
-  const at = (transport: "full" | "delta") => writeConfig(tinyConfig({
+  const at = (transport: "full" | "delta" | "chunked") => writeConfig(tinyConfig({
     model: { ...(base.model as object), dtype: "bf16" },
     actor: { ...(base.actor as object), lr: 1e-6, weight_decay: 0.01, train_iters: 4 },
     runtime: { ...(base.runtime as object), weights_transport: transport },
   }));
   let delta: Awaited<ReturnType<Bus["log"]["replayAll"]>>, deltaRun: string;
+  let chunked: Promise<{ runId: string; events: Awaited<ReturnType<Bus["log"]["replayAll"]>> }> | undefined;
+  const chunkedRun = () => chunked ??= (async () => {
+    const runId = (await runConfig({ file: at("chunked"), server: bus.server.url, rollout: 1, reward: 1, quiet: true })).runId;
+    return { runId, events: await bus.log.replayAll(runId) };
+  })();
   before(async () => {
     bus = await startBus();
     deltaRun = (await runConfig({ file: at("delta"), server: bus.server.url, rollout: 1, reward: 1, quiet: true })).runId;
@@ -119,10 +125,12 @@ describe("runtime.weights_transport delta: BF16 copies as patches on the previou
     assert.deepEqual(weightsRefs(delta).filter((r) => /patch/.test(r.what)).length, 4, "the audit of stored objects names the patches");
   });
 
-  it("the transport changes no result: a full-transport run gives the same weights and copies; verify-updates re-derives the patches", async () => {
+  it("the transport changes no result: full- and chunked-transport runs give the same weights and copies; verify-updates re-derives the patches", async () => {
     const full = updatesOf(await bus.log.replayAll((await runConfig({ file: at("full"), server: bus.server.url, rollout: 1, reward: 1, quiet: true })).runId));
     assert.deepEqual(full.map((u) => [u.weightsDigest, u.servingDigest]), updatesOf(delta).map((u) => [u.weightsDigest, u.servingDigest]));
     assert.ok(full.every((u) => u.servingPatch === undefined));
+    const c = updatesOf((await chunkedRun()).events);
+    assert.deepEqual(c.map((u) => [u.weightsDigest, u.servingDigest, u.optimizerDigest]), full.map((u) => [u.weightsDigest, u.servingDigest, u.optimizerDigest]));
     const v = await verifyUpdates(bus.log, deltaRun, { events: delta });
     assert.equal(v.divergence, null);
     const r = await verifyRollouts(bus.log, deltaRun, { fraction: 1, events: delta });
@@ -142,6 +150,25 @@ describe("runtime.weights_transport delta: BF16 copies as patches on the previou
     assert.match(cache.loads[2].fallback!, /holds sha256:[0-9a-f]{64}, the patch's base is sha256:/);
     assert.ok(cache.loads[1].bytes < cache.loads[0].bytes / 4);
     for (const l of cache.loads) console.log(`  ${l.via.padEnd(5)} ${l.bytes} B in ${l.ms.toFixed(1)} ms${l.fallback ? ` (${l.fallback.slice(0, 40)}…)` : ""}`);
+    cache.dispose();
+  });
+
+  it("chunked: every blob stored as chunks and a manifest, read back (audit, verify-updates, resampling) through them", async () => {
+    const { runId, events } = await chunkedRun();
+    const a = await auditRun(bus.log, runId, { events });   // every object the log names read back, chunk by chunk
+    assert.deepEqual(a.violations, []);
+    const names = (await (await bus.log.weights(runId)).list()).map((i) => i.name);
+    assert.ok(names.every((n) => /^(chunk|manifest)\/sha256:[0-9a-f]{64}$/.test(n)), `only chunks and manifests: ${names.filter((n) => !/^(chunk|manifest)\//.test(n)).join(", ")}`);
+    assert.equal(names.filter((n) => n.startsWith("manifest/")).length, new Set(weightsRefs(events).map((r) => r.digest)).size);
+    assert.equal((await verifyUpdates(bus.log, runId, { events })).divergence, null);
+    assert.deepEqual((await verifyRollouts(bus.log, runId, { fraction: 1, events })).mismatches, []);
+    // a generator's cache: each version's BF16 copy as chunks (this tiny model's copy is one chunk: at lr 1e-6
+    // changed values are scattered, so a real model's chunks nearly all change too)
+    const started = startedOf(events), u = updatesOf(events), cfg = modelConfigOf(started);
+    const cache = new PolicyCache(bus.log, 2);
+    for (const d of [started.initialServingDigest!, ...u.map((x) => x.servingDigest!)]) assert.equal((await cache.get(runId, d, cfg, "bf16", { chunked: true })).digest(), d);
+    assert.deepEqual(cache.loads.map((l) => l.via), ["chunked", "chunked", "chunked", "chunked", "chunked"]);
+    for (const l of cache.loads) console.log(`  chunked ${l.bytes} B fetched in ${l.ms.toFixed(1)} ms: ${l.chunks!.fetched} of ${l.chunks!.total} chunks fetched, ${l.chunks!.reused} reused`);
     cache.dispose();
   });
 });

@@ -216,12 +216,12 @@ describe("EventLog on a real nats-server", () => {
     const bytes = new Uint8Array(3 * 1024 * 1024 + 5).map((_, i) => (i * 13 + (i >> 11)) & 0xff);
     let reads = 0;
     const src = { size: bytes.length, read: (off: number, out: Uint8Array) => { reads++; out.set(bytes.subarray(off, off + out.length)); } };
-    const digest = await bus.log.putSource(run, src, 1_000_003); // slices that are no multiple of the 1 MiB chunks
+    const digest = await bus.log.putSource(run, src, { sliceBytes: 1_000_003 }); // slices that are no multiple of the 1 MiB chunks
     assert.equal(digest, sha256(bytes));
     assert.ok(reads >= 8, `read in slices twice (hash, store): ${reads} reads`);
     assert.deepEqual(await bus.log.getBlob(run, digest), bytes);
     reads = 0;
-    assert.equal(await bus.log.putSource(run, src, 1_000_003), digest); // stored once: the second only hashes
+    assert.equal(await bus.log.putSource(run, src, { sliceBytes: 1_000_003 }), digest); // stored once: the second only hashes
     assert.equal(reads, 4);
     assert.equal(await bus.log.putBlob(run, bytes), digest);
   });

@@ -4,7 +4,7 @@ import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-export const summary = "run a benchmark suite: native | reward | verifier | step | offpolicy | cluster | chaos | real-shape (npm run bench -- <suite>)";
+export const summary = "run a benchmark suite: native | reward | verifier | step | offpolicy | cluster | chaos | scale | real-shape (npm run bench -- <suite>)";
 const scripts = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "scripts");
 const suites: Record<string, string> = {
   native: "bench-native.ts",
@@ -14,9 +14,10 @@ const suites: Record<string, string> = {
   offpolicy: "bench-offpolicy.ts", // long (9 tiny runs): only when named
   cluster: "bench-cluster.ts",
   chaos: "bench-chaos.ts", // a check more than a figure, and long: only when named
+  scale: "bench-scale.ts", // N simulated generators on the bus (issue 17): minutes, only when named
   "real-shape": "bench-real-shape.ts", // a 0.5B-shaped GRPO step: 16 GiB and 15-25 minutes, only when named
 };
-const onlyWhenNamed = new Set(["chaos", "offpolicy", "real-shape"]);
+const onlyWhenNamed = new Set(["chaos", "offpolicy", "real-shape", "scale"]);
 
 export async function run(argv: string[]): Promise<number> {
   const [suite, ...rest] = argv;

@@ -39,13 +39,14 @@ import { Policy } from "../native/index.ts";
 import { groupsOfTask, ROLLOUT_DURABLE, rowsOfTask } from "../producers/rollout/generator.ts";
 import { resolveConfig, type RunConfig } from "../streams/config.ts";
 import { EventLog } from "../streams/eventlog.ts";
-import type { GroupSampled, PolicyUpdated, RolloutRequested } from "../streams/events/index.ts";
+import { events, type GroupSampled, type PolicyUpdated, type RolloutRequested } from "../streams/events/index.ts";
 import { startLocalServer } from "../streams/nats-server.ts";
-import { LOG_STREAM, TASK_STREAM } from "../streams/subjects.ts";
+import { LOG_STREAM, subjects, TASK_STREAM } from "../streams/subjects.ts";
 import { median } from "./stats.ts";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const enc = new TextEncoder();
 
 /** The seed recipe's shape, scaled down in time. */
 export type Model = {
@@ -89,13 +90,42 @@ const SCRATCH = (() => {
   return body;
 })();
 
-/** A response of about n characters (the char tokenizer: one token each) in the R1 format, answering `answer`. */
-function responseOf(n: number, answer: string): string {
-  const tail = `</think> <answer> \\boxed{${answer}} </answer>`;
-  return SCRATCH.slice(0, Math.max(8, n - tail.length)) + tail;
-}
 
 // ---- the simulated generators (a child process: `bench scale --generator ...`) ----------------------
+
+/**
+ * The JSON of responses, built from fragments made once: a response is a prefix of the scratchpad and an
+ * answer, its tokens and log-probs prefixes of arrays serialised once (offsets per element). A simulated
+ * host's CPU is not this machine's: what building and publishing a real group costs a generator is measured
+ * apart (publishCost below), and here the 2 cores are left to the server, the updater and the scorers.
+ */
+class Responses {
+  private toks: string; private tokOff: number[];
+  private lps: string; private lpOff: number[];
+  constructor(private tok: { encode(t: string): number[] }, maxLen: number) {
+    const ids = tok.encode(SCRATCH.slice(0, maxLen));
+    const r = rng(11);
+    [this.toks, this.tokOff] = Responses.joined(ids.map(String));
+    [this.lps, this.lpOff] = Responses.joined(ids.map(() => String(Math.fround(Math.log(0.05 + 0.95 * r())))));
+  }
+  private static joined(parts: string[]): [string, number[]] {
+    const off: number[] = [0];
+    let s = "";
+    for (const p of parts) { s += (s ? "," : "") + p; off.push(s.length); }
+    return [s, off];
+  }
+  /** One sample's JSON: about n tokens of scratchpad, then the answer. */
+  sample(index: number, seed: number, n: number, answer: string, finish: "stop" | "length"): string {
+    const tail = `</think> <answer> \\boxed{${answer}} </answer>`;
+    const tailIds = this.tok.encode(tail);
+    const k = Math.max(1, Math.min(this.tokOff.length - 1, n - tailIds.length));
+    const text = SCRATCH.slice(0, k) + tail;   // the char tokenizer: one token per character after <think>
+    const cut = k;
+    const tailLp = tailIds.map(() => "-0.01").join(",");
+    return `{"index":${index},"seed":${seed},"tokens":[${this.toks.slice(0, this.tokOff[cut])},${tailIds.join(",")}],"text":${JSON.stringify(text)},`
+      + `"logprobs":[${this.lps.slice(0, this.lpOff[cut])},${tailLp}],"finish":"${finish}"}`;
+  }
+}
 
 async function generatorProcess(a: { server: string; conns: number; prefix: string; model: Model; creds?: string }): Promise<number> {
   const ac = new AbortController();
@@ -103,42 +133,69 @@ async function generatorProcess(a: { server: string; conns: number; prefix: stri
   const opts = a.creds ? connectAuth(a.creds) : {};
   const logs = await Promise.all(Array.from({ length: a.conns }, () => EventLog.connect(a.server, opts)));
   const m = a.model;
-  // where a simulated host's CPU goes: making up the responses (the simulation's own cost, slept off from the
-  // modelled time), building the events, publishing them (serialising, validating, the round trip to the server)
-  const cost = { groups: 0, simulateMs: 0, eventMs: 0, publishMs: 0 };
+  const cost = { groups: 0, buildMs: 0 };
   // one run context per process (the dataset, the tokenizer), as a host loads it once
   const contexts = new RunContexts(logs[0]);
+  let responses: Responses | undefined;
+  let checked = false;
   await Promise.all(logs.map((log, c) => {
     const name = `${a.prefix}.${c}`;
     return log.consume({ stream: TASK_STREAM, durable: ROLLOUT_DURABLE, filterSubject: "zst.>", types: ["RolloutRequested"], ackWaitMs: 60_000, maxDeliver: 10, maxInFlight: 1, signal: ac.signal },
       async (task: RolloutRequested) => {
-        const t0 = performance.now();
         const rc = await contexts.get(task.runId);
         const rows = rowsOfTask(task, (await rc.dataset()).rows);
-        const tok = rc.tokenizer();
-        const results = task.prompts.flatMap((p, i) => {
-          const lengths = groupLengths(m, p.seed);
-          return lengths.map((len, j) => {
-            const text = responseOf(len, j % 2 ? rows[i].answer : String(Number(rows[i].answer) + 1));
-            const tokens = Int32Array.from(tok.encode(text));
-            const r = rng(p.seed * 31 + j);
-            return { tokens, logprobs: Float32Array.from(tokens, () => Math.log(0.05 + 0.95 * r())), finish: (len >= m.maxLen ? "length" : "stop") as "stop" | "length" };
-          });
-        });
+        responses ??= new Responses(rc.tokenizer(), m.maxLen);
         // the group's time on a host: its longest response's decode steps, scaled down
         const ms = task.prompts.reduce((s, p) => s + Math.max(...groupLengths(m, p.seed)) * m.tokenMs / m.timeScale, 0);
-        const built = performance.now();
-        await sleep(Math.max(0, ms - (built - t0)));
-        const t1 = performance.now();
-        const groups = groupsOfTask(task, rows, results, tok, name, ms / task.prompts.length, "simulated");
-        const t2 = performance.now();
-        for (const g of groups) await log.publish(g);
-        cost.groups += groups.length; cost.simulateMs += built - t0; cost.eventMs += t2 - t1; cost.publishMs += performance.now() - t2;
+        const t0 = performance.now();
+        const bodies = task.prompts.map((p, i) => {
+          const samples = groupLengths(m, p.seed).map((len, j) => responses!.sample(j, p.seed + j, len, j % 2 ? rows[i].answer : String(Number(rows[i].answer) + 1), len >= m.maxLen ? "length" : "stop"));
+          const head: Omit<GroupSampled, "samples"> & { samples: string } = {
+            type: "GroupSampled", v: 2, runId: task.runId, groupId: p.groupId, slot: p.slot, taskId: task.taskId, step: task.step, policyVersion: task.policyVersion,
+            prompt: { id: rows[i].id, index: p.index, text: rows[i].text, tokens: rows[i].tokens }, gold: rows[i].answer, sampler: task.sampler,
+            samples: "@samples@", generator: name, ms: ms / task.prompts.length, kernels: "simulated",
+          };
+          return { groupId: p.groupId, json: JSON.stringify(head).replace('"@samples@"', `[${samples.join(",")}]`) };
+        });
+        cost.buildMs += performance.now() - t0; cost.groups += bodies.length;
+        if (!checked) {   // the first group against the real contract: what the scorers and the updater will parse
+          events.parse(JSON.parse(bodies[0].json));
+          checked = true;
+        }
+        await sleep(ms);
+        for (const b of bodies) await log.publishRaw(subjects.rollout(task.runId), enc.encode(b.json), `${task.runId}:sampled:${task.step}:${b.groupId}`);
       });
   }));
   await Promise.all(logs.map((l) => l.close()));
   process.stdout.write(JSON.stringify({ cost }) + "\n");
   return 0;
+}
+
+/** What a real generator spends on one group besides sampling: groupsOfTask and log.publish (serialise, validate, the round trip), measured on an idle connection. */
+async function publishCost(log: EventLog, runId: string, m: Model, reps = 20): Promise<{ buildMs: number; publishMs: number; bytes: number }> {
+  const rc = await new RunContexts(log).get(runId);
+  const rows = (await rc.dataset()).rows.slice(0, 1), tok = rc.tokenizer();
+  const build: number[] = [], pub: number[] = [];
+  let bytes = 0;
+  for (let i = 0; i < reps; i++) {
+    const seed = 1000 + i, lengths = groupLengths(m, seed);
+    const results = lengths.map((len, j) => {
+      const tokens = Int32Array.from(tok.encode(SCRATCH.slice(0, len)));
+      return { tokens, logprobs: Float32Array.from(tokens, (_, k) => -0.01 * (k % 7)), finish: "stop" as const };
+    });
+    const task: RolloutRequested = {
+      type: "RolloutRequested", v: 2, runId, taskId: `cost.${i}`, step: 10_000 + i, epoch: 0, policyVersion: 0, weightsDigest: `sha256:${"0".repeat(64)}`, samplesPerPrompt: lengths.length,
+      sampler: { temperature: 1, topP: 1, topK: 0, maxNewTokens: m.maxLen, stopTokenIds: tok.stopIds }, prompts: [{ groupId: `s${10_000 + i}.g0`, slot: 0, promptId: rows[0].id, index: 0, seed }],
+    };
+    const t0 = performance.now();
+    const [g] = groupsOfTask(task, rows, results, tok, "cost", 1, "simulated");
+    const t1 = performance.now();
+    await log.publish(g);
+    const t2 = performance.now();
+    build.push(t1 - t0); pub.push(t2 - t1);
+    bytes += JSON.stringify(g).length;
+  }
+  return { buildMs: median(build), publishMs: median(pub), bytes: bytes / reps };
 }
 
 // ---- CPU and disk of processes (/proc) ------------------------------------------------------------
@@ -270,12 +327,13 @@ async function phase(o: { log: EventLog; server: string; serverPids: number[]; r
     return spawn(process.execPath, [join(root, "cli", "bin.mjs"), "bench", "scale", "--generator", "--server", o.server, "--conns", String(conns), "--prefix", `sim${p}`,
       "--model", JSON.stringify(o.m), ...(o.creds ? ["--creds", o.creds] : [])], { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, ZS_LOG_LEVEL: "warn" } });
   });
-  const costs = children.map((c) => new Promise<{ groups: number; simulateMs: number; eventMs: number; publishMs: number }>((resolve) => {
+  type Cost = { groups: number; buildMs: number };
+  const costs = children.map((c) => new Promise<Cost>((resolve) => {
     let out = "";
     c.stdout!.on("data", (d: Buffer) => { out += d.toString(); });
     c.once("exit", () => {
       const line = out.split("\n").find((l) => l.startsWith('{"cost"'));
-      resolve(line ? (JSON.parse(line) as { cost: { groups: number; simulateMs: number; eventMs: number; publishMs: number } }).cost : { groups: 0, simulateMs: 0, eventMs: 0, publishMs: 0 });
+      resolve(line ? (JSON.parse(line) as { cost: Cost }).cost : { groups: 0, buildMs: 0 });
     });
   }));
   const pids = () => ({ server: o.serverPids, gen: children.map((c) => c.pid!), reward: o.rewardPids() });
@@ -331,10 +389,9 @@ async function phase(o: { log: EventLog; server: string; serverPids: number[]; r
     row.updaterCpuMsPerGroup = 1000 * (steps.end.cpu.updater - steps.mark.cpu.updater) / g;
     row.rewardCpuMsPerGroup = 1000 * (steps.end.cpu.reward - steps.mark.cpu.reward) / g;
     for (const c of children) c.kill("SIGTERM");
-    const cost = (await Promise.all(costs)).reduce((a, c) => ({ groups: a.groups + c.groups, simulateMs: a.simulateMs + c.simulateMs, eventMs: a.eventMs + c.eventMs, publishMs: a.publishMs + c.publishMs }));
-    row.generatorEventMsPerGroup = cost.eventMs / cost.groups;
-    row.generatorPublishMsPerGroup = cost.publishMs / cost.groups;
-    row.simulateMsPerGroup = cost.simulateMs / cost.groups;
+    const cost = (await Promise.all(costs)).reduce((a, c) => ({ groups: a.groups + c.groups, buildMs: a.buildMs + c.buildMs }));
+    row.simBuildMsPerGroup = cost.buildMs / cost.groups;
+    row.simCpuMsPerGroup = 1000 * (steps.end.cpu.gen - steps.mark.cpu.gen) / g;
     return { row, steps: steps.steps };
   } finally {
     for (const c of children) if (c.exitCode === null) c.kill("SIGTERM");
@@ -381,20 +438,29 @@ export async function run(argv: string[]): Promise<number> {
     stopAll = async () => { await log.close(); await down(dir); };
   }
   const rows: Phase[] = [];
+  let host: Awaited<ReturnType<typeof publishCost>> | undefined;
   try {
+    {
+      // what a real generator spends per group on events (the simulated ones skip it: a host's CPU is its own)
+      const cfg = benchConfig(32, 1, m), policy = Policy.init(cfg.model.arch as never, 0);
+      const runId = (await startRun(log, cfg, { policy })).runId;
+      policy.dispose();
+      host = await publishCost(log, runId, m);
+      if (!values.json) process.stdout.write(`a real generator's cost per group (groupsOfTask + log.publish of ${fmt(host.bytes / 1024, 0)} KB, median of 20 on an idle bus): build ${fmt(host.buildMs, 1)} ms, publish ${fmt(host.publishMs, 1)} ms\n`);
+    }
     for (const n of ns) {
       const { row } = await phase({ log, server, serverPids, rewardPids, n, procs, steps, m, creds });
       rows.push(row);
       if (!values.json) {
         process.stdout.write(`scale N=${n}: ${row.groupsPerStep} groups/step of ${fmt(row.groupKb, 0)} KB, step ${fmt(row.stepS)} s (sampling ${fmt(row.samplingS)}, train ${fmt(row.trainS)}, scoring tail ${fmt(row.scoringTailS)}, rest ${fmt(100 * row.restShare, 1)} %), updater idle ${fmt(100 * row.updaterIdleShare, 1)} %, fold ${fmt(row.foldMsPerStep, 0)} ms/step; `
           + `${fmt(row.eventsPerS, 0)} events/s, ${fmt(row.mbPerS)} MB/s; CPU (cores) nats-server ${fmt(row.serverCpu)}, updater ${fmt(row.updaterCpu)}, generators ${fmt(row.generatorsCpu)}, reward ${fmt(row.rewardCpu)}; disk ${fmt(row.diskMbPerS)} MB/s\n`
-          + `  per group: nats-server ${fmt(row.serverCpuMsPerGroup, 1)} ms CPU, updater shell ${fmt(row.updaterCpuMsPerGroup, 1)} ms, reward ${fmt(row.rewardCpuMsPerGroup, 1)} ms; a generator builds its event in ${fmt(row.generatorEventMsPerGroup, 1)} ms and publishes it in ${fmt(row.generatorPublishMsPerGroup, 1)} ms (making the responses up: ${fmt(row.simulateMsPerGroup, 1)} ms, slept off)\n`);
+          + `  per group: nats-server ${fmt(row.serverCpuMsPerGroup, 1)} ms CPU, updater shell ${fmt(row.updaterCpuMsPerGroup, 1)} ms, reward ${fmt(row.rewardCpuMsPerGroup, 1)} ms; the simulated generators ${fmt(row.simCpuMsPerGroup, 1)} ms (of which building the JSON ${fmt(row.simBuildMsPerGroup, 1)} ms)\n`);
       }
     }
   } finally {
     await stopAll();
     rmSync(dir, { recursive: true, force: true });
   }
-  if (values.json) process.stdout.write(JSON.stringify({ suite: "scale", nodes, model: m, rewardConsumers: rewardN, generatorProcs: procs, rows }) + "\n");
+  if (values.json) process.stdout.write(JSON.stringify({ suite: "scale", nodes, model: m, rewardConsumers: rewardN, generatorProcs: procs, generatorCostPerGroup: host, rows }) + "\n");
   return 0;
 }

@@ -369,6 +369,7 @@ async function phase(o: { log: EventLog; server: string; serverPids: number[]; r
       return { steps, mark: mark!, end };
     })();
     const after = steps.steps.slice(1);
+    if (process.env.ZS_SCALE_DEBUG) for (const s of steps.steps) process.stderr.write(`  N=${o.n} ${JSON.stringify(s)}\n`);
     const dt = (steps.end.t - steps.mark.t) / 1000;
     const med = (f: (s: StepFigures) => number) => median(after.map(f));
     const stepMs = med((s) => s.stepMs);

@@ -64,10 +64,13 @@ function shapeOf(name: string): Qwen2Config {
   throw new Error(`--shape: tiny, small or 0.5b, got ${JSON.stringify(name)}`);
 }
 
+const ARCH_KEYS = ["vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "intermediate_size", "max_position_embeddings", "rope_theta", "rms_norm_eps", "tie_word_embeddings"] as const;
+
 /** A run config for grpoUpdate: only algorithm, actor, rollout.temperature and data.max_response_length matter. */
 function updateConfig(arch: Qwen2Config): RunConfig {
   return resolveConfig({
-    seed: 0, model: { name: "bench-transport", arch },
+    // the run config's arch takes the fields the engine reads (a published config.json carries more)
+    seed: 0, model: { name: "bench-transport", arch: Object.fromEntries(ARCH_KEYS.filter((k) => k in arch).map((k) => [k, arch[k]])) },
     tokenizer: { type: "char" }, data: { train: { synthetic: "addition" }, template: "tiny_r1", max_prompt_length: PROMPT, max_response_length: COMPLETION },
     rollout: { n_samples_per_prompt: SAMPLES, temperature: 1.0, top_p: 1.0 }, reward: { fn: "base_acc" },
     algorithm: { adv_estimator: "grpo", kl_coef: 0, clip_ratio: 0.2, loss_agg_mode: "token-mean" },

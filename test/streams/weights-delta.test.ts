@@ -52,3 +52,19 @@ test("a patch refuses another base, a corrupted body, unequal or odd sizes, nami
   assert.throws(() => encodeDelta(base, base.subarray(0, 100)), /one size: 20000 and 100/);
   assert.throws(() => encodeDelta(base.subarray(0, 3), next.subarray(0, 3)), /odd/);
 });
+
+test("the same patch whatever the alignment of the byte strings (pairs compared at once when 4-byte aligned, word by word otherwise), odd word counts too", () => {
+  for (const n of [1, 2, 7, 1001]) {
+    const base = words(n, 11), idx = [0, n - 1, Math.floor(n / 2), Math.floor(n / 3)].filter((v, i, a) => a.indexOf(v) === i);
+    const next = changed(base, idx, 12);
+    const ref = encodeDelta(base, next);
+    assert.equal(ref.header.changed, idx.length);
+    for (const off of [1, 2, 3, 4]) {
+      // the same bytes at an offset inside a larger buffer
+      const at = (x: Uint8Array) => { const buf = new Uint8Array(x.length + 8); buf.set(x, off); return buf.subarray(off, off + x.length); };
+      const d = encodeDelta(at(base), at(next));
+      assert.deepEqual(Buffer.from(d.bytes), Buffer.from(ref.bytes), `n ${n}, offset ${off}`);
+      assert.deepEqual(Buffer.from(applyDelta(at(base), d.bytes).bytes), Buffer.from(next));
+    }
+  }
+});

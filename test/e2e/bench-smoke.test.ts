@@ -1,0 +1,46 @@
+// Smoke runs of issue 17's benchmarks (the full runs are not part of npm test: minutes, and a 0.5B
+// model): `bench scale` with 2 simulated generators and 2 steps, `bench transport` on the tiny shape. They
+// keep the benchmarks running (a bench that no longer starts is found here, not in the next session) and
+// check the figures they report are the real ones: groups of the recipe's size arrive, a step is split
+// into parts that add up, a delta is smaller than the copy and rebuilds it.
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { cli } from "../helpers/cli.ts";
+
+const root = new URL("../..", import.meta.url).pathname;
+const jsonLine = (out: string) => JSON.parse(out.trim().split("\n").filter((l) => l.startsWith("{")).at(-1)!) as Record<string, unknown>;
+
+describe("benchmark smoke runs (issue 17)", () => {
+  it("bench scale: 2 simulated generators on a real nats-server, the decider as updater shell, a real reward consumer", { timeout: 300_000 }, async () => {
+    const r = await cli(["bench", "scale", "--n", "2", "--steps", "2", "--reward", "1", "--procs", "1", "--time-scale", "2000", "--json"], { cwd: root, env: { ZS_LOG_LEVEL: "error" } }).done;
+    assert.equal(r.code, 0, r.stderr.slice(-3000));
+    const out = jsonLine(r.stdout) as { rows: Record<string, number>[]; generatorCostPerGroup: { bytes: number; publishMs: number } };
+    const [row] = out.rows;
+    assert.equal(row.n, 2);
+    assert.equal(row.groupsPerStep, 32);
+    assert.ok(row.groupKb > 50 && row.groupKb < 1024, `a group of 8 long responses: ${row.groupKb} KB`);
+    assert.ok(row.eventsPerS > 0 && row.mbPerS > 0, "the log grew during the measured step");
+    assert.ok(row.samplingS > 0 && row.trainS > 0 && row.stepS >= row.samplingS, `the step ${row.stepS} s holds its sampling ${row.samplingS} s`);
+    assert.ok(row.serverCpuMsPerGroup > 0 && row.rewardCpuMsPerGroup > 0, "CPU per group measured from /proc");
+    assert.ok(out.generatorCostPerGroup.bytes > 50_000 && out.generatorCostPerGroup.publishMs > 0);
+  });
+
+  it("bench transport: density of real GRPO steps and every transport on the tiny shape", { timeout: 300_000 }, async () => {
+    const r = await cli(["bench", "transport", "--shape", "tiny", "--steps", "2", "--reps", "1", "--json"], { cwd: root, env: { ZS_LOG_LEVEL: "error" } }).done;
+    assert.equal(r.code, 0, r.stderr.slice(-3000));
+    type Shape = { fullBytes: number; starts: { start: string; steps: { density: number; patchBytes: number }[] }[]; transport: { mode: string; bytesMoved: number; inHandMs: number }[] };
+    const [shape] = (jsonLine(r.stdout) as { shapes: Shape[] }).shapes;
+    assert.deepEqual(shape.starts.map((s) => s.start), ["f32", "bf16"]);
+    for (const s of shape.starts) {
+      for (const st of s.steps) {
+        assert.ok(st.density > 0 && st.density < 0.5, `an lr-1e-6 step changes some bf16 values, not most: ${st.density}`);
+        assert.ok(st.patchBytes < shape.fullBytes / 4);
+      }
+    }
+    const modes = shape.transport.map((t) => t.mode);
+    for (const m of ["object", "chunked c1", "chunked c4", "delta (f32 start)", "delta (bf16 start)"]) assert.ok(modes.includes(m), `${m} in ${modes.join(", ")}`);
+    const object = shape.transport.find((t) => t.mode === "object")!, delta = shape.transport.find((t) => t.mode === "delta (f32 start)")!;
+    assert.equal(object.bytesMoved, shape.fullBytes);
+    assert.ok(delta.bytesMoved < object.bytesMoved / 4);
+  });
+});

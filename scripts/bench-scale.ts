@@ -127,10 +127,10 @@ class Responses {
   }
 }
 
-async function generatorProcess(a: { server: string; conns: number; prefix: string; model: Model; creds?: string }): Promise<number> {
+async function generatorProcess(a: { server: string; conns: number; prefix: string; model: Model; creds?: string; replicas: number }): Promise<number> {
   const ac = new AbortController();
   process.on("SIGTERM", () => ac.abort());
-  const opts = a.creds ? connectAuth(a.creds) : {};
+  const opts = { ...(a.creds ? connectAuth(a.creds) : {}), replicas: a.replicas };   // the cluster's R3 streams
   const logs = await Promise.all(Array.from({ length: a.conns }, () => EventLog.connect(a.server, opts)));
   const m = a.model;
   const cost = { groups: 0, buildMs: 0 };
@@ -315,7 +315,7 @@ async function updaterShell(log: EventLog, runId: string, cfg: RunConfig, m: Mod
 
 type Phase = Record<string, number>;
 
-async function phase(o: { log: EventLog; server: string; serverPids: number[]; rewardPids: () => number[]; n: number; procs: number; steps: number; m: Model; creds?: string }): Promise<{ row: Phase; steps: StepFigures[] }> {
+async function phase(o: { log: EventLog; server: string; serverPids: number[]; rewardPids: () => number[]; n: number; procs: number; steps: number; m: Model; creds?: string; replicas: number }): Promise<{ row: Phase; steps: StepFigures[] }> {
   const groups = Math.max(32, o.n);
   const cfg = benchConfig(groups, o.steps, o.m);
   const policy = Policy.init(cfg.model.arch as never, 0);
@@ -325,7 +325,7 @@ async function phase(o: { log: EventLog; server: string; serverPids: number[]; r
   const children: ChildProcess[] = Array.from({ length: procs }, (_, p) => {
     const conns = Math.floor(o.n / procs) + (p < o.n % procs ? 1 : 0);
     return spawn(process.execPath, [join(root, "cli", "bin.mjs"), "bench", "scale", "--generator", "--server", o.server, "--conns", String(conns), "--prefix", `sim${p}`,
-      "--model", JSON.stringify(o.m), ...(o.creds ? ["--creds", o.creds] : [])], { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, ZS_LOG_LEVEL: "warn" } });
+      "--model", JSON.stringify(o.m), "--replicas", String(o.replicas), ...(o.creds ? ["--creds", o.creds] : [])], { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, ZS_LOG_LEVEL: "warn" } });
   });
   type Cost = { groups: number; buildMs: number };
   const costs = children.map((c) => new Promise<Cost>((resolve) => {
@@ -363,7 +363,12 @@ async function phase(o: { log: EventLog; server: string; serverPids: number[]; r
         }
         mark = await sample();
       })();
-      const steps = await shell;
+      // a simulated generator process that exits during the phase fails it (the shell would wait for ever)
+      const died = new Promise<never>((_, reject) => {
+        for (const c of children) c.once("exit", (code, sig) => reject(new Error(`a simulated generator process exited during N=${o.n} (code ${code}, signal ${sig}); its stderr is above`)));
+      });
+      died.catch(() => undefined);
+      const steps = await Promise.race([shell, died]);
       await watch;
       const end = await sample();
       return { steps, mark: mark!, end };
@@ -409,9 +414,9 @@ export async function run(argv: string[]): Promise<number> {
     "len-median": { type: "string", default: "900" }, "len-sigma": { type: "string", default: "0.5" }, "max-len": { type: "string", default: "2048" }, "weights-kb": { type: "string", default: "64" },
     json: { type: "boolean", default: false },
     // the child process of the simulated generators
-    generator: { type: "boolean", default: false }, server: { type: "string" }, conns: { type: "string" }, prefix: { type: "string" }, model: { type: "string" }, creds: { type: "string" },
+    generator: { type: "boolean", default: false }, server: { type: "string" }, conns: { type: "string" }, prefix: { type: "string" }, model: { type: "string" }, creds: { type: "string" }, replicas: { type: "string" },
   } });
-  if (values.generator) return generatorProcess({ server: values.server!, conns: Number(values.conns), prefix: values.prefix!, model: JSON.parse(values.model!) as Model, creds: values.creds });
+  if (values.generator) return generatorProcess({ server: values.server!, conns: Number(values.conns), prefix: values.prefix!, model: JSON.parse(values.model!) as Model, creds: values.creds, replicas: Number(values.replicas ?? 1) });
   const m: Model = {
     timeScale: Number(values["time-scale"]), tokenMs: Number(values["token-ms"]), trainS: Number(values["train-s"]),
     lenMedian: Number(values["len-median"]), lenSigma: Number(values["len-sigma"]), maxLen: Number(values["max-len"]), samples: 8, weightsKb: Number(values["weights-kb"]),
@@ -419,7 +424,7 @@ export async function run(argv: string[]): Promise<number> {
   const ns = values.n!.split(",").map(Number), steps = Number(values.steps), rewardN = Number(values.reward), procs = Number(values.procs), nodes = Number(values.nodes);
   if (steps < 2) throw new Error("--steps must be at least 2: the first step is a warm-up");
   const dir = mkdtempSync(join(tmpdir(), "zs-bench-scale-"));
-  let log: EventLog, server: string, serverPids: number[], stopAll: () => Promise<void>, creds: string | undefined;
+  let log: EventLog, server: string, serverPids: number[], stopAll: () => Promise<void>, creds: string | undefined, replicas = 1;
   let rewards: WorkerProc[] = [];
   let rewardPids: () => number[];
   if (nodes === 1) {
@@ -431,7 +436,7 @@ export async function run(argv: string[]): Promise<number> {
     stopAll = async () => { await Promise.all(rewards.map((w) => w.stop())); await log.close(); await s.stop(); };
   } else {
     const state = await up({ dir, nodes, rollout: 0, reward: rewardN, timeoutMs: 180_000 });
-    server = state.servers.join(","); creds = credsPath(dir, "rollout");
+    server = state.servers.join(","); creds = credsPath(dir, "rollout"); replicas = state.replicas;
     log = await EventLog.connect(state.servers, { ...connectAuth(credsPath(dir, "admin")), replicas: state.replicas });
     const procsOf = () => readState(dir)?.procs ?? [];
     serverPids = procsOf().filter((p) => p.kind === "node" && p.pid).map((p) => p.pid!);
@@ -450,7 +455,7 @@ export async function run(argv: string[]): Promise<number> {
       if (!values.json) process.stdout.write(`a real generator's cost per group (groupsOfTask + log.publish of ${fmt(host.bytes / 1024, 0)} KB, median of 20 on an idle bus): build ${fmt(host.buildMs, 1)} ms, publish ${fmt(host.publishMs, 1)} ms\n`);
     }
     for (const n of ns) {
-      const { row } = await phase({ log, server, serverPids, rewardPids, n, procs, steps, m, creds });
+      const { row } = await phase({ log, server, serverPids, rewardPids, n, procs, steps, m, creds, replicas });
       rows.push(row);
       if (!values.json) {
         process.stdout.write(`scale N=${n}: ${row.groupsPerStep} groups/step of ${fmt(row.groupKb, 0)} KB, step ${fmt(row.stepS)} s (sampling ${fmt(row.samplingS)}, train ${fmt(row.trainS)}, scoring tail ${fmt(row.scoringTailS)}, rest ${fmt(100 * row.restShare, 1)} %), updater idle ${fmt(100 * row.updaterIdleShare, 1)} %, fold ${fmt(row.foldMsPerStep, 0)} ms/step; `

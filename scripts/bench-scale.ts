@@ -34,6 +34,7 @@ import { down, up } from "../cli/cluster/control.ts";
 import { readState } from "../cli/cluster/layout.ts";
 import { decide, evolve, initialUpdaterState, stepLimit, type Command, type Input, type UpdaterState } from "../domain/run/decide.ts";
 import { emptyView } from "../domain/run/view.ts";
+import { Rng } from "../domain/rng.ts";
 import { RunContexts } from "../loaders/runctx.ts";
 import { Policy } from "../native/index.ts";
 import { groupsOfTask, ROLLOUT_DURABLE, rowsOfTask } from "../producers/rollout/generator.ts";
@@ -58,33 +59,23 @@ export type Model = {
   weightsKb: number;      // the object the modelled update stores per version
 };
 
-/** A seeded generator (mulberry32): the simulated lengths are the same on every run of the bench. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Response lengths of one group: log-normal around the median, cut at maxLen (those cut are finish "length"). */
 export function groupLengths(m: Model, seed: number): number[] {
-  const r = rng(seed);
+  // seeded (domain/rng.ts): the simulated lengths are the same on every run of the bench
+  const r = new Rng(seed);
   return Array.from({ length: m.samples }, () => {
-    const z = Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
+    const z = Math.sqrt(-2 * Math.log(1 - r.next())) * Math.cos(2 * Math.PI * r.next());
     return Math.max(16, Math.min(m.maxLen, Math.round(m.lenMedian * Math.exp(m.lenSigma * z))));
   });
 }
 
 // a scratchpad long enough for any response, made once: a response is a prefix of it and its answer
 const SCRATCH = (() => {
-  const r = rng(7);
+  const r = new Rng(7);
   let body = "<think> ";
   while (body.length < 1 << 16) {
-    const a = Math.floor(r() * 900) + 100, b = Math.floor(r() * 900) + 100;
+    const a = r.int(100, 1000), b = r.int(100, 1000);
     body += `${a} + ${b} = ${a + b}. Let me check: ${a + b} - ${b} = ${a}. `;
   }
   return body;
@@ -104,9 +95,9 @@ class Responses {
   private lps: string; private lpOff: number[];
   constructor(private tok: { encode(t: string): number[] }, maxLen: number) {
     const ids = tok.encode(SCRATCH.slice(0, maxLen));
-    const r = rng(11);
+    const r = new Rng(11);
     [this.toks, this.tokOff] = Responses.joined(ids.map(String));
-    [this.lps, this.lpOff] = Responses.joined(ids.map(() => String(Math.fround(Math.log(0.05 + 0.95 * r())))));
+    [this.lps, this.lpOff] = Responses.joined(ids.map(() => String(Math.fround(Math.log(0.05 + 0.95 * r.next())))));
   }
   private static joined(parts: string[]): [string, number[]] {
     const off: number[] = [0];

@@ -206,7 +206,7 @@ function writeBytes(pid: number | undefined): number {
 
 // ---- the updater shell with a modelled update ---------------------------------------------------
 
-type StepFigures = { step: number; stepMs: number; samplingMs: number; trainMs: number; scoringTailMs: number; restMs: number; idleMs: number; foldMs: number; groups: number; bytes: number };
+type StepFigures = { step: number; stepMs: number; samplingMs: number; trainMs: number; scoringTailMs: number; restMs: number; idleMs: number; windowMs: number; foldMs: number; groups: number; bytes: number };
 
 function benchConfig(groups: number, steps: number, m: Model): RunConfig {
   return resolveConfig({
@@ -219,11 +219,14 @@ function benchConfig(groups: number, steps: number, m: Model): RunConfig {
 }
 
 /** Runs the decider over the log and carries its commands out, the update modelled; figures per step. */
-async function updaterShell(log: EventLog, runId: string, cfg: RunConfig, m: Model): Promise<StepFigures[]> {
+async function updaterShell(log: EventLog, runId: string, cfg: RunConfig, m: Model, afterFirstStep: () => Promise<void>): Promise<StepFigures[]> {
   const rc = await new RunContexts(log).get(runId);
   let state: UpdaterState = initialUpdaterState(emptyView("pending"));
   let foldMs = 0;
-  const arrivals = { sampled: new Map<string, number>(), scored: new Map<string, number>(), bytes: 0 };
+  // a group's bytes count to its own step: step k+1's tasks go out before update k is published, so its
+  // groups can arrive while step k is still being published
+  const arrivals = { sampled: new Map<string, number>(), scored: new Map<string, number>(), bytes: new Map<number, number>() };
+  const requestedAt = new Map<number, number>();   // a step's first tasks requested: where its time starts
   const apply = (i: Input) => {
     const t = performance.now();
     state = evolve(state, i);
@@ -237,18 +240,19 @@ async function updaterShell(log: EventLog, runId: string, cfg: RunConfig, m: Mod
   const follower = (async () => {
     for await (const r of log.follow(runId, state.view.seq + 1, follow.signal)) {
       const now = performance.now();
-      if (r.event.type === "GroupSampled") { arrivals.sampled.set(r.event.groupId, now); arrivals.bytes += JSON.stringify(r.event).length; }
+      if (r.event.type === "GroupSampled") { arrivals.sampled.set(r.event.groupId, now); arrivals.bytes.set(r.event.step, (arrivals.bytes.get(r.event.step) ?? 0) + JSON.stringify(r.event).length); }
       if (r.event.type === "GroupScored") arrivals.scored.set(r.event.groupId, now);
       apply(r);
       wake();
     }
   })();
   const out: StepFigures[] = [];
-  let t0 = performance.now(), idle = 0, foldAt = 0, trainMs = 0;
+  let t0 = performance.now(), idle = 0, foldAt = 0, trainMs = 0;   // t0: the window since the last publish (the updater's idle share)
   try {
     for (;;) {
       const c: Command = decide(state, ctx);
       if (c.kind === "request") {
+        if (!requestedAt.has(c.step)) requestedAt.set(c.step, performance.now());
         for (const t of c.tasks) await log.publish(t);
         apply({ type: "TasksPublished", taskIds: c.tasks.map((t) => t.taskId) });
       } else if (c.kind === "wait") {
@@ -283,10 +287,12 @@ async function updaterShell(log: EventLog, runId: string, cfg: RunConfig, m: Mod
         const busy = new Map<string, number>();
         for (const g of sampledGroups) busy.set(g.generator, (busy.get(g.generator) ?? 0) + g.ms);
         const lastSampled = Math.max(...ids.map((id) => arrivals.sampled.get(id) ?? 0)), lastScored = Math.max(...ids.map((id) => arrivals.scored.get(id) ?? 0));
-        const stepMs = now - t0, samplingMs = Math.max(...busy.values()), scoringTailMs = Math.max(0, lastScored - lastSampled);
-        out.push({ step: c.event.step, stepMs, samplingMs, trainMs, scoringTailMs, restMs: stepMs - samplingMs - trainMs - scoringTailMs, idleMs: idle, foldMs: foldMs - foldAt, groups: ids.length, bytes: arrivals.bytes });
-        arrivals.bytes = 0;
-        t0 = now; idle = 0; foldAt = foldMs;
+        // a step: from its tasks requested to its update published (they may go out before the previous publish)
+        const stepMs = now - (requestedAt.get(c.event.step) ?? t0), windowMs = now - t0, samplingMs = Math.max(...busy.values()), scoringTailMs = Math.max(0, lastScored - lastSampled);
+        out.push({ step: c.event.step, stepMs, samplingMs, trainMs, scoringTailMs, restMs: stepMs - samplingMs - trainMs - scoringTailMs, idleMs: idle, windowMs, foldMs: foldMs - foldAt, groups: ids.length, bytes: arrivals.bytes.get(c.event.step) ?? 0 });
+        arrivals.bytes.delete(c.event.step);
+        if (out.length === 1) await afterFirstStep();   // the warm-up step is done: the phase's counters start here
+        t0 = performance.now(); idle = 0; foldAt = foldMs;
       } else if (c.kind === "finish") {
         await log.publish(c.event);
         return out;
@@ -331,7 +337,8 @@ async function phase(o: { log: EventLog; server: string; serverPids: number[]; r
   try {
     const steps = await (async () => {
       // the first step warms up (processes starting, run contexts loading): measured from the end of it
-      const shell = updaterShell(o.log, runId, cfg, o.m);
+      let onFirstStep: () => Promise<void> = async () => undefined;
+      const shell = updaterShell(o.log, runId, cfg, o.m, () => onFirstStep());
       let mark: { t: number; cpu: Record<string, number>; disk: number; stream: { messages: number; bytes: number } } | undefined;
       const sample = async () => {
         const p = pids();
@@ -343,17 +350,8 @@ async function phase(o: { log: EventLog; server: string; serverPids: number[]; r
           stream: { messages: logS.state.messages + taskS.state.messages, bytes: logS.state.bytes + taskS.state.bytes },
         };
       };
-      // wait for the first PolicyUpdated, then mark
-      const watch = (async () => {
-        for (;;) {
-          const lr = await o.log.getRunRecord(runId);
-          if (lr && Number(lr.step ?? -1) >= 0) break;
-          const updates = (await o.log.jsm.streams.info(LOG_STREAM, { subjects_filter: `zs.${runId}.policy` })).state;
-          if (updates.messages >= 1) break;
-          await sleep(20);
-        }
-        mark = await sample();
-      })();
+      // the measurement starts once the first step is published (the shell calls back before it goes on)
+      const watch = new Promise<void>((resolve) => { onFirstStep = async () => { mark = await sample(); resolve(); }; });
       // a simulated generator process that exits during the phase fails it (the shell would wait for ever)
       const died = new Promise<never>((_, reject) => {
         for (const c of children) c.once("exit", (code, sig) => reject(new Error(`a simulated generator process exited during N=${o.n} (code ${code}, signal ${sig}); its stderr is above`)));
@@ -372,7 +370,7 @@ async function phase(o: { log: EventLog; server: string; serverPids: number[]; r
     const row: Phase = {
       n: o.n, groupsPerStep: groups, stepS: stepMs / 1000,
       samplingS: med((s) => s.samplingMs) / 1000, trainS: med((s) => s.trainMs) / 1000, scoringTailS: med((s) => s.scoringTailMs) / 1000,
-      restShare: med((s) => s.restMs / s.stepMs), updaterIdleShare: med((s) => s.idleMs / s.stepMs), foldMsPerStep: med((s) => s.foldMs),
+      restShare: med((s) => s.restMs / s.stepMs), updaterIdleShare: med((s) => s.idleMs / s.windowMs), foldMsPerStep: med((s) => s.foldMs),
       groupKb: med((s) => s.bytes / s.groups / 1024),
       eventsPerS: (steps.end.stream.messages - steps.mark.stream.messages) / dt, mbPerS: (steps.end.stream.bytes - steps.mark.stream.bytes) / dt / 1e6,
       serverCpu: (steps.end.cpu.server - steps.mark.cpu.server) / dt, updaterCpu: (steps.end.cpu.updater - steps.mark.cpu.updater) / dt,

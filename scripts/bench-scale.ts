@@ -93,8 +93,10 @@ const SCRATCH = (() => {
 class Responses {
   private toks: string; private tokOff: number[];
   private lps: string; private lpOff: number[];
-  constructor(private tok: { encode(t: string): number[] }, maxLen: number) {
+  private chars: number[] = [0];   // the scratchpad's characters in its first k tokens (<think> is one token)
+  constructor(private tok: { encode(t: string): number[]; decode(ids: ArrayLike<number>): string }, maxLen: number) {
     const ids = tok.encode(SCRATCH.slice(0, maxLen));
+    for (const id of ids) this.chars.push(this.chars.at(-1)! + tok.decode([id]).length);
     const r = new Rng(11);
     [this.toks, this.tokOff] = Responses.joined(ids.map(String));
     [this.lps, this.lpOff] = Responses.joined(ids.map(() => String(Math.fround(Math.log(0.05 + 0.95 * r.next())))));
@@ -110,11 +112,10 @@ class Responses {
     const tail = `</think> <answer> \\boxed{${answer}} </answer>`;
     const tailIds = this.tok.encode(tail);
     const k = Math.max(1, Math.min(this.tokOff.length - 1, n - tailIds.length));
-    const text = SCRATCH.slice(0, k) + tail;   // the char tokenizer: one token per character after <think>
-    const cut = k;
+    const text = SCRATCH.slice(0, this.chars[k]) + tail;   // the text of the same k tokens
     const tailLp = tailIds.map(() => "-0.01").join(",");
-    return `{"index":${index},"seed":${seed},"tokens":[${this.toks.slice(0, this.tokOff[cut])},${tailIds.join(",")}],"text":${JSON.stringify(text)},`
-      + `"logprobs":[${this.lps.slice(0, this.lpOff[cut])},${tailLp}],"finish":"${finish}"}`;
+    return `{"index":${index},"seed":${seed},"tokens":[${this.toks.slice(0, this.tokOff[k])},${tailIds.join(",")}],"text":${JSON.stringify(text)},`
+      + `"logprobs":[${this.lps.slice(0, this.lpOff[k])},${tailLp}],"finish":"${finish}"}`;
   }
 }
 
@@ -150,7 +151,11 @@ async function generatorProcess(a: { server: string; conns: number; prefix: stri
         });
         cost.buildMs += performance.now() - t0; cost.groups += bodies.length;
         if (!checked) {   // the first group against the real contract: what the scorers and the updater will parse
-          events.parse(JSON.parse(bodies[0].json));
+          const g = events.parse(JSON.parse(bodies[0].json)) as GroupSampled;
+          const tok = rc.tokenizer();
+          // and as a generator writes it: each sample's text is its tokens decoded (a mismatch ends the process: the phase fails)
+          const bad = g.samples.find((x) => tok.decode(x.tokens) !== x.text);
+          if (bad) { process.stderr.write(`simulated group ${g.groupId}: sample ${bad.index}'s text is not its tokens decoded\n`); process.exit(1); }
           checked = true;
         }
         await sleep(ms);

@@ -2,6 +2,7 @@
 // mix plain answers, step-by-step answers and a minority in the R1 format, so the base model rarely
 // follows the format and is partly accurate — the starting point of a pretrained base model.
 import { Rng } from "../domain/rng.ts";
+import { operandRange } from "./tasks.ts";
 import type { DocMix, PretrainSpec } from "../streams/config.ts";
 export type { PretrainSpec };
 
@@ -44,17 +45,43 @@ export function document(kind: Kind, a: number, b: number, digits: number, r1Pro
       const redone = [...steps.slice(0, i), `${wrong},check ${steps[i]}`, ...steps.slice(i + 1)].join(",");
       return `${P}<think>${redone}</think><answer>\\boxed{${sum}}</answer>${eos}`;
     }
+    // the aha corpus (docs/aha.md): the sum stated at once (zero-padded to digits + 1), then the
+    // step-by-step working, which first restates the question: a tiny model reads the operands' digits by
+    // position, and with other digits (the stated sum) between the question and the working it misreads
+    // them; restated, they sit right before the working, where `explained` teaches it to read them
+    case "explained": return `${P}A: ${padded(sum, digits)}, Steps for ${q}: ${pad} A: ${sum}${eos}`;
+    case "r1_guess": return `${P}<think>${padded(sum, digits)}</think><answer>\\boxed{${sum}}</answer>${eos}`;
+    case "guess_check": {
+      // half of the checked sums are slips (a carry lost or added: off by 10^k), which the check corrects
+      const guess = rng.next() < 0.5 ? slip(sum, digits, rng) : sum;
+      return `${P}<think>${padded(guess, digits)}, I check ${q}: ${pad} A: ${sum}</think><answer>\\boxed{${sum}}</answer>${eos}`;
+    }
   }
+}
+
+/** A sum written with digits + 1 digits (leading zeros), as the scratchpad writes each column's sum with 2. */
+export function padded(sum: number, digits: number): string {
+  return String(sum).padStart(digits + 1, "0");
+}
+
+/** A plausible wrong sum: off by 10^k (a carry lost or added) at one of the digits positions, never negative. */
+export function slip(sum: number, digits: number, rng: Rng): number {
+  const k = rng.int(0, digits + 1);
+  const d = 10 ** k;
+  // at most digits + 1 digits, like every sum of two digits-digit numbers
+  return sum >= d && (rng.next() < 0.5 || sum + d >= 10 ** (digits + 1)) ? sum - d : sum + d;
 }
 
 /** An endless, seeded stream of documents; `exclude` holds the held-out questions. */
 export function* documents(spec: PretrainSpec, exclude: Set<string>): Generator<string> {
   const rng = new Rng(spec.seed, 0xc0);
-  const digits = spec.params.digits;
-  const lo = digits === 1 ? 0 : 10 ** (digits - 1), hi = 10 ** digits;
-  const kinds = Object.entries(spec.mix) as [Kind, number][];
+  const maxDigits = spec.params.digits, minDigits = spec.params.min_digits ?? maxDigits;
+  const kinds = (Object.entries(spec.mix) as [Kind, number | undefined][]).filter((e): e is [Kind, number] => e[1] !== undefined);
   const total = kinds.reduce((a, [, w]) => a + w, 0);
   for (;;) {
+    // one digit count per document (drawn only when the counts are mixed, so fixed-digit corpora are unchanged)
+    const digits = minDigits === maxDigits ? maxDigits : rng.int(minDigits, maxDigits + 1);
+    const [lo, hi] = operandRange(digits);
     const a = rng.int(lo, hi), b = rng.int(lo, hi);
     if (exclude.has(`${a}+${b}`)) continue;
     let u = rng.next() * total, kind: Kind = kinds[0][0];

@@ -22,33 +22,48 @@ function intParam(params: Record<string, unknown>, key: string, dflt: number, lo
   return v;
 }
 
-/** a+b with `digits`-digit operands. The held-out split is a fixed set the train split never contains. */
+/** The operands' digit count of one row: `digits`, or uniform in [min_digits, digits] when min_digits is set. */
+function rowDigits(rng: Rng, minDigits: number | undefined, digits: number): number {
+  return minDigits === undefined || minDigits === digits ? digits : rng.int(minDigits, digits + 1);
+}
+
+/** [lo, hi) of d-digit operands. */
+export function operandRange(d: number): [number, number] {
+  return [d === 1 ? 0 : 10 ** (d - 1), 10 ** d];
+}
+
+/** a+b with `digits`-digit operands (or, with `min_digits`, both operands of one row have a digit count drawn
+ * uniformly from [min_digits, digits]). The held-out split is a fixed set the train split never contains. */
 const addition: TaskFamily = {
-  describe: "a+b with n-digit operands (params: digits, default 3)",
-  params: ["digits"],
+  describe: "a+b with n-digit operands (params: digits, default 3; min_digits: mix digit counts min_digits..digits)",
+  params: ["digits", "min_digits"],
   rows(split, size, seed, params) {
     const digits = intParam(params, "digits", 3, 1, 9);
-    const lo = digits === 1 ? 0 : 10 ** (digits - 1);
-    const hi = 10 ** digits;
-    const heldN = Math.min(256, Math.floor((hi - lo) ** 2 / 10));
+    const minDigits = params.min_digits === undefined ? undefined : intParam(params, "min_digits", digits, 1, digits);
+    const [lo0, hi0] = operandRange(minDigits ?? digits);
+    const [lo1, hi1] = operandRange(digits);
+    const heldN = Math.min(256, Math.floor((hi0 - lo0) ** 2 / 10));
     const held = new Set<string>();
     const heldRng = new Rng(HELDOUT_KEY, digits);
     const heldRows: TaskRow[] = [];
+    const tag = minDigits === undefined || minDigits === digits ? `add${digits}` : `add${minDigits}-${digits}`;
     while (heldRows.length < heldN) {
+      const [lo, hi] = minDigits === undefined || minDigits === digits ? [lo1, hi1] : operandRange(rowDigits(heldRng, minDigits, digits));
       const a = heldRng.int(lo, hi), b = heldRng.int(lo, hi);
       const q = `${a}+${b}`;
       if (held.has(q)) continue;
       held.add(q);
-      heldRows.push({ id: `add${digits}-h${heldRows.length}`, question: q, answer: String(a + b) });
+      heldRows.push({ id: `${tag}-h${heldRows.length}`, question: q, answer: String(a + b) });
     }
     if (split === "heldout") return heldRows.slice(0, size);
     const rng = new Rng(seed, digits, 1);
     const out: TaskRow[] = [];
     while (out.length < size) {
+      const [lo, hi] = minDigits === undefined || minDigits === digits ? [lo1, hi1] : operandRange(rowDigits(rng, minDigits, digits));
       const a = rng.int(lo, hi), b = rng.int(lo, hi);
       const q = `${a}+${b}`;
       if (held.has(q)) continue;
-      out.push({ id: `add${digits}-${a}-${b}`, question: q, answer: String(a + b) });
+      out.push({ id: `${tag}-${a}-${b}`, question: q, answer: String(a + b) });
     }
     return out;
   },

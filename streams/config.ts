@@ -71,12 +71,20 @@ export const DocMix = z.strictObject({
   r1_empty: z.number().min(0).default(0.04),    // Think: a+b\n<think></think><answer>\boxed{s}</answer>
   near_miss: z.number().min(0).default(0.08),   // R1 prompt, almost the format: <think>..</think>A: s | <answer>s</answer>
   recheck: z.number().min(0).default(0.01),     // R1 with a wrong step noticed and redone ("check")
+  // the aha corpus (configs/tiny-aha.yaml, docs/aha.md); absent unless set, so older configs keep their cache key
+  explained: z.number().min(0).optional(),      // Q: a+b\nA: s, Steps: <scratchpad> (the answer, then the working)
+  r1_guess: z.number().min(0).optional(),       // R1 whose think states the sum at once: <think>s</think><answer>\boxed{s}</answer>
+  guess_check: z.number().min(0).optional(),    // …then checks it step by step: <think>g, I check: <scratchpad> A: s</think>…
 });
 export type DocMix = z.infer<typeof DocMix>;
 
 export const PretrainSpec = z.strictObject({
   task: z.literal("addition").default("addition"),
-  params: z.strictObject({ digits: z.number().int().min(1).max(9).default(3) }).default({ digits: 3 }),
+  params: z.strictObject({
+    digits: z.number().int().min(1).max(9).default(3),
+    min_digits: z.number().int().min(1).max(9).optional(),   // operands of min_digits..digits digits, one count per document
+  }).refine((p) => p.min_digits === undefined || p.min_digits <= p.digits, { message: "min_digits must be at most digits", path: ["min_digits"] })
+    .default({ digits: 3 }),
   mix: DocMix.default(DocMix.parse({})),
   r1_prompt_share: z.number().min(0).max(1).default(0.3),
   steps: z.number().int().positive().default(1500),

@@ -6,7 +6,10 @@
 //      `7+6+0` or `12 * 3` appears twice with different numeric results (`7+6+0=13 ... 7+6+0=12`).
 // The same step repeated with the same result is not a revision. Pure, linear in the text.
 
-const MARKERS = /\b(?:re-?check(?:ed|ing|s)?|double-check(?:ed|ing|s)?|check(?:ed|ing|s)?|verif(?:y|ied|ies|ying|ication)|wait|re-?evaluat(?:e|ed|ing)|re-?comput(?:e|ed|ing)|re-?calculat(?:e|ed|ing)|let me redo)\b/i;
+const MARKER_SOURCE = String.raw`\b(?:re-?check(?:ed|ing|s)?|double-check(?:ed|ing|s)?|check(?:ed|ing|s)?|verif(?:y|ied|ies|ying|ication)|wait|re-?evaluat(?:e|ed|ing)|re-?comput(?:e|ed|ing)|re-?calculat(?:e|ed|ing)|let me redo)\b`;
+const MARKERS = new RegExp(MARKER_SOURCE, "i");
+/** Every re-check marker word of a text (global), for highlighting. */
+export const MARKERS_ALL = (): RegExp => new RegExp(MARKER_SOURCE, "gi");
 
 // an arithmetic expression of at least two operands, `=`, a number; not preceded by more of an expression
 const STEP = /(?<![\d.+\-*/×x])((?:\d+(?:\.\d+)?\s*[+\-*/×]\s*)+\d+(?:\.\d+)?)\s*=\s*(-?\d+(?:\.\d+)?)/g;
@@ -39,4 +42,23 @@ export function hasRevisedStep(text: string): boolean {
 export function isSelfCheck(text: string): boolean {
   const think = thinkPart(text);
   return MARKERS.test(think) || hasRevisedStep(think);
+}
+
+/** The first number the reasoning states (`0923` in `<think>0923, I check: …`), or null. */
+export function firstStated(text: string): number | null {
+  const m = /-?\d+(?:\.\d+)?/.exec(thinkPart(text));
+  return m ? Number(m[0]) : null;
+}
+
+/**
+ * Whether a response's check caught and fixed a mistake: it checks or revises its work (isSelfCheck), its
+ * final answer is correct (`correct`, from the verifier), and either one of its steps was computed twice
+ * with different results, or the first value its reasoning stated differs from the final answer (`answer`).
+ */
+export function caughtAndFixed(text: string, answer: string | null, correct: boolean): boolean {
+  if (!correct || answer === null || !isSelfCheck(text)) return false;
+  const think = thinkPart(text);
+  if (hasRevisedStep(think)) return true;
+  const first = firstStated(text);
+  return first !== null && Number.isFinite(Number(answer)) && first !== Number(answer);
 }

@@ -200,3 +200,44 @@ export function renderLines(spec: LinesSpec, lines: Line[], size = CHART_SIZE): 
     chart.dispose();
   }
 }
+
+/** The aha figure (issue 19): accuracy and the share of responses that check or revise their work (left
+ * axis, 0–1) and the mean response length (right axis, tokens) over the steps, with the first step where
+ * the check rate climbs marked. `checks` is the per-step count of self-checking responses (report fold). */
+export function renderSelfCheckChart(
+  steps: readonly PolicyUpdated[], checks: readonly { step: number; samples: number; selfChecks: number }[], climb?: number, size = CHART_SIZE,
+): RenderedChart {
+  const chart = echarts.init(null, null, { renderer: "svg", ssr: true, width: size.width, height: size.height });
+  const few = Math.max(steps.length, checks.length) <= 60;
+  const line = (name: string, color: string, data: [number, number][], yAxisIndex = 0, dash: "solid" | "dashed" = "solid") => ({
+    name, type: "line", yAxisIndex, data: data.map(([x, y]) => [x, round(y)]), showSymbol: few, symbolSize: 4,
+    lineStyle: { color, width: 2, type: dash }, itemStyle: { color },
+  });
+  const series: Record<string, unknown>[] = [
+    line("accuracy", "#2e7d32", steps.map((u) => [u.step, u.stats.accuracyRate])),
+    line("check rate", "#c62828", checks.map((p) => [p.step, p.samples ? p.selfChecks / p.samples : 0])),
+    line("length (tokens)", "#1565c0", steps.map((u) => [u.step, u.stats.responseLengthMean]), 1, "dashed"),
+  ];
+  if (climb !== undefined) {
+    series[1].markLine = { symbol: "none", silent: true, lineStyle: { color: "#c62828", type: "dotted", width: 1.5 },
+      label: { formatter: `checks climb: step ${climb}`, position: "insideEndTop", fontSize: 11 }, data: [{ xAxis: climb }] };
+  }
+  try {
+    chart.setOption({
+      animation: false,
+      textStyle: { fontFamily: "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif" },
+      grid: { left: 48, right: 56, top: 36, bottom: 40 },
+      legend: { top: 4, itemWidth: 18, itemHeight: 10, textStyle: { fontSize: 11 } },
+      xAxis: { type: "value", name: "step", nameLocation: "middle", nameGap: 26, minInterval: 1, min: "dataMin", max: "dataMax" },
+      yAxis: [{ type: "value", min: 0, max: 1 }, { type: "value", min: 0, name: "tokens", axisLabel: { formatter: axisLabel } }],
+      series,
+    });
+    return {
+      id: "selfcheck", title: "Accuracy, self-checks and response length", svg: chart.renderToSVGString(),
+      note: climb === undefined ? "the check rate does not climb (rule: docs/aha.md)" : `the check rate climbs at step ${climb} (rule: docs/aha.md)`,
+      points: steps.length + checks.length, series: ["accuracy", "check rate", "length (tokens)"],
+    };
+  } finally {
+    chart.dispose();
+  }
+}

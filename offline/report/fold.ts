@@ -32,7 +32,27 @@ export type ReportModel = {
   before?: SampleSide;             // the earliest sampled step
   after?: SampleSide;              // the latest sampled step, when it differs from the earliest
   deadLettered: number;
+  checks: CheckPoint[];            // per sampled step: how many of its responses check or revise their work
+  climbStep?: number;              // the first step where the check rate climbs (climbStep below), when it does
 };
+
+/** A sampled step's self-verification: of its responses, how many check or revise their own work (isSelfCheck). */
+export type CheckPoint = { step: number; samples: number; selfChecks: number };
+
+/** The rule, fixed before the aha runs (docs/aha.md): the check rate climbs at the first step k from which the
+ * rate at k and the mean rate over steps k..k+4 both reach max(3 × the first sampled step's rate, that rate + 0.05). */
+export const CLIMB_WINDOW = 5;
+export function climbStep(points: readonly CheckPoint[]): number | undefined {
+  if (points.length < 2) return undefined;
+  const rate = (p: CheckPoint) => (p.samples ? p.selfChecks / p.samples : 0);
+  const base = rate(points[0]);
+  const threshold = Math.max(3 * base, base + 0.05);
+  for (let i = 1; i < points.length; i++) {
+    const w = points.slice(i, i + CLIMB_WINDOW);
+    if (rate(points[i]) >= threshold && w.reduce((a, p) => a + rate(p), 0) / w.length >= threshold) return points[i].step;
+  }
+  return undefined;
+}
 
 export type FoldOptions = { groupsPerSide?: number; samplesPerGroup?: number };
 
@@ -61,11 +81,21 @@ export function foldReport(records: readonly ReportEvent[], o: FoldOptions = {})
   const m: ReportModel = {
     runId: items[0].event.runId, started: v.started?.event, startedAt: v.started?.event.startedAt, finished: v.finished?.event, finishedAt,
     steps: v.updates.map((u) => u.event).sort((a, b) => a.step - b.step), evals: [...evals.values()], deadLettered: v.deadLetters.length,
+    checks: [],
   };
   const scorerOf = new Map(m.steps.map((u) => [u.step, updateScorer(v, u)]));
   const groups = sampledGroups(v).map((g) => g.event);
   const side = (step: number) => sampleSide(step, groups, v, scorerOf.get(step), o);
   const sampledSteps = [...new Set(groups.map((g) => g.step))].sort((a, b) => a - b);
+  const perStep = new Map<number, CheckPoint>();
+  for (const g of groups) {
+    const p = perStep.get(g.step) ?? { step: g.step, samples: 0, selfChecks: 0 };
+    p.samples += g.samples.length;
+    p.selfChecks += g.samples.filter((x) => isSelfCheck(x.text)).length;
+    perStep.set(g.step, p);
+  }
+  m.checks = sampledSteps.map((k) => perStep.get(k)!);
+  m.climbStep = climbStep(m.checks);
   if (sampledSteps.length) {
     m.before = side(sampledSteps[0]);
     if (sampledSteps.length > 1) m.after = side(sampledSteps.at(-1)!);

@@ -1,6 +1,6 @@
 // The report's HTML sections: run header, step table, evaluation table, sample responses. Every
 // string from the log goes through `esc`; the only unescaped markup is the charts' SVG.
-import { isSelfCheck } from "../../domain/reward/selfcheck.ts";
+import { isSelfCheck, MARKERS_ALL } from "../../domain/reward/selfcheck.ts";
 import { evalSampling, type Evaluated, type PolicyUpdated } from "../../streams/events/index.ts";
 import type { RenderedChart } from "./charts.ts";
 import type { GroupView, ReportModel, SampleSide, SampleView } from "./fold.ts";
@@ -21,6 +21,23 @@ const MAX_TEXT = 4000;
 function clip(text: string): string {
   if (!text) return `<span class="empty">(empty)</span>`;
   return text.length <= MAX_TEXT ? esc(text) : `${esc(text.slice(0, MAX_TEXT))}<span class="more">… (${text.length - MAX_TEXT} more characters)</span>`;
+}
+
+/** A self-checking response's text with its re-check marker words highlighted (after escaping: the markers
+ * are plain words, so they survive `esc` unchanged). */
+function clipChecked(text: string, selfCheck: boolean): string {
+  const t = clip(text);
+  return selfCheck && text ? t.replace(MARKERS_ALL(), (w) => `<mark class="check">${w}</mark>`) : t;
+}
+
+/** The aha section: accuracy, check rate and length per step on shared axes, the climb marked. */
+export function selfCheckSection(chart: RenderedChart | undefined, m: ReportModel): string {
+  if (!chart) return "";
+  const total = m.checks.reduce((a, p) => a + p.samples, 0), checked = m.checks.reduce((a, p) => a + p.selfChecks, 0);
+  const first = m.checks[0], last = m.checks.at(-1)!;
+  const r = (p: typeof first) => (p.samples ? (p.selfChecks / p.samples).toFixed(3) : "-");
+  const lead = `<p class="meta" id="selfcheck-summary">responses that check or revise their work (never rewarded as such): <b>${checked} of ${total}</b> sampled; rate ${r(first)} at step ${first.step} → ${r(last)} at step ${last.step}; ${m.climbStep === undefined ? "the rate does not climb" : `climbs at step <b>${m.climbStep}</b>`}</p>`;
+  return `<section id="selfcheck"><h2>Self-verification</h2>${lead}<div class="grid">${chartsFigure(chart)}</div></section>`;
 }
 
 type Obj = Record<string, unknown>;
@@ -215,7 +232,7 @@ function sampleCard(s: SampleView): string {
   const score = s.reward !== undefined ? ` reward ${esc(fmt(s.reward))} · format ${esc(fmt(s.format))} · accuracy ${esc(fmt(s.accuracy))}` : "";
   const ext = s.extracted !== undefined && s.extracted !== null ? ` · answer <code>${esc(s.extracted)}</code>` : "";
   const check = s.selfCheck ? ` <span class="badge selfcheck">self-check</span>` : "";
-  return `<div class="sample"><div class="meta">#${s.index} ${badge}${check}${score}${ext} · ${s.tokens} tokens · ${esc(s.finish)}</div><pre>${clip(s.text)}</pre></div>`;
+  return `<div class="sample"><div class="meta">#${s.index} ${badge}${check}${score}${ext} · ${s.tokens} tokens · ${esc(s.finish)}</div><pre>${clipChecked(s.text, s.selfCheck)}</pre></div>`;
 }
 
 function groupCard(g: GroupView): string {
@@ -237,8 +254,9 @@ export function trainingSamplesSection(m: ReportModel): string {
 
 type EvalSample = NonNullable<Evaluated["samples"]>[number];
 function evalSampleCard(s: EvalSample): string {
-  const check = isSelfCheck(s.text) ? ` <span class="badge selfcheck">self-check</span>` : "";
-  return `<div class="sample"><div class="meta">prompt ${esc(s.promptId)} <span class="badge ${esc(s.outcome)}">${esc(s.outcome)}</span>${check} reward ${esc(fmt(s.reward))}</div><pre>${clip(s.text)}</pre></div>`;
+  const checks = isSelfCheck(s.text);
+  const check = checks ? ` <span class="badge selfcheck">self-check</span>` : "";
+  return `<div class="sample"><div class="meta">prompt ${esc(s.promptId)} <span class="badge ${esc(s.outcome)}">${esc(s.outcome)}</span>${check} reward ${esc(fmt(s.reward))}</div><pre>${clipChecked(s.text, checks)}</pre></div>`;
 }
 
 /** Evaluation samples: for each benchmark, the earliest and the latest version that recorded samples. */

@@ -16,7 +16,7 @@ figcaption { font-weight: 600; margin-bottom: 4px; } figcaption small { font-wei
 table.data { border-collapse: collapse; background: var(--card); font-variant-numeric: tabular-nums; }
 table.data th, table.data td { border: 1px solid var(--line); padding: 4px 8px; text-align: right; white-space: nowrap; }
 table.data th { background: #eef0f4; } table.data .l { text-align: left; }
-tr.selfcheck td { background: #fff7e0; } td.delta { font-weight: 600; }
+tr.selfcheck td { background: #fff7e0; } mark.check { background: #ffe08a; color: inherit; font-weight: 600; } td.delta { font-weight: 600; }
 .callout { background: #fff7e0; border: 1px solid #f0d890; border-radius: 6px; padding: 8px 12px; }
 .scroll { overflow-x: auto; } details { margin: 10px 0; } summary { cursor: pointer; color: #344054; }
 .sides { display: grid; grid-template-columns: 1fr 1fr; gap: 16px; } .side { min-width: 0; }

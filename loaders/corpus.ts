@@ -19,6 +19,26 @@ export function scratchpad(a: number, b: number, digits: number): { steps: strin
   return { steps, sum: a + b };
 }
 
+/** The column sums without carries, from the lowest digit: 347+586 → 7+6=13,4+8=12,3+5=08. */
+export function columns(a: number, b: number, digits: number): string {
+  return Array.from({ length: digits }, (_, i) => {
+    const x = Math.floor(a / 10 ** i) % 10, y = Math.floor(b / 10 ** i) % 10;
+    return `${x}+${y}=${String(x + y).padStart(2, "0")}`;
+  }).join(",");
+}
+
+/** The carries over the column sums: 347+586 → 13,12+1=13,08+1=09 (a column without a carry in is its sum). */
+export function carries(a: number, b: number, digits: number): string {
+  let carry = 0;
+  return Array.from({ length: digits }, (_, i) => {
+    const c = (Math.floor(a / 10 ** i) % 10) + (Math.floor(b / 10 ** i) % 10);
+    const cs = String(c).padStart(2, "0"), t = c + carry;
+    const item = carry ? `${cs}+${carry}=${String(t).padStart(2, "0")}` : cs;
+    carry = Math.floor(t / 10);
+    return item;
+  }).join(",");
+}
+
 export const BOS = "<eos>";
 export const plainPrompt = (q: string) => `${BOS}Q: ${q}\n`;
 export const r1Prompt = (q: string) => `${BOS}Think: ${q}\n`;
@@ -45,16 +65,17 @@ export function document(kind: Kind, a: number, b: number, digits: number, r1Pro
       const redone = [...steps.slice(0, i), `${wrong},check ${steps[i]}`, ...steps.slice(i + 1)].join(",");
       return `${P}<think>${redone}</think><answer>\\boxed{${sum}}</answer>${eos}`;
     }
-    // the aha corpus (docs/aha.md): the sum stated at once (zero-padded to digits + 1), then the
-    // step-by-step working, which first restates the question: a tiny model reads the operands' digits by
-    // position, and with other digits (the stated sum) between the question and the working it misreads
-    // them; restated, they sit right before the working, where `explained` teaches it to read them
-    case "explained": return `${P}A: ${padded(sum, digits)}, Steps for ${q}: ${pad} A: ${sum}${eos}`;
-    case "r1_guess": return `${P}<think>${padded(sum, digits)}</think><answer>\\boxed{${sum}}</answer>${eos}`;
+    // the aha corpus (docs/aha.md). The quick pass adds the columns without carrying (7+6=13,4+8=12,3+5=08)
+    // and states the sum (zero-padded to digits + 1), carrying in its head: the slip-prone part. Written
+    // out, the carries go over the column sums just written (13,12+1=13,08+1=09). `explained` shows that
+    // worked solution outside the R1 format; `guess_check` is the same working in the R1 format, as a
+    // check (`, I check: ` is as long as `, carries: `: a tiny model reads back by position)
+    case "explained": return `${P}Steps: ${columns(a, b, digits)} so ${padded(sum, digits)}, carries: ${carries(a, b, digits)} A: ${sum}${eos}`;
+    case "r1_guess": return `${P}<think>${columns(a, b, digits)} so ${padded(sum, digits)}</think><answer>\\boxed{${sum}}</answer>${eos}`;
     case "guess_check": {
       // half of the checked sums are slips (a carry lost or added: off by 10^k), which the check corrects
       const guess = rng.next() < 0.5 ? slip(sum, digits, rng) : sum;
-      return `${P}<think>${padded(guess, digits)}, I check ${q}: ${pad} A: ${sum}</think><answer>\\boxed{${sum}}</answer>${eos}`;
+      return `${P}<think>${columns(a, b, digits)} so ${padded(guess, digits)}, I check: ${carries(a, b, digits)} A: ${sum}</think><answer>\\boxed{${sum}}</answer>${eos}`;
     }
   }
 }

@@ -6,5 +6,5 @@ export { strictFormat, looseFormat, formatChecks } from "./format.ts";
 export { lastBoxed, lenientAnswer, answerTagContent } from "./extract.ts";
 export { rewardSpecOf, scorerOf, poolSettingsOf, groupScoredOf } from "./spec.ts";
 export { passed, evalMetrics, headlineMetric, type Judged } from "./metrics.ts";
-export { isSelfCheck, hasRevisedStep, thinkPart, firstStated, caughtAndFixed } from "./selfcheck.ts";
+export { isSelfCheck, hasRevisedStep, thinkPart, statedBeforeCheck, caughtAndFixed } from "./selfcheck.ts";
 export * from "./types.ts";

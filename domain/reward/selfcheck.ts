@@ -44,21 +44,25 @@ export function isSelfCheck(text: string): boolean {
   return MARKERS.test(think) || hasRevisedStep(think);
 }
 
-/** The first number the reasoning states (`0923` in `<think>0923, I check: …`), or null. */
-export function firstStated(text: string): number | null {
-  const m = /-?\d+(?:\.\d+)?/.exec(thinkPart(text));
-  return m ? Number(m[0]) : null;
+/** The last number the reasoning states before its first re-check marker (`0923` in `<think>… so 0923, I
+ * check: …`): the value the check is about; null without a marker or a number before it. */
+export function statedBeforeCheck(text: string): number | null {
+  const think = thinkPart(text);
+  const m = MARKERS.exec(think);
+  if (!m) return null;
+  const nums = think.slice(0, m.index).match(/\d+(?:\.\d+)?/g);
+  return nums ? Number(nums.at(-1)) : null;
 }
 
 /**
  * Whether a response's check caught and fixed a mistake: it checks or revises its work (isSelfCheck), its
  * final answer is correct (`correct`, from the verifier), and either one of its steps was computed twice
- * with different results, or the first value its reasoning stated differs from the final answer (`answer`).
+ * with different results, or the value it stated before its first re-check marker differs from the final
+ * answer (`answer`).
  */
 export function caughtAndFixed(text: string, answer: string | null, correct: boolean): boolean {
   if (!correct || answer === null || !isSelfCheck(text)) return false;
-  const think = thinkPart(text);
-  if (hasRevisedStep(think)) return true;
-  const first = firstStated(text);
-  return first !== null && Number.isFinite(Number(answer)) && first !== Number(answer);
+  if (hasRevisedStep(thinkPart(text))) return true;
+  const before = statedBeforeCheck(text);
+  return before !== null && Number.isFinite(Number(answer)) && before !== Number(answer);
 }

@@ -5,6 +5,9 @@
 // into parts that add up, a delta is smaller than the copy and rebuilds it.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { cli } from "../helpers/cli.ts";
 
 const root = new URL("../..", import.meta.url).pathname;
@@ -42,5 +45,24 @@ describe("benchmark smoke runs (issue 17)", () => {
     const object = shape.transport.find((t) => t.mode === "object")!, delta = shape.transport.find((t) => t.mode === "delta (f32 start)")!;
     assert.equal(object.bytesMoved, shape.fullBytes);
     assert.ok(delta.bytesMoved < object.bytesMoved / 4);
+  });
+
+  it("bench aha: configs/tiny-aha.yaml end to end, small (a 20-step base model, 2 GRPO steps), its table, curves and report", { timeout: 300_000 }, async () => {
+    const cache = mkdtempSync(join(tmpdir(), "zs-aha-smoke-"));
+    try {
+      const r = await cli(["bench", "aha", "--seeds", "1", "--steps", "2", "--set", "model.pretrain.steps=20", "--set", "model.pretrain.warmup=2",
+        "--set", "actor.global_batch_size=4", "--keep", join(cache, "keep"), "--json"], { cwd: root, env: { ZS_LOG_LEVEL: "error", ZS_CACHE_DIR: cache } }).done;
+      assert.equal(r.code, 0, r.stderr.slice(-3000));
+      assert.match(r.stdout, /\| seed \| greedy accuracy base → final \|/);
+      const [res] = JSON.parse(r.stdout.trim().split("\n").at(-1)!) as { seed: number; curves: { steps: number }; base: { n: number; checkRate: number }; report: string; weightsDigest: string }[];
+      assert.equal(res.seed, 1);
+      assert.equal(res.curves.steps, 2);
+      assert.equal(res.base.n, 256 * 4, "every held-out problem sampled 4 times");
+      assert.match(res.weightsDigest, /^sha256:[0-9a-f]{64}$/);
+      assert.match(readFileSync(res.report, "utf8"), /id="selfcheck"/, "the report has the self-verification section");
+      rmSync(res.report, { force: true });
+    } finally {
+      rmSync(cache, { recursive: true, force: true });
+    }
   });
 });

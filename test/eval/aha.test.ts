@@ -5,11 +5,11 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { describe, it } from "node:test";
-import { document, documents, padded, slip } from "../../loaders/corpus.ts";
+import { carries, columns, document, documents, padded, slip } from "../../loaders/corpus.ts";
 import { taskRows } from "../../loaders/tasks.ts";
 import { CharTokenizer } from "../../loaders/tokenizer.ts";
 import { Rng } from "../../domain/rng.ts";
-import { caughtAndFixed, firstStated, isSelfCheck } from "../../domain/reward/selfcheck.ts";
+import { caughtAndFixed, isSelfCheck, statedBeforeCheck } from "../../domain/reward/selfcheck.ts";
 import { climbStep, type CheckPoint } from "../../offline/report/fold.ts";
 import { buildReport } from "../../offline/report/index.ts";
 import { curves } from "../../scripts/bench-aha.ts";
@@ -41,18 +41,27 @@ describe("addition with mixed digit counts", () => {
 
 describe("the aha corpus", () => {
   const tok = new CharTokenizer();
-  it("restates the question right before the working, in a check as in an explained document", () => {
+  it("writes the quick pass, the worked carries and the check as docs/aha.md describes, the check's carries where the explained carries are", () => {
+    assert.equal(columns(347, 586, 3), "7+6=13,4+8=12,3+5=08");
+    assert.equal(carries(347, 586, 3), "13,12+1=13,08+1=09");
+    assert.equal(carries(123, 456, 3), "09,07,05");
+    assert.equal(carries(951, 49, 3), "10,09+1=10,09+1=10");
     const rng = new Rng(3);
     for (let i = 0; i < 200; i++) {
-      const a = rng.int(100, 1000), b = rng.int(100, 1000);
-      const ex = document("explained", a, b, 3, true, rng), ck = document("guess_check", a, b, 3, true, rng);
-      const pad = document("steps", a, b, 3, false, rng).match(/Steps: ([0-9+=,]+) A:/)![1];
-      assert.equal(ex, `<eos>Think: ${a}+${b}\nA: ${String(a + b).padStart(4, "0")}, Steps for ${a}+${b}: ${pad} A: ${a + b}<eos>`);
-      assert.match(ck, new RegExp(`^<eos>Think: ${a}\\+${b}\\n<think>(\\d{4}), I check ${a}\\+${b}: ${pad.replace(/\+/g, "\\+")} A: ${a + b}</think><answer>\\\\boxed\\{${a + b}\\}</answer><eos>$`));
-      assert.ok(tok.encode(ck).length <= 16 + 72, "prompt and response fit the config's lengths");
+      const a = rng.int(100, 1000), b = rng.int(100, 1000), s = a + b, p = String(s).padStart(4, "0");
+      const cols = columns(a, b, 3), car = carries(a, b, 3);
+      const ex = document("explained", a, b, 3, true, rng), quick = document("r1_guess", a, b, 3, true, rng), ck = document("guess_check", a, b, 3, true, rng);
+      assert.equal(ex, `<eos>Think: ${a}+${b}\nSteps: ${cols} so ${p}, carries: ${car} A: ${s}<eos>`);
+      assert.equal(quick, `<eos>Think: ${a}+${b}\n<think>${cols} so ${p}</think><answer>\\boxed{${s}}</answer><eos>`);
+      const m = /^<eos>Think: (\d+)\+(\d+)\n<think>([0-9+=,]+) so (\d{4}), I check: ([0-9+=,]+) A: (\d+)<\/think><answer>\\boxed\{(\d+)\}<\/answer><eos>$/.exec(ck);
+      assert.ok(m, ck);
+      assert.deepEqual([m[3], m[5], m[6], m[7]], [cols, car, String(s), String(s)]);
+      // the carries are read back over the same span in both: column sums, the stated sum, a marker of one length
+      assert.equal(", I check: ".length, ", carries: ".length);
+      assert.ok(tok.encode(ck).length <= 16 + 80, "prompt and response fit the config's lengths");
       assert.ok(isSelfCheck(ck.slice(ck.indexOf("<think>"))));
-      assert.ok(!isSelfCheck(document("r1_guess", a, b, 3, true, rng).slice(ck.indexOf("<think>"))));
-      assert.ok(!isSelfCheck(ex), "an explained answer is not a check");
+      assert.ok(!isSelfCheck(quick.slice(quick.indexOf("<think>"))));
+      assert.ok(!isSelfCheck(ex), "a worked solution is not a check");
     }
   });
 
@@ -62,7 +71,7 @@ describe("the aha corpus", () => {
     for (let i = 0; i < 400; i++) {
       const a = rng.int(100, 1000), b = rng.int(100, 1000);
       const d = document("guess_check", a, b, 3, true, rng);
-      const g = Number(/<think>(\d+),/.exec(d)![1]);
+      const g = Number(/ so (\d+), I check/.exec(d)![1]);
       if (g !== a + b) {
         slips++;
         assert.ok(Math.log10(Math.abs(g - (a + b))) % 1 === 0, `${g} vs ${a + b}`);
@@ -80,9 +89,9 @@ describe("the aha corpus", () => {
     const it1 = documents(spec, new Set());
     const docs = Array.from({ length: 20_000 }, () => it1.next().value as string);
     const share = (re: RegExp) => docs.filter((d) => re.test(d)).length / docs.length;
-    assert.ok(Math.abs(share(/, I check \d+\+\d+: /) - 0.01) < 0.004, `checks ${share(/, I check \d+\+\d+: /)}`);
-    assert.ok(Math.abs(share(/<think>\d+<\/think>/) - 0.22) < 0.02);
-    assert.ok(Math.abs(share(/A: \d+, Steps for /) - 0.30) < 0.02);
+    assert.ok(Math.abs(share(/, I check: /) - 0.01) < 0.004, `checks ${share(/, I check: /)}`);
+    assert.ok(Math.abs(share(/ so \d+<\/think>/) - 0.22) < 0.02);
+    assert.ok(Math.abs(share(/, carries: /) - 0.30) < 0.02);
     assert.equal(share(/\d,check \d/), 0, "no recheck documents");
     // the default corpus: the same documents whether or not the aha keys exist in the schema
     const def = loadConfig("configs/tiny-r1-zero.yaml").model.pretrain!;
@@ -97,8 +106,8 @@ describe("the aha corpus", () => {
 
 describe("caught and fixed", () => {
   it("needs a check, a correct final answer, and a first stated value (or a revised step) that differs from it", () => {
-    const t = (g: string, s: string) => `<think>${g}, I check: 7+6+0=13,4+8+1=13,3+5+1=09 A: ${s}</think><answer>\\boxed{${s}}</answer>`;
-    assert.equal(firstStated(t("0923", "933")), 923);
+    const t = (g: string, s: string) => `<think>7+6=13,4+8=12,3+5=08 so ${g}, I check: 13,12+1=13,08+1=09 A: ${s}</think><answer>\\boxed{${s}}</answer>`;
+    assert.equal(statedBeforeCheck(t("0923", "933")), 923);
     assert.equal(caughtAndFixed(t("0923", "933"), "933", true), true);
     assert.equal(caughtAndFixed(t("0933", "933"), "933", true), false, "the first value was right: nothing caught");
     assert.equal(caughtAndFixed(t("0923", "923"), "923", false), false, "wrong in the end");
@@ -122,7 +131,7 @@ describe("the climb rule and the report's self-verification section", () => {
     const events: ZsEvent[] = [runStarted(runId)];
     for (let step = 1; step <= 12; step++) {
       const texts = Array.from({ length: 4 }, (_, i) => (step >= 4 && i < 3) || (step === 1 && i === 0)
-        ? `<think>0923, I check: 7+6+0=13 A: 933</think><answer>\\boxed{933}</answer>` : `<think>0923</think><answer>\\boxed{923}</answer>`);
+        ? `<think>7+6=13,4+8=12,3+5=08 so 0923, I check: 13,12+1=13,08+1=09 A: 933</think><answer>\\boxed{933}</answer>` : `<think>7+6=13,4+8=12,3+5=08 so 0923</think><answer>\\boxed{923}</answer>`);
       const g = groupSampled(runId, step, 0, 4);
       g.samples = g.samples.map((x, i) => ({ ...x, text: texts[i] }));
       const sc = groupScored(runId, step, 0, texts.map((t) => (t.includes("check") ? 1 : 0)));

@@ -98,7 +98,7 @@ describe("report of a real tiny run, rendered in headless Chromium", () => {
     const { page, done } = await open(file);
     const charts = await chartChecks(page);
     // a synchronous run records its sampler–trainer mismatch (0 here: sampler and trainer give the same bits), not drawn staleness
-    const expected = [...TRAINING_CHARTS.map((c) => `chart-${c.id}`), "chart-mismatch", "chart-mismatch-gap", "chart-eval"];
+    const expected = [...TRAINING_CHARTS.map((c) => `chart-${c.id}`), "chart-mismatch", "chart-mismatch-gap", "chart-selfcheck", "chart-eval"];
     assert.deepEqual(charts.map((c) => c.id), expected);
     assertRendered(charts);
     const evalRows = await page.$$eval("#eval-table tbody tr", (rows) => rows.map((r) => (r as HTMLElement).innerText));
@@ -132,7 +132,7 @@ describe("report of a real tiny run, rendered in headless Chromium", () => {
     assert.equal(await reportCommand([out.runId, "--server", bus.server.url, "--out", single]), 0);
     const one = await open(single);
     const charts = await chartChecks(one.page);
-    assert.deepEqual(charts.map((c) => c.id), [...TRAINING_CHARTS, ...OFF_POLICY_CHARTS].map((c) => `chart-${c.id}`).concat("chart-eval"));
+    assert.deepEqual(charts.map((c) => c.id), [...TRAINING_CHARTS, ...OFF_POLICY_CHARTS].map((c) => `chart-${c.id}`).concat("chart-selfcheck", "chart-eval"));
     assertRendered(charts);
     assert.match(await one.page.locator("#off-policy-settings").innerText(), /max staleness\s+1 \(step k sampled by policy v\(k − 1\)\)[\s\S]*tis, cap 2[\s\S]*on, at most 1 fill rounds/);
     one.done();

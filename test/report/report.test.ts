@@ -47,7 +47,7 @@ describe("report from constructed events", () => {
 
   it("draws one SVG per training chart, each with a line through every step's value", () => {
     const { html, charts } = buildReport(events);
-    assert.deepEqual(charts.map((c) => c.id), [...TRAINING_CHARTS.map((c) => c.id), "eval"]);
+    assert.deepEqual(charts.map((c) => c.id), [...TRAINING_CHARTS.map((c) => c.id), "selfcheck", "eval"]);
     for (const spec of TRAINING_CHARTS) {
       const svg = chartSvg(html, spec.id);
       const lines = seriesLines(svg);
@@ -88,7 +88,7 @@ describe("report from constructed events", () => {
     assert.ok(html.includes("just 2 &lt;script&gt;alert(&quot;pwned&quot;)&lt;/script&gt;"));
     assert.ok(html.includes("eval &lt;script&gt;"));
     assert.ok(html.includes("What is 1+1? &lt;img src=x onerror=alert(1)&gt;"));
-    assert.match(html, /id="samples-training"[\s\S]*Before: step 0, policy v0[\s\S]*After: step 2, policy v2[\s\S]*check: 2-1 = 1&lt;\/think&gt;/);
+    assert.match(html, /id="samples-training"[\s\S]*Before: step 0, policy v0[\s\S]*After: step 2, policy v2[\s\S]*<mark class="check">check<\/mark>: 2-1 = 1&lt;\/think&gt;/);
     assert.match(html, /id="samples-eval"[\s\S]*Before: policy v0[\s\S]*After: policy v3/);
     // self-checking responses (the evaluator's rule) are counted over all of the step's samples and marked
     assert.deepEqual([model.before?.selfChecks, model.before?.samples, model.after?.selfChecks, model.after?.samples], [0, 4, 2, 4]);

@@ -22,9 +22,9 @@ import { modelCacheDir } from "../cli/launch.ts";
 import { evaluateRun } from "../offline/eval/index.ts";
 import { ensurePretrained } from "../offline/pretrain.ts";
 import { defaultReportPath, foldReport, writeReport } from "../offline/report/index.ts";
-import { loadConfig, type Qwen2Config, type RunConfig } from "../streams/config.ts";
+import { loadConfig, type RunConfig } from "../streams/config.ts";
 import { EventLog } from "../streams/eventlog.ts";
-import type { PolicyUpdated, ZsEvent } from "../streams/events/index.ts";
+import { modelConfigOf, type PolicyUpdated, type ZsEvent } from "../streams/events/index.ts";
 import { startLocalServer } from "../streams/nats-server.ts";
 import { kernelSet, Policy } from "../native/index.ts";
 import { loadTokenizer, type Tokenizer } from "../loaders/tokenizer.ts";
@@ -152,7 +152,9 @@ async function oneSeed(file: string, seed: number, o: { steps?: number; sets: st
     try {
       const greedy = async (v: number) => (await evaluateRun(log, out.runId, { version: v, bench: "heldout", k: 1, temperature: 0 }))[0].metrics.accuracy;
       const baseGreedy = await greedy(0), finalGreedy = await greedy(out.version);
-      const finalPolicy = Policy.fromSafetensors(await log.getBlob(out.runId, out.weightsDigest), cfg.model.arch as Qwen2Config);
+      const started = await log.runStarted(out.runId);
+      if (!started) throw new Error(`run ${out.runId} has no RunStarted event`);
+      const finalPolicy = Policy.fromSafetensors(await log.getBlob(out.runId, out.weightsDigest), modelConfigOf(started));
       let final: Sampled;
       try { final = await sampleHeldout(finalPolicy, cfg, tok, seed); } finally { finalPolicy.dispose(); }
       const records = await log.replayAll(out.runId);

@@ -41,14 +41,13 @@ const addition: TaskFamily = {
     const digits = intParam(params, "digits", 3, 1, 9);
     const minDigits = params.min_digits === undefined ? undefined : intParam(params, "min_digits", digits, 1, digits);
     const [lo0, hi0] = operandRange(minDigits ?? digits);
-    const [lo1, hi1] = operandRange(digits);
     const heldN = Math.min(256, Math.floor((hi0 - lo0) ** 2 / 10));
     const held = new Set<string>();
     const heldRng = new Rng(HELDOUT_KEY, digits);
     const heldRows: TaskRow[] = [];
     const tag = minDigits === undefined || minDigits === digits ? `add${digits}` : `add${minDigits}-${digits}`;
     while (heldRows.length < heldN) {
-      const [lo, hi] = minDigits === undefined || minDigits === digits ? [lo1, hi1] : operandRange(rowDigits(heldRng, minDigits, digits));
+      const [lo, hi] = operandRange(rowDigits(heldRng, minDigits, digits));   // no draw unless the counts are mixed
       const a = heldRng.int(lo, hi), b = heldRng.int(lo, hi);
       const q = `${a}+${b}`;
       if (held.has(q)) continue;
@@ -59,7 +58,7 @@ const addition: TaskFamily = {
     const rng = new Rng(seed, digits, 1);
     const out: TaskRow[] = [];
     while (out.length < size) {
-      const [lo, hi] = minDigits === undefined || minDigits === digits ? [lo1, hi1] : operandRange(rowDigits(rng, minDigits, digits));
+      const [lo, hi] = operandRange(rowDigits(rng, minDigits, digits));
       const a = rng.int(lo, hi), b = rng.int(lo, hi);
       const q = `${a}+${b}`;
       if (held.has(q)) continue;

@@ -85,7 +85,6 @@ export function foldReport(records: readonly ReportEvent[], o: FoldOptions = {})
   };
   const scorerOf = new Map(m.steps.map((u) => [u.step, updateScorer(v, u)]));
   const groups = sampledGroups(v).map((g) => g.event);
-  const side = (step: number) => sampleSide(step, groups, v, scorerOf.get(step), o);
   const sampledSteps = [...new Set(groups.map((g) => g.step))].sort((a, b) => a - b);
   const perStep = new Map<number, CheckPoint>();
   for (const g of groups) {
@@ -94,6 +93,7 @@ export function foldReport(records: readonly ReportEvent[], o: FoldOptions = {})
     p.selfChecks += g.samples.filter((x) => isSelfCheck(x.text)).length;
     perStep.set(g.step, p);
   }
+  const side = (step: number) => sampleSide(step, groups, v, scorerOf.get(step), perStep.get(step)!, o);
   m.checks = sampledSteps.map((k) => perStep.get(k)!);
   m.climbStep = climbStep(m.checks);
   if (sampledSteps.length) {
@@ -104,17 +104,16 @@ export function foldReport(records: readonly ReportEvent[], o: FoldOptions = {})
 }
 
 function sampleSide(
-  step: number, groups: GroupSampled[], v: RunView, scorer: string | undefined, o: FoldOptions,
+  step: number, groups: GroupSampled[], v: RunView, scorer: string | undefined, checks: CheckPoint, o: FoldOptions,
 ): SampleSide {
   const nGroups = o.groupsPerSide ?? 3;
   const nSamples = o.samplesPerGroup ?? 4;
   const all = groups.filter((g) => g.step === step).sort((a, b) => a.slot - b.slot);
-  const texts = all.flatMap((g) => g.samples.map((x) => x.text));
   return {
     step,
     policyVersion: all[0]?.policyVersion ?? step,
-    samples: texts.length,
-    selfChecks: texts.filter(isSelfCheck).length,
+    samples: checks.samples,
+    selfChecks: checks.selfChecks,
     groups: all.slice(0, nGroups).map((g) => {
       const scores = v.groups.get(g.groupId)?.scored;
       const s = (scorer ? scores?.get(scorer)?.event : undefined) ?? [...(scores?.values() ?? [])][0]?.event;

@@ -53,6 +53,8 @@ export type SampleResult = { tokens: Int32Array; logprobs: Float32Array; finish:
  * on in fp32: the same bits as an fp32 model holding those rounded values, in half the memory. It cannot train.
  */
 export type { WeightDtype };
+/** The precision of the products (Policy.computeDtype, model.compute_dtype). */
+export type ComputeDtype = "f32" | "bf16";
 export type TensorEntry = { name: string; shape: number[]; offset: number; numel: number; decay: boolean };
 
 type Handle = object;
@@ -158,6 +160,16 @@ export class Policy {
   }
   /** The dtype of the weights in memory. */
   get dtype(): WeightDtype { return native().dtype(this.handle); }
+  /**
+   * The precision of the linear layers' products (the LM head included) in forward, backward and sampling
+   * (model.compute_dtype): "f32", or "bf16" — every operand rounded to bf16 (nearest even), fp32 accumulation;
+   * weights, norms, attention, softmax, loss and optimizer stay fp32. On this kernel set bf16 is emulated
+   * (exact products of the rounded values), so its bits are the fp32 kernel's on rounded operands.
+   * A setting of this policy (clones keep it), not of its weights: digests do not depend on it.
+   */
+  get computeDtype(): ComputeDtype { return native().compute(this.handle); }
+  /** Sets computeDtype; returns this policy. */
+  withCompute(compute: ComputeDtype): this { native().setCompute(this.handle, compute); return this; }
   async save(dir: string): Promise<void> {
     await mkdir(dir, { recursive: true });
     const cfg = { architectures: ["Qwen2ForCausalLM"], model_type: "qwen2", hidden_act: "silu", torch_dtype: this.dtype === "bf16" ? "bfloat16" : "float32", ...this.config };

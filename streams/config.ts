@@ -111,6 +111,9 @@ export const ModelSpec = z.strictObject({
   // the frozen copies (the generators' policies, the KL reference) in memory and on the bus: f32, or bf16
   // (rounded to nearest even: half the bytes); the trained policy keeps f32 master weights and moments
   dtype: z.enum(["f32", "bf16"]).optional(),   // unset: f32
+  // the precision of every linear layer's products, in every role (sampling, reference, training): f32, or
+  // bf16 operands with fp32 accumulation (master weights, moments, norms, attention and the loss stay fp32)
+  compute_dtype: z.enum(["f32", "bf16"]).optional(),   // unset: f32
 }).refine((m) => (m.path ? 1 : 0) + (m.arch ? 1 : 0) === 1, {
   message: "give exactly one of model.path (pretrained weights) or model.arch (random init)", path: ["path"],
 }).refine((m) => !m.path || (m.init_seed === undefined && m.init_std === undefined), {
@@ -120,6 +123,8 @@ export const INIT_SEED = 0;
 /** model.dtype: the dtype of a run's frozen copies (generators' policies, the KL reference). */
 export function frozenDtype(cfg: { model: { dtype?: "f32" | "bf16" } }): "f32" | "bf16" { return cfg.model.dtype ?? "f32"; }
 export const INIT_STD = 0.02;
+/** model.compute_dtype: the precision of the products of every policy a run computes with. */
+export function computeDtype(cfg: { model: { compute_dtype?: "f32" | "bf16" } }): "f32" | "bf16" { return cfg.model.compute_dtype ?? "f32"; }
 
 export const TokenizerSpec = z.discriminatedUnion("type", [
   z.strictObject({ type: z.literal("hf"), path: z.string().min(1) }),   // a directory or tokenizer.json

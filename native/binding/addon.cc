@@ -116,11 +116,25 @@ Napi::Value Clone(const Napi::CallbackInfo& info) {
   std::lock_guard<std::mutex> lk(m->mu);
   return guard(info.Env(), [&] {
     auto c = std::make_shared<zs::Model>(m->cfg, d);
+    c->compute = m->compute;
     if (d == m->dtype) { c->params = m->params; c->params16 = m->params16; return wrap_model(info.Env(), c); }
     if (d == zs::Dtype::f32) { m->read_f32(c->params.data()); return wrap_model(info.Env(), c); }  // widening: exact
     c->set_from_f32_as_bf16(m->params.data());                                                      // rounding
     return wrap_model(info.Env(), c);
   });
+}
+
+// setCompute(model, "f32" | "bf16"): the precision of the model's linear layers (model.h); compute(model).
+Napi::Value SetCompute(const Napi::CallbackInfo& info) {
+  auto m = model_of(info[0]);
+  const std::string s = info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : std::string();
+  if (s != "f32" && s != "bf16") throw Napi::TypeError::New(info.Env(), "expected \"f32\" or \"bf16\" for compute, got " + describe(info[1]));
+  std::lock_guard<std::mutex> lk(m->mu);  // never between the steps of a running call
+  m->compute = s == "bf16" ? zs::Compute::bf16 : zs::Compute::f32;
+  return info.Env().Undefined();
+}
+Napi::Value ComputeOf(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), model_of(info[0])->compute == zs::Compute::bf16 ? "bf16" : "f32");
 }
 
 Napi::Value DtypeOf(const Napi::CallbackInfo& info) {
@@ -380,7 +394,7 @@ Napi::Value PoolStress(const Napi::CallbackInfo& info) {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   auto fn = [&](const char* name, Napi::Value (*f)(const Napi::CallbackInfo&)) { exports.Set(name, Napi::Function::New(env, f, name)); };
   fn("create", Create); fn("fromBytes", FromBytes); fn("loadFile", LoadFile); fn("toBytes", ToBytes);
-  fn("clone", Clone); fn("dtype", DtypeOf); fn("numParams", NumParams); fn("dispose", Dispose); fn("table", Table);
+  fn("clone", Clone); fn("dtype", DtypeOf); fn("setCompute", SetCompute); fn("compute", ComputeOf); fn("numParams", NumParams); fn("dispose", Dispose); fn("table", Table);
   fn("copyParams", CopyParams); fn("setParams", SetParams); fn("zeroGrad", ZeroGrad); fn("releaseBuffers", ReleaseBuffers);
   fn("forward", Forward); fn("logprobs", Logprobs); fn("accumulate", Accumulate); fn("sample", Sample);
   fn("setThreads", SetThreads); fn("getThreads", GetThreads); fn("poolWorkerItems", PoolWorkerItems); fn("poolStress", PoolStress);

@@ -89,6 +89,7 @@ struct PackedWeights {
   std::vector<uint16_t> buf16;
   std::vector<size_t> qkv, o, gu, down;
   size_t head = 0;
+  Compute compute = Compute::f32;
   explicit PackedWeights(const Model& m) {
     const Config& c = m.cfg;
     const int C = c.hidden_size, HD = c.num_attention_heads * c.head_dim, F = c.intermediate_size;
@@ -99,11 +100,15 @@ struct PackedWeights {
       gu.push_back(reserve(C, 2 * F)); down.push_back(reserve(F, C));
     }
     head = reserve(C, c.vocab_size);
-    const bool half = m.dtype == Dtype::bf16;
+    // bf16 panels for a bf16 copy, and for compute bf16 (fp32 weights rounded as they are packed)
+    const bool half = m.dtype == Dtype::bf16 || m.compute == Compute::bf16;
+    compute = m.compute;
     if (half) buf16.resize(total); else buf.resize(total);
     auto pack = [&](size_t at, size_t off, int I, int O) {
       WeightRef w = m.mat(off);
-      if (half) matmul_pack_weight_bf16(&buf16[at], w.h, I, O); else matmul_pack_weight(&buf[at], w.f, I, O);
+      if (w.h) matmul_pack_weight_bf16(&buf16[at], w.h, I, O);
+      else if (half) matmul_pack_weight_f32_as_bf16(&buf16[at], w.f, I, O);
+      else matmul_pack_weight(&buf[at], w.f, I, O);
     };
     for (int l = 0; l < c.num_hidden_layers; l++) {
       const LayerOffsets& lo = m.layers[l];
@@ -116,7 +121,7 @@ struct PackedWeights {
   }
   // out (N,O) = in (N,I) @ the matrix packed at `at` (+ b)
   void forward(float* out, const float* in, size_t at, const float* b, int N, int I, int O) const {
-    if (!buf16.empty()) matmul_forward_prepacked_bf16(out, in, &buf16[at], b, N, I, O);
+    if (!buf16.empty()) matmul_forward_prepacked_bf16(out, in, &buf16[at], b, N, I, O, compute);
     else matmul_forward_prepacked(out, in, &buf[at], b, N, I, O);
   }
 };

@@ -81,8 +81,10 @@ void kernel_rows(int m, float* C, long ldc, const float* Ap, const TB* Bp, int K
 // Per-thread packing buffer for a block of A: tiles of MR rows, Ap[tile][k][MR] (static, no allocation).
 thread_local float a_pack[(RB / MR) * KC * MR];
 
-// Packs rows [r0,r1) x k [k0,k0+kc) of A(r,k) = A[r*rs + k*ks] into a_pack.
-void pack_a(const float* A, long rs, long ks, int r0, int r1, int k0, int kc) {
+inline float round_bf16(float x) { return bf16_to_f32(f32_to_bf16(x)); }
+
+// Packs rows [r0,r1) x k [k0,k0+kc) of A(r,k) = A[r*rs + k*ks] into a_pack (rounded to bf16 when round).
+void pack_a(const float* A, long rs, long ks, int r0, int r1, int k0, int kc, bool round) {
   for (int r = r0; r < r1; r += MR) {
     float* dst = a_pack + (size_t)((r - r0) / MR) * KC * MR;
     int m = std::min(MR, r1 - r);
@@ -97,12 +99,16 @@ void pack_a(const float* A, long rs, long ks, int r0, int r1, int k0, int kc) {
         for (int i = 0; i < m; i++) dst[k * MR + i] = src[i * rs];
       }
     }
+    if (round)
+      for (int k = 0; k < kc; k++)
+        for (int i = 0; i < m; i++) dst[k * MR + i] = round_bf16(dst[k * MR + i]);
   }
 }
 
 // C(M,Ncols) (+)= A(M,K) @ B, with A(r,k) = A[r*rs + k*ks] and B packed into panels Bp[p][k][16].
 template <class TB>
-void gemm(float* C, long ldc, const float* A, long rs, long ks, const TB* Bp, int M, int Ncols, int K, bool accumulate) {
+void gemm(float* C, long ldc, const float* A, long rs, long ks, const TB* Bp, int M, int Ncols, int K, bool accumulate,
+          bool round_a) {
   // Tasks: row blocks x panel groups. A row block is packed once per k block and reused across its
   // panels, so panel groups are only split when there are too few row blocks to share out.
   int panels = (Ncols + NR - 1) / NR;
@@ -116,7 +122,7 @@ void gemm(float* C, long ldc, const float* A, long rs, long ks, const TB* Bp, in
     for (int k0 = 0; k0 < K; k0 += KC) {
       int kc = std::min(KC, K - k0);
       bool load = accumulate || k0 > 0;
-      pack_a(A, rs, ks, r0, r1, k0, kc);
+      pack_a(A, rs, ks, r0, r1, k0, kc, round_a);
       for (int p = p0; p < p1; p++) {
         const TB* B = Bp + (size_t)p * K * NR + (size_t)k0 * NR;
         int nc = std::min(NR, Ncols - p * NR);
@@ -132,6 +138,7 @@ void gemm(float* C, long ldc, const float* A, long rs, long ks, const TB* Bp, in
 inline void put(float* d, int j, float v) { d[j] = v; }
 inline void put(float* d, int j, uint16_t h) { d[j] = bf16_to_f32(h); }
 inline void put(uint16_t* d, int j, uint16_t h) { d[(j & 3) | (j & 4) << 1 | (j & 8) >> 1] = h; }
+inline void put(uint16_t* d, int j, float v) { put(d, j, f32_to_bf16(v)); }  // compute bf16: rounded as packed
 
 // Bp[p][k][j] = B(k, p*16+j) where B(k,j) = src[k*sk + j*sj]; zero past Ncols.
 template <class TD, class TS>
@@ -167,28 +174,45 @@ size_t matmul_packed_weight_halves(int I, int O) { return panel_floats(I, O); }
 
 void matmul_pack_weight_bf16(uint16_t* wp, const uint16_t* w, int I, int O) { pack_b(wp, w, 1, I, I, O); }
 
-void matmul_forward_prepacked_bf16(float* out, const float* in, const uint16_t* wp, const float* b, int N, int I, int O) {
-  gemm(out, O, in, I, 1, wp, N, O, I, false);
+void matmul_pack_weight_f32_as_bf16(uint16_t* wp, const float* w, int I, int O) { pack_b(wp, w, 1, I, I, O); }
+
+void matmul_forward_prepacked_bf16(float* out, const float* in, const uint16_t* wp, const float* b, int N, int I, int O,
+                                   Compute cmp) {
+  gemm(out, O, in, I, 1, wp, N, O, I, false, cmp == Compute::bf16);
   if (b) add_bias(out, b, N, O);
 }
 
-void matmul_forward(float* out, float* pack, const float* in, WeightRef w, const float* b, int N, int I, int O) {
-  if (w.f) { matmul_forward(out, pack, in, w.f, b, N, I, O); return; }
-  float* Bp = (float*)(((uintptr_t)pack + 31) & ~(uintptr_t)31);
-  pack_b(Bp, w.h, 1, I, I, O);
-  gemm(out, O, in, I, 1, Bp, N, O, I, false);
+// The packing workspace, 32-byte aligned; compute bf16 packs B as bf16 panels (half the bytes) in it.
+static float* aligned(float* pack) { return (float*)(((uintptr_t)pack + 31) & ~(uintptr_t)31); }
+
+// out (+)= A @ B with B(k,j) = src[k*sk + j*sj] packed here: fp32 panels, or bf16 panels for compute bf16.
+template <class TS>
+static void gemm_packing(float* C, long ldc, const float* A, long rs, long ks, float* pack, const TS* src, long sk, long sj,
+                         int M, int Ncols, int K, bool accumulate, Compute cmp) {
+  if (cmp == Compute::bf16) {
+    uint16_t* Bp = (uint16_t*)aligned(pack);
+    pack_b(Bp, src, sk, sj, K, Ncols);
+    gemm(C, ldc, A, rs, ks, Bp, M, Ncols, K, accumulate, true);
+  } else {
+    float* Bp = aligned(pack);
+    pack_b(Bp, src, sk, sj, K, Ncols);
+    gemm(C, ldc, A, rs, ks, Bp, M, Ncols, K, accumulate, false);
+  }
+}
+
+void matmul_forward(float* out, float* pack, const float* in, WeightRef w, const float* b, int N, int I, int O, Compute cmp) {
+  if (w.f) { matmul_forward(out, pack, in, w.f, b, N, I, O, cmp); return; }
+  gemm_packing(out, O, in, I, 1, pack, w.h, 1, I, N, O, I, false, cmp);
   if (b) add_bias(out, b, N, O);
 }
 
 void matmul_forward_prepacked(float* out, const float* in, const float* wp, const float* b, int N, int I, int O) {
-  gemm(out, O, in, I, 1, wp, N, O, I, false);
+  gemm(out, O, in, I, 1, wp, N, O, I, false, false);
   if (b) add_bias(out, b, N, O);
 }
 
-void matmul_forward(float* out, float* pack, const float* in, const float* w, const float* b, int N, int I, int O) {
-  float* Bp = (float*)(((uintptr_t)pack + 31) & ~(uintptr_t)31);
-  pack_b(Bp, w, 1, I, I, O);  // B(k=i, j=o) = w[o*I + i]
-  gemm(out, O, in, I, 1, Bp, N, O, I, false);
+void matmul_forward(float* out, float* pack, const float* in, const float* w, const float* b, int N, int I, int O, Compute cmp) {
+  gemm_packing(out, O, in, I, 1, pack, w, 1, I, N, O, I, false, cmp);  // B(k=i, j=o) = w[o*I + i]
   if (b) add_bias(out, b, N, O);
 }
 
@@ -205,14 +229,9 @@ static void add_bias(float* out, const float* b, int N, int O) {
 }
 
 void matmul_backward(float* din, float* dw, float* db, float* pack, const float* dout, const float* in, const float* w,
-                     int N, int I, int O) {
-  float* Bp = (float*)(((uintptr_t)pack + 31) & ~(uintptr_t)31);
-  if (din) {
-    pack_b(Bp, w, I, 1, O, I);  // B(k=o, j=i) = w[o*I + i]
-    gemm(din, I, dout, O, 1, Bp, N, I, O, true);
-  }
-  pack_b(Bp, in, I, 1, N, I);  // B(k=n, j=i) = in[n*I + i]
-  gemm(dw, I, dout, 1, O, Bp, O, I, N, true);  // A(o, n) = dout[n*O + o]
+                     int N, int I, int O, Compute cmp) {
+  if (din) gemm_packing(din, I, dout, O, 1, pack, w, I, 1, N, I, O, true, cmp);  // B(k=o, j=i) = w[o*I + i]
+  gemm_packing(dw, I, dout, 1, O, pack, in, I, 1, O, I, N, true, cmp);  // B(k=n, j=i) = in[n*I + i]; A(o, n) = dout[n*O + o]
   if (db) {
     int chunks = (O + 63) / 64;
     parallel_for(chunks, [&](int c, int) {
@@ -225,28 +244,41 @@ void matmul_backward(float* din, float* dw, float* db, float* pack, const float*
   }
 }
 
-void matmul_forward_ref(float* out, const float* in, const float* w, const float* b, int N, int I, int O) {
+// An operand as the contract reads it: itself (f32) or rounded to nearest even bf16.
+static double opnd(float x, Compute cmp) {
+  if (cmp == Compute::f32) return x;
+  uint32_t u;
+  std::memcpy(&u, &x, 4);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return x;  // NaN
+  const uint32_t lsb = (u >> 16) & 1u;
+  u = (u + 0x7fffu + lsb) & 0xffff0000u;
+  float r;
+  std::memcpy(&r, &u, 4);
+  return r;
+}
+
+void matmul_forward_ref(float* out, const float* in, const float* w, const float* b, int N, int I, int O, Compute cmp) {
   for (int n = 0; n < N; n++)
     for (int o = 0; o < O; o++) {
       double s = 0;
-      for (int i = 0; i < I; i++) s += (double)in[(size_t)n * I + i] * w[(size_t)o * I + i];
+      for (int i = 0; i < I; i++) s += opnd(in[(size_t)n * I + i], cmp) * opnd(w[(size_t)o * I + i], cmp);
       out[(size_t)n * O + o] = (float)(s + (b ? b[o] : 0.0));
     }
 }
 
 void matmul_backward_ref(float* din, float* dw, float* db, const float* dout, const float* in, const float* w,
-                         int N, int I, int O) {
+                         int N, int I, int O, Compute cmp) {
   if (din)
     for (int n = 0; n < N; n++)
       for (int i = 0; i < I; i++) {
         double s = 0;
-        for (int o = 0; o < O; o++) s += (double)dout[(size_t)n * O + o] * w[(size_t)o * I + i];
+        for (int o = 0; o < O; o++) s += opnd(dout[(size_t)n * O + o], cmp) * opnd(w[(size_t)o * I + i], cmp);
         din[(size_t)n * I + i] += (float)s;
       }
   for (int o = 0; o < O; o++)
     for (int i = 0; i < I; i++) {
       double s = 0;
-      for (int n = 0; n < N; n++) s += (double)dout[(size_t)n * O + o] * in[(size_t)n * I + i];
+      for (int n = 0; n < N; n++) s += opnd(dout[(size_t)n * O + o], cmp) * opnd(in[(size_t)n * I + i], cmp);
       dw[(size_t)o * I + i] += (float)s;
     }
   if (db)

@@ -16,6 +16,13 @@ struct WeightRef {
   const uint16_t* h = nullptr;
 };
 
+// The precision of the products (model.compute_dtype). f32: fp32 operands. bf16: every operand, A and B, is
+// rounded to bf16 (nearest, ties to even) as it is packed, and the products accumulate in fp32 in the same
+// FMA chain as f32. A product of two bf16 values is exact in fp32, so the result is the f32 kernel's on the
+// rounded operands, bit for bit: what a bf16 dot-product instruction gives up to its summation order. The
+// AVX2 kernel set emulates it that way (bf16 panels, widened as they load, halve the B bytes).
+enum class Compute { f32, bf16 };
+
 // Floats of packing workspace needed by matmul_forward / matmul_backward.
 size_t matmul_pack_floats(int N, int I, int O);
 
@@ -24,10 +31,11 @@ void matmul_forward(float* out,        // (N,O)
                     const float* in,   // (N,I)
                     const float* w,    // (O,I)
                     const float* b,    // (O) or nullptr
-                    int N, int I, int O);
+                    int N, int I, int O, Compute cmp = Compute::f32);
 
 // The same with a matrix of either dtype (bf16 is widened while it is packed).
-void matmul_forward(float* out, float* pack, const float* in, WeightRef w, const float* b, int N, int I, int O);
+void matmul_forward(float* out, float* pack, const float* in, WeightRef w, const float* b, int N, int I, int O,
+                    Compute cmp = Compute::f32);
 
 // din += dout @ w;  dw += dout^T @ in;  db += column sums of dout. din may be nullptr.
 void matmul_backward(float* din,        // (N,I) or nullptr
@@ -37,7 +45,7 @@ void matmul_backward(float* din,        // (N,I) or nullptr
                      const float* dout, // (N,O)
                      const float* in,   // (N,I)
                      const float* w,    // (O,I)
-                     int N, int I, int O);
+                     int N, int I, int O, Compute cmp = Compute::f32);
 
 // Weights packed once and reused across calls (the sampler packs every matrix once per call).
 size_t matmul_packed_weight_floats(int I, int O);
@@ -49,15 +57,21 @@ void matmul_forward_prepacked(float* out,       // (N,O)
                               const float* wp,  // packed w
                               const float* b,   // (O) or nullptr
                               int N, int I, int O);
+// fp32 weights packed once into bf16 panels (rounded to nearest even): compute bf16 with fp32 weights.
+void matmul_pack_weight_f32_as_bf16(uint16_t* wp, const float* w, int I, int O);
 
 // bf16 weights packed once (half the bytes of the fp32 panels): the kernel widens each panel row as it
 // loads it, so the products are the fp32 ones of matmul_forward_prepacked on the widened values.
 size_t matmul_packed_weight_halves(int I, int O);
 void matmul_pack_weight_bf16(uint16_t* wp, const uint16_t* w, int I, int O);
-void matmul_forward_prepacked_bf16(float* out, const float* in, const uint16_t* wp, const float* b, int N, int I, int O);
+// cmp bf16 rounds the activations (A) as they are packed; f32 keeps them (a bf16 copy computing in fp32).
+void matmul_forward_prepacked_bf16(float* out, const float* in, const uint16_t* wp, const float* b, int N, int I, int O,
+                                   Compute cmp = Compute::f32);
 
-void matmul_forward_ref(float* out, const float* in, const float* w, const float* b, int N, int I, int O);
+// The _ref twins sum in double; cmp bf16 rounds each operand to bf16 first (written from the contract above).
+void matmul_forward_ref(float* out, const float* in, const float* w, const float* b, int N, int I, int O,
+                        Compute cmp = Compute::f32);
 void matmul_backward_ref(float* din, float* dw, float* db, const float* dout, const float* in, const float* w,
-                         int N, int I, int O);
+                         int N, int I, int O, Compute cmp = Compute::f32);
 
 }  // namespace zs

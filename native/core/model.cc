@@ -213,7 +213,7 @@ int logit_chunk_rows(int N, int V) {
 
 void model_head_forward(Model& m, Acts& a, float* out, int r0, int n) {
   const int C = m.cfg.hidden_size, V = m.cfg.vocab_size;
-  matmul_forward(out, m.ws.pack.data(), a.lnf.data() + (size_t)r0 * C, m.mat(m.head), nullptr, n, C, V);
+  matmul_forward(out, m.ws.pack.data(), a.lnf.data() + (size_t)r0 * C, m.mat(m.head), nullptr, n, C, V, m.compute);
 }
 
 void model_forward(Model& m, Acts& a, const int* tokens, const Packed& p, bool logits, bool keep) {
@@ -251,29 +251,29 @@ void model_forward(Model& m, Acts& a, const int* tokens, const Packed& p, bool l
     pf.reset();
     rmsnorm_forward(ln.data(), a.rstd1.data() + (size_t)slot(l) * N, x, m.vec(lo.ln1), N, C, c.rms_norm_eps);
     pf.tick(0);
-    matmul_forward(qkv, pack.data(), ln.data(), m.mat(lo.qkv_w), m.vec(lo.qkv_b), N, C, QKV);
+    matmul_forward(qkv, pack.data(), ln.data(), m.mat(lo.qkv_w), m.vec(lo.qkv_b), N, C, QKV, m.compute);
     pf.tick(1);
     rope_forward(qkv, p.pos.data(), m.rope_cos.data(), m.rope_sin.data(), N, H + ad.KVH, D, QKV);
     pf.tick(2);
     attention_forward(att, a.lse.data() + (size_t)slot(l) * N * H, scratch.data(), qkv, p.off.data(), p.B, p.Tmax, ad, slices);
     pf.tick(3);
-    matmul_forward(tmp.data(), pack.data(), att, m.mat(lo.o_w), nullptr, N, HD, C);
+    matmul_forward(tmp.data(), pack.data(), att, m.mat(lo.o_w), nullptr, N, HD, C, m.compute);
     pf.tick(4);
     residual_add(xmid, x, tmp.data(), (size_t)N * C);
     pf.tick(5);
     rmsnorm_forward(ln.data(), a.rstd2.data() + (size_t)slot(l) * N, xmid, m.vec(lo.ln2), N, C, c.rms_norm_eps);
     pf.tick(0);
-    matmul_forward(gu, pack.data(), ln.data(), m.mat(lo.gu_w), nullptr, N, C, 2 * F);
+    matmul_forward(gu, pack.data(), ln.data(), m.mat(lo.gu_w), nullptr, N, C, 2 * F, m.compute);
     pf.tick(6);
     swiglu_forward(h.data(), gu, N, F);
     pf.tick(7);
-    matmul_forward(tmp.data(), pack.data(), h.data(), m.mat(lo.down_w), nullptr, N, F, C);
+    matmul_forward(tmp.data(), pack.data(), h.data(), m.mat(lo.down_w), nullptr, N, F, C, m.compute);
     pf.tick(8);
     residual_add(xout, xmid, tmp.data(), (size_t)N * C);
     pf.tick(5);
   }
   rmsnorm_forward(a.lnf.data(), a.rstdf.data(), a.x.data() + (size_t)xslot(L) * N * C, m.vec(m.norm), N, C, c.rms_norm_eps);
-  if (logits) matmul_forward(a.logits.data(), pack.data(), a.lnf.data(), m.mat(m.head), nullptr, N, C, V);
+  if (logits) matmul_forward(a.logits.data(), pack.data(), a.lnf.data(), m.mat(m.head), nullptr, N, C, V, m.compute);
   pf.tick(9);
 }
 
@@ -307,7 +307,7 @@ void model_backward(Model& m, Acts& a, const DlogitsRows& dlogits, int chunk_row
   for (int r0 = 0; r0 < N; r0 += chunk_rows) {
     const int n = std::min(chunk_rows, N - r0);
     const float* d = dlogits(r0, n);
-    matmul_backward(dln.data() + (size_t)r0 * C, G + m.head, nullptr, pack.data(), d, a.lnf.data() + (size_t)r0 * C, W + m.head, n, C, V);
+    matmul_backward(dln.data() + (size_t)r0 * C, G + m.head, nullptr, pack.data(), d, a.lnf.data() + (size_t)r0 * C, W + m.head, n, C, V, m.compute);
   }
   pf.tick(10);
   rmsnorm_backward(dx.data(), G + m.norm, dln.data(), a.x.data() + (size_t)L * N * C, a.rstdf.data(), W + m.norm, N, C);
@@ -324,16 +324,16 @@ void model_backward(Model& m, Acts& a, const DlogitsRows& dlogits, int chunk_row
     swiglu_forward(hbuf.data(), gu, N, F);
     pf.tick(7);
     std::fill(dh.begin(), dh.begin() + (size_t)N * F, 0.f);
-    matmul_backward(dh.data(), G + lo.down_w, nullptr, pack.data(), dx.data(), hbuf.data(), W + lo.down_w, N, F, C);
+    matmul_backward(dh.data(), G + lo.down_w, nullptr, pack.data(), dx.data(), hbuf.data(), W + lo.down_w, N, F, C, m.compute);
     swiglu_backward(dgu.data(), dh.data(), gu, N, F);
     std::fill(dln.begin(), dln.begin() + (size_t)N * C, 0.f);
-    matmul_backward(dln.data(), G + lo.gu_w, nullptr, pack.data(), dgu.data(), ln.data(), W + lo.gu_w, N, C, 2 * F);
+    matmul_backward(dln.data(), G + lo.gu_w, nullptr, pack.data(), dgu.data(), ln.data(), W + lo.gu_w, N, C, 2 * F, m.compute);
     pf.tick(11);
     rmsnorm_backward(dx.data(), G + lo.ln2, dln.data(), xmid, a.rstd2.data() + (size_t)l * N, W + lo.ln2, N, C);
     pf.tick(14);
     // attention
     std::fill(dh.begin(), dh.begin() + (size_t)N * HD, 0.f);
-    matmul_backward(dh.data(), G + lo.o_w, nullptr, pack.data(), dx.data(), att, W + lo.o_w, N, HD, C);
+    matmul_backward(dh.data(), G + lo.o_w, nullptr, pack.data(), dx.data(), att, W + lo.o_w, N, HD, C, m.compute);
     std::fill(dqkv.begin(), dqkv.begin() + (size_t)N * QKV, 0.f);
     attention_backward(dqkv.data(), scratch.data(), dh.data(), att, a.lse.data() + (size_t)l * N * H, qkv,
                        p.off.data(), p.B, p.Tmax, ad, slices);
@@ -341,7 +341,7 @@ void model_backward(Model& m, Acts& a, const DlogitsRows& dlogits, int chunk_row
     rope_backward(dqkv.data(), p.pos.data(), m.rope_cos.data(), m.rope_sin.data(), N, H + ad.KVH, D, QKV);
     rmsnorm_forward(ln.data(), nullptr, x, W + lo.ln1, N, C, c.rms_norm_eps);
     std::fill(dln.begin(), dln.begin() + (size_t)N * C, 0.f);
-    matmul_backward(dln.data(), G + lo.qkv_w, G + lo.qkv_b, pack.data(), dqkv.data(), ln.data(), W + lo.qkv_w, N, C, QKV);
+    matmul_backward(dln.data(), G + lo.qkv_w, G + lo.qkv_b, pack.data(), dqkv.data(), ln.data(), W + lo.qkv_w, N, C, QKV, m.compute);
     pf.tick(13);
     rmsnorm_backward(dx.data(), G + lo.ln1, dln.data(), x, a.rstd1.data() + (size_t)l * N, W + lo.ln1, N, C);
     pf.tick(14);

@@ -64,6 +64,10 @@ enum class Dtype { f32, bf16 };
 struct Model {
   Config cfg;
   Dtype dtype = Dtype::f32;
+  // The precision of every linear layer's products (the LM head included), forward, backward and sampling:
+  // f32, or bf16 operands with fp32 accumulation (model.compute_dtype; matmul.h). Weights, norms, attention,
+  // the softmax, the loss, gradients' sums and AdamW stay fp32. A setting of the model, not of its weights.
+  Compute compute = Compute::f32;
   std::vector<TensorInfo> table;
   std::vector<LayerOffsets> layers;
   size_t embed = 0, norm = 0, head = 0;  // head == embed when tied

@@ -106,6 +106,52 @@ void test_matmul() {
   }
 }
 
+// compute bf16: the kernel against its _ref twin reading the same contract (operands rounded to bf16, sums in
+// double), and bit for bit the fp32 kernel on operands rounded beforehand (products of bf16 values are exact
+// in fp32 and the FMA chain is the same); and far enough from fp32 to show that it rounds.
+void test_matmul_bf16() {
+  auto rounded = [](std::vector<float> v) { for (float& x : v) x = zs::bf16_to_f32(zs::f32_to_bf16(x)); return v; };
+  const auto B16 = zs::Compute::bf16;
+  for (auto [N, I, O] : std::vector<std::array<int, 3>>{{1, 5, 3}, {7, 33, 17}, {50, 64, 40}, {13, 300, 70}, {61, 520, 35}}) {
+    auto x = rand_vec((size_t)N * I, 11), w = rand_vec((size_t)O * I, 12), b = rand_vec(O, 13), dout = rand_vec((size_t)N * O, 14);
+    auto xr = rounded(x), wr = rounded(w), doutr = rounded(dout);
+    std::vector<float> a((size_t)N * O), r((size_t)N * O), a32((size_t)N * O), f32((size_t)N * O), pack(zs::matmul_pack_floats(N, I, O));
+    zs::matmul_forward(a.data(), pack.data(), x.data(), w.data(), b.data(), N, I, O, B16);
+    zs::matmul_forward_ref(r.data(), x.data(), w.data(), b.data(), N, I, O, B16);
+    zs::matmul_forward(a32.data(), pack.data(), xr.data(), wr.data(), b.data(), N, I, O);
+    zs::matmul_forward_ref(f32.data(), x.data(), w.data(), b.data(), N, I, O);
+    double e = rel_err(a.data(), r.data(), a.size()), from32 = rel_err(a.data(), f32.data(), a.size());
+    CHECK(e < 1e-5, "matmul bf16 %dx%dx%d forward rel %g", N, I, O, e);
+    CHECK(a == a32, "matmul bf16 %dx%dx%d: not the fp32 kernel's bits on rounded operands", N, I, O);
+    CHECK(from32 > 1e-4 && from32 < 2e-2, "matmul bf16 %dx%dx%d: rel %g from fp32 (expected bf16 rounding, ~1e-3)", N, I, O, from32);
+    // a bf16 weight matrix (a frozen copy's) computing in bf16 gives the same bits as the rounded fp32 one
+    std::vector<uint16_t> w16(w.size());
+    for (size_t i = 0; i < w.size(); i++) w16[i] = zs::f32_to_bf16(w[i]);
+    std::vector<float> a16((size_t)N * O);
+    zs::WeightRef wh; wh.h = w16.data();
+    zs::matmul_forward(a16.data(), pack.data(), x.data(), wh, b.data(), N, I, O, B16);
+    CHECK(a16 == a, "matmul bf16 %dx%dx%d: a bf16 matrix differs from its fp32 twin", N, I, O);
+    // prepacked (the sampler's): fp32 weights packed as bf16 panels
+    std::vector<uint16_t> wp(zs::matmul_packed_weight_halves(I, O));
+    zs::matmul_pack_weight_f32_as_bf16(wp.data(), w.data(), I, O);
+    std::vector<float> ap((size_t)N * O);
+    zs::matmul_forward_prepacked_bf16(ap.data(), x.data(), wp.data(), b.data(), N, I, O, B16);
+    CHECK(ap == a, "matmul bf16 %dx%dx%d: prepacked differs", N, I, O);
+    std::vector<float> di1((size_t)N * I), dw1((size_t)O * I), db1(O), di2((size_t)N * I), dw2((size_t)O * I), db2(O);
+    std::vector<float> di3((size_t)N * I), dw3((size_t)O * I), db3(O);
+    zs::matmul_backward(di1.data(), dw1.data(), db1.data(), pack.data(), dout.data(), x.data(), w.data(), N, I, O, B16);
+    zs::matmul_backward_ref(di2.data(), dw2.data(), db2.data(), dout.data(), x.data(), w.data(), N, I, O, B16);
+    zs::matmul_backward(di3.data(), dw3.data(), db3.data(), pack.data(), doutr.data(), xr.data(), wr.data(), N, I, O);
+    CHECK(rel_err(di1.data(), di2.data(), di1.size()) < 1e-5, "matmul bf16 din");
+    CHECK(rel_err(dw1.data(), dw2.data(), dw1.size()) < 1e-5, "matmul bf16 dw");
+    CHECK(di1 == di3 && dw1 == dw3, "matmul bf16 %dx%dx%d backward: not the fp32 kernel's bits on rounded operands", N, I, O);
+    std::vector<float> di4((size_t)N * I), dw4((size_t)O * I), db4(O);
+    zs::matmul_backward(di4.data(), dw4.data(), db4.data(), pack.data(), dout.data(), x.data(), w.data(), N, I, O);
+    CHECK(db1 == db4, "matmul bf16 %dx%dx%d: the bias gradient is a column sum, fp32 in both", N, I, O);
+    std::printf("    matmul bf16 %dx%dx%d: forward rel %.2e to the bf16 ref, %.2e from fp32\n", N, I, O, e, from32);
+  }
+}
+
 void test_rmsnorm_swiglu() {
   const int N = 5, C = 37, F = 19;
   auto x = rand_vec(N * C, 9), w = rand_vec(C, 10), dout = rand_vec(N * C, 11);
@@ -203,9 +249,10 @@ struct ModelRun {
   double loss = 0;
 };
 
-// One model's worth of calls: logits, a GRPO accumulate, a sampling call; pure function of seed.
-ModelRun run_model(uint64_t seed) {
+// One model's worth of calls: logits, a GRPO accumulate, a sampling call; pure function of seed and compute.
+ModelRun run_model(uint64_t seed, zs::Compute cmp = zs::Compute::f32) {
   zs::Model m(tiny_config());
+  m.compute = cmp;
   m.init_random(seed, 0.05f);
   std::vector<int> lens = {9, 23, 4, 31};
   int N = 0;
@@ -244,13 +291,18 @@ bool same_run(const ModelRun& a, const ModelRun& b) {
 }
 
 void test_model_threads_and_callers() {
+  // the other model computes in bf16 (model.compute_dtype): the same guarantees, and callers of both at once
+  const auto B16 = zs::Compute::bf16;
   zs::set_threads(1);
-  ModelRun one = run_model(5), other = run_model(6);
+  ModelRun one = run_model(5), other = run_model(6, B16);
   zs::set_threads(2);
   ModelRun two = run_model(5);
   CHECK(same_run(one, two), "1 and 2 threads gave different bits");
+  CHECK(same_run(other, run_model(6, B16)), "compute bf16: 1 and 2 threads gave different bits");
+  CHECK(!same_run(run_model(6), other), "compute bf16 gave the fp32 bits: nothing was rounded");
   zs::set_threads(3);
   CHECK(same_run(one, run_model(5)), "1 and 3 threads gave different bits");
+  CHECK(same_run(other, run_model(6, B16)), "compute bf16: 1 and 3 threads gave different bits");
   zs::set_threads(2);
   // several callers at once, each with its own model (as generators and the updater's AsyncWorkers)
   const int reps = std::max(2, (int)(g_seconds * 2));
@@ -268,7 +320,7 @@ void test_model_threads_and_callers() {
     ts.emplace_back([&, c] {
       for (int k = 0; k < reps; k++) {
         bool even = (c + k) % 2 == 0;
-        if (!same_run(run_model(even ? 5 : 6), even ? one : other)) bad++;
+        if (!same_run(even ? run_model(5) : run_model(6, B16), even ? one : other)) bad++;
       }
     });
   for (auto& t : ts) t.join();
@@ -276,7 +328,7 @@ void test_model_threads_and_callers() {
   flipper.join();
   zs::set_threads(2);
   CHECK(bad == 0, "%d of %d concurrent model runs differed from the sequential ones", bad.load(), g_callers * reps);
-  std::printf("    bit-identical with 1, 2, 3 threads and %d concurrent callers x %d runs while the thread count changed (loss %.9g)\n", g_callers,
+  std::printf("    bit-identical (compute f32 and bf16) with 1, 2, 3 threads and %d concurrent callers x %d runs while the thread count changed (loss %.9g)\n", g_callers,
               reps, one.loss);
 }
 
@@ -286,6 +338,7 @@ const Test kTests[] = {
     {"pool_stress", test_pool_stress},
     {"pool_resize_under_load", test_pool_resize_under_load},
     {"matmul", test_matmul},
+    {"matmul_bf16", test_matmul_bf16},
     {"rmsnorm_swiglu", test_rmsnorm_swiglu},
     {"attention_logprob", test_attention_logprob},
     {"sampling", test_sampling},

@@ -5,7 +5,7 @@ import { hostname } from "node:os";
 import type { Logger } from "pino";
 import { kernelSet, Policy, type Qwen2Config, type WeightDtype } from "../../native/index.ts";
 import { chunkCacheBytes } from "../../native/memory.ts";
-import { frozenDtype } from "../../streams/config.ts";
+import { computeDtype, frozenDtype } from "../../streams/config.ts";
 import type { PromptRow } from "../../loaders/datasets.ts";
 import { applyStops, responseText } from "../../domain/stops.ts";
 import type { Tokenizer } from "../../loaders/tokenizer.ts";
@@ -136,6 +136,7 @@ export async function runGenerator(log: EventLog, o: GeneratorOptions): Promise<
       const rows = rowsOfTask(task, ds.rows);
       const policy = await policies.get(task.runId, task.weightsDigest, rc.modelConfig, frozenDtype(rc.config),
         { patch: task.weightsPatch, keepBase: rc.config.runtime.weights_transport === "delta", chunked: rc.config.runtime.weights_transport === "chunked" });
+      policy.withCompute(computeDtype(rc.config));   // model.compute_dtype (the cache is keyed by weights only)
       const n = task.samplesPerPrompt;
       const tSample = performance.now();
       const results = await policy.sample({

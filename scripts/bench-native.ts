@@ -1,14 +1,17 @@
-// `npm run bench -- native [--json] [--size small,medium] [--threads 2] [--no-torch] [--only train,fwd,sample]`
+// `npm run bench -- native [--json] [--size small,medium] [--threads 2] [--no-torch] [--only train,fwd,sample] [--compute f32,bf16]`
 // Native engine throughput on the shapes of scripts/baselines/README.md: training tokens/s (fwd + bwd
 // + AdamW), forward tokens/s, KV-cached sampling tokens/s, GFLOP/s and MFU against a measured FMA
 // peak; with /usr/bin/python3 + torch present, the PyTorch baseline (scripts/baselines/) runs in the
-// same process tree and the ratios are printed. --json prints one JSON document on stdout (human lines on stderr).
+// same process tree and the ratios are printed. --compute bf16 runs the same shapes with model.compute_dtype bf16
+// (bf16 operands, fp32 accumulation; emulated on the AVX2 kernel set) and prints its rates against fp32's.
+// The CPU, its instruction sets and the engine's kernel set head the output.
+// --json prints one JSON document on stdout (human lines on stderr).
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { AdamW, Policy, kernels, setThreads, type Qwen2Config } from "../native/index.ts";
+import { AdamW, Policy, kernelSet, kernels, setThreads, type ComputeDtype, type Qwen2Config } from "../native/index.ts";
 import { median } from "./stats.ts";
 
 type Size = { d_model: number; n_layers: number; n_heads: number; n_kv_heads: number; head_dim: number; ffn: number; vocab: number };
@@ -55,11 +58,20 @@ function randInts(n: number, V: number, seed: number): Int32Array {
   return Int32Array.from({ length: n }, () => { s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0; return s % V; });
 }
 
-async function benchSize(log: (s: string) => void, size: string, only: Set<string>, peak: number, o: { B: number; T: number; SB: number; P: number; G: number; micro: number }): Promise<Run[]> {
+/** The CPU's model name and the instruction sets that matter to the kernels (from /proc/cpuinfo). */
+export function cpuOf(): { model: string; isa: string[] } {
+  const info = existsSync("/proc/cpuinfo") ? readFileSync("/proc/cpuinfo", "utf8") : "";
+  const model = /^model name\s*:\s*(.+)$/m.exec(info)?.[1]?.trim() ?? "unknown CPU";
+  const flags = new Set((/^flags\s*:\s*(.+)$/m.exec(info)?.[1] ?? "").split(/\s+/));
+  const isa = ["avx2", "fma", "avx512f", "avx512_bf16", "avx512_fp16", "amx_bf16"].filter((f) => flags.has(f));
+  return { model, isa };
+}
+
+async function benchSize(log: (s: string) => void, size: string, only: Set<string>, peak: number, o: { B: number; T: number; SB: number; P: number; G: number; micro: number }, compute: ComputeDtype = "f32"): Promise<Run[]> {
   const c = SIZES[size], runs: Run[] = [];
-  const p = Policy.init(config(c, Math.max(o.T, o.P + o.G)), 0);
+  const p = Policy.init(config(c, Math.max(o.T, o.P + o.G)), 0).withCompute(compute);
   const { dense, attn } = flopsPerToken(c, o.T);
-  log(`native ${size}: params ${p.numParams.toLocaleString()}, forward ${((dense + attn) / 1e6).toFixed(2)} MFLOP/token @T=${o.T}, peak ${peak.toFixed(0)} GFLOP/s`);
+  log(`native ${size}, compute ${compute}: params ${p.numParams.toLocaleString()}, forward ${((dense + attn) / 1e6).toFixed(2)} MFLOP/token @T=${o.T}, peak ${peak.toFixed(0)} GFLOP/s`);
   const tokens = randInts(o.B * o.T, c.vocab, 1), lossMask = new Float32Array(o.B * o.T).fill(1);
   for (let b = 0; b < o.B; b++) lossMask[b * o.T] = 0;
   if (only.has("train")) {
@@ -121,13 +133,21 @@ export async function run(argv: string[]): Promise<number> {
   const threads = Number(opt(argv, "--threads", "2"));
   const sizes = opt(argv, "--size", "small,medium").split(",");
   const only = new Set(opt(argv, "--only", "train,fwd,sample").split(","));
+  const computes = opt(argv, "--compute", "f32").split(",") as ComputeDtype[];
+  for (const c of computes) if (c !== "f32" && c !== "bf16") { process.stderr.write(`unknown --compute '${c}' (f32, bf16)\n`); return 2; }
   const o = { B: 64, T: 128, SB: 256, P: 32, G: 64, micro: Number(opt(argv, "--micro", "16")) };
   for (const s of sizes) if (!SIZES[s]) { process.stderr.write(`unknown size '${s}' (small, medium)\n`); return 2; }
   setThreads(threads);
   const peak = Math.max(...[0, 1, 2, 3, 4].map(() => kernels().fmaPeak(5e7)));  // best of 5: contention only lowers it
-  const result: Record<string, unknown> = { threads, peak_gflop_s: peak, sizes: {} as Record<string, unknown> };
+  const cpu = cpuOf();
+  log(`CPU: ${cpu.model} (${cpu.isa.join(", ") || "no AVX2"}); kernel set ${kernelSet()}${computes.includes("bf16") ? "; compute bf16 emulated (bf16-rounded operands, fp32 FMAs)" : ""}; ${threads} threads`);
+  const result: Record<string, unknown> = { cpu, kernel_set: kernelSet(), threads, peak_gflop_s: peak, sizes: {} as Record<string, unknown> };
   for (const size of sizes) {
-    const native = await benchSize(log, size, only, peak, o);
+    const byCompute: Partial<Record<ComputeDtype, Run[]>> = {};
+    for (const c of computes) byCompute[c] = await benchSize(log, size, only, peak, o, c);
+    const native = byCompute.f32 ?? [];
+    if (byCompute.f32 && byCompute.bf16)
+      log(`  compute bf16 / f32 (${size}): ` + byCompute.bf16.map((r, i) => `${r.name.includes("8 rows") ? "sample (8 rows/prompt)" : r.name.trim().split(/[ ,]/)[0]} ${(r.tok_s_median / byCompute.f32![i].tok_s_median).toFixed(2)}x`).join(", "));
     const torch = argv.includes("--no-torch") ? undefined : torchBaseline(log, size, threads);
     const ratios: Record<string, number> = {};
     if (torch) {
@@ -138,7 +158,7 @@ export async function run(argv: string[]): Promise<number> {
       }
       log(`  ratios vs PyTorch (${size}, ${threads} threads): ` + Object.entries(ratios).map(([k, v]) => `${k} ${v.toFixed(2)}x`).join(", "));
     }
-    (result.sizes as Record<string, unknown>)[size] = { native, torch: torch?.runs, ratios };
+    (result.sizes as Record<string, unknown>)[size] = { native, ...(byCompute.bf16 ? { native_bf16: byCompute.bf16 } : {}), torch: torch?.runs, ratios };
   }
   if (json) process.stdout.write(JSON.stringify(result, null, 1) + "\n");
   return 0;

@@ -28,6 +28,21 @@ describe("benchmark smoke runs (issue 17)", () => {
     assert.ok(out.generatorCostPerGroup.bytes > 50_000 && out.generatorCostPerGroup.publishMs > 0);
   });
 
+  it("bench native: the CPU and kernel set named, forward at compute f32 and bf16 (issue 15)", { timeout: 300_000 }, async () => {
+    const r = await cli(["bench", "native", "--size", "small", "--only", "fwd", "--no-torch", "--compute", "f32,bf16", "--json"], { cwd: root, env: { ZS_LOG_LEVEL: "error" } }).done;
+    assert.equal(r.code, 0, r.stderr.slice(-3000));
+    type Run = { name: string; tok_s_median: number; gflop_s: number };
+    const out = JSON.parse(r.stdout) as { cpu: { model: string; isa: string[] }; kernel_set: string; peak_gflop_s: number; sizes: { small: { native: Run[]; native_bf16: Run[] } } };
+    assert.ok(out.cpu.model.length > 0 && out.cpu.isa.includes("avx2"), JSON.stringify(out.cpu));
+    assert.equal(out.kernel_set, "x86-64-v3/avx2-fma");
+    assert.match(r.stderr, /^CPU: .+; kernel set x86-64-v3\/avx2-fma; compute bf16 emulated/m);
+    assert.match(r.stderr, /compute bf16 \/ f32 \(small\): forward \d+\.\d\dx/);
+    for (const runs of [out.sizes.small.native, out.sizes.small.native_bf16]) {
+      assert.equal(runs.length, 1);
+      assert.ok(runs[0].name.startsWith("forward") && runs[0].tok_s_median > 0 && runs[0].gflop_s > 0);
+    }
+  });
+
   it("bench transport: density of real GRPO steps and every transport on the tiny shape", { timeout: 300_000 }, async () => {
     const r = await cli(["bench", "transport", "--shape", "tiny", "--steps", "2", "--reps", "1", "--json"], { cwd: root, env: { ZS_LOG_LEVEL: "error" } }).done;
     assert.equal(r.code, 0, r.stderr.slice(-3000));

@@ -30,7 +30,7 @@ const startedOf = (events: Ev) => events.map((e) => e.event).find((e): e is RunS
 describe("model.compute_dtype bf16: bf16 products, fp32 accumulation, in every role", () => {
   let bus: Bus;
   let runId: string;
-  let events: Ev;
+  let events: Awaited<ReturnType<Bus["log"]["replayAll"]>>;
   before(async () => {
     bus = await startBus();
     runId = (await runConfig({ file: fileBf16, server: bus.server.url, rollout: 1, reward: 1, quiet: true })).runId;

@@ -25,7 +25,7 @@ import { ensurePretrained } from "../../offline/pretrain.ts";
 import { learningRate, selectPrompts } from "../../domain/grpo/schedule.ts";
 import { grpoUpdate } from "../../compute/update.ts";
 import { AdamW, Policy } from "../../native/index.ts";
-import { frozenDtype, resolveConfig, RunConfig } from "../../streams/config.ts";
+import { computeDtype, frozenDtype, resolveConfig, RunConfig } from "../../streams/config.ts";
 import { prepareTrainSet } from "../../loaders/datasets.ts";
 import { applyStops } from "../../domain/stops.ts";
 import { loadTokenizer } from "../../loaders/tokenizer.ts";
@@ -176,7 +176,8 @@ async function groupsFor(cfg: RunConfig, policy: Policy): Promise<StepGroup[]> {
 }
 async function update(cfg: RunConfig) {
   const arch = cfg.model.arch!;
-  const policy = Policy.init(arch, 3), reference = Policy.init(arch, 4);
+  // every policy of a run computes at model.compute_dtype (the updater's, the reference, the generators')
+  const policy = Policy.init(arch, 3).withCompute(computeDtype(cfg)), reference = Policy.init(arch, 4).withCompute(computeDtype(cfg));
   try {
     const groups = await groupsFor(cfg, policy);
     const a = cfg.actor;
@@ -258,6 +259,7 @@ const CASES: Record<string, Case> = {
   "model.init_seed": change(4, weights),
   "model.init_std": change(0.5, weights),
   "model.dtype": change("bf16", frozenCopy),
+  "model.compute_dtype": change("bf16", update),
   "model.pretrain.task": refuse("subtraction", /model\.pretrain\.task: got "subtraction"/, PRETRAIN),
   "model.pretrain.params.digits": change(3, pretrained, PRETRAIN),
   "model.pretrain.params.min_digits": change(1, pretrained, PRETRAIN),

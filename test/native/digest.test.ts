@@ -8,11 +8,14 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { execSync } from "node:child_process";
 import { test } from "node:test";
-import { AdamW, Policy, checkCpu, getThreads, setThreads, type Qwen2Config } from "../../native/index.ts";
+import { AdamW, Policy, checkCpu, getThreads, setThreads, type ComputeDtype, type Qwen2Config } from "../../native/index.ts";
 import { randTokens } from "./helpers.ts";
 
 // First pinned on an AMD EPYC with AVX2 only (no AVX-512), 2026-11-30.
 const PINNED = "sha256:cf68821b7caf539f6a0a48eaa3f7b8db83a5701e5b65b67cf70523700a08120f";
+// The same steps with model.compute_dtype bf16 (emulated: fp32 FMAs on bf16-rounded operands), first pinned on
+// the same AMD EPYC (AVX2 only), 2026-11-30. A kernel set with bf16 instructions would sum in another order.
+const PINNED_BF16 = "sha256:67766a784f2d8d8a92e659e45d8e91468d8abc3908a195483e223629d43d06fa";
 
 const cfg: Qwen2Config = {
   vocab_size: 300, hidden_size: 64, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, head_dim: 16,
@@ -20,9 +23,9 @@ const cfg: Qwen2Config = {
 };
 
 /** Pretraining steps (CE + AdamW), two GRPO steps on sampled completions, a last sampling call. */
-async function engineDigest(): Promise<string> {
+async function engineDigest(compute: ComputeDtype = "f32"): Promise<string> {
   const h = createHash("sha256");
-  const p = Policy.init(cfg, 11, 0.05);
+  const p = Policy.init(cfg, 11, 0.05).withCompute(compute);
   const opt = new AdamW(p, { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.01 });
   const seqLens = Int32Array.from([37, 70, 5, 33]);
   const N = seqLens.reduce((s, x) => s + x, 0);
@@ -74,6 +77,20 @@ test("engine digest: pinned, the same with 1 and 2 threads, on any x86-64 CPU", 
   console.log(`  ${cpu()} (avx512f: ${/\bavx512f\b/.test(flags)}, amx: ${/\bamx_tile\b/.test(flags)}): ${digests[0]}`);
   assert.equal(digests[1], digests[0], "1 and 2 threads gave different bits");
   assert.equal(digests[0], PINNED, "the engine's bits changed on this CPU (see the comment at the top of this file)");
+});
+
+test("engine digest, compute bf16: pinned, the same with 1 and 2 threads, not the fp32 digest", async () => {
+  const before = getThreads();
+  const digests: string[] = [];
+  for (const t of [1, 2]) {
+    setThreads(t);
+    digests.push(await engineDigest("bf16"));
+  }
+  setThreads(before);
+  console.log(`  ${cpu()}, compute bf16: ${digests[0]}`);
+  assert.equal(digests[1], digests[0], "1 and 2 threads gave different bits");
+  assert.notEqual(digests[0], PINNED);
+  assert.equal(digests[0], PINNED_BF16, "the engine's bf16-compute bits changed on this CPU (see the comment at the top of this file)");
 });
 
 test("a CPU without AVX2/FMA is refused by name before the addon loads (no SIGILL)", () => {

@@ -1,10 +1,12 @@
-// `npm run bench -- native [--json] [--size small,medium] [--threads 2] [--no-torch] [--only train,fwd,sample] [--compute f32,bf16]`
+// `npm run bench -- native [--json] [--size small,medium] [--threads 2] [--no-torch] [--only train,fwd,sample,gemm] [--compute f32,bf16]`
 // Native engine throughput on the shapes of scripts/baselines/README.md: training tokens/s (fwd + bwd
 // + AdamW), forward tokens/s, KV-cached sampling tokens/s, GFLOP/s and MFU against a measured FMA
 // peak; with /usr/bin/python3 + torch present, the PyTorch baseline (scripts/baselines/) runs in the
 // same process tree and the ratios are printed. --compute bf16 runs the same shapes with model.compute_dtype bf16
 // (bf16 operands, fp32 accumulation; emulated on the AVX2 kernel set) and prints its rates against fp32's.
-// The CPU, its instruction sets and the engine's kernel set head the output.
+// The CPU, its instruction sets and the engine's kernel set head the output. `gemm`: every matrix shape the
+// model uses (q/k/v, o, gate/up, down, head) on a training micro-batch (16 x 128 rows), forward and both
+// backward products (dX = dY W, dW = dY^T X) apart, GFLOP/s against the measured FMA peak.
 // --json prints one JSON document on stdout (human lines on stderr).
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -103,6 +105,35 @@ async function benchSize(log: (s: string) => void, size: string, only: Set<strin
     runs.push(summarize(log, "  sample, 8 rows per prompt", o.SB * o.G, await timed(() => p.sample(grouped), 3, 1), f.dense + f.attn + (f.dense * o.P) / o.G / 8, peak));
   }
   p.dispose();
+  // the peak again, best of 3 with the earlier one: a probe taken while the machine was busy would flatter the table
+  if (only.has("gemm")) runs.push(...benchGemm(log, c, Math.max(peak, ...[0, 1, 2].map(() => kernels().fmaPeak(5e7))), o.micro * o.T, compute));
+  return runs;
+}
+
+/** Each linear layer's shape, forward, dX and dW apart (kernels().matmul / matmulBackward with the other output null). */
+function benchGemm(log: (s: string) => void, c: Size, peak: number, N: number, compute: ComputeDtype): Run[] {
+  const k = kernels(), runs: Run[] = [];
+  const C = c.d_model, HD = c.n_heads * c.head_dim, QKV = (c.n_heads + 2 * c.n_kv_heads) * c.head_dim;
+  const shapes: [string, number, number][] = [["qkv", C, QKV], ["o", HD, C], ["gate/up", C, 2 * c.ffn], ["down", c.ffn, C], ["head", C, c.vocab]];
+  const rnd = (n: number, seed: number) => { const r = randInts(n, 2001, seed); return Float32Array.from(r, (x) => (x - 1000) / 1000); };
+  const time = (fn: () => void, reps: number) => { fn(); const ts: number[] = []; for (let i = 0; i < reps; i++) { const t0 = performance.now(); fn(); ts.push((performance.now() - t0) / 1e3); } return ts; };
+  log(`  gemm (${N} rows, compute ${compute}): GFLOP/s and % of the ${peak.toFixed(0)} GFLOP/s peak`);
+  for (const [name, I, O] of shapes) {
+    const x = rnd(N * I, 1), w = rnd(O * I, 2), dy = rnd(N * O, 3), y = new Float32Array(N * O), dx = new Float32Array(N * I), dw = new Float32Array(O * I);
+    const flop = 2 * N * I * O, reps = flop > 2e9 ? 4 : 8;
+    const parts: [string, () => void][] = [
+      ["fwd", () => k.matmul(false, y, x, w, null, N, I, O, compute)],
+      ["dX", () => k.matmulBackward(false, dx, null, null, dy, x, w, N, I, O, compute)],
+      ["dW", () => k.matmulBackward(false, null, dw, null, dy, x, w, N, I, O, compute)],
+    ];
+    const line: string[] = [];
+    for (const [part, fn] of parts) {
+      const ts = time(fn, reps).sort((a, b) => a - b), med = median(ts), g = flop / med / 1e9;
+      runs.push({ name: `gemm ${name} ${part} (${N}x${I}x${O})`, tokens_per_call: N, reps, tok_s_median: N / med, tok_s_min: N / ts[ts.length - 1], tok_s_max: N / ts[0], gflop_s: g, mfu: g / peak });
+      line.push(`${part} ${g.toFixed(1).padStart(6)} (${(100 * g / peak).toFixed(0).padStart(3)}%)`);
+    }
+    log(`    ${name.padEnd(8)} ${String(I).padStart(5)} -> ${String(O).padEnd(5)}  ${line.join("   ")}`);
+  }
   return runs;
 }
 
@@ -132,7 +163,7 @@ export async function run(argv: string[]): Promise<number> {
   const log = (s: string) => process[json ? "stderr" : "stdout"].write(s + "\n");
   const threads = Number(opt(argv, "--threads", "2"));
   const sizes = opt(argv, "--size", "small,medium").split(",");
-  const only = new Set(opt(argv, "--only", "train,fwd,sample").split(","));
+  const only = new Set(opt(argv, "--only", "train,fwd,sample,gemm").split(","));
   const computes = opt(argv, "--compute", "f32").split(",") as ComputeDtype[];
   for (const c of computes) if (c !== "f32" && c !== "bf16") { process.stderr.write(`unknown --compute '${c}' (f32, bf16)\n`); return 2; }
   const o = { B: 64, T: 128, SB: 256, P: 32, G: 64, micro: Number(opt(argv, "--micro", "16")) };
@@ -146,8 +177,8 @@ export async function run(argv: string[]): Promise<number> {
     const byCompute: Partial<Record<ComputeDtype, Run[]>> = {};
     for (const c of computes) byCompute[c] = await benchSize(log, size, only, peak, o, c);
     const native = byCompute.f32 ?? [];
-    if (byCompute.f32 && byCompute.bf16)
-      log(`  compute bf16 / f32 (${size}): ` + byCompute.bf16.map((r, i) => `${r.name.includes("8 rows") ? "sample (8 rows/prompt)" : r.name.trim().split(/[ ,]/)[0]} ${(r.tok_s_median / byCompute.f32![i].tok_s_median).toFixed(2)}x`).join(", "));
+    if (byCompute.f32 && byCompute.bf16 && byCompute.bf16.some((r) => !r.name.startsWith("gemm")))
+      log(`  compute bf16 / f32 (${size}): ` + byCompute.bf16.filter((r) => !r.name.startsWith("gemm")).map((r, i) => `${r.name.includes("8 rows") ? "sample (8 rows/prompt)" : r.name.trim().split(/[ ,]/)[0]} ${(r.tok_s_median / byCompute.f32![i].tok_s_median).toFixed(2)}x`).join(", "));
     const torch = argv.includes("--no-torch") ? undefined : torchBaseline(log, size, threads);
     const ratios: Record<string, number> = {};
     if (torch) {

@@ -49,11 +49,11 @@ Napi::Value Matmul(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// matmulBackward(ref, din, dw, db|null, dout, in, w, N, I, O, compute?)
+// matmulBackward(ref, din|null, dw|null, db|null, dout, in, w, N, I, O, compute?)
 Napi::Value MatmulBackward(const Napi::CallbackInfo& info) {
   int N = I(info, 7, "N"), In = I(info, 8, "I"), O = I(info, 9, "O");
-  float* din = typed<float>(info[1], "din", (long)N * In);
-  float* dw = typed<float>(info[2], "dw", (long)O * In);
+  float* din = typed_opt<float>(info[1], "din", (long)N * In);  // null: skipped (bench native times dX and dW apart)
+  float* dw = typed_opt<float>(info[2], "dw", (long)O * In);
   float* db = typed_opt<float>(info[3], "db", O);
   float* dout = typed<float>(info[4], "dout", (long)N * O);
   float* in = typed<float>(info[5], "in", (long)N * In);

@@ -7,6 +7,21 @@
 #include "threadpool.h"
 
 namespace zs {
+// p[0..n) rounded to bf16 in place (nearest, ties to even; a NaN stays a quiet NaN): round_bf16, 8 at a time.
+void round_bf16_inplace(float* p, size_t n) {
+  const __m256i lsb = _mm256_set1_epi32(1), bias = _mm256_set1_epi32(0x7fff), hi = _mm256_set1_epi32((int)0xffff0000u);
+  const __m256i abs = _mm256_set1_epi32(0x7fffffff), inf = _mm256_set1_epi32(0x7f800000), quiet = _mm256_set1_epi32(0x00400000);
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256i u = _mm256_loadu_si256((const __m256i*)(p + i));
+    const __m256i r = _mm256_and_si256(_mm256_add_epi32(u, _mm256_add_epi32(bias, _mm256_and_si256(_mm256_srli_epi32(u, 16), lsb))), hi);
+    const __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(u, abs), inf);
+    const __m256i q = _mm256_and_si256(_mm256_or_si256(u, quiet), hi);
+    _mm256_storeu_si256((__m256i*)(p + i), _mm256_blendv_epi8(r, q, nan));
+  }
+  for (; i < n; i++) p[i] = bf16_to_f32(f32_to_bf16(p[i]));
+}
+
 namespace {
 
 constexpr int NR = 16;   // columns per packed panel (two ymm)
@@ -83,6 +98,7 @@ thread_local float a_pack[(RB / MR) * KC * MR];
 
 inline float round_bf16(float x) { return bf16_to_f32(f32_to_bf16(x)); }
 
+
 // Packs rows [r0,r1) x k [k0,k0+kc) of A(r,k) = A[r*rs + k*ks] into a_pack (rounded to bf16 when round).
 void pack_a(const float* A, long rs, long ks, int r0, int r1, int k0, int kc, bool round) {
   for (int r = r0; r < r1; r += MR) {
@@ -99,9 +115,7 @@ void pack_a(const float* A, long rs, long ks, int r0, int r1, int k0, int kc, bo
         for (int i = 0; i < m; i++) dst[k * MR + i] = src[i * rs];
       }
     }
-    if (round)
-      for (int k = 0; k < kc; k++)
-        for (int i = 0; i < m; i++) dst[k * MR + i] = round_bf16(dst[k * MR + i]);
+    if (round) round_bf16_inplace(dst, (size_t)kc * MR);  // rows past m are never read
   }
 }
 
@@ -140,6 +154,18 @@ inline void put(float* d, int j, uint16_t h) { d[j] = bf16_to_f32(h); }
 inline void put(uint16_t* d, int j, uint16_t h) { d[(j & 3) | (j & 4) << 1 | (j & 8) >> 1] = h; }
 inline void put(uint16_t* d, int j, float v) { put(d, j, f32_to_bf16(v)); }  // compute bf16: rounded as packed
 
+// 16 contiguous fp32 values as one bf16 panel row (compute bf16): rounded 8 at a time (round_bf16_inplace's
+// arithmetic), then packus lays the halves out per 128-bit lane as [0-3, 8-11, 4-7, 12-15], put's column order.
+inline __m256i round_bf16_bits(__m256i u) {
+  const __m256i r = _mm256_add_epi32(u, _mm256_add_epi32(_mm256_set1_epi32(0x7fff), _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1))));
+  const __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(u, _mm256_set1_epi32(0x7fffffff)), _mm256_set1_epi32(0x7f800000));
+  return _mm256_srli_epi32(_mm256_blendv_epi8(r, _mm256_or_si256(u, _mm256_set1_epi32(0x00400000)), nan), 16);
+}
+inline void pack_row_bf16(uint16_t* d, const float* s) {
+  const __m256i lo = round_bf16_bits(_mm256_loadu_si256((const __m256i*)s)), hi = round_bf16_bits(_mm256_loadu_si256((const __m256i*)(s + 8)));
+  _mm256_storeu_si256((__m256i*)d, _mm256_packus_epi32(lo, hi));
+}
+
 // Bp[p][k][j] = B(k, p*16+j) where B(k,j) = src[k*sk + j*sj]; zero past Ncols.
 template <class TD, class TS>
 void pack_b(TD* Bp, const TS* src, long sk, long sj, int K, int Ncols) {
@@ -151,6 +177,7 @@ void pack_b(TD* Bp, const TS* src, long sk, long sj, int K, int Ncols) {
       const TS* s = src + k * sk + (long)j0 * sj;
       TD* d = dst + (size_t)k * NR;
       if (sizeof(TD) == 4 && sizeof(TS) == 4 && sj == 1 && nc == NR) { std::memcpy(d, s, NR * sizeof(float)); continue; }
+      if (sizeof(TD) == 2 && sizeof(TS) == 4 && sj == 1 && nc == NR) { pack_row_bf16((uint16_t*)d, (const float*)s); continue; }
       for (int j = 0; j < NR; j++) put(d, j, j < nc ? s[j * sj] : TS(0));
     }
   });
@@ -231,7 +258,7 @@ static void add_bias(float* out, const float* b, int N, int O) {
 void matmul_backward(float* din, float* dw, float* db, float* pack, const float* dout, const float* in, const float* w,
                      int N, int I, int O, Compute cmp) {
   if (din) gemm_packing(din, I, dout, O, 1, pack, w, I, 1, N, I, O, true, cmp);  // B(k=o, j=i) = w[o*I + i]
-  gemm_packing(dw, I, dout, 1, O, pack, in, I, 1, O, I, N, true, cmp);  // B(k=n, j=i) = in[n*I + i]; A(o, n) = dout[n*O + o]
+  if (dw) gemm_packing(dw, I, dout, 1, O, pack, in, I, 1, O, I, N, true, cmp);  // B(k=n, j=i) = in[n*I + i]; A(o, n) = dout[n*O + o]
   if (db) {
     int chunks = (O + 63) / 64;
     parallel_for(chunks, [&](int c, int) {
@@ -275,6 +302,7 @@ void matmul_backward_ref(float* din, float* dw, float* db, const float* dout, co
         for (int o = 0; o < O; o++) s += opnd(dout[(size_t)n * O + o], cmp) * opnd(w[(size_t)o * I + i], cmp);
         din[(size_t)n * I + i] += (float)s;
       }
+  if (dw)
   for (int o = 0; o < O; o++)
     for (int i = 0; i < I; i++) {
       double s = 0;

@@ -22,6 +22,8 @@ struct WeightRef {
 // rounded operands, bit for bit: what a bf16 dot-product instruction gives up to its summation order. The
 // AVX2 kernel set emulates it that way (bf16 panels, widened as they load, halve the B bytes).
 enum class Compute { f32, bf16 };
+// p[0..n) rounded to bf16 in place (common.h's f32_to_bf16, vectorised): how compute bf16 rounds A operands.
+void round_bf16_inplace(float* p, size_t n);
 
 // Floats of packing workspace needed by matmul_forward / matmul_backward.
 size_t matmul_pack_floats(int N, int I, int O);
@@ -37,7 +39,7 @@ void matmul_forward(float* out,        // (N,O)
 void matmul_forward(float* out, float* pack, const float* in, WeightRef w, const float* b, int N, int I, int O,
                     Compute cmp = Compute::f32);
 
-// din += dout @ w;  dw += dout^T @ in;  db += column sums of dout. din may be nullptr.
+// din += dout @ w;  dw += dout^T @ in;  db += column sums of dout. din, dw and db may each be nullptr (skipped).
 void matmul_backward(float* din,        // (N,I) or nullptr
                      float* dw,         // (O,I)
                      float* db,         // (O) or nullptr

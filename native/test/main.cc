@@ -109,6 +109,22 @@ void test_matmul() {
 // compute bf16: the kernel against its _ref twin reading the same contract (operands rounded to bf16, sums in
 // double), and bit for bit the fp32 kernel on operands rounded beforehand (products of bf16 values are exact
 // in fp32 and the FMA chain is the same); and far enough from fp32 to show that it rounds.
+void test_round_bf16() {
+  // the vectorised rounding against common.h's scalar one, bit for bit: ties (even and odd), NaNs, infinities,
+  // zeros, denormals, the largest finite values (rounding up to infinity), and 1 M random bit patterns
+  std::vector<uint32_t> u = {0x3f808000u, 0x3f818000u, 0x3f807fffu, 0x3f808001u, 0x7fc00001u, 0x7f800001u, 0xff800001u, 0x7f800000u,
+                             0xff800000u, 0u, 0x80000000u, 0x00000001u, 0x00008000u, 0x00018000u, 0x7f7fffffu, 0xff7fffffu, 0x7f7f8000u};
+  uint64_t x = 88172645463325252ULL;
+  for (int i = 0; i < 1000000; i++) { x ^= x << 13; x ^= x >> 7; x ^= x << 17; u.push_back((uint32_t)x); }
+  std::vector<float> a(u.size()), b(u.size());
+  std::memcpy(a.data(), u.data(), u.size() * 4);
+  for (size_t i = 0; i < a.size(); i++) b[i] = zs::bf16_to_f32(zs::f32_to_bf16(a[i]));
+  zs::round_bf16_inplace(a.data() + 1, a.size() - 1);  // an unaligned start and a scalar tail too
+  a[0] = b[0];
+  CHECK(std::memcmp(a.data(), b.data(), a.size() * 4) == 0, "round_bf16_inplace differs from f32_to_bf16");
+  std::printf("    %zu values: the vectorised rounding is the scalar one, bit for bit\n", a.size());
+}
+
 void test_matmul_bf16() {
   auto rounded = [](std::vector<float> v) { for (float& x : v) x = zs::bf16_to_f32(zs::f32_to_bf16(x)); return v; };
   const auto B16 = zs::Compute::bf16;
@@ -338,6 +354,7 @@ const Test kTests[] = {
     {"pool_stress", test_pool_stress},
     {"pool_resize_under_load", test_pool_resize_under_load},
     {"matmul", test_matmul},
+    {"round_bf16", test_round_bf16},
     {"matmul_bf16", test_matmul_bf16},
     {"rmsnorm_swiglu", test_rmsnorm_swiglu},
     {"attention_logprob", test_attention_logprob},

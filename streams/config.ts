@@ -112,7 +112,8 @@ export const ModelSpec = z.strictObject({
   // (rounded to nearest even: half the bytes); the trained policy keeps f32 master weights and moments
   dtype: z.enum(["f32", "bf16"]).optional(),   // unset: f32
   // the precision of every linear layer's products, in every role (sampling, reference, training): f32, or
-  // bf16 operands with fp32 accumulation (master weights, moments, norms, attention and the loss stay fp32)
+  // bf16 operands with fp32 accumulation (master weights, moments, norms, attention and the loss stay fp32);
+  // model.pretrain's base model is trained in fp32 either way (its cache key does not change)
   compute_dtype: z.enum(["f32", "bf16"]).optional(),   // unset: f32
 }).refine((m) => (m.path ? 1 : 0) + (m.arch ? 1 : 0) === 1, {
   message: "give exactly one of model.path (pretrained weights) or model.arch (random init)", path: ["path"],

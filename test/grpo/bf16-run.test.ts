@@ -10,75 +10,65 @@ import { Policy } from "../../native/index.ts";
 import { verifyRollouts } from "../../offline/replay/rollouts.ts";
 import { verifyUpdates } from "../../offline/replay/verify.ts";
 import { auditRun, weightsRefs } from "../../offline/replay/audit.ts";
-import type { PolicyUpdated, RunStarted, ZsEvent } from "../../streams/events/index.ts";
 import { modelConfigOf } from "../../streams/events/index.ts";
 import { applyDelta, deltaHeader } from "../../streams/weights-delta.ts";
 import { PolicyCache } from "../../producers/rollout/generator.ts";
 import { startBus, type Bus } from "../helpers/nats.ts";
 import { tinyConfig, writeConfig } from "../helpers/tiny.ts";
+import { runOnFreshBus, startedOf, updatesOf } from "../helpers/run.ts";
 
 const base = tinyConfig();
 const withDtype = (dtype?: "f32" | "bf16") => writeConfig(tinyConfig({ model: { ...(base.model as object), ...(dtype ? { dtype } : {}) } }));
 const fileBf16 = withDtype("bf16");
 
-const updatesOf = (events: { event: ZsEvent }[]) => events.map((e) => e.event).filter((e): e is PolicyUpdated => e.type === "PolicyUpdated");
-const startedOf = (events: { event: ZsEvent }[]) => events.map((e) => e.event).find((e): e is RunStarted => e.type === "RunStarted")!;
 
 describe("model.dtype bf16: frozen copies in bf16 on the bus and in memory", () => {
-  let bus: Bus;
-  let runId: string;
-  let events: Awaited<ReturnType<Bus["log"]["replayAll"]>>;
-  before(async () => {
-    bus = await startBus();
-    runId = (await runConfig({ file: fileBf16, server: bus.server.url, rollout: 1, reward: 1, quiet: true })).runId;
-    events = await bus.log.replayAll(runId);
-  }, { timeout: 300_000 });
-  after(async () => { await bus?.stop(); });
+  const run = runOnFreshBus(fileBf16);
 
   it("every version has a BF16 copy: the master's weights rounded to nearest even, half the bytes", async () => {
-    assert.deepEqual(auditEvents(events).violations, []);
-    const started = startedOf(events), updates = updatesOf(events);
+    assert.deepEqual(auditEvents(run.events).violations, []);
+    const started = startedOf(run.events), updates = updatesOf(run.events);
     assert.equal(updates.length, 3);
     const cfg = modelConfigOf(started);
     const pairs: [string, string | undefined][] = [[started.initialWeightsDigest, started.initialServingDigest], ...updates.map((u) => [u.weightsDigest, u.servingDigest] as [string, string | undefined])];
     for (const [master, serving] of pairs) {
       assert.ok(serving, `a BF16 copy of ${master}`);
-      const m = await bus.log.getBlob(runId, master), s = await bus.log.getBlob(runId, serving);
+      const m = await run.bus.log.getBlob(run.runId, master), s = await run.bus.log.getBlob(run.runId, serving);
       assert.equal(Policy.fromSafetensors(m, cfg).digest("bf16"), serving);
       assert.ok(s.length < m.length * 0.55, `BF16 copy ${s.length} B against the master's ${m.length} B`);
       assert.equal(Policy.fromSafetensors(s, cfg, "bf16").dtype, "bf16");
     }
     // the audit of stored objects names the copies too
-    const refs = weightsRefs(events).map((r) => r.digest);
+    const refs = weightsRefs(run.events).map((r) => r.digest);
     for (const [, serving] of pairs) assert.ok(refs.includes(serving!));
   });
 
   it("the generators sampled with the BF16 copies: every group resamples bit for bit from them", async () => {
-    const r = await verifyRollouts(bus.log, runId, { fraction: 1, events });
+    const r = await verifyRollouts(run.bus.log, run.runId, { fraction: 1, events: run.events });
     assert.deepEqual(r.mismatches, []);
     assert.equal(r.chosen.length, r.total);
     assert.ok(r.total >= 6);
   });
 
   it("the KL reference is a bf16 copy: at step 0 the fp32 policy and its rounded reference differ (an f32 run's KL is 0 there)", async () => {
-    const [u0] = updatesOf(events);
+    const [u0] = updatesOf(run.events);
     assert.ok(u0.stats.kl > 0, `step 0 KL ${u0.stats.kl}`);
-    const f32 = await runConfig({ file: withDtype(), server: bus.server.url, rollout: 1, reward: 1, quiet: true });
-    const f32Events = await bus.log.replayAll(f32.runId);
+    const f32 = await runConfig({ file: withDtype(), server: run.bus.server.url, rollout: 1, reward: 1, quiet: true });
+    const f32Events = await run.bus.log.replayAll(f32.runId);
     const g = updatesOf(f32Events);
     assert.equal(g[0].stats.kl, 0);
     assert.equal(startedOf(f32Events).initialServingDigest, undefined);
     assert.ok(g.every((u) => u.servingDigest === undefined));
-    assert.notEqual(g.at(-1)!.weightsDigest, updatesOf(events).at(-1)!.weightsDigest, "bf16 copies change the run");
+    assert.notEqual(g.at(-1)!.weightsDigest, updatesOf(run.events).at(-1)!.weightsDigest, "bf16 copies change the run");
   });
 
   it("replay --verify-updates re-executes it bit for bit, BF16 copies included; 2 generators and 2 reward consumers give the same digests", async () => {
-    const v = await verifyUpdates(bus.log, runId, { events });
+    const v = await verifyUpdates(run.bus.log, run.runId, { events: run.events });
     assert.equal(v.divergence, null);
     assert.deepEqual(v.checked, [0, 1, 2]);
-    const again = await runConfig({ file: fileBf16, server: bus.server.url, rollout: 2, reward: 2, quiet: true });
-    const b = updatesOf(await bus.log.replayAll(again.runId));
-    assert.deepEqual(b.map((u) => [u.weightsDigest, u.servingDigest]), updatesOf(events).map((u) => [u.weightsDigest, u.servingDigest]));
+    const again = await runConfig({ file: fileBf16, server: run.bus.server.url, rollout: 2, reward: 2, quiet: true });
+    const b = updatesOf(await run.bus.log.replayAll(again.runId));
+    assert.deepEqual(b.map((u) => [u.weightsDigest, u.servingDigest]), updatesOf(run.events).map((u) => [u.weightsDigest, u.servingDigest]));
   });
 });
 

@@ -6,15 +6,14 @@
 // products (the sampler–trainer mismatch stays at rounding level, which it would not if one role had
 // ignored the key: the recorded log-probs are those of a bf16-compute policy, not of an fp32 one).
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { runConfig } from "../../cli/commands/run.ts";
 import { auditEvents } from "../../domain/audit.ts";
 import { Policy } from "../../native/index.ts";
 import { verifyRollouts } from "../../offline/replay/rollouts.ts";
 import { verifyUpdates } from "../../offline/replay/verify.ts";
-import type { GroupSampled, PolicyUpdated, RunStarted, ZsEvent } from "../../streams/events/index.ts";
 import { modelConfigOf } from "../../streams/events/index.ts";
-import { startBus, type Bus } from "../helpers/nats.ts";
+import { groupsOf, runOnFreshBus, startedOf, updatesOf } from "../helpers/run.ts";
 import { tinyConfig, writeConfig } from "../helpers/tiny.ts";
 
 const base = tinyConfig();
@@ -22,39 +21,27 @@ const withCompute = (compute_dtype?: "f32" | "bf16") =>
   writeConfig(tinyConfig({ model: { ...(base.model as object), ...(compute_dtype ? { compute_dtype } : {}) } }));
 const fileBf16 = withCompute("bf16");
 
-type Ev = { event: ZsEvent }[];
-const updatesOf = (events: Ev) => events.map((e) => e.event).filter((e): e is PolicyUpdated => e.type === "PolicyUpdated");
-const groupsOf = (events: Ev) => events.map((e) => e.event).filter((e): e is GroupSampled => e.type === "GroupSampled");
-const startedOf = (events: Ev) => events.map((e) => e.event).find((e): e is RunStarted => e.type === "RunStarted")!;
 
 describe("model.compute_dtype bf16: bf16 products, fp32 accumulation, in every role", () => {
-  let bus: Bus;
-  let runId: string;
-  let events: Awaited<ReturnType<Bus["log"]["replayAll"]>>;
-  before(async () => {
-    bus = await startBus();
-    runId = (await runConfig({ file: fileBf16, server: bus.server.url, rollout: 1, reward: 1, quiet: true })).runId;
-    events = await bus.log.replayAll(runId);
-  }, { timeout: 300_000 });
-  after(async () => { await bus?.stop(); });
+  const run = runOnFreshBus(fileBf16);
 
   it("replay re-executes every update and re-samples every group bit for bit", async () => {
-    assert.deepEqual(auditEvents(events).violations, []);
-    assert.equal(updatesOf(events).length, 3);
-    const v = await verifyUpdates(bus.log, runId, { events });
+    assert.deepEqual(auditEvents(run.events).violations, []);
+    assert.equal(updatesOf(run.events).length, 3);
+    const v = await verifyUpdates(run.bus.log, run.runId, { events: run.events });
     assert.equal(v.divergence, null);
     assert.deepEqual(v.checked, [0, 1, 2]);
-    const r = await verifyRollouts(bus.log, runId, { fraction: 1, events });
+    const r = await verifyRollouts(run.bus.log, run.runId, { fraction: 1, events: run.events });
     assert.deepEqual(r.mismatches, []);
     assert.ok(r.total >= 6);
   });
 
   it("the generators sampled in bf16: the recorded log-probs are a bf16-compute policy's, not an fp32 one's", async () => {
-    const started = startedOf(events), cfg = modelConfigOf(started);
-    const weightsOf = new Map<number, string>([[0, started.initialWeightsDigest], ...updatesOf(events).map((u) => [u.toVersion, u.weightsDigest] as [number, string])]);
+    const started = startedOf(run.events), cfg = modelConfigOf(started);
+    const weightsOf = new Map<number, string>([[0, started.initialWeightsDigest], ...updatesOf(run.events).map((u) => [u.toVersion, u.weightsDigest] as [number, string])]);
     const gap = { bf16: 0, f32: 0 };
-    for (const g of groupsOf(events).slice(0, 4)) {
-      const bytes = await bus.log.getBlob(runId, weightsOf.get(g.policyVersion)!);
+    for (const g of groupsOf(run.events).slice(0, 4)) {
+      const bytes = await run.bus.log.getBlob(run.runId, weightsOf.get(g.policyVersion)!);
       for (const compute of ["bf16", "f32"] as const) {
         const p = Policy.fromSafetensors(bytes, cfg).withCompute(compute);
         assert.equal(p.computeDtype, compute);
@@ -72,17 +59,17 @@ describe("model.compute_dtype bf16: bf16 products, fp32 accumulation, in every r
   });
 
   it("the updater computed the same products as the generators: the sampler–trainer mismatch stays at rounding level", () => {
-    for (const u of updatesOf(events)) {
+    for (const u of updatesOf(run.events)) {
       assert.ok(u.stats.mismatchKl !== undefined && u.stats.mismatchKl < 1e-9, `step ${u.step}: mismatch k3 ${u.stats.mismatchKl}`);
       assert.ok(u.stats.mismatchMaxGap !== undefined && u.stats.mismatchMaxGap < 1e-5, `step ${u.step}: max gap ${u.stats.mismatchMaxGap}`);
     }
   });
 
   it("it is not the fp32 run, and 2 generators with 2 reward consumers give the same digests", async () => {
-    const f32 = await runConfig({ file: withCompute(), server: bus.server.url, rollout: 1, reward: 1, quiet: true });
-    const a = updatesOf(events), f = updatesOf(await bus.log.replayAll(f32.runId));
+    const f32 = await runConfig({ file: withCompute(), server: run.bus.server.url, rollout: 1, reward: 1, quiet: true });
+    const a = updatesOf(run.events), f = updatesOf(await run.bus.log.replayAll(f32.runId));
     assert.notEqual(f.at(-1)!.weightsDigest, a.at(-1)!.weightsDigest, "compute bf16 changes the run");
-    const again = await runConfig({ file: fileBf16, server: bus.server.url, rollout: 2, reward: 2, quiet: true });
-    assert.deepEqual(updatesOf(await bus.log.replayAll(again.runId)).map((u) => u.weightsDigest), a.map((u) => u.weightsDigest));
+    const again = await runConfig({ file: fileBf16, server: run.bus.server.url, rollout: 2, reward: 2, quiet: true });
+    assert.deepEqual(updatesOf(await run.bus.log.replayAll(again.runId)).map((u) => u.weightsDigest), a.map((u) => u.weightsDigest));
   });
 });

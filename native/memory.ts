@@ -28,7 +28,7 @@ const GiB = 1024 ** 3;
 export const gib = (b: number) => `${(b / GiB).toFixed(b < 10 * GiB ? 2 : 1)} GiB`;
 
 /** The plan of a run's processes on one machine: the updater and runtime.rollout_workers generators. */
-export function memoryPlan(c: Qwen2Config, run: Pick<RunConfig, "actor" | "data" | "rollout" | "algorithm" | "runtime"> & { model?: { dtype?: "f32" | "bf16" } }): MemoryPlan {
+export function memoryPlan(c: Qwen2Config, run: Pick<RunConfig, "actor" | "data" | "rollout" | "algorithm" | "runtime"> & { model?: { dtype?: "f32" | "bf16"; compute_dtype?: "f32" | "bf16" } }): MemoryPlan {
   const D = c.head_dim ?? c.hidden_size / c.num_attention_heads;
   const C = c.hidden_size, L = c.num_hidden_layers, H = c.num_attention_heads, KVH = c.num_key_value_heads;
   const HD = H * D, QKV = (H + 2 * KVH) * D, F = c.intermediate_size, V = c.vocab_size;
@@ -37,6 +37,9 @@ export function memoryPlan(c: Qwen2Config, run: Pick<RunConfig, "actor" | "data"
   // model.dtype: the frozen copies (the KL reference, a generator's policy and its packed panels) in f32 or bf16
   const dtype = run.model?.dtype ?? "f32";
   const frozen = (n: number) => (dtype === "bf16" ? 2 : 4) * n;
+  // sampling's panels are bf16 for a bf16 copy and for model.compute_dtype bf16 (fp32 weights rounded as packed)
+  const panelDtype = dtype === "bf16" || run.model?.compute_dtype === "bf16" ? "bf16" : "f32";
+  const panels = (n: number) => (panelDtype === "bf16" ? 2 : 4) * n;
   const T = run.data.max_prompt_length + run.data.max_response_length;
 
   // updater: one micro-batch of micro_batch_size sequences of up to T tokens
@@ -64,7 +67,7 @@ export function memoryPlan(c: Qwen2Config, run: Pick<RunConfig, "actor" | "data"
   const matmul = L * (C * QKV + HD * C + C * 2 * F + F * C) + V * C;
   const generator: MemoryItem[] = [
     { component: `policy weights (${dtype})`, bytes: frozen(P), detail: `the version being sampled (model.dtype ${dtype})` },
-    { component: `packed weight panels for sampling (${dtype})`, bytes: frozen(matmul), detail: "a GEMM-ready copy of every matmul weight and the head", approx: true },
+    { component: `packed weight panels for sampling (${panelDtype})`, bytes: panels(matmul), detail: "a GEMM-ready copy of every matmul weight and the head", approx: true },
     { component: "KV cache", bytes: f32(2 * L * R * T * KVH * D),
       detail: `2 × ${L} layers × ${R} rows (prompts_per_task ${run.rollout.prompts_per_task} × n_samples_per_prompt ${run.rollout.n_samples_per_prompt}) × ${T} positions × ${KVH * D}` },
     { component: "step buffers and logits", bytes: f32(prefill * (6 * C + QKV + HD + 3 * F) + 2 * R * V),

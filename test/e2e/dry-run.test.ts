@@ -87,6 +87,12 @@ test("the verdict follows the machine's memory; the plan's figures are the engin
   assert.equal(fitem("rollout generator", "policy weights").bytes, 4 * P);
   assert.equal(pitem("rollout generator", "policy weights").bytes, 2 * P);
   assert.equal(pitem("rollout generator", "packed weight panels").bytes * 2, fitem("rollout generator", "packed weight panels").bytes);
+  // model.compute_dtype bf16 with f32 copies: the weights stay f32, sampling's panels are bf16
+  const computeBf16 = memoryPlan(seven, loadConfig(join(repo, RECIPE), [...sets, "model.dtype=f32", "model.compute_dtype=bf16"]));
+  const citem = (proc: string, c: string) => computeBf16.processes.find((p) => p.process === proc)!.items.find((i) => i.component.startsWith(c))!;
+  assert.equal(citem("rollout generator", "policy weights").bytes, 4 * P);
+  assert.equal(citem("rollout generator", "packed weight panels").bytes, pitem("rollout generator", "packed weight panels").bytes);
+  assert.match(citem("rollout generator", "packed weight panels").component, /\(bf16\)/);
 });
 
 test("the issue's command as written names what is still missing; a wrong tensor in a header is named", async () => {

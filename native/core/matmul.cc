@@ -7,18 +7,19 @@
 #include "threadpool.h"
 
 namespace zs {
-// p[0..n) rounded to bf16 in place (nearest, ties to even; a NaN stays a quiet NaN): round_bf16, 8 at a time.
+// Eight fp32 values' bf16 bits (nearest, ties to even; a NaN stays a quiet NaN: common.h's f32_to_bf16), in the
+// low 16 bits of each lane.
+static inline __m256i round_bf16_bits(__m256i u) {
+  const __m256i r = _mm256_add_epi32(u, _mm256_add_epi32(_mm256_set1_epi32(0x7fff), _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1))));
+  const __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(u, _mm256_set1_epi32(0x7fffffff)), _mm256_set1_epi32(0x7f800000));
+  return _mm256_srli_epi32(_mm256_blendv_epi8(r, _mm256_or_si256(u, _mm256_set1_epi32(0x00400000)), nan), 16);
+}
+
+// p[0..n) rounded to bf16 in place, 8 at a time.
 void round_bf16_inplace(float* p, size_t n) {
-  const __m256i lsb = _mm256_set1_epi32(1), bias = _mm256_set1_epi32(0x7fff), hi = _mm256_set1_epi32((int)0xffff0000u);
-  const __m256i abs = _mm256_set1_epi32(0x7fffffff), inf = _mm256_set1_epi32(0x7f800000), quiet = _mm256_set1_epi32(0x00400000);
   size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    const __m256i u = _mm256_loadu_si256((const __m256i*)(p + i));
-    const __m256i r = _mm256_and_si256(_mm256_add_epi32(u, _mm256_add_epi32(bias, _mm256_and_si256(_mm256_srli_epi32(u, 16), lsb))), hi);
-    const __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(u, abs), inf);
-    const __m256i q = _mm256_and_si256(_mm256_or_si256(u, quiet), hi);
-    _mm256_storeu_si256((__m256i*)(p + i), _mm256_blendv_epi8(r, q, nan));
-  }
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_si256((__m256i*)(p + i), _mm256_slli_epi32(round_bf16_bits(_mm256_loadu_si256((const __m256i*)(p + i))), 16));
   for (; i < n; i++) p[i] = bf16_to_f32(f32_to_bf16(p[i]));
 }
 
@@ -96,9 +97,6 @@ void kernel_rows(int m, float* C, long ldc, const float* Ap, const TB* Bp, int K
 // Per-thread packing buffer for a block of A: tiles of MR rows, Ap[tile][k][MR] (static, no allocation).
 thread_local float a_pack[(RB / MR) * KC * MR];
 
-inline float round_bf16(float x) { return bf16_to_f32(f32_to_bf16(x)); }
-
-
 // Packs rows [r0,r1) x k [k0,k0+kc) of A(r,k) = A[r*rs + k*ks] into a_pack (rounded to bf16 when round).
 void pack_a(const float* A, long rs, long ks, int r0, int r1, int k0, int kc, bool round) {
   for (int r = r0; r < r1; r += MR) {
@@ -154,13 +152,8 @@ inline void put(float* d, int j, uint16_t h) { d[j] = bf16_to_f32(h); }
 inline void put(uint16_t* d, int j, uint16_t h) { d[(j & 3) | (j & 4) << 1 | (j & 8) >> 1] = h; }
 inline void put(uint16_t* d, int j, float v) { put(d, j, f32_to_bf16(v)); }  // compute bf16: rounded as packed
 
-// 16 contiguous fp32 values as one bf16 panel row (compute bf16): rounded 8 at a time (round_bf16_inplace's
-// arithmetic), then packus lays the halves out per 128-bit lane as [0-3, 8-11, 4-7, 12-15], put's column order.
-inline __m256i round_bf16_bits(__m256i u) {
-  const __m256i r = _mm256_add_epi32(u, _mm256_add_epi32(_mm256_set1_epi32(0x7fff), _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1))));
-  const __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(u, _mm256_set1_epi32(0x7fffffff)), _mm256_set1_epi32(0x7f800000));
-  return _mm256_srli_epi32(_mm256_blendv_epi8(r, _mm256_or_si256(u, _mm256_set1_epi32(0x00400000)), nan), 16);
-}
+// 16 contiguous fp32 values as one bf16 panel row (compute bf16): packus lays the two halves' bits out per
+// 128-bit lane as [0-3, 8-11, 4-7, 12-15], put's column order.
 inline void pack_row_bf16(uint16_t* d, const float* s) {
   const __m256i lo = round_bf16_bits(_mm256_loadu_si256((const __m256i*)s)), hi = round_bf16_bits(_mm256_loadu_si256((const __m256i*)(s + 8)));
   _mm256_storeu_si256((__m256i*)d, _mm256_packus_epi32(lo, hi));

@@ -76,6 +76,10 @@ export class ScorerPool {
       if (s.timer) clearTimeout(s.timer);
       if (s.current) s.current.resolve(this.failed(s.current.job, "error", "scorer pool closed during the verdict", 0));
       s.current = null;
+      // an idle worker is unref'd (refresh): its pending exit would not hold the event loop, and a caller awaiting
+      // close() from a process with nothing else to do saw the loop end first ("Promise resolution is still
+      // pending but the event loop has already resolved", the pool tests once in CI under load)
+      s.worker.ref();
       await s.worker.terminate();
     }));
   }

@@ -69,17 +69,22 @@ export function checkCpu(cpuinfo?: string): void {
   if (process.arch !== "x64") {
     throw new Error(`the native engine needs an x86-64 CPU (AVX2 + FMA); this is ${process.arch}`);
   }
+  const cpu = cpuInfo(cpuinfo);
+  if (!cpu || cpu.flags.size === 0) return;  // not Linux, or no flags line: let the loader decide
+  const missing = ["avx2", "fma", "bmi2", "f16c"].filter((f) => !cpu.flags.has(f));
+  if (missing.length) throw new Error(`the native engine needs x86-64-v3 (AVX2, FMA, BMI2, F16C); ${cpu.model ?? "this CPU"} lacks ${missing.join(", ")}`);
+}
+
+/** The CPU's model name and feature flags, from /proc/cpuinfo or the text given; null where there is none. */
+export function cpuInfo(cpuinfo?: string): { model: string | undefined; flags: Set<string> } | null {
   let info = cpuinfo;
   if (info === undefined) {
-    try { info = readFileSync("/proc/cpuinfo", "utf8"); } catch { return; }  // not Linux: let the loader decide
+    try { info = readFileSync("/proc/cpuinfo", "utf8"); } catch { return null; }
   }
-  const flags = new Set((/^flags\s*:(.*)$/m.exec(info)?.[1] ?? "").trim().split(/\s+/));
-  if (flags.size <= 1) return;
-  const missing = ["avx2", "fma", "bmi2", "f16c"].filter((f) => !flags.has(f));
-  if (missing.length) {
-    const model = /^model name\s*:(.*)$/m.exec(info)?.[1]?.trim() ?? "this CPU";
-    throw new Error(`the native engine needs x86-64-v3 (AVX2, FMA, BMI2, F16C); ${model} lacks ${missing.join(", ")}`);
-  }
+  return {
+    model: /^model name\s*:(.*)$/m.exec(info)?.[1]?.trim(),
+    flags: new Set((/^flags\s*:(.*)$/m.exec(info)?.[1] ?? "").trim().split(/\s+/).filter(Boolean)),
+  };
 }
 
 function native(): any {

@@ -13,7 +13,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { AdamW, Policy, kernelSet, kernels, setThreads, type ComputeDtype, type Qwen2Config } from "../native/index.ts";
+import { AdamW, Policy, cpuInfo, kernelSet, kernels, setThreads, type ComputeDtype, type Qwen2Config } from "../native/index.ts";
 import { median } from "./stats.ts";
 
 type Size = { d_model: number; n_layers: number; n_heads: number; n_kv_heads: number; head_dim: number; ffn: number; vocab: number };
@@ -60,13 +60,10 @@ function randInts(n: number, V: number, seed: number): Int32Array {
   return Int32Array.from({ length: n }, () => { s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0; return s % V; });
 }
 
-/** The CPU's model name and the instruction sets that matter to the kernels (from /proc/cpuinfo). */
+/** The CPU's model name and the instruction sets that matter to the kernels. */
 export function cpuOf(): { model: string; isa: string[] } {
-  const info = existsSync("/proc/cpuinfo") ? readFileSync("/proc/cpuinfo", "utf8") : "";
-  const model = /^model name\s*:\s*(.+)$/m.exec(info)?.[1]?.trim() ?? "unknown CPU";
-  const flags = new Set((/^flags\s*:\s*(.+)$/m.exec(info)?.[1] ?? "").split(/\s+/));
-  const isa = ["avx2", "fma", "avx512f", "avx512_bf16", "avx512_fp16", "amx_bf16"].filter((f) => flags.has(f));
-  return { model, isa };
+  const c = cpuInfo();
+  return { model: c?.model ?? "unknown CPU", isa: ["avx2", "fma", "avx512f", "avx512_bf16", "avx512_fp16", "amx_bf16"].filter((f) => c?.flags.has(f)) };
 }
 
 async function benchSize(log: (s: string) => void, size: string, only: Set<string>, peak: number, o: { B: number; T: number; SB: number; P: number; G: number; micro: number }, compute: ComputeDtype = "f32"): Promise<Run[]> {
@@ -144,8 +141,7 @@ function torchBaseline(log: (s: string) => void, size: string, threads: number):
   if (spawnSync(py, ["-c", "import torch"], { stdio: "ignore" }).status !== 0) { log("(no PyTorch baseline: /usr/bin/python3 has no torch)"); return undefined; }
   const dir = mkdtempSync(join(tmpdir(), "zs-bench-")), out = join(dir, "torch.json");
   // ATen's avx512 kernels die with SIGILL on CPUs without AVX-512: ask for what this CPU has
-  const cpuinfo = existsSync("/proc/cpuinfo") ? readFileSync("/proc/cpuinfo", "utf8") : "";
-  const capability = /\bavx512f\b/.test(cpuinfo) ? "avx512" : "avx2";
+  const capability = cpuOf().isa.includes("avx512f") ? "avx512" : "avx2";
   try {
     const r = spawnSync(py, [script, "--size", size, "--threads", String(threads), "--json", out, ...(size === "medium" ? ["--train-steps", "4"] : [])], {
       env: { ...process.env, ATEN_CPU_CAPABILITY: capability, GOMP_SPINCOUNT: "0", OPENBLAS_THREAD_TIMEOUT: "4" }, encoding: "utf8" });

@@ -127,10 +127,9 @@ Napi::Value Clone(const Napi::CallbackInfo& info) {
 // setCompute(model, "f32" | "bf16"): the precision of the model's linear layers (model.h); compute(model).
 Napi::Value SetCompute(const Napi::CallbackInfo& info) {
   auto m = model_of(info[0]);
-  const std::string s = info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : std::string();
-  if (s != "f32" && s != "bf16") throw Napi::TypeError::New(info.Env(), "expected \"f32\" or \"bf16\" for compute, got " + describe(info[1]));
+  const zs::Compute c = compute_of(info[1], false);
   std::lock_guard<std::mutex> lk(m->mu);  // never between the steps of a running call
-  m->compute = s == "bf16" ? zs::Compute::bf16 : zs::Compute::f32;
+  m->compute = c;
   return info.Env().Undefined();
 }
 Napi::Value ComputeOf(const Napi::CallbackInfo& info) {

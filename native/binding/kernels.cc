@@ -27,15 +27,6 @@ float* pack_ws(size_t n) {
   return ws.data();
 }
 
-// A trailing compute argument: undefined or "f32", or "bf16" (matmul.h's Compute).
-zs::Compute cmp_of(const Napi::CallbackInfo& info, int i) {
-  if (info[i].IsUndefined()) return zs::Compute::f32;
-  const std::string s = info[i].IsString() ? info[i].As<Napi::String>().Utf8Value() : std::string();
-  if (s == "f32") return zs::Compute::f32;
-  if (s == "bf16") return zs::Compute::bf16;
-  throw Napi::TypeError::New(info.Env(), "expected \"f32\" or \"bf16\" for compute, got " + describe(info[i]));
-}
-
 // matmul(ref, out, in, w, b|null, N, I, O, compute?)
 Napi::Value Matmul(const Napi::CallbackInfo& info) {
   int N = I(info, 5, "N"), In = I(info, 6, "I"), O = I(info, 7, "O");
@@ -43,7 +34,7 @@ Napi::Value Matmul(const Napi::CallbackInfo& info) {
   float* in = typed<float>(info[2], "in", (long)N * In);
   float* w = typed<float>(info[3], "w", (long)O * In);
   float* b = typed_opt<float>(info[4], "b", O);
-  const zs::Compute c = cmp_of(info, 8);
+  const zs::Compute c = compute_of(info[8], true);
   if (ref(info)) zs::matmul_forward_ref(out, in, w, b, N, In, O, c);
   else zs::matmul_forward(out, pack_ws(zs::matmul_pack_floats(N, In, O)), in, w, b, N, In, O, c);
   return info.Env().Undefined();
@@ -58,7 +49,7 @@ Napi::Value MatmulBackward(const Napi::CallbackInfo& info) {
   float* dout = typed<float>(info[4], "dout", (long)N * O);
   float* in = typed<float>(info[5], "in", (long)N * In);
   float* w = typed<float>(info[6], "w", (long)O * In);
-  const zs::Compute c = cmp_of(info, 10);
+  const zs::Compute c = compute_of(info[10], true);
   if (ref(info)) zs::matmul_backward_ref(din, dw, db, dout, in, w, N, In, O, c);
   else zs::matmul_backward(din, dw, db, pack_ws(zs::matmul_pack_floats(N, In, O)), dout, in, w, N, In, O, c);
   return info.Env().Undefined();

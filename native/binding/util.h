@@ -15,6 +15,15 @@ struct ModelHandle { std::shared_ptr<zs::Model> m; };
 
 std::string describe(const Napi::Value& v);
 
+// A compute argument (matmul.h's Compute): "f32" or "bf16"; undefined is f32 where allow_undefined.
+inline zs::Compute compute_of(const Napi::Value& v, bool allow_undefined) {
+  if (allow_undefined && v.IsUndefined()) return zs::Compute::f32;
+  const std::string s = v.IsString() ? v.As<Napi::String>().Utf8Value() : std::string();
+  if (s == "f32") return zs::Compute::f32;
+  if (s == "bf16") return zs::Compute::bf16;
+  throw Napi::TypeError::New(v.Env(), "expected \"f32\" or \"bf16\" for compute, got " + describe(v));
+}
+
 template <typename T>
 struct ArrayName;
 template <> struct ArrayName<float> { static constexpr const char* name = "Float32Array"; static constexpr napi_typedarray_type type = napi_float32_array; };

@@ -111,7 +111,10 @@ export async function ensureCoreTopology(jsm: JetStreamManager, o: TopologyOptio
 }
 
 export async function openRunsBucket(nc: NatsConnection, o: TopologyOptions = {}): Promise<KV> {
-  return new Kvm(nc).create(RUNS_BUCKET, { history: 5, replicas: o.replicas ?? 1, storage: StorageType.File });
+  // allow_direct off: a direct get is answered by any replica, a lagging one too (a restored node after a
+  // partition), and a run record merged over a stale read loses what was written since; without it a get
+  // is answered by the stream's leader. A bucket made before keeps its setting; this client reads the leader.
+  return new Kvm(nc).create(RUNS_BUCKET, { history: 5, replicas: o.replicas ?? 1, storage: StorageType.File, allow_direct: false });
 }
 
 export async function openWeightsBucket(nc: NatsConnection, runId: string, o: TopologyOptions = {}): Promise<ObjectStore> {

@@ -89,3 +89,25 @@ describe("bounded scorer pool (workers that cannot start)", () => {
     } finally { await pool.close(); }
   });
 });
+
+describe("bounded scorer pool (close)", () => {
+  const fixture = new URL("./hang-worker.fixture.mjs", import.meta.url);
+  it("given a pool starting, busy on a stuck verdict, or replacing a crashed worker, then close() ends within its bound and answers what was pending", async () => {
+    // (the pending verdict is wrapped: an async function returning a promise would wait for it)
+    const states: [string, (p: ScorerPool) => Promise<{ pending?: Promise<{ outcome: string }> }>][] = [
+      ["starting", async () => ({})],
+      ["busy on a stuck verdict", async (p) => { await p.ready(); return { pending: p.score(job("x", "hang")) }; }],
+      ["replacing a crashed worker", async (p) => { await p.ready(); await p.score(job("x", "crash")); return {}; }],
+    ];
+    for (const [name, reach] of states) {
+      const pool = new ScorerPool({ size: 2, timeoutMs: 60_000, workerUrl: fixture });
+      const { pending } = await reach(pool);
+      const t0 = performance.now();
+      await pool.close();
+      assert.ok(performance.now() - t0 < 6000, `${name}: close took ${(performance.now() - t0).toFixed(0)} ms`);
+      assert.equal(pool.stats.unstopped, 0, `${name}: ${JSON.stringify(pool.stats)}`);
+      if (pending) assert.equal((await pending).outcome, "error", name);
+      await assert.rejects(pool.score(job("y", "1")), /closed/);
+    }
+  });
+});

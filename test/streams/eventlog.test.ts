@@ -155,6 +155,36 @@ describe("EventLog on a real nats-server", () => {
     assert.equal((await bus.log.replayAll(uniqueRunId())).length, 0);
   });
 
+  it("a replay read from the stream's leader gives the consumer's records (seq, subject, time, event), invalid messages skipped, by subject and from a sequence", async () => {
+    const run = uniqueRunId();
+    const published = [runStarted(run), groupSampled(run, 0, 0), groupSampled(run, 0, 1), groupScored(run, 0, 1), groupScored(run, 0, 0)];
+    for (const [i, e] of published.entries()) {
+      await bus.log.publish(e);
+      if (i === 1) await bus.log.nc.request(subjects.rollout(run), new TextEncoder().encode("not an event")); // the stream acks it
+      if (i === 3) await bus.log.publish(groupSampled(uniqueRunId(), 0, 0));
+    }
+    const viaConsumer = await bus.log.replayAll(run);
+    const viaLeader = await bus.log.replayAll(run, { via: "leader" });
+    assert.equal(viaConsumer.length, published.length);
+    assert.deepEqual(viaLeader, viaConsumer);
+    assert.ok(viaLeader.every((r) => r.time.getTime() > 0 && r.time.getTime() % 1 === 0));
+    const from = viaConsumer[2].seq;
+    assert.deepEqual(await bus.log.replayAll(run, { via: "leader", fromSeq: from }), await bus.log.replayAll(run, { fromSeq: from }));
+    assert.deepEqual(await bus.log.replayAll(run, { via: "leader", subject: subjects.rollout(run) }), await bus.log.replayAll(run, { subject: subjects.rollout(run) }));
+  });
+
+  it("a replay ends at the leader's last message when it starts: events appended while it runs are the follower's", async () => {
+    const run = uniqueRunId();
+    for (let i = 0; i < 6; i++) await bus.log.publish(groupSampled(run, 0, i));
+    const seen: number[] = [];
+    for await (const r of bus.log.replay(run)) {
+      seen.push(r.seq);
+      if (seen.length === 1) for (let i = 6; i < 9; i++) await bus.log.publish(groupSampled(run, 0, i));
+    }
+    assert.equal(seen.length, 6);
+    assert.equal((await bus.log.replayAll(run)).length, 9);
+  });
+
   it("appends in order with expect.lastSubjectSequence and refuses a stale append", async () => {
     const run = uniqueRunId();
     const last = await bus.log.lastSubjectSeq(subjects.rollout(run));

@@ -18,8 +18,8 @@ export type PutOptions = {
   concurrency?: number;       // chunked: chunks stored at once (default 4)
 };
 export type ReadOptions = {
-  idleMs?: number;            // a read of an object that gets no data for this long is abandoned (default 60 s)
-  attempts?: number;          // and started again this many times in all (default 3): per object, so per chunk
+  idleMs?: number;            // a read of an object that gets no data for this long is abandoned (default 20 s)
+  attempts?: number;          // and started again this many times in all (default 6): per object, so per chunk
   concurrency?: number;       // chunked: chunks fetched at once (default 4)
   cache?: ChunkCache;         // chunked: verified chunks kept from earlier reads, and where this read's go
 };
@@ -163,11 +163,13 @@ type Ctx = { store: ObjectStore; runId: string; log: Logger };
 
 /**
  * readObject again after a stall: the object store reads through an ordered consumer that retries for
- * ever, and after a partition it can wait on a bucket stream that answers nothing. `attempts` stalls are
- * a WeightsReadStalledError, never a hang.
+ * ever, and after a partition it can wait on a bucket stream that answers nothing. Its consumer is placed on
+ * a random replica of the bucket (see EventLog.replay), and one frozen or behind has no chunk to give: each
+ * attempt is placed anew, so short stalls and more attempts (20 s × 6, was 60 s × 3: all on such a replica
+ * one time in 729 rather than 27). `attempts` stalls are a WeightsReadStalledError, never a hang.
  */
 async function readRetrying(c: Ctx, name: string, what: string, o: ReadOptions, into?: Uint8Array): Promise<Uint8Array | null> {
-  const idleMs = o.idleMs ?? 60_000, attempts = o.attempts ?? 3;
+  const idleMs = o.idleMs ?? 20_000, attempts = o.attempts ?? 6;
   for (let attempt = 1; ; attempt++) {
     try {
       return await readObject(c.store, name, idleMs, into);

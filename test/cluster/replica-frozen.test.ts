@@ -1,8 +1,8 @@
 // Reading the log when a replica does not answer (3 nodes, R3): an ordered consumer is an R1 ephemeral
 // that nats-server places on a random replica of the stream (2.9.10's createGroupForConsumer), and a
 // replica that is frozen (here SIGSTOP; in CI a restored node whose copy stayed behind) leaves a replay that
-// lands there without its end. Every replay must read the whole run to the leader's last message, and a
-// follower must keep delivering, whatever replica their consumers get.
+// lands there without its end. Every replay must read the whole run to the leader's last message, a weights
+// read the whole object, and a follower must keep delivering, whatever replica their consumers get.
 import assert from "node:assert/strict";
 import { rmSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
@@ -41,7 +41,7 @@ describe("the log read with a frozen replica (3 nodes, R3)", () => {
     }
   };
 
-  it("every replay reads the whole run and a follower keeps delivering while a replica that leads nothing is frozen", { timeout: 300_000 }, async () => {
+  it("every replay and weights read gets the whole of it, and a follower keeps delivering, while a replica that leads nothing is frozen", { timeout: 300_000 }, async () => {
     const run = uniqueRunId();
     const N = 12;
     for (let i = 0; i < N; i++) await publish(log!, groupSampled(run, 0, i));
@@ -56,6 +56,9 @@ describe("the log read with a frozen replica (3 nodes, R3)", () => {
     const l = await adminLog(dir, { ...state!, servers: others });
     reader = l;
 
+    const bytes = new Uint8Array(3 * 1024 * 1024 + 11).map((_, i) => (i * 13) & 0xff);
+    const digest = await l.putBlob(run, bytes);
+
     const followed: Replayed[] = [];
     const stop = new AbortController();
     const follower = (async () => { for await (const r of l.follow(run, 1, stop.signal, undefined, { lagMs: 3000, probeMs: 500 })) followed.push(r); })();
@@ -68,6 +71,8 @@ describe("the log read with a frozen replica (3 nodes, R3)", () => {
     const slots = (rs: Replayed[]) => rs.map((r) => (r.event as ReturnType<typeof groupSampled>).slot);
     // a replay's consumer lands on the frozen replica one time in three: four replays, each whole
     for (let k = 0; k < 4; k++) assert.deepEqual(slots(await l.replayAll(run)), expected, `replay ${k}`);
+    // a weights read's consumer too: one placed on the frozen replica stalls and is placed anew
+    for (let k = 0; k < 4; k++) assert.deepEqual(await l.getBlob(run, digest, { idleMs: 2000, attempts: 8 }), bytes, `weights read ${k}`);
     await waitFor("the follower to deliver every event", () => (followed.length >= 2 * N ? true : undefined), 60_000);
     assert.deepEqual(slots(followed), expected);
     stop.abort();

@@ -1,4 +1,4 @@
-// `npm run bench -- native [--json] [--size small,medium] [--threads 2] [--no-torch] [--only train,fwd,sample,gemm] [--compute f32,bf16]`
+// `npm run bench -- native [--json] [--size small,medium] [--threads 2] [--no-torch] [--only train,fwd,sample,gemm] [--compute f32,bf16] [--gemm-reps N]`
 // Native engine throughput on the shapes of scripts/baselines/README.md: training tokens/s (fwd + bwd
 // + AdamW), forward tokens/s, KV-cached sampling tokens/s, GFLOP/s and MFU against a measured FMA
 // peak; with /usr/bin/python3 + torch present, the PyTorch baseline (scripts/baselines/) runs in the
@@ -66,7 +66,7 @@ export function cpuOf(): { model: string; isa: string[] } {
   return { model: c?.model ?? "unknown CPU", isa: ["avx2", "fma", "avx512f", "avx512_bf16", "avx512_fp16", "amx_bf16"].filter((f) => c?.flags.has(f)) };
 }
 
-async function benchSize(log: (s: string) => void, size: string, only: Set<string>, peak: number, o: { B: number; T: number; SB: number; P: number; G: number; micro: number }, compute: ComputeDtype = "f32"): Promise<Run[]> {
+async function benchSize(log: (s: string) => void, size: string, only: Set<string>, peak: number, o: { B: number; T: number; SB: number; P: number; G: number; micro: number; gemmReps?: number }, compute: ComputeDtype = "f32"): Promise<Run[]> {
   const c = SIZES[size], runs: Run[] = [];
   const p = Policy.init(config(c, Math.max(o.T, o.P + o.G)), 0).withCompute(compute);
   const { dense, attn } = flopsPerToken(c, o.T);
@@ -103,12 +103,12 @@ async function benchSize(log: (s: string) => void, size: string, only: Set<strin
   }
   p.dispose();
   // the peak again, best of 3 with the earlier one: a probe taken while the machine was busy would flatter the table
-  if (only.has("gemm")) runs.push(...benchGemm(log, c, Math.max(peak, ...[0, 1, 2].map(() => kernels().fmaPeak(5e7))), o.micro * o.T, compute));
+  if (only.has("gemm")) runs.push(...benchGemm(log, c, Math.max(peak, ...[0, 1, 2].map(() => kernels().fmaPeak(5e7))), o.micro * o.T, compute, o.gemmReps));
   return runs;
 }
 
 /** Each linear layer's shape, forward, dX and dW apart (kernels().matmul / matmulBackward with the other output null). */
-function benchGemm(log: (s: string) => void, c: Size, peak: number, N: number, compute: ComputeDtype): Run[] {
+function benchGemm(log: (s: string) => void, c: Size, peak: number, N: number, compute: ComputeDtype, gemmReps?: number): Run[] {
   const k = kernels(), runs: Run[] = [];
   const C = c.d_model, HD = c.n_heads * c.head_dim, QKV = (c.n_heads + 2 * c.n_kv_heads) * c.head_dim;
   const shapes: [string, number, number][] = [["qkv", C, QKV], ["o", HD, C], ["gate/up", C, 2 * c.ffn], ["down", c.ffn, C], ["head", C, c.vocab]];
@@ -117,7 +117,7 @@ function benchGemm(log: (s: string) => void, c: Size, peak: number, N: number, c
   log(`  gemm (${N} rows, compute ${compute}): GFLOP/s and % of the ${peak.toFixed(0)} GFLOP/s peak`);
   for (const [name, I, O] of shapes) {
     const x = rnd(N * I, 1), w = rnd(O * I, 2), dy = rnd(N * O, 3), y = new Float32Array(N * O), dx = new Float32Array(N * I), dw = new Float32Array(O * I);
-    const flop = 2 * N * I * O, reps = flop > 2e9 ? 4 : 8;
+    const flop = 2 * N * I * O, reps = gemmReps ?? (flop > 2e9 ? 4 : 8);
     const parts: [string, () => void][] = [
       ["fwd", () => k.matmul(false, y, x, w, null, N, I, O, compute)],
       ["dX", () => k.matmulBackward(false, dx, null, null, dy, x, w, N, I, O, compute)],
@@ -127,7 +127,7 @@ function benchGemm(log: (s: string) => void, c: Size, peak: number, N: number, c
     for (const [part, fn] of parts) {
       const ts = time(fn, reps).sort((a, b) => a - b), med = median(ts), g = flop / med / 1e9;
       runs.push({ name: `gemm ${name} ${part} (${N}x${I}x${O})`, tokens_per_call: N, reps, tok_s_median: N / med, tok_s_min: N / ts[ts.length - 1], tok_s_max: N / ts[0], gflop_s: g, mfu: g / peak });
-      line.push(`${part} ${g.toFixed(1).padStart(6)} (${(100 * g / peak).toFixed(0).padStart(3)}%)`);
+      line.push(`${part} ${g.toFixed(1).padStart(6)} (${(100 * g / peak).toFixed(0).padStart(3)}%${gemmReps ? `, best ${(flop / ts[0] / 1e9).toFixed(1)}` : ""})`);
     }
     log(`    ${name.padEnd(8)} ${String(I).padStart(5)} -> ${String(O).padEnd(5)}  ${line.join("   ")}`);
   }
@@ -162,7 +162,9 @@ export async function run(argv: string[]): Promise<number> {
   const only = new Set(opt(argv, "--only", "train,fwd,sample,gemm").split(","));
   const computes = opt(argv, "--compute", "f32").split(",") as ComputeDtype[];
   for (const c of computes) if (c !== "f32" && c !== "bf16") { process.stderr.write(`unknown --compute '${c}' (f32, bf16)\n`); return 2; }
-  const o = { B: 64, T: 128, SB: 256, P: 32, G: 64, micro: Number(opt(argv, "--micro", "16")) };
+  const gemmReps = argv.includes("--gemm-reps") ? Number(opt(argv, "--gemm-reps", "60")) : undefined;
+  if (gemmReps !== undefined && !(Number.isInteger(gemmReps) && gemmReps > 0)) { process.stderr.write(`--gemm-reps takes a positive integer\n`); return 2; }
+  const o = { B: 64, T: 128, SB: 256, P: 32, G: 64, micro: Number(opt(argv, "--micro", "16")), gemmReps };
   for (const s of sizes) if (!SIZES[s]) { process.stderr.write(`unknown size '${s}' (small, medium)\n`); return 2; }
   setThreads(threads);
   const peak = Math.max(...[0, 1, 2, 3, 4].map(() => kernels().fmaPeak(5e7)));  // best of 5: contention only lowers it

@@ -43,6 +43,18 @@ describe("benchmark smoke runs (issue 17)", () => {
     }
   });
 
+  it("bench native --only gemm: every linear shape's forward, dX and dW, --gemm-reps calls each (best printed); a bad count refused", { timeout: 300_000 }, async () => {
+    const r = await cli(["bench", "native", "--size", "small", "--only", "gemm", "--no-torch", "--gemm-reps", "3", "--json"], { cwd: root, env: { ZS_LOG_LEVEL: "error" } }).done;
+    assert.equal(r.code, 0, r.stderr.slice(-3000));
+    const runs = (JSON.parse(r.stdout) as { sizes: { small: { native: { name: string; reps: number; gflop_s: number }[] } } }).sizes.small.native;
+    assert.deepEqual(runs.map((x) => x.name.split(" ").slice(1, 3).join(" ")), ["qkv", "o", "gate/up", "down", "head"].flatMap((s) => ["fwd", "dX", "dW"].map((p) => `${s} ${p}`)));
+    assert.ok(runs.every((x) => x.reps === 3 && x.gflop_s > 0), JSON.stringify(runs));
+    assert.match(r.stderr, /dW +\d+\.\d \( *\d+%, best \d+\.\d\)/);
+    const bad = await cli(["bench", "native", "--size", "small", "--only", "gemm", "--no-torch", "--gemm-reps", "0"], { cwd: root, env: { ZS_LOG_LEVEL: "error" } }).done;
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--gemm-reps takes a positive integer/);
+  });
+
   it("bench transport: density of real GRPO steps and every transport on the tiny shape", { timeout: 300_000 }, async () => {
     const r = await cli(["bench", "transport", "--shape", "tiny", "--steps", "2", "--reps", "1", "--json"], { cwd: root, env: { ZS_LOG_LEVEL: "error" } }).done;
     assert.equal(r.code, 0, r.stderr.slice(-3000));

@@ -346,12 +346,20 @@ export class EventLog {
     let next = Math.max(1, fromSeq);
     for (let renewals = 0; ; renewals++) {
       // short pulls: a lost server (a killed cluster node) is noticed in seconds, not after the 30 s default
-      const iter = await this.js.consumers.get(LOG_STREAM, {
+      const open = () => this.js.consumers.get(LOG_STREAM, {
         filter_subjects: subjects.all(runId), deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: next,
-      }).then((c) => c.consume({ max_messages: 512, expires: 5000 })).catch((err: Error) => {
-        // a connection closed (or a stream gone) before the first pull is the same failure as after it
-        throw new LogFollowError(`following run ${runId} failed: ${err.message}${this.nc.isClosed() ? " (the connection is closed)" : ""}`, { cause: err });
-      });
+      }).then((c) => c.consume({ max_messages: 512, expires: 5000 }));
+      // a renewal can meet a cluster in transition (a leader being elected): it tries again for up to a
+      // minute; the first consumer's failure is the caller's at once
+      const until = performance.now() + (renewals > 0 ? 60_000 : 0);
+      let iter: Awaited<ReturnType<typeof open>> | undefined;
+      while (!iter) {
+        iter = await open().catch(async (err: Error) => {
+          if (renewals > 0 && isTransientBusError(err) && performance.now() < until && !signal.aborted) { await sleep(1000); return undefined; }
+          // a connection closed (or a stream gone) before the first pull is the same failure as after it
+          throw new LogFollowError(`following run ${runId} failed: ${err.message}${this.nc.isClosed() ? " (the connection is closed)" : ""}`, { cause: err });
+        });
+      }
       let failure: LogFollowError | undefined;
       let behind: { since: number; next: number } | undefined;
       let stale = false;

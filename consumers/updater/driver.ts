@@ -7,7 +7,8 @@
 // function of its inputs. Every failure ends the run loudly (a rejected promise), never a silent wait.
 import type { Logger } from "pino";
 import { AdamW, Policy, type Qwen2Config } from "../../native/index.ts";
-import { computeDtype, frozenDtype, weightsLayout, type RunConfig } from "../../streams/config.ts";
+import { frozenDtype, weightsLayout, type RunConfig } from "../../streams/config.ts";
+import { runPolicy } from "../../compute/policy.ts";
 import { ZeroStreamError } from "../../streams/errors.ts";
 import type { EventLog } from "../../streams/eventlog.ts";
 import type { PolicyUpdated } from "../../streams/events/index.ts";
@@ -46,7 +47,7 @@ type Engine = { policy: Policy; optimizer: AdamW; reference: Policy | null; serv
 
 /** The policy and optimizer at the view's last PolicyUpdated (or the start), read by digest; the reference when kl_coef > 0. */
 async function loadEngine(log: EventLog, runId: string, view: RunView, cfg: RunConfig, modelConfig: Qwen2Config, lg: Logger): Promise<Engine> {
-  const policy = Policy.fromSafetensors(await log.getBlob(runId, view.weightsDigest!), modelConfig).withCompute(computeDtype(cfg));
+  const policy = runPolicy(await log.getBlob(runId, view.weightsDigest!), modelConfig, cfg, "trainer");
   const adam = { beta1: cfg.actor.adam_beta1, beta2: cfg.actor.adam_beta2, eps: cfg.actor.adam_eps, weightDecay: cfg.actor.weight_decay };
   // the moments come from the snapshot, the hyperparameters from the run's config (a fork's --set
   // actor.adam_beta2=... takes effect; the next snapshot records the config's values)
@@ -59,7 +60,7 @@ async function loadEngine(log: EventLog, runId: string, view: RunView, cfg: RunC
   }
   const started = view.started!.event;
   // a frozen copy: model.dtype bf16 keeps it in bf16 (rounded on load: half the memory, the same bits as fp32 on the rounded values)
-  const reference = cfg.algorithm.kl_coef > 0 ? Policy.fromSafetensors(await log.getBlob(runId, started.referenceWeightsDigest ?? started.initialWeightsDigest), modelConfig, frozenDtype(cfg)).withCompute(computeDtype(cfg)) : null;
+  const reference = cfg.algorithm.kl_coef > 0 ? runPolicy(await log.getBlob(runId, started.referenceWeightsDigest ?? started.initialWeightsDigest), modelConfig, cfg, "frozen") : null;
   const servingDigest = view.serving.get(view.version);
   const serving = cfg.runtime.weights_transport === "delta" && servingDigest ? { digest: servingDigest, bytes: await log.getBlob(runId, servingDigest) } : null;
   return { policy, optimizer, reference, serving, dispose: () => { policy.dispose(); reference?.dispose(); } };

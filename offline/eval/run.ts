@@ -3,8 +3,8 @@
 // samples). An evaluation is identified by (version, benchmark, k, scorer, sampling: greedy or
 // temperature + seed): when the log already holds it, the recorded result is returned and nothing is
 // sampled again, unless `force`.
-import { Policy } from "../../native/index.ts";
-import { computeDtype, type RunConfig } from "../../streams/config.ts";
+import { type RunConfig } from "../../streams/config.ts";
+import { runPolicy } from "../../compute/policy.ts";
 import { ZeroStreamError } from "../../streams/errors.ts";
 import type { EventLog } from "../../streams/eventlog.ts";
 import { evalSampling, events, type Evaluated } from "../../streams/events/index.ts";
@@ -128,7 +128,7 @@ export async function evaluateRun(log: EventLog, runId: string, o: EvaluateRunOp
         continue;
       }
       const weightsDigest = versions.get(version)!;
-      const policy = Policy.fromSafetensors(await log.getBlob(runId, weightsDigest), rc.modelConfig).withCompute(computeDtype(cfg));   // the run's model.compute_dtype
+      const policy = runPolicy(await log.getBlob(runId, weightsDigest), rc.modelConfig, cfg, "trainer");   // the trainer's weights, in the run's model.compute_dtype
       let r: PolicyEval;
       try {
         r = await evaluatePolicy({

@@ -8,7 +8,7 @@
 // Limits: the sampler settings are taken from the event (the task that carried them is not in the log),
 // and the kernel set is not recorded with a group: re-sample on a machine with the same kernels.
 import { KERNEL_SETS, kernelSet, Policy } from "../../native/index.ts";
-import { computeDtype, frozenDtype } from "../../streams/config.ts";
+import { runPolicy } from "../../compute/policy.ts";
 import { ZeroStreamError } from "../../streams/errors.ts";
 import type { EventLog, Replayed } from "../../streams/eventlog.ts";
 import type { GroupSampled } from "../../streams/events/index.ts";
@@ -68,7 +68,7 @@ export async function verifyRollouts(log: EventLog, runId: string, o: RolloutOpt
   const policies = new Map<string, Policy>();
   const policyOf = async (digest: string) => {
     let p = policies.get(digest);
-    if (!p) { p = Policy.fromSafetensors(await log.getBlob(runId, digest), rc.modelConfig, frozenDtype(cfg)).withCompute(computeDtype(cfg)); policies.set(digest, p); }
+    if (!p) { p = runPolicy(await log.getBlob(runId, digest), rc.modelConfig, cfg, "frozen"); policies.set(digest, p); }
     return p;
   };
   try {

@@ -4,8 +4,8 @@
 // the GroupSampled + GroupScored of the step's groupIds under the step's scorer, the reference =
 // the run's initial weights when kl_coef > 0) and compares the advantages, the weights digest and the
 // optimizer digest with the recorded ones. The first divergence stops the replay and is reported.
-import { AdamW, Policy } from "../../native/index.ts";
-import { computeDtype, frozenDtype } from "../../streams/config.ts";
+import { AdamW } from "../../native/index.ts";
+import { runPolicy } from "../../compute/policy.ts";
 import { applyDelta } from "../../streams/weights-delta.ts";
 import { ZeroStreamError } from "../../streams/errors.ts";
 import { sha256, type EventLog, type Replayed } from "../../streams/eventlog.ts";
@@ -62,11 +62,11 @@ export async function verifyUpdates(log: EventLog, runId: string, o: VerifyOptio
   const modelConfig = modelConfigOf(started);
   const fromStep = o.fromStep ?? firstStep(v);
   const start = startingPoint(v, fromStep);
-  const policy = Policy.fromSafetensors(await log.getBlob(runId, start.weights), modelConfig).withCompute(computeDtype(cfg));
+  const policy = runPolicy(await log.getBlob(runId, start.weights), modelConfig, cfg, "trainer");
   const adam = { beta1: cfg.actor.adam_beta1, beta2: cfg.actor.adam_beta2, eps: cfg.actor.adam_eps, weightDecay: cfg.actor.weight_decay };
   // as the live updater: the moments from the snapshot, the hyperparameters from the run's config
   const optimizer = start.optimizer ? AdamW.fromBytes(policy, await log.getBlob(runId, start.optimizer), adam) : new AdamW(policy, adam);
-  const reference = cfg.algorithm.kl_coef > 0 ? Policy.fromSafetensors(await log.getBlob(runId, started.referenceWeightsDigest ?? started.initialWeightsDigest), modelConfig, frozenDtype(cfg)).withCompute(computeDtype(cfg)) : null;
+  const reference = cfg.algorithm.kl_coef > 0 ? runPolicy(await log.getBlob(runId, started.referenceWeightsDigest ?? started.initialWeightsDigest), modelConfig, cfg, "frozen") : null;
   const report: VerifyReport = { fromStep, checked: [], divergence: null, ms: 0 };
   try {
     for (const { seq, event: e } of v.updates.filter((x) => x.event.step >= fromStep)) {

@@ -58,7 +58,7 @@ export type Replayed = { seq: number; subject: string; time: Date; event: ZsEven
 /** How a replay reads: `via` "consumer" (default: an ordered consumer, the leader for what it misses) or "leader" (every message from the stream's leader). */
 export type ReplayOptions = { fromSeq?: number; subject?: string; via?: "consumer" | "leader" };
 /** What follow() tolerates: a follower behind the leader's last message with no progress for lagMs gets a new consumer (probed every probeMs). */
-export type FollowOptions = { lagMs?: number; probeMs?: number };
+export type FollowOptions = { lagMs?: number; probeMs?: number; onRenew?: (r: { next: number; last: number; renewals: number }) => void };
 type LogMsg = { seq: number; subject: string; time: Date; data: Uint8Array };
 
 function isRetryablePublishError(err: unknown): boolean {
@@ -363,6 +363,7 @@ export class EventLog {
       let failure: LogFollowError | undefined;
       let behind: { since: number; next: number } | undefined;
       let stale = false;
+      let inCaller = false; // suspended at a yield: a caller slow to take events is no replica behind
       const stop = () => { void iter.close(); };
       signal.addEventListener("abort", stop, { once: true });
       // the ordered consumer retries for ever when the stream is gone: a recreate that fails with
@@ -378,12 +379,13 @@ export class EventLog {
       })().catch(() => undefined);
       const watchdog = setInterval(() => {
         void this.lastRunSeq(runId).then((last) => {
-          if (stale || last < next) { behind = undefined; return; }
+          if (stale || inCaller || last < next) { behind = undefined; return; }
           const now = performance.now();
           if (!behind || behind.next !== next) { behind = { since: now, next }; return; }
           if (now - behind.since < lagMs) return;
           stale = true;
           this.log.warn({ runId, next, last, behindMs: Math.round(now - behind.since), renewals }, "log follower: its consumer is behind the stream's leader with no progress; following with a new consumer");
+          o.onRenew?.({ next, last, renewals: renewals + 1 });
           void iter.close();
         }, () => undefined); // a cluster in transition: ask again at the next probe
       }, probeMs);
@@ -399,7 +401,8 @@ export class EventLog {
             this.log.warn({ subject: m.subject, seq: m.seq, err: (err as Error).message }, "skipping an invalid event in the log");
             continue;
           }
-          yield { seq: m.seq, subject: m.subject, time: new Date(Math.floor(m.info.timestampNanos / 1e6)), event };
+          inCaller = true;
+          try { yield { seq: m.seq, subject: m.subject, time: new Date(Math.floor(m.info.timestampNanos / 1e6)), event }; } finally { inCaller = false; }
         }
       } catch (err) {
         if (!signal.aborted && !stale) throw new LogFollowError(`following run ${runId} failed: ${(err as Error).message}`, { cause: err });

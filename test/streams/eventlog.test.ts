@@ -185,6 +185,23 @@ describe("EventLog on a real nats-server", () => {
     assert.equal((await bus.log.replayAll(run)).length, 9);
   });
 
+  it("a follower whose caller is slow to take its events keeps its consumer (the watchdog renews only a consumer that delivers nothing)", async () => {
+    const run = uniqueRunId();
+    for (let i = 0; i < 4; i++) await bus.log.publish(groupSampled(run, 0, i));
+    const stop = new AbortController();
+    const got: number[] = [];
+    const renewals: unknown[] = [];
+    for await (const r of bus.log.follow(run, 1, stop.signal, undefined, { lagMs: 300, probeMs: 50, onRenew: (x) => renewals.push(x) })) {
+      got.push(r.seq);
+      // the caller holds the first event for five lags while the log is ahead of it, then one more event comes
+      if (got.length === 1) await new Promise((res) => setTimeout(res, 1500));
+      if (got.length === 4) await bus.log.publish(groupSampled(run, 0, 4));
+      if (got.length === 5) break;
+    }
+    assert.equal(got.length, 5);
+    assert.deepEqual(renewals, [], "the consumer was renewed while the caller held an event");
+  });
+
   it("appends in order with expect.lastSubjectSequence and refuses a stale append", async () => {
     const run = uniqueRunId();
     const last = await bus.log.lastSubjectSeq(subjects.rollout(run));

@@ -136,7 +136,7 @@ export async function* followLog(c: LogReader, runId: string, fromSeq: number, s
     // short pulls: a lost server (a killed cluster node) is noticed in seconds, not after the 30 s default
     const open = () => c.js.consumers.get(LOG_STREAM, {
       filter_subjects: subjects.all(runId), deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: next,
-    }).then((c) => c.consume({ max_messages: 512, expires: 5000 }));
+    }).then((k) => k.consume({ max_messages: 512, expires: 5000 }));
     // a renewal can meet a cluster in transition (a leader being elected): it tries again for up to a
     // minute; the first consumer's failure is the caller's at once
     const until = performance.now() + (renewals > 0 ? 60_000 : 0);
@@ -152,6 +152,7 @@ export async function* followLog(c: LogReader, runId: string, fromSeq: number, s
     let behind: { since: number; next: number } | undefined;
     let stale = false;
     let inCaller = false; // suspended at a yield: a caller slow to take events is no replica behind
+    let done = false;     // this consumer's loop has ended: a probe still in flight must not act on it
     const stop = () => { void iter.close(); };
     signal.addEventListener("abort", stop, { once: true });
     // the ordered consumer retries for ever when the stream is gone: a recreate that fails with
@@ -167,7 +168,7 @@ export async function* followLog(c: LogReader, runId: string, fromSeq: number, s
     })().catch(() => undefined);
     const watchdog = setInterval(() => {
       void c.lastSubjectSeq(subjects.all(runId)).then((last) => {
-        if (stale || inCaller || last < next) { behind = undefined; return; }
+        if (done || stale || inCaller || last < next) { behind = undefined; return; }
         const now = performance.now();
         if (!behind || behind.next !== next) { behind = { since: now, next }; return; }
         if (now - behind.since < lagMs) return;
@@ -195,6 +196,7 @@ export async function* followLog(c: LogReader, runId: string, fromSeq: number, s
     } catch (err) {
       if (!signal.aborted && !stale) throw new LogFollowError(`following run ${runId} failed: ${(err as Error).message}`, { cause: err });
     } finally {
+      done = true;
       clearInterval(watchdog);
       signal.removeEventListener("abort", stop);
       await iter.close().catch(() => undefined);

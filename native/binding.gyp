@@ -4,7 +4,7 @@
     "sources": [
       "core/threadpool.cc", "core/matmul.cc", "core/rmsnorm.cc", "core/rope.cc", "core/attention.cc",
       "core/swiglu.cc", "core/logprob.cc", "core/adamw.cc", "core/sampling.cc", "core/model.cc",
-      "core/train.cc", "core/generate.cc", "core/safetensors.cc", "core/peak.cc", "test/pool_stress.cc",
+      "core/train.cc", "core/generate.cc", "core/safetensors.cc", "core/peak.cc", "core/kernelset.cc", "core/matmul_avx512.cc", "test/pool_stress.cc",
       "binding/addon.cc", "binding/workers.cc", "binding/kernels.cc", "binding/adam.cc"
     ],
     "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "core", "test"],

@@ -100,14 +100,31 @@ function native(): any {
 }
 
 /**
- * The kernel set this engine samples and trains with. Results are bit-exact within a kernel set (any
- * thread count, any machine that runs it) and may differ between sets in the last bits (summation
- * order). One set today: the x86-64-v3 build (AVX2 + FMA); recorded with every GroupSampled.
+ * The kernel sets (native/core/kernelset.h), chosen at run time from the CPU, or forced with ZS_KERNELS=avx2 |
+ * avx512 | avx512-bf16 (a set the CPU lacks, or an unknown name, is refused at the first call, naming it):
+ * - `x86-64-v3/avx2-fma`: the 6x16 ymm FMA micro-kernel; compute bf16 emulated (bf16-rounded operands, fp32 FMAs).
+ * - `x86-64-v4/avx512-fma`: a 6x32 zmm micro-kernel, the same FMA chain per output: the same bits.
+ * - `x86-64-v4/avx512-bf16`: avx512, with compute bf16 on `vdpbf16ps`. The pairs are laid out so that the
+ *   instruction adds k's product before k+1's, each rounded (its definition), which is the FMA chain; the
+ *   emulating sets flush subnormals (MXCSR FTZ + DAZ) while computing bf16, as the instruction does: the same bits.
+ * So every set computes the same bits, compute f32 and bf16 (native/test kernel_sets_agree; the digest test
+ * checks its pin under each set this CPU has). Recorded with every GroupSampled.
  */
-export const KERNEL_SET = "x86-64-v3/avx2-fma";
+export const KERNEL_SET_NAMES: Readonly<Record<string, string>> = {
+  avx2: "x86-64-v3/avx2-fma", avx512: "x86-64-v4/avx512-fma", "avx512-bf16": "x86-64-v4/avx512-bf16",
+};
+/** The avx2 set, the one every x86-64-v3 machine runs. */
+export const KERNEL_SET = KERNEL_SET_NAMES.avx2;
 /** Every kernel set an engine of this code can run (a group recorded under another is forged or foreign). */
-export const KERNEL_SETS: readonly string[] = [KERNEL_SET];
-export function kernelSet(): string { return KERNEL_SET; }
+export const KERNEL_SETS: readonly string[] = Object.values(KERNEL_SET_NAMES);
+/** Whether results of two kernel sets are the same bits: every set of this engine computes the same ones. */
+export function sameBits(a: string, b: string): boolean { return KERNEL_SETS.includes(a) && KERNEL_SETS.includes(b); }
+/** The set this process runs (ZS_KERNELS or the CPU's best), e.g. `x86-64-v4/avx512-bf16`. */
+export function kernelSet(): string { return KERNEL_SET_NAMES[native().kernelSet() as string]; }
+/** The sets this CPU can run, by their ZS_KERNELS names (avx2 first). */
+export function kernelSetsSupported(): string[] { return native().kernelSetsSupported(); }
+/** Switch the set between calls (tests and benchmarks; never while an engine call is running). */
+export function setKernelSet(name: "avx2" | "avx512" | "avx512-bf16"): void { native().kernels.setKernelSet(name); }
 
 export function setThreads(n: number): void { native().setThreads(n); }
 export function getThreads(): number { return native().getThreads(); }

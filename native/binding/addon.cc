@@ -5,6 +5,7 @@
 
 #include "pool_stress.h"
 #include "generate.h"
+#include "kernelset.h"
 #include "safetensors.h"
 #include "threadpool.h"
 #include "train.h"
@@ -388,6 +389,20 @@ Napi::Value PoolStress(const Napi::CallbackInfo& info) {
                {});
 }
 
+// kernelSet() -> the active set's name (ZS_KERNELS or the CPU's best; a bad ZS_KERNELS throws, naming it);
+// kernelSetsSupported() -> the sets this CPU can run, best last
+Napi::Value KernelSetName(const Napi::CallbackInfo& info) {
+  try { return Napi::String::New(info.Env(), zs::kernel_set_name(zs::kernel_set())); }
+  catch (const std::exception& e) { throw Napi::Error::New(info.Env(), e.what()); }
+}
+Napi::Value KernelSetsSupported(const Napi::CallbackInfo& info) {
+  Napi::Array a = Napi::Array::New(info.Env());
+  uint32_t n = 0;
+  for (zs::KernelSet s : {zs::KernelSet::avx2, zs::KernelSet::avx512, zs::KernelSet::avx512bf16})
+    if (zs::kernel_set_supported(s)) a[n++] = Napi::String::New(info.Env(), zs::kernel_set_name(s));
+  return a;
+}
+
 }  // namespace
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -397,7 +412,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   fn("copyParams", CopyParams); fn("setParams", SetParams); fn("zeroGrad", ZeroGrad); fn("releaseBuffers", ReleaseBuffers);
   fn("forward", Forward); fn("logprobs", Logprobs); fn("accumulate", Accumulate); fn("sample", Sample);
   fn("setThreads", SetThreads); fn("getThreads", GetThreads); fn("poolWorkerItems", PoolWorkerItems); fn("poolStress", PoolStress);
-  fn("setLogitChunkRows", SetLogitChunkRows);
+  fn("setLogitChunkRows", SetLogitChunkRows); fn("kernelSet", KernelSetName); fn("kernelSetsSupported", KernelSetsSupported);
   init_adam(env, exports);
   init_kernels(env, exports);
   return exports;

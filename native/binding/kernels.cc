@@ -7,6 +7,7 @@
 #include "logprob.h"
 #include "matmul.h"
 #include "model.h"
+#include "kernelset.h"
 #include "peak.h"
 #include "rmsnorm.h"
 #include "rope.h"
@@ -194,6 +195,24 @@ Napi::Value FmaPeak(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), zs::fma_peak_gflops((long)number(info[0], "iters")));
 }
 
+// isaPeak(isa, iters) -> GFLOP/s of one instruction's probe on all pool threads (0 where the CPU lacks it)
+Napi::Value IsaPeak(const Napi::CallbackInfo& info) {
+  if (!info[0].IsString()) throw Napi::TypeError::New(info.Env(), "isaPeak: expected an instruction name (fma256, fma512, dpbf16), got " + describe(info[0]));
+  const std::string isa = info[0].As<Napi::String>().Utf8Value();
+  const long iters = (long)number(info[1], "iters");
+  try { return Napi::Number::New(info.Env(), zs::isa_peak_gflops(isa.c_str(), iters)); }
+  catch (const std::exception& e) { throw Napi::Error::New(info.Env(), e.what()); }
+}
+
+// setKernelSet(name): tests and benchmarks switch sets between calls (never while one runs)
+Napi::Value SetKernelSet(const Napi::CallbackInfo& info) {
+  if (!info[0].IsString()) throw Napi::TypeError::New(info.Env(), "setKernelSet: expected avx2, avx512 or avx512-bf16, got " + describe(info[0]));
+  const std::string name = info[0].As<Napi::String>().Utf8Value();
+  try { zs::set_kernel_set(zs::parse_kernel_set(name.c_str())); }
+  catch (const std::exception& e) { throw Napi::Error::New(info.Env(), e.what()); }
+  return info.Env().Undefined();
+}
+
 }  // namespace
 
 void init_kernels(Napi::Env env, Napi::Object exports) {
@@ -202,7 +221,7 @@ void init_kernels(Napi::Env env, Napi::Object exports) {
   fn("matmul", Matmul); fn("matmulBackward", MatmulBackward); fn("rmsnorm", Rmsnorm); fn("rmsnormBackward", RmsnormBackward);
   fn("swiglu", Swiglu); fn("swigluBackward", SwigluBackward); fn("rope", Rope); fn("attention", Attention);
   fn("attentionBackward", AttentionBackward); fn("logprob", Logprob); fn("logprobBackward", LogprobBackward);
-  fn("sampleRow", SampleRow); fn("fmaPeak", FmaPeak);
+  fn("sampleRow", SampleRow); fn("fmaPeak", FmaPeak); fn("isaPeak", IsaPeak); fn("setKernelSet", SetKernelSet);
   exports.Set("kernels", k);
 }
 

@@ -4,6 +4,8 @@
 #include <cstring>
 
 #include "common.h"
+#include "kernelset.h"
+#include "matmul_avx512.h"
 #include "threadpool.h"
 
 namespace zs {
@@ -25,10 +27,10 @@ void round_bf16_inplace(float* p, size_t n) {
 
 namespace {
 
-constexpr int NR = 16;   // columns per packed panel (two ymm)
-constexpr int MR = 6;    // rows per micro-tile
-constexpr int KC = 256;  // k block (accumulators are stored and reloaded: same order, same result)
-constexpr int RB = 48;   // rows per task
+using mm::NR;  // columns per packed panel (two ymm, one zmm)
+using mm::MR;  // rows per micro-tile
+using mm::KC;  // k block (accumulators are stored and reloaded: same order, same result)
+using mm::RB;  // rows per task
 constexpr int MIN_TASKS = 16;  // split columns too when there are fewer row blocks
 
 // One packed panel row: 16 fp32 columns, or 16 bf16 columns stored in the order that two unpacks with zero
@@ -42,7 +44,7 @@ inline void load_panel_row(const uint16_t* Bp, __m256& b0, __m256& b1) {
 
 // C(M<=MR, ncols<=NR) = (load ? C : 0) + A(M,K) @ Bp(K,16); A[r][k] = A[r*rs + k*ks].
 template <int M, class TB>
-inline void kernel(float* C, long ldc, const float* Ap, const TB* Bp, int K, bool load, int ncols) {
+inline void kernel(float* C, long ldc, const float* Ap, const TB* Bp, int K, bool load, int ncols, bool pad) {
   __m256 c0[M], c1[M];
   if (load) {
     if (ncols == NR) {
@@ -70,6 +72,10 @@ inline void kernel(float* C, long ldc, const float* Ap, const TB* Bp, int K, boo
       c1[r] = _mm256_fmadd_ps(av, b1, c1[r]);
     }
   }
+  if (pad) {  // compute bf16, odd K: the +0 a dot-product instruction adds for k's missing partner (-0 becomes +0)
+#pragma GCC unroll 8
+    for (int r = 0; r < M; r++) { c0[r] = _mm256_add_ps(c0[r], _mm256_setzero_ps()); c1[r] = _mm256_add_ps(c1[r], _mm256_setzero_ps()); }
+  }
   if (ncols == NR) {
 #pragma GCC unroll 8
     for (int r = 0; r < M; r++) { _mm256_storeu_ps(C + r * ldc, c0[r]); _mm256_storeu_ps(C + r * ldc + 8, c1[r]); }
@@ -83,14 +89,14 @@ inline void kernel(float* C, long ldc, const float* Ap, const TB* Bp, int K, boo
 }
 
 template <class TB>
-void kernel_rows(int m, float* C, long ldc, const float* Ap, const TB* Bp, int K, bool load, int nc) {
+void kernel_rows(int m, float* C, long ldc, const float* Ap, const TB* Bp, int K, bool load, int nc, bool pad) {
   switch (m) {
-    case 6: kernel<6>(C, ldc, Ap, Bp, K, load, nc); break;
-    case 5: kernel<5>(C, ldc, Ap, Bp, K, load, nc); break;
-    case 4: kernel<4>(C, ldc, Ap, Bp, K, load, nc); break;
-    case 3: kernel<3>(C, ldc, Ap, Bp, K, load, nc); break;
-    case 2: kernel<2>(C, ldc, Ap, Bp, K, load, nc); break;
-    default: kernel<1>(C, ldc, Ap, Bp, K, load, nc); break;
+    case 6: kernel<6>(C, ldc, Ap, Bp, K, load, nc, pad); break;
+    case 5: kernel<5>(C, ldc, Ap, Bp, K, load, nc, pad); break;
+    case 4: kernel<4>(C, ldc, Ap, Bp, K, load, nc, pad); break;
+    case 3: kernel<3>(C, ldc, Ap, Bp, K, load, nc, pad); break;
+    case 2: kernel<2>(C, ldc, Ap, Bp, K, load, nc, pad); break;
+    default: kernel<1>(C, ldc, Ap, Bp, K, load, nc, pad); break;
   }
 }
 
@@ -168,6 +174,10 @@ void pack_a(const float* A, long rs, long ks, int r0, int r1, int k0, int kc, bo
   }
 }
 
+// Elements from one panel to the next: K rows of 16, and for the wide sets' bf16 panels K rounded up to k pairs.
+template <class TB>
+inline long panel_stride(int K, bool wide) { return (long)(sizeof(TB) == 2 && wide ? K + (K & 1) : K) * NR; }
+
 // C(M,Ncols) (+)= A(M,K) @ B, with A(r,k) = A[r*rs + k*ks] and B packed into panels Bp[p][k][16].
 template <class TB>
 void gemm(float* C, long ldc, const float* A, long rs, long ks, const TB* Bp, int M, int Ncols, int K, bool accumulate,
@@ -178,7 +188,17 @@ void gemm(float* C, long ldc, const float* A, long rs, long ks, const TB* Bp, in
   int rblocks = (M + RB - 1) / RB;
   int groups = std::min(panels, std::max(1, (MIN_TASKS + rblocks - 1) / rblocks));
   int pb_size = (panels + groups - 1) / groups, pblocks = (panels + pb_size - 1) / pb_size;
+  const KernelSet set = kernel_set();
+  const bool wide = set != KernelSet::avx2;
+  // vdpbf16ps where the operands are bf16 (compute bf16: A rounded as packed, B bf16 panels)
+  const bool dp = set == KernelSet::avx512bf16 && round_a && sizeof(TB) == 2;
+  const long pstride = panel_stride<TB>(K, wide);
+  if (wide && pb_size > 1 && pb_size % 2) pb_size++, pblocks = (panels + pb_size - 1) / pb_size;  // panels go in pairs
   parallel_for(rblocks * pblocks, [&](int task, int) {
+    // compute bf16 runs with subnormals flushed (MXCSR FTZ + DAZ, this task only), as vdpbf16ps does whatever
+    // MXCSR says: so the emulating sets and avx512-bf16 give the same bits (matmul_avx512.cc kernel_dp)
+    const unsigned csr = _mm_getcsr();
+    if (round_a) _mm_setcsr(csr | 0x8040u);
     int rb = task / pblocks, pb = task % pblocks;
     int r0 = rb * RB, r1 = std::min(M, r0 + RB);
     int p0 = pb * pb_size, p1 = std::min(panels, p0 + pb_size);
@@ -186,13 +206,21 @@ void gemm(float* C, long ldc, const float* A, long rs, long ks, const TB* Bp, in
       int kc = std::min(KC, K - k0);
       bool load = accumulate || k0 > 0;
       pack_a(A, rs, ks, r0, r1, k0, kc, round_a);
+      const bool pad = round_a && (kc & 1);  // only K's last block can be odd (KC is even)
+      if (wide) {
+        // the wide sets' blocks; a panel's k block starts k0*NR elements in for fp32 [k][16] and bf16 [k/2][16][2]
+        if constexpr (sizeof(TB) == 4) mm::block_f32(C + (long)r0 * ldc, ldc, a_pack, r1 - r0, (const float*)Bp + (size_t)k0 * NR, pstride, p0, p1, Ncols, kc, load, pad);
+        else mm::block_bf16(C + (long)r0 * ldc, ldc, a_pack, r1 - r0, (const uint16_t*)Bp + (size_t)k0 * NR, pstride, p0, p1, Ncols, kc, load, dp, pad);
+        continue;
+      }
       for (int p = p0; p < p1; p++) {
-        const TB* B = Bp + (size_t)p * K * NR + (size_t)k0 * NR;
+        const TB* B = Bp + (size_t)p * pstride + (size_t)k0 * NR;
         int nc = std::min(NR, Ncols - p * NR);
         for (int r = r0; r < r1; r += MR)
-          kernel_rows(std::min(MR, r1 - r), C + r * ldc + p * NR, ldc, a_pack + (size_t)((r - r0) / MR) * KC * MR, B, kc, load, nc);
+          kernel_rows(std::min(MR, r1 - r), C + r * ldc + p * NR, ldc, a_pack + (size_t)((r - r0) / MR) * KC * MR, B, kc, load, nc, pad);
       }
     }
+    if (round_a) _mm_setcsr(csr);
   });
 }
 
@@ -211,8 +239,46 @@ inline void pack_row_bf16(uint16_t* d, const float* s) {
 }
 
 // Bp[p][k][j] = B(k, p*16+j) where B(k,j) = src[k*sk + j*sj]; zero past Ncols.
+// bf16 panels of the wide sets: k pairs, one dword per column holding k even << 16 | k odd (vdpbf16ps
+// multiplies the high halves first: matmul_avx512.cc; the widening kernel splits it with a mask and a shift);
+// zero past K.
+inline uint16_t half_of(float v) { return f32_to_bf16(v); }
+inline uint16_t half_of(uint16_t h) { return h; }
+template <class TS>
+void pack_b_pairs(uint16_t* Bp, const TS* src, long sk, long sj, int K, int Ncols) {
+  const int panels = (Ncols + NR - 1) / NR;
+  const long stride = panel_stride<uint16_t>(K, true);
+  parallel_for(panels, [&](int p, int) {
+    uint16_t* dst = Bp + (size_t)p * stride;
+    const int j0 = p * NR, nc = std::min(NR, Ncols - j0);
+    for (int k = 0; k < K; k += 2) {
+      const TS* s0 = src + k * sk + (long)j0 * sj;
+      const TS* s1 = k + 1 < K ? s0 + sk : nullptr;
+      uint16_t* d = dst + (size_t)k * NR;
+      if constexpr (sizeof(TS) == 4) {
+        if (sj == 1 && nc == NR) {
+          const __m256i z = _mm256_setzero_si256();
+          for (int h = 0; h < 2; h++) {
+            const __m256i e = round_bf16_bits(_mm256_loadu_si256((const __m256i*)(s0 + 8 * h)));
+            const __m256i o = s1 ? round_bf16_bits(_mm256_loadu_si256((const __m256i*)(s1 + 8 * h))) : z;
+            _mm256_storeu_si256((__m256i*)(d + 16 * h), _mm256_or_si256(_mm256_slli_epi32(e, 16), o));
+          }
+          continue;
+        }
+      }
+      for (int j = 0; j < NR; j++) {
+        d[2 * j + 1] = j < nc ? half_of(s0[j * sj]) : 0;
+        d[2 * j] = j < nc && s1 ? half_of(s1[j * sj]) : 0;
+      }
+    }
+  });
+}
+
 template <class TD, class TS>
 void pack_b(TD* Bp, const TS* src, long sk, long sj, int K, int Ncols) {
+  if constexpr (sizeof(TD) == 2) {
+    if (kernel_set() != KernelSet::avx2) { pack_b_pairs(Bp, src, sk, sj, K, Ncols); return; }
+  }
   int panels = (Ncols + NR - 1) / NR;
   parallel_for(panels, [&](int p, int) {
     TD* dst = Bp + (size_t)p * K * NR;
@@ -227,7 +293,8 @@ void pack_b(TD* Bp, const TS* src, long sk, long sj, int K, int Ncols) {
   });
 }
 
-size_t panel_floats(int K, int Ncols) { return (size_t)((Ncols + NR - 1) / NR) * NR * K; }
+// Room for the panels of B(K, Ncols): fp32, or bf16 in any set's layout (k rounded up to pairs).
+size_t panel_floats(int K, int Ncols) { return (size_t)((Ncols + NR - 1) / NR) * NR * (K + (K & 1)); }
 
 }  // namespace
 

@@ -3,7 +3,11 @@
 #include <chrono>
 #include <vector>
 
+#include <string>
+
 #include "common.h"
+#include "kernelset.h"
+#include "matmul_avx512.h"
 #include "threadpool.h"
 
 namespace zs {
@@ -23,6 +27,21 @@ double fma_peak_gflops(long iters) {
   });
   double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return (double)T * iters * 12 * 8 * 2 / sec / 1e9;
+}
+
+double isa_peak_gflops(const char* isa, long iters) {
+  const std::string k = isa;
+  if (k == "fma256") return fma_peak_gflops(iters);
+  double (*probe)(long) = nullptr;
+  if (k == "fma512") { if (!kernel_set_supported(KernelSet::avx512)) return 0; probe = mm::probe_fma512; }
+  else if (k == "dpbf16") { if (!kernel_set_supported(KernelSet::avx512bf16)) return 0; probe = mm::probe_dpbf16; }
+  else throw EngineError("no peak probe for \"" + k + "\" (fma256, fma512, dpbf16)");
+  const int T = get_threads();
+  std::vector<double> rate(T);
+  parallel_for(T, [&](int i, int) { rate[i] = probe(iters); }, T);
+  double sum = 0;
+  for (double r : rate) sum += r;
+  return sum;
 }
 
 }  // namespace zs

@@ -5,9 +5,10 @@
 // be (its prompt: the dataset row the step's slot selects; its seeds: the slot's seed + j) and then
 // re-sampled with the weights of its policy version, bit for bit: tokens, log-probs (as float32),
 // finish and text. Every group that does not reproduce is named with the first difference.
-// Limits: the sampler settings are taken from the event (the task that carried them is not in the log),
-// and the kernel set is not recorded with a group: re-sample on a machine with the same kernels.
-import { KERNEL_SETS, kernelSet, Policy } from "../../native/index.ts";
+// Limits: the sampler settings are taken from the event (the task that carried them is not in the log).
+// Each group records the kernel set that sampled it; every set of this engine computes the same bits
+// (native/index.ts sameBits), so any machine can re-sample any group a known set sampled.
+import { KERNEL_SETS, kernelSet, sameBits, Policy } from "../../native/index.ts";
 import { runPolicy } from "../../compute/policy.ts";
 import { ZeroStreamError } from "../../streams/errors.ts";
 import type { EventLog, Replayed } from "../../streams/eventlog.ts";
@@ -76,7 +77,7 @@ export async function verifyRollouts(log: EventLog, runId: string, o: RolloutOpt
       const { seq, e: g } = sampled.get(id)!;
       const fail = (m: Pick<RolloutMismatch, "what" | "message">) => { report.mismatches.push({ groupId: id, seq, generator: g.generator, ...m }); o.onGroup?.(id, false); };
       if (g.kernels !== undefined && !KERNEL_SETS.includes(g.kernels)) { fail({ what: "kernels", message: `recorded kernel set ${JSON.stringify(g.kernels)} is none this engine has (${KERNEL_SETS.join(", ")})` }); continue; }
-      if (g.kernels !== undefined && g.kernels !== kernelSet()) { report.elsewhere.push({ groupId: id, kernels: g.kernels }); continue; }
+      if (g.kernels !== undefined && !sameBits(g.kernels, kernelSet())) { report.elsewhere.push({ groupId: id, kernels: g.kernels }); continue; }
       const slot = promptOfSlot(cfg, ds.rows.length, g.step, g.slot);   // a fill round's slot too (dynamic sampling)
       const row = slot ? ds.rows[slot.index] : undefined;
       if (!slot || !row || g.prompt.index !== slot.index || g.prompt.tokens.join() !== row.tokens.join() || g.gold !== row.answer) {

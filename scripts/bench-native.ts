@@ -1,10 +1,14 @@
-// `npm run bench -- native [--json] [--size small,medium] [--threads 2] [--no-torch] [--only train,fwd,sample,gemm] [--compute f32,bf16] [--gemm-reps N]`
+// `npm run bench -- native [--json] [--size small,medium] [--threads 2] [--no-torch] [--only train,fwd,sample,gemm] [--compute f32,bf16] [--gemm-reps N] [--kernels avx2,avx512,avx512-bf16]`
 // Native engine throughput on the shapes of scripts/baselines/README.md: training tokens/s (fwd + bwd
 // + AdamW), forward tokens/s, KV-cached sampling tokens/s, GFLOP/s and MFU against a measured FMA
 // peak; with /usr/bin/python3 + torch present, the PyTorch baseline (scripts/baselines/) runs in the
 // same process tree and the ratios are printed. --compute bf16 runs the same shapes with model.compute_dtype bf16
-// (bf16 operands, fp32 accumulation; emulated on the AVX2 kernel set) and prints its rates against fp32's.
-// The CPU, its instruction sets and the engine's kernel set head the output. `gemm`: every matrix shape the
+// (bf16 operands, fp32 accumulation; vdpbf16ps on the avx512-bf16 kernel set, emulated on the others) and prints
+// its rates against fp32's. The CPU, its instruction sets, the engine's kernel set and a peak per instruction
+// (256-bit FMA, 512-bit FMA, AVX512-BF16 dot product; each probed) head the output; every MFU is against the
+// best peak the CPU has for that compute dtype (fp32: the better FMA; bf16: that or the bf16 dot product), not
+// the one the kernel set uses. --kernels runs the same shapes under each named set (ZS_KERNELS names), one after
+// another, the PyTorch baseline once. `gemm`: every matrix shape the
 // model uses (q/k/v, o, gate/up, down, head) on a training micro-batch (16 x 128 rows), forward and both
 // backward products (dX = dY W, dW = dY^T X) apart, GFLOP/s against the measured FMA peak.
 // --json prints one JSON document on stdout (human lines on stderr).
@@ -13,7 +17,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { AdamW, Policy, cpuInfo, kernelSet, kernels, setThreads, type ComputeDtype, type Qwen2Config } from "../native/index.ts";
+import { AdamW, KERNEL_SET_NAMES, Policy, cpuInfo, kernelSet, kernelSetsSupported, kernels, setKernelSet, setThreads, type ComputeDtype, type Qwen2Config } from "../native/index.ts";
 import { median } from "./stats.ts";
 
 type Size = { d_model: number; n_layers: number; n_heads: number; n_kv_heads: number; head_dim: number; ffn: number; vocab: number };
@@ -103,8 +107,20 @@ async function benchSize(log: (s: string) => void, size: string, only: Set<strin
   }
   p.dispose();
   // the peak again, best of 3 with the earlier one: a probe taken while the machine was busy would flatter the table
-  if (only.has("gemm")) runs.push(...benchGemm(log, c, Math.max(peak, ...[0, 1, 2].map(() => kernels().fmaPeak(5e7))), o.micro * o.T, compute, o.gemmReps));
+  if (only.has("gemm")) runs.push(...benchGemm(log, c, Math.max(peak, peakFor(measurePeaks(3), compute)), o.micro * o.T, compute, o.gemmReps));
   return runs;
+}
+
+type Peaks = { fma256: number; fma512: number; dpbf16: number };
+/** Each instruction's probe, best of `n` (contention only lowers a probe); 0 where the CPU lacks it. */
+function measurePeaks(n: number): Peaks {
+  const best = (isa: string) => Math.max(...Array.from({ length: n }, () => kernels().isaPeak(isa, isa === "fma256" ? 5e7 : 2.5e7)));
+  return { fma256: best("fma256"), fma512: best("fma512"), dpbf16: best("dpbf16") };
+}
+/** The best peak the CPU has for a compute dtype: fp32 FMAs of either width; bf16 also its dot product. */
+function peakFor(p: Peaks, compute: ComputeDtype): number {
+  const f32 = Math.max(p.fma256, p.fma512);
+  return compute === "bf16" ? Math.max(f32, p.dpbf16) : f32;
 }
 
 /** Each linear layer's shape, forward, dX and dW apart (kernels().matmul / matmulBackward with the other output null). */
@@ -166,29 +182,56 @@ export async function run(argv: string[]): Promise<number> {
   if (gemmReps !== undefined && !(Number.isInteger(gemmReps) && gemmReps > 0)) { process.stderr.write(`--gemm-reps takes a positive integer\n`); return 2; }
   const o = { B: 64, T: 128, SB: 256, P: 32, G: 64, micro: Number(opt(argv, "--micro", "16")), gemmReps };
   for (const s of sizes) if (!SIZES[s]) { process.stderr.write(`unknown size '${s}' (small, medium)\n`); return 2; }
-  setThreads(threads);
-  const peak = Math.max(...[0, 1, 2, 3, 4].map(() => kernels().fmaPeak(5e7)));  // best of 5: contention only lowers it
-  const cpu = cpuOf();
-  log(`CPU: ${cpu.model} (${cpu.isa.join(", ") || "no AVX2"}); kernel set ${kernelSet()}${computes.includes("bf16") ? "; compute bf16 emulated (bf16-rounded operands, fp32 FMAs)" : ""}; ${threads} threads`);
-  const result: Record<string, unknown> = { cpu, kernel_set: kernelSet(), threads, peak_gflop_s: peak, sizes: {} as Record<string, unknown> };
-  for (const size of sizes) {
-    const byCompute: Partial<Record<ComputeDtype, Run[]>> = {};
-    for (const c of computes) byCompute[c] = await benchSize(log, size, only, peak, o, c);
-    const native = byCompute.f32 ?? [];
-    if (byCompute.f32 && byCompute.bf16 && byCompute.bf16.some((r) => !r.name.startsWith("gemm")))
-      log(`  compute bf16 / f32 (${size}): ` + byCompute.bf16.filter((r) => !r.name.startsWith("gemm")).map((r, i) => `${r.name.includes("8 rows") ? "sample (8 rows/prompt)" : r.name.trim().split(/[ ,]/)[0]} ${(r.tok_s_median / byCompute.f32![i].tok_s_median).toFixed(2)}x`).join(", "));
-    const torch = argv.includes("--no-torch") ? undefined : torchBaseline(log, size, threads);
-    const ratios: Record<string, number> = {};
-    if (torch) {
-      const pick = (runs: Run[], prefix: string) => runs.find((r) => r.name.startsWith(prefix))?.tok_s_median;
-      for (const [k, prefix] of [["train", "train"], ["fwd", "forward"], ["sample", "sample"]] as const) {
-        const a = pick(native, prefix), b = pick(torch.runs, prefix);
-        if (a && b) ratios[k] = a / b;
-      }
-      log(`  ratios vs PyTorch (${size}, ${threads} threads): ` + Object.entries(ratios).map(([k, v]) => `${k} ${v.toFixed(2)}x`).join(", "));
-    }
-    (result.sizes as Record<string, unknown>)[size] = { native, ...(byCompute.bf16 ? { native_bf16: byCompute.bf16 } : {}), torch: torch?.runs, ratios };
+  const supported = kernelSetsSupported();
+  const active = Object.entries(KERNEL_SET_NAMES).find(([, v]) => v === kernelSet())![0];
+  const sets = opt(argv, "--kernels", active).split(",");
+  for (const k of sets) {
+    if (!(k in KERNEL_SET_NAMES)) { process.stderr.write(`unknown --kernels '${k}' (${Object.keys(KERNEL_SET_NAMES).join(", ")})\n`); return 2; }
+    if (!supported.includes(k)) { process.stderr.write(`--kernels ${k}: this CPU runs ${supported.join(", ")}\n`); return 2; }
   }
+  setThreads(threads);
+  const peaks = measurePeaks(5);
+  const cpu = cpuOf();
+  const amx = cpu.isa.includes("amx_bf16") ? "; AMX-BF16 tiles present: no probe or kernel for them yet" : "";
+  log(`CPU: ${cpu.model} (${cpu.isa.join(", ") || "no AVX2"}); kernel set ${sets.map((k) => KERNEL_SET_NAMES[k]).join(", then ")}; ${threads} threads`);
+  log(`peaks (GFLOP/s, ${threads} threads, best of 5 probes): 256-bit FMA ${peaks.fma256.toFixed(0)}, 512-bit FMA ${peaks.fma512 ? peaks.fma512.toFixed(0) : "n/a"}, AVX512-BF16 dot ${peaks.dpbf16 ? peaks.dpbf16.toFixed(0) : "n/a"}${amx}; MFU against fp32 ${peakFor(peaks, "f32").toFixed(0)}, bf16 ${peakFor(peaks, "bf16").toFixed(0)}`);
+  const result: Record<string, unknown> = { cpu, kernel_set: KERNEL_SET_NAMES[sets[0]], kernel_sets: sets.map((k) => KERNEL_SET_NAMES[k]), threads, peaks,
+    peak_gflop_s: peakFor(peaks, "f32"), peak_bf16_gflop_s: peakFor(peaks, "bf16"), sizes: {} as Record<string, unknown> };
+  const bySet: Record<string, Record<string, unknown>> = {};
+  const torchOf = new Map<string, { runs: Run[] } | undefined>();
+  try {
+    for (const k of sets) {
+      setKernelSet(k as "avx2");
+      const sizesOut: Record<string, unknown> = {};
+      for (const size of sizes) {
+        const byCompute: Partial<Record<ComputeDtype, Run[]>> = {};
+        for (const c of computes) {
+          if (sets.length > 1 || c === "bf16") log(`[kernel set ${kernelSet()}${c === "bf16" ? (k === "avx512-bf16" ? ", compute bf16 on vdpbf16ps" : ", compute bf16 emulated (bf16-rounded operands, fp32 FMAs)") : ""}]`);
+          byCompute[c] = await benchSize(log, size, only, peakFor(peaks, c), o, c);
+        }
+        const native = byCompute.f32 ?? [];
+        if (byCompute.f32 && byCompute.bf16 && byCompute.bf16.some((r) => !r.name.startsWith("gemm")))
+          log(`  compute bf16 / f32 (${size}, ${k}): ` + byCompute.bf16.filter((r) => !r.name.startsWith("gemm")).map((r, i) => `${r.name.includes("8 rows") ? "sample (8 rows/prompt)" : r.name.trim().split(/[ ,]/)[0]} ${(r.tok_s_median / byCompute.f32![i].tok_s_median).toFixed(2)}x`).join(", "));
+        if (!torchOf.has(size)) torchOf.set(size, argv.includes("--no-torch") ? undefined : torchBaseline(log, size, threads));
+        const torch = torchOf.get(size);
+        const ratios: Record<string, number> = {};
+        if (torch) {
+          const pick = (runs: Run[], prefix: string) => runs.find((r) => r.name.startsWith(prefix))?.tok_s_median;
+          for (const [key, prefix] of [["train", "train"], ["fwd", "forward"], ["sample", "sample"]] as const) {
+            const a = pick(native, prefix), b = pick(torch.runs, prefix);
+            if (a && b) ratios[key] = a / b;
+          }
+          log(`  ratios vs PyTorch (${size}, ${threads} threads, ${k}): ` + Object.entries(ratios).map(([key, v]) => `${key} ${v.toFixed(2)}x`).join(", "));
+        }
+        sizesOut[size] = { native, ...(byCompute.bf16 ? { native_bf16: byCompute.bf16 } : {}), torch: torch?.runs, ratios };
+      }
+      bySet[KERNEL_SET_NAMES[k]] = sizesOut;
+    }
+  } finally {
+    setKernelSet(active as "avx2");
+  }
+  result.sizes = bySet[KERNEL_SET_NAMES[sets[0]]];
+  if (sets.length > 1) result.by_kernel_set = bySet;
   if (json) process.stdout.write(JSON.stringify(result, null, 1) + "\n");
   return 0;
 }

@@ -9,6 +9,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { cli } from "../helpers/cli.ts";
+import { KERNEL_SET_NAMES, kernelSetsSupported } from "../../native/index.ts";
 
 const root = new URL("../..", import.meta.url).pathname;
 const jsonLine = (out: string) => JSON.parse(out.trim().split("\n").filter((l) => l.startsWith("{")).at(-1)!) as Record<string, unknown>;
@@ -28,19 +29,35 @@ describe("benchmark smoke runs (issue 17)", () => {
     assert.ok(out.generatorCostPerGroup.bytes > 50_000 && out.generatorCostPerGroup.publishMs > 0);
   });
 
-  it("bench native: the CPU and kernel set named, forward at compute f32 and bf16 (issue 15)", { timeout: 300_000 }, async () => {
-    const r = await cli(["bench", "native", "--size", "small", "--only", "fwd", "--no-torch", "--compute", "f32,bf16", "--json"], { cwd: root, env: { ZS_LOG_LEVEL: "error" } }).done;
+  it("bench native: the CPU, kernel sets and per-instruction peaks named, forward at compute f32 and bf16 under every set this CPU runs (issue 15)", { timeout: 300_000 }, async () => {
+    const sets = kernelSetsSupported();
+    const r = await cli(["bench", "native", "--size", "small", "--only", "fwd", "--no-torch", "--compute", "f32,bf16", "--kernels", sets.join(","), "--json"], { cwd: root, env: { ZS_LOG_LEVEL: "error" } }).done;
     assert.equal(r.code, 0, r.stderr.slice(-3000));
-    type Run = { name: string; tok_s_median: number; gflop_s: number };
-    const out = JSON.parse(r.stdout) as { cpu: { model: string; isa: string[] }; kernel_set: string; peak_gflop_s: number; sizes: { small: { native: Run[]; native_bf16: Run[] } } };
+    type Run = { name: string; tok_s_median: number; gflop_s: number; mfu: number };
+    type Sizes = { small: { native: Run[]; native_bf16: Run[] } };
+    const out = JSON.parse(r.stdout) as { cpu: { model: string; isa: string[] }; kernel_set: string; kernel_sets: string[]; peaks: Record<string, number>;
+      peak_gflop_s: number; peak_bf16_gflop_s: number; sizes: Sizes; by_kernel_set?: Record<string, Sizes> };
     assert.ok(out.cpu.model.length > 0 && out.cpu.isa.includes("avx2"), JSON.stringify(out.cpu));
-    assert.equal(out.kernel_set, "x86-64-v3/avx2-fma");
-    assert.match(r.stderr, /^CPU: .+; kernel set x86-64-v3\/avx2-fma; compute bf16 emulated/m);
-    assert.match(r.stderr, /compute bf16 \/ f32 \(small\): forward \d+\.\d\dx/);
-    for (const runs of [out.sizes.small.native, out.sizes.small.native_bf16]) {
-      assert.equal(runs.length, 1);
-      assert.ok(runs[0].name.startsWith("forward") && runs[0].tok_s_median > 0 && runs[0].gflop_s > 0);
+    assert.deepEqual(out.kernel_sets, sets.map((s) => KERNEL_SET_NAMES[s]));
+    assert.equal(out.kernel_set, KERNEL_SET_NAMES.avx2);
+    assert.ok(out.peaks.fma256 > 0 && (out.peaks.fma512 > 0) === out.cpu.isa.includes("avx512f") && (out.peaks.dpbf16 > 0) === out.cpu.isa.includes("avx512_bf16"), JSON.stringify(out.peaks));
+    assert.equal(out.peak_gflop_s, Math.max(out.peaks.fma256, out.peaks.fma512), "fp32 MFU against the best fp32 instruction");
+    assert.equal(out.peak_bf16_gflop_s, Math.max(out.peak_gflop_s, out.peaks.dpbf16), "bf16 MFU against the best instruction for bf16");
+    assert.match(r.stderr, /^CPU: .+; kernel set x86-64-v3\/avx2-fma(, then x86-64-v4\/avx512-[a-z0-9]+)*; 2 threads$/m);
+    assert.match(r.stderr, /^peaks \(GFLOP\/s, 2 threads, best of 5 probes\): 256-bit FMA \d+, 512-bit FMA (\d+|n\/a), AVX512-BF16 dot (\d+|n\/a)/m);
+    assert.match(r.stderr, /compute bf16 \/ f32 \(small, avx2\): forward \d+\.\d\dx/);
+    if (sets.includes("avx512-bf16")) assert.match(r.stderr, /\[kernel set x86-64-v4\/avx512-bf16, compute bf16 on vdpbf16ps\]/);
+    for (const s of sets) {
+      const sizes = sets.length > 1 ? out.by_kernel_set![KERNEL_SET_NAMES[s]] : out.sizes;
+      for (const [runs, peak] of [[sizes.small.native, out.peak_gflop_s], [sizes.small.native_bf16, out.peak_bf16_gflop_s]] as const) {
+        assert.equal(runs.length, 1);
+        assert.ok(runs[0].name.startsWith("forward") && runs[0].tok_s_median > 0 && runs[0].gflop_s > 0);
+        assert.ok(Math.abs(runs[0].mfu - runs[0].gflop_s / peak) < 1e-9, `${s}: MFU against the dtype's best peak`);
+      }
     }
+    const bad = await cli(["bench", "native", "--size", "small", "--only", "fwd", "--no-torch", "--kernels", "avx3"], { cwd: root, env: { ZS_LOG_LEVEL: "error" } }).done;
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /unknown --kernels 'avx3' \(avx2, avx512, avx512-bf16\)/);
   });
 
   it("bench native --only gemm: every linear shape's forward, dX and dW, --gemm-reps calls each (best printed); a bad count refused", { timeout: 300_000 }, async () => {

@@ -63,8 +63,9 @@ const here = dirname(fileURLToPath(import.meta.url));
 export const addonPath = join(here, "build", "Release", "zerostream_native.node");
 let addon: any;
 
-/** The engine is built for x86-64-v3 (AVX2 + FMA + BMI2 + F16C), the same code on every CPU; an older CPU
- * would die with SIGILL inside the addon, so it is refused here with its name. */
+/** The engine is built for x86-64-v3 (AVX2 + FMA + BMI2 + F16C), its AVX-512 GEMM kernels picked at run time
+ * where the CPU has them (kernelSet()); an older CPU would die with SIGILL inside the addon, so it is refused
+ * here with its name. */
 export function checkCpu(cpuinfo?: string): void {
   if (process.arch !== "x64") {
     throw new Error(`the native engine needs an x86-64 CPU (AVX2 + FMA); this is ${process.arch}`);

@@ -3,7 +3,8 @@
 //   node scripts/native-tests.mjs [--tsan] [--pool FILE] [-- args for the test program]
 // --tsan builds with ThreadSanitizer (npm run test:tsan); --pool FILE compiles FILE in place of
 // native/core/threadpool.cc (to show that the stress test catches a broken pool).
-// The flags are the addon's (binding.gyp): x86-64-v3 for every machine, never -march=native.
+// The flags are the addon's (binding.gyp): x86-64-v3 for every machine, never -march=native (the AVX-512
+// kernels carry their own target pragma and run only where the CPU has them).
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";

@@ -1,4 +1,4 @@
-// `npm run bench -- native [--json] [--size small,medium] [--threads 2] [--no-torch] [--only train,fwd,sample,gemm] [--compute f32,bf16] [--gemm-reps N] [--kernels avx2,avx512,avx512-bf16]`
+// `npm run bench -- native [--json] [--size small,medium] [--threads 2] [--no-torch] [--only train,fwd,sample,gemm,topp] [--compute f32,bf16] [--gemm-reps N] [--kernels avx2,avx512,avx512-bf16]`
 // Native engine throughput on the shapes of scripts/baselines/README.md: training tokens/s (fwd + bwd
 // + AdamW), forward tokens/s, KV-cached sampling tokens/s, GFLOP/s and MFU against a measured FMA
 // peak; with /usr/bin/python3 + torch present, the PyTorch baseline (scripts/baselines/) runs in the
@@ -8,7 +8,7 @@
 // (256-bit FMA, 512-bit FMA, AVX512-BF16 dot product; each probed) head the output; every MFU is against the
 // best peak the CPU has for that compute dtype (fp32: the better FMA; bf16: that or the bf16 dot product), not
 // the one the kernel set uses. --kernels runs the same shapes under each named set (ZS_KERNELS names), one after
-// another, the PyTorch baseline once. `gemm`: every matrix shape the
+// another, the PyTorch baseline once. `topp`: top-p 0.95 alone on one row of Qwen2.5's 151,936 logits. `gemm`: every matrix shape the
 // model uses (q/k/v, o, gate/up, down, head) on a training micro-batch (16 x 128 rows), forward and both
 // backward products (dX = dY W, dW = dY^T X) apart, GFLOP/s against the measured FMA peak.
 // --json prints one JSON document on stdout (human lines on stderr).
@@ -111,6 +111,26 @@ async function benchSize(log: (s: string) => void, size: string, only: Set<strin
   return runs;
 }
 
+/** Top-p alone (top_k off) on one row of Qwen2.5's vocabulary: logits N(0, sd²), the wider sd the smaller the nucleus. */
+function benchTopP(log: (s: string) => void): { sd: number; ms_median: number }[] {
+  const k = kernels(), V = 151_936, out: { sd: number; ms_median: number }[] = [];
+  let st = 777;
+  const rnd = () => { st = (st * 1103515245 + 12345) >>> 0; return (st + 0.5) / 4294967296; };
+  const gauss = () => Math.sqrt(-2 * Math.log(rnd())) * Math.cos(2 * Math.PI * rnd());
+  for (const sd of [1, 2, 3, 4]) {
+    const ts: number[] = [];
+    for (let r = 0; r < 15; r++) {
+      const z = Float32Array.from({ length: V }, () => gauss() * sd);
+      const t0 = performance.now();
+      k.sampleRow(false, z, 1, 0.95, 0, rnd());
+      ts.push(performance.now() - t0);
+    }
+    out.push({ sd, ms_median: median(ts) });
+  }
+  log(`top-p 0.95 alone, one row of V = ${V.toLocaleString()} (logits N(0, sd²)), ms per row and token: ` + out.map((x) => `sd ${x.sd} ${x.ms_median.toFixed(2)}`).join(", "));
+  return out;
+}
+
 type Peaks = { fma256: number; fma512: number; dpbf16: number };
 /** Each instruction's probe, best of `n` (contention only lowers a probe); 0 where the CPU lacks it. */
 function measurePeaks(n: number): Peaks {
@@ -175,7 +195,7 @@ export async function run(argv: string[]): Promise<number> {
   const log = (s: string) => process[json ? "stderr" : "stdout"].write(s + "\n");
   const threads = Number(opt(argv, "--threads", "2"));
   const sizes = opt(argv, "--size", "small,medium").split(",");
-  const only = new Set(opt(argv, "--only", "train,fwd,sample,gemm").split(","));
+  const only = new Set(opt(argv, "--only", "train,fwd,sample,gemm,topp").split(","));
   const computes = opt(argv, "--compute", "f32").split(",") as ComputeDtype[];
   for (const c of computes) if (c !== "f32" && c !== "bf16") { process.stderr.write(`unknown --compute '${c}' (f32, bf16)\n`); return 2; }
   const gemmReps = argv.includes("--gemm-reps") ? Number(opt(argv, "--gemm-reps", "60")) : undefined;
@@ -197,6 +217,7 @@ export async function run(argv: string[]): Promise<number> {
   log(`peaks (GFLOP/s, ${threads} threads, best of 5 probes): 256-bit FMA ${peaks.fma256.toFixed(0)}, 512-bit FMA ${peaks.fma512 ? peaks.fma512.toFixed(0) : "n/a"}, AVX512-BF16 dot ${peaks.dpbf16 ? peaks.dpbf16.toFixed(0) : "n/a"}${amx}; MFU against fp32 ${peakFor(peaks, "f32").toFixed(0)}, bf16 ${peakFor(peaks, "bf16").toFixed(0)}`);
   const result: Record<string, unknown> = { cpu, kernel_set: KERNEL_SET_NAMES[sets[0]], kernel_sets: sets.map((k) => KERNEL_SET_NAMES[k]), threads, peaks,
     peak_gflop_s: peakFor(peaks, "f32"), peak_bf16_gflop_s: peakFor(peaks, "bf16"), sizes: {} as Record<string, unknown> };
+  if (only.has("topp")) result.topp = benchTopP(log);
   const bySet: Record<string, Record<string, unknown>> = {};
   const torchOf = new Map<string, { runs: Run[] } | undefined>();
   try {

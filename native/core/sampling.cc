@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <numeric>
 #include <vector>
 
@@ -52,15 +53,44 @@ int sample_row(float* logprob, int* idx, float* prob, const float* z, int V, Sam
     if (y < 0) y = V - 1;
   } else {
     for (int j = 0; j < V; j++) idx[j] = j;
+    // a strict total order (ties by index), so the first c of any selection equal the first c of a full sort
     auto desc = [&](int a, int b) { return prob[a] > prob[b] || (prob[a] == prob[b] && a < b); };
+    double kept = 0;
     if (s.top_k > 0 && s.top_k < V) {
       std::partial_sort(idx, idx + s.top_k, idx + V, desc);
       n = s.top_k;
+      for (int i = 0; i < n; i++) kept += prob[idx[i]];
     } else {
-      std::sort(idx, idx + V, desc);
+      // top-p alone: the kept mass is the whole vocabulary's (summed in index order), and only the candidates
+      // that can be in the top-p prefix are sorted (a full sort of Qwen2.5's 151,936 entries took 17.9 ms a row
+      // and token). Buckets by a probability's float bits (monotone in its value, so equal probabilities share
+      // a bucket; 8 per octave), one pass for each bucket's mass, then from the top bucket down to the one where
+      // the mass reaches top_p of kept, and one below it for the rounding of the sums: every other token is
+      // less probable than all of these, so sorting them gives the full sort's prefix. If the prefix still
+      // runs past them (sums rounded differently), the whole vocabulary is sorted as before.
+      for (int j = 0; j < V; j++) kept += prob[j];
+      n = V;
+      if (s.top_p < 1.f) {
+        static thread_local double mass[2048];
+        std::fill(mass, mass + 2048, 0.0);
+        auto bucket = [&](int j) { uint32_t u; std::memcpy(&u, &prob[j], 4); return (int)((u >> 20) & 2047); };
+        for (int j = 0; j < V; j++) mass[bucket(j)] += prob[j];
+        double acc = 0;
+        int b = 2047;
+        for (; b > 0; b--) { acc += mass[b]; if (acc >= s.top_p * kept) break; }
+        const int lo = std::max(0, b - 1);
+        int c = 0;
+        for (int j = 0; j < V; j++) if (bucket(j) >= lo) idx[c++] = j;
+        std::sort(idx, idx + c, desc);
+        double walked = 0;
+        for (int i = 0; i < c; i++) walked += prob[idx[i]];
+        if (walked >= s.top_p * kept) n = c;
+        else {
+          for (int j = 0; j < V; j++) idx[j] = j;
+          std::sort(idx, idx + V, desc);
+        }
+      }
     }
-    double kept = 0;
-    for (int i = 0; i < n; i++) kept += prob[idx[i]];
     if (s.top_p < 1.f) {  // smallest prefix whose renormalised mass reaches top_p
       double acc = 0;
       int m = 0;

@@ -324,7 +324,9 @@ void test_attention_logprob() {
 void test_sampling() {
   int rows = 0, ambiguous = 0;
   double worst_lp = 0;
-  for (int V : {5, 64, 513}) {
+  // V = 20011: top-p alone sorts only the candidates of its prefix there (sampling.cc), flat and peaked rows
+  for (int V : {5, 64, 513, 20011}) {
+    const bool big = V > 1000;
     for (int kind = 0; kind < 3; kind++) {
       std::vector<float> z = rand_vec(V, 30 + V + kind, 5.f);
       if (kind == 1) for (float& x : z) x = std::round(x * 2) / 2;  // ties
@@ -335,6 +337,7 @@ void test_sampling() {
         for (int top_k : {-1, 0, 1, 2, 7, V - 1, V, V + 5})
           for (float top_p : {1.f, 0.999f, 0.9f, 0.5f, 0.1f, 1e-6f})
             for (int k = 0; k < 12; k++) {
+              if (big && (T == 0.f || T == 1.7f || (top_k != 0 && top_k != 7) || top_p == 1e-6f || k > 5)) continue;
               zs::SampleSettings s{T, top_p, top_k};
               double u = k == 0 ? 0.0 : k == 1 ? 1.0 - 1e-12 : zs::rng_uniform(31 + V, rows * 16 + k);
               float lp1 = 0, lp2 = 0;

@@ -31,12 +31,15 @@ describe("benchmark smoke runs (issue 17)", () => {
 
   it("bench native: the CPU, kernel sets and per-instruction peaks named, forward at compute f32 and bf16 under every set this CPU runs (issue 15)", { timeout: 300_000 }, async () => {
     const sets = kernelSetsSupported();
-    const r = await cli(["bench", "native", "--size", "small", "--only", "fwd", "--no-torch", "--compute", "f32,bf16", "--kernels", sets.join(","), "--json"], { cwd: root, env: { ZS_LOG_LEVEL: "error" } }).done;
+    const r = await cli(["bench", "native", "--size", "small", "--only", "fwd,topp", "--no-torch", "--compute", "f32,bf16", "--kernels", sets.join(","), "--json"], { cwd: root, env: { ZS_LOG_LEVEL: "error" } }).done;
     assert.equal(r.code, 0, r.stderr.slice(-3000));
     type Run = { name: string; tok_s_median: number; gflop_s: number; mfu: number };
     type Sizes = { small: { native: Run[]; native_bf16: Run[] } };
     const out = JSON.parse(r.stdout) as { cpu: { model: string; isa: string[] }; kernel_set: string; kernel_sets: string[]; peaks: Record<string, number>;
-      peak_gflop_s: number; peak_bf16_gflop_s: number; sizes: Sizes; by_kernel_set?: Record<string, Sizes> };
+      peak_gflop_s: number; peak_bf16_gflop_s: number; sizes: Sizes; by_kernel_set?: Record<string, Sizes>; topp: { sd: number; ms_median: number }[] };
+    assert.deepEqual(out.topp.map((x) => x.sd), [1, 2, 3, 4]);
+    assert.ok(out.topp.every((x) => x.ms_median > 0), JSON.stringify(out.topp));
+    assert.match(r.stderr, /top-p 0\.95 alone, one row of V = 151,936/);
     assert.ok(out.cpu.model.length > 0 && out.cpu.isa.includes("avx2"), JSON.stringify(out.cpu));
     assert.deepEqual(out.kernel_sets, sets.map((s) => KERNEL_SET_NAMES[s]));
     assert.equal(out.kernel_set, KERNEL_SET_NAMES.avx2);

@@ -11,6 +11,7 @@
 //
 // Flags: --prompts 8 --samples 4 --new-tokens 256 --micro-batch 2 --threads 0 (all cores) --dtype bf16 (model.dtype:
 //        the frozen copies, the generator's policy and the KL reference; f32 to measure without them)
+//        --compute f32|bf16 (model.compute_dtype: the precision of every linear layer's products; f32 by default)
 //        --no-baseline  --keep DIR (the checkpoint, the config, the events)  --json  --out FILE
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -64,16 +65,18 @@ class MemoryWatch {
 type TorchRun = { name: string; tok_s_median: number; sec_median: number; gflop_s: number };
 
 export async function run(argv: string[]): Promise<number> {
-  const { flags } = parseArgs(argv, { boolean: ["json", "no-baseline"], string: ["prompts", "samples", "new-tokens", "micro-batch", "threads", "keep", "out", "dtype"] });
+  const { flags } = parseArgs(argv, { boolean: ["json", "no-baseline"], string: ["prompts", "samples", "new-tokens", "micro-batch", "threads", "keep", "out", "dtype", "compute"] });
   const dtype = (flags.dtype as string | undefined) ?? "bf16";
   if (dtype !== "bf16" && dtype !== "f32") throw new Error(`--dtype must be bf16 or f32, got ${JSON.stringify(dtype)}`);
+  const compute = (flags.compute as string | undefined) ?? "f32";
+  if (compute !== "bf16" && compute !== "f32") throw new Error(`--compute must be f32 or bf16, got ${JSON.stringify(compute)}`);
   const prompts = Number(flags.prompts ?? 8), samples = Number(flags.samples ?? 4), newTokens = Number(flags["new-tokens"] ?? 256);
   const micro = Number(flags["micro-batch"] ?? 2), threads = Number(flags.threads ?? 0);
   const dir = (flags.keep as string | undefined) ?? mkdtempSync(join(tmpdir(), "zs-bench-real-"));
   mkdirSync(dir, { recursive: true });
   const cpu = cpus()[0]?.model.trim() ?? "unknown CPU";
   const say = (s: string) => { if (!flags.json) process.stdout.write(s + "\n"); };
-  say(`real-shape GRPO step: Qwen2.5-0.5B's shape, ${prompts} prompts x ${samples} samples, ${newTokens} new tokens, model.dtype ${dtype}; ${cpu}, ${cpus().length} cores, kernels ${kernelSet()}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB`);
+  say(`real-shape GRPO step: Qwen2.5-0.5B's shape, ${prompts} prompts x ${samples} samples, ${newTokens} new tokens, model.dtype ${dtype}, compute ${compute}; ${cpu}, ${cpus().length} cores, kernels ${kernelSet()}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB`);
 
   // 1. the checkpoint, as published (bf16, one file: 0.99 GB) with the real tokenizer
   const ckpt = join(dir, "Qwen2.5-0.5B-random");
@@ -87,7 +90,7 @@ export async function run(argv: string[]): Promise<number> {
   // 2. the run's config: the seed recipe's algorithm at this size, one step
   const config = {
     run_name: "real-shape-05b", seed: 0,
-    model: { name: "Qwen2.5-0.5B-shape-random", path: ckpt, dtype },
+    model: { name: "Qwen2.5-0.5B-shape-random", path: ckpt, dtype, compute_dtype: compute },
     tokenizer: { type: "hf", path: ckpt },
     data: {
       train: { path: join(root, "data", "eval", "math500.jsonl"), format: "jsonl", map_keys: { prompt: "problem", answer: "answer" } },
@@ -200,7 +203,7 @@ export async function run(argv: string[]): Promise<number> {
     if (sa) say(`    sampling vs torch sampling             ${(rates.samplingTokS / sa).toFixed(2)}x`);
   }
   if (delta) say(`  weights delta (lr ${config.actor.lr}): ${delta.changed.toLocaleString("en-US")} of ${delta.words.toLocaleString("en-US")} bf16 words changed (${(100 * delta.density).toFixed(2)} %); patch ${(delta.patchBytes / 2 ** 20).toFixed(1)} MiB against ${(delta.fullBytes / 2 ** 20).toFixed(1)} MiB whole (${(100 * delta.patchBytes / delta.fullBytes).toFixed(1)} %); encode ${(delta.encodeMs / 1000).toFixed(1)} s, apply + verify ${(delta.applyMs / 1000).toFixed(1)} s`);
-  const result = { cpu, cores: cpus().length, kernels: kernelSet(), dtype, prompts, samples, newTokens, micro, threads, runId, groups: sampled.length, promptTokens, genTokens, lossTokens: update.stats.tokens, phases, rates, memory, totalPeakGiB, storeBytes, delta, torch: torch?.runs };
+  const result = { cpu, cores: cpus().length, kernels: kernelSet(), dtype, compute, prompts, samples, newTokens, micro, threads, runId, groups: sampled.length, promptTokens, genTokens, lossTokens: update.stats.tokens, phases, rates, memory, totalPeakGiB, storeBytes, delta, torch: torch?.runs };
   if (flags.json) process.stdout.write(JSON.stringify(result, null, 2) + "\n");
   const outFile = (flags.out as string | undefined) ?? join(root, "reports", "bench-real-shape.json");
   mkdirSync(dirname(outFile), { recursive: true });

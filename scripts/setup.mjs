@@ -74,6 +74,13 @@ function clusterTools() {
   if (args.has("--test") && isRoot && !has("ip")) aptInstall(["iproute2"], "ip (iproute2, for the network-namespace cluster test)");
 }
 
+function toolchain() {
+  // node-gyp needs a C++ compiler, make and python3; test/native/isa.test.ts disassembles the addon with objdump
+  const missing = [["g++", "g++"], ["make", "make"], ["python3", "python3"]].filter(([bin]) => !has(bin)).map(([, pkg]) => pkg);
+  if (missing.length) aptInstall(missing, `the native build's toolchain (${missing.join(", ")})`);
+  if (args.has("--test") && !has("objdump")) aptInstall(["binutils"], "objdump (binutils, for the native ISA test)");
+}
+
 function newestMtime(dir) {
   let newest = 0;
   if (!existsSync(dir)) return 0;
@@ -105,6 +112,7 @@ try {
     if (args.has("--test")) chromium();
     clusterTools();
   }
+  toolchain();
   openblas();
   nativeBuild();
 } catch (err) {

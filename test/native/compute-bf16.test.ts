@@ -1,6 +1,7 @@
 // model.compute_dtype bf16 (issue 15 item 2): every linear layer's operands are rounded to bf16 (nearest, ties
-// to even) and the products accumulate in fp32. On the AVX2 kernel set it is emulated: a product of two bf16
-// values is exact in fp32, so the kernel must give the fp32 kernel's bits on operands rounded beforehand, here
+// to even) and the products accumulate in fp32. A product of two bf16 values is exact in fp32, so every kernel
+// set (emulating, or vdpbf16ps on avx512-bf16, whose pairs add in the chain's order) must give the fp32 kernel's
+// bits on operands rounded beforehand (these operands have no subnormal sums, which bf16 compute flushes), here
 // by the checkpoint writer's TypeScript rounding (native/checkpoint.ts), independent of the engine's. The
 // loss and the gradients stay within the tolerances stated below of fp32 (the README quotes the measured
 // figures this test prints).

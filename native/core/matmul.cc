@@ -264,6 +264,23 @@ inline void gather_rows8(float t[8][16], const float* src, long sj, int j0, int 
   }
 }
 
+// A full panel from a transposed source, 8 k-rows at a time (gather_rows8), each block handed to row(k, t);
+// returns the first k left for the caller's row-by-row loop (K's tail, or 0 when the source is not transposed).
+template <class TS, class Row>
+inline int transposed_blocks(const TS* src, long sk, long sj, int j0, int nc, int K, Row row) {
+  int k = 0;
+  if constexpr (sizeof(TS) == 4) {
+    if (sk == 1 && sj != 1 && nc == NR) {
+      alignas(32) float t[8][16];
+      for (; k + 8 <= K; k += 8) {
+        gather_rows8(t, (const float*)src, sj, j0, k);
+        row(k, t);
+      }
+    }
+  }
+  return k;
+}
+
 // One pair row of the wide sets' bf16 panels from two rows of 16 fp32 values (s1 null: k odd past K).
 inline void pair_row_bf16(uint16_t* d, const float* s0, const float* s1) {
   const __m256i z = _mm256_setzero_si256();
@@ -286,16 +303,9 @@ void pack_b_pairs(uint16_t* Bp, const TS* src, long sk, long sj, int K, int Ncol
   parallel_for(panels, [&](int p, int) {
     uint16_t* dst = Bp + (size_t)p * stride;
     const int j0 = p * NR, nc = std::min(NR, Ncols - j0);
-    int k = 0;
-    if constexpr (sizeof(TS) == 4) {
-      if (sk == 1 && sj != 1 && nc == NR) {
-        alignas(32) float t[8][16];
-        for (; k + 8 <= K; k += 8) {
-          gather_rows8(t, (const float*)src, sj, j0, k);
-          for (int r = 0; r < 8; r += 2) pair_row_bf16(dst + (size_t)(k + r) * NR, t[r], t[r + 1]);
-        }
-      }
-    }
+    int k = transposed_blocks(src, sk, sj, j0, nc, K, [&](int k0, float (*t)[16]) {
+      for (int r = 0; r < 8; r += 2) pair_row_bf16(dst + (size_t)(k0 + r) * NR, t[r], t[r + 1]);
+    });
     for (; k < K; k += 2) {
       const TS* s0 = src + k * sk + (long)j0 * sj;
       const TS* s1 = k + 1 < K ? s0 + sk : nullptr;
@@ -320,20 +330,13 @@ void pack_b(TD* Bp, const TS* src, long sk, long sj, int K, int Ncols) {
   parallel_for(panels, [&](int p, int) {
     TD* dst = Bp + (size_t)p * K * NR;
     int j0 = p * NR, nc = std::min(NR, Ncols - j0);
-    int k = 0;
-    if constexpr (sizeof(TS) == 4) {
-      if (sk == 1 && sj != 1 && nc == NR) {
-        alignas(32) float t[8][16];
-        for (; k + 8 <= K; k += 8) {
-          gather_rows8(t, (const float*)src, sj, j0, k);
-          for (int r = 0; r < 8; r++) {
-            TD* d = dst + (size_t)(k + r) * NR;
-            if constexpr (sizeof(TD) == 4) std::memcpy(d, t[r], NR * sizeof(float));
-            else pack_row_bf16((uint16_t*)d, t[r]);
-          }
-        }
+    int k = transposed_blocks(src, sk, sj, j0, nc, K, [&](int k0, float (*t)[16]) {
+      for (int r = 0; r < 8; r++) {
+        TD* d = dst + (size_t)(k0 + r) * NR;
+        if constexpr (sizeof(TD) == 4) std::memcpy(d, t[r], NR * sizeof(float));
+        else pack_row_bf16((uint16_t*)d, t[r]);
       }
-    }
+    });
     for (; k < K; k++) {
       const TS* s = src + k * sk + (long)j0 * sj;
       TD* d = dst + (size_t)k * NR;

@@ -191,14 +191,15 @@ void block_bf16(float* C, long ldc, const float* a, int rows, const uint16_t* Bp
   }
 }
 
-double probe_fma512(long iters) {
+// 12 independent chains of one instruction (step), `flops` per instruction; GFLOP/s of this thread.
+template <class Step>
+double probe_chains(long iters, double flops, Step step) {
   __m512 a[12];
-  const __m512 m = _mm512_set1_ps(0.999999f), c = _mm512_set1_ps(1e-7f);
   for (int k = 0; k < 12; k++) a[k] = _mm512_set1_ps((float)k);
   const double t0 = now_s();
   for (long it = 0; it < iters; it++)
 #pragma GCC unroll 12
-    for (int k = 0; k < 12; k++) a[k] = _mm512_fmadd_ps(a[k], m, c);
+    for (int k = 0; k < 12; k++) a[k] = step(a[k]);
   const double s = now_s() - t0;
   __m512 sum = a[0];
   for (int k = 1; k < 12; k++) sum = _mm512_add_ps(sum, a[k]);
@@ -206,25 +207,17 @@ double probe_fma512(long iters) {
   _mm512_store_ps(out, sum);
   volatile float sink = out[0];
   (void)sink;
-  return (double)iters * 12 * 16 * 2 / s / 1e9;
+  return (double)iters * 12 * flops / s / 1e9;
+}
+
+double probe_fma512(long iters) {
+  const __m512 m = _mm512_set1_ps(0.999999f), c = _mm512_set1_ps(1e-7f);
+  return probe_chains(iters, 16 * 2, [&](__m512 v) { return _mm512_fmadd_ps(v, m, c); });
 }
 
 double probe_dpbf16(long iters) {
-  __m512 a[12];
   const __m512bh x = (__m512bh)_mm512_set1_epi32(0x3f803f80), y = (__m512bh)_mm512_set1_epi32(0x33d633d6);  // (1, 1) . (1e-7, 1e-7)
-  for (int k = 0; k < 12; k++) a[k] = _mm512_set1_ps((float)k);
-  const double t0 = now_s();
-  for (long it = 0; it < iters; it++)
-#pragma GCC unroll 12
-    for (int k = 0; k < 12; k++) a[k] = _mm512_dpbf16_ps(a[k], x, y);
-  const double s = now_s() - t0;
-  __m512 sum = a[0];
-  for (int k = 1; k < 12; k++) sum = _mm512_add_ps(sum, a[k]);
-  alignas(64) float out[16];
-  _mm512_store_ps(out, sum);
-  volatile float sink = out[0];
-  (void)sink;
-  return (double)iters * 12 * 16 * 4 / s / 1e9;
+  return probe_chains(iters, 16 * 4, [&](__m512 v) { return _mm512_dpbf16_ps(v, x, y); });
 }
 
 }  // namespace zs::mm

@@ -151,44 +151,41 @@ void pack_pairs(const float* a, int tiles, int kc) {
 
 }  // namespace
 
-void block_f32(float* C, long ldc, const float* a, int rows, const float* Bp, long pstride, int p0, int p1, int Ncols, int kc, bool load, bool pad) {
+// The block's micro-tiles: panels two at a time (the last alone when their count is odd), rows MR at a time;
+// tile(two, m, c, r, B0, B1, m0, m1) multiplies m rows from row r into c, column tails masked by m0 / m1.
+template <class TB, class Tile>
+inline void for_tiles(float* C, long ldc, int rows, const TB* Bp, long pstride, int p0, int p1, int Ncols, Tile tile) {
   for (int p = p0; p < p1; p += 2) {
     const bool two = p + 1 < p1;
     const __mmask16 m0 = cols_mask(Ncols - p * NR), m1 = two ? cols_mask(Ncols - (p + 1) * NR) : 0;
-    const float* B0 = Bp + (long)p * pstride;
-    const float* B1 = two ? B0 + pstride : B0;
-    for (int r = 0; r < rows; r += MR) {
-      const int m = imin(MR, rows - r);
-      float* c = C + (long)r * ldc + p * NR;
-      const float* ap = a + (size_t)(r / MR) * KC * MR;
-      if (two) kernel_f32_rows<true>(m, c, ldc, ap, B0, B1, kc, load, m0, m1, pad);
-      else kernel_f32_rows<false>(m, c, ldc, ap, B0, B1, kc, load, m0, m1, pad);
-    }
+    const TB* B0 = Bp + (long)p * pstride;
+    const TB* B1 = two ? B0 + pstride : B0;
+    for (int r = 0; r < rows; r += MR) tile(two, imin(MR, rows - r), C + (long)r * ldc + p * NR, r, B0, B1, m0, m1);
   }
+}
+
+void block_f32(float* C, long ldc, const float* a, int rows, const float* Bp, long pstride, int p0, int p1, int Ncols, int kc, bool load, bool pad) {
+  for_tiles(C, ldc, rows, Bp, pstride, p0, p1, Ncols, [&](bool two, int m, float* c, int r, const float* B0, const float* B1, __mmask16 m0, __mmask16 m1) {
+    const float* ap = a + (size_t)(r / MR) * KC * MR;
+    if (two) kernel_f32_rows<true>(m, c, ldc, ap, B0, B1, kc, load, m0, m1, pad);
+    else kernel_f32_rows<false>(m, c, ldc, ap, B0, B1, kc, load, m0, m1, pad);
+  });
 }
 
 void block_bf16(float* C, long ldc, const float* a, int rows, const uint16_t* Bp, long pstride, int p0, int p1, int Ncols, int kc, bool load,
                 bool dp, bool pad) {
   if (dp) pack_pairs(a, (rows + MR - 1) / MR, kc);
-  for (int p = p0; p < p1; p += 2) {
-    const bool two = p + 1 < p1;
-    const __mmask16 m0 = cols_mask(Ncols - p * NR), m1 = two ? cols_mask(Ncols - (p + 1) * NR) : 0;
-    const uint16_t* B0 = Bp + (long)p * pstride;
-    const uint16_t* B1 = two ? B0 + pstride : B0;
-    for (int r = 0; r < rows; r += MR) {
-      const int m = imin(MR, rows - r);
-      float* c = C + (long)r * ldc + p * NR;
-      if (dp) {
-        const uint32_t* ap = a_pairs + (size_t)(r / MR) * (KC / 2) * MR;
-        if (two) kernel_dp_rows<true>(m, c, ldc, ap, B0, B1, (kc + 1) / 2, load, m0, m1, pad);
-        else kernel_dp_rows<false>(m, c, ldc, ap, B0, B1, (kc + 1) / 2, load, m0, m1, pad);
-      } else {
-        const float* ap = a + (size_t)(r / MR) * KC * MR;
-        if (two) kernel_widen_rows<true>(m, c, ldc, ap, B0, B1, kc, load, m0, m1, pad);
-        else kernel_widen_rows<false>(m, c, ldc, ap, B0, B1, kc, load, m0, m1, pad);
-      }
+  for_tiles(C, ldc, rows, Bp, pstride, p0, p1, Ncols, [&](bool two, int m, float* c, int r, const uint16_t* B0, const uint16_t* B1, __mmask16 m0, __mmask16 m1) {
+    if (dp) {
+      const uint32_t* ap = a_pairs + (size_t)(r / MR) * (KC / 2) * MR;
+      if (two) kernel_dp_rows<true>(m, c, ldc, ap, B0, B1, (kc + 1) / 2, load, m0, m1, pad);
+      else kernel_dp_rows<false>(m, c, ldc, ap, B0, B1, (kc + 1) / 2, load, m0, m1, pad);
+    } else {
+      const float* ap = a + (size_t)(r / MR) * KC * MR;
+      if (two) kernel_widen_rows<true>(m, c, ldc, ap, B0, B1, kc, load, m0, m1, pad);
+      else kernel_widen_rows<false>(m, c, ldc, ap, B0, B1, kc, load, m0, m1, pad);
     }
-  }
+  });
 }
 
 // 12 independent chains of one instruction (step), `flops` per instruction; GFLOP/s of this thread.

@@ -49,6 +49,12 @@ inline zs::Config tiny_config() {
   return c;
 }
 
+// matmul_tests.cc: the GEMM under every kernel set against its _ref twins and the sets against each other.
+void test_matmul();
+void test_round_bf16();
+void test_matmul_bf16();
+void test_kernel_sets_agree();
+
 // sample_tests.cc: model_sample's pinned bits, its steps, and agreement with a plain sampler.
 void test_sample_pinned();
 void test_sample_steps();

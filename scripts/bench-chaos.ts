@@ -28,8 +28,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 class RunDeadlineError extends Error {}
 
-async function waitEnd(dir: string, deadline: number): Promise<void> {
-  while ((await runStatusOf(dir)) !== "completed") {
+async function waitEnd(dir: string, deadline: number, runId?: string): Promise<void> {
+  while ((await runStatusOf(dir, runId)) !== "completed") {
     if (Date.now() > deadline) throw new RunDeadlineError("the run did not complete before the deadline");
     await sleep(1000);
   }
@@ -65,7 +65,7 @@ export async function run(argv: string[]): Promise<number> {
   try {
     let s = await up(upOpts);
     const r0 = Date.now();
-    await waitEnd(dir, deadline);
+    await waitEnd(dir, deadline, s.runId);
     let log = await admin(dir, s);
     const reference = await stepDigests(log, s.runId!);
     await log.close();
@@ -75,7 +75,7 @@ export async function run(argv: string[]): Promise<number> {
     s = await up(upOpts);
     report = await chaos({
       dir, seed, everyMs: [lo, hi], nodeAfter: 2, ...(Number(v["max-down"]) > 0 ? { maxDown: Number(v["max-down"]) } : {}), deadlineMs: deadline - Date.now(),
-      done: async () => (await runStatusOf(dir)) === "completed",
+      done: async () => (await runStatusOf(dir, s.runId)) === "completed",
       onKill: (k) => say(`  ${(k.atMs / 1000).toFixed(1).padStart(6)} s  kill -9 ${k.kind.padEnd(7)} ${k.name} (pid ${k.pid})`),
     });
     // restarts beyond the kills: a worker that died by itself (a crash, an async connection error)

@@ -97,9 +97,14 @@ export async function chaos(o: ChaosOptions): Promise<ChaosReport> {
   return report;
 }
 
-/** The run's status from the cluster (its KV record): "completed" at the end. */
-export async function runStatusOf(dir: string): Promise<string | undefined> {
-  return (await clusterStatus(dir)).run?.status;
+/**
+ * The run's status from the cluster (its KV record): "completed" at the end. With `runId`, that run's only:
+ * right after `up` the cluster may still report the previous run of a kept store (completed), and a chaos
+ * that took it for this one ended before its first kill (CI, 2026-12-01: 0 kills in 0 s).
+ */
+export async function runStatusOf(dir: string, runId?: string): Promise<string | undefined> {
+  const run = (await clusterStatus(dir)).run;
+  return runId === undefined || run?.runId === runId ? run?.status : undefined;
 }
 
 /** The weights digest after each step of a run, in step order (from its PolicyUpdated events). */

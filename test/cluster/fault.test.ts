@@ -36,7 +36,7 @@ describe("cluster faults (3 nodes, R3)", () => {
     let last: Awaited<ReturnType<typeof clusterStatus>> | undefined;
     await waitFor("the run to complete", async () => {
       last = await clusterStatus(dir);
-      return last.run?.status === "completed" ? true : undefined;
+      return last.run?.runId === state.runId && last.run?.status === "completed" ? true : undefined;
     }, ms, 500).catch((err: Error) => {
       throw new Error(`${err.message}; last status: run ${JSON.stringify(last?.run)}, servers ${JSON.stringify(last?.servers.map((x) => [x.name, x.healthy]))}, workers ${JSON.stringify(last?.workers)}`);
     });
@@ -64,7 +64,7 @@ describe("cluster faults (3 nodes, R3)", () => {
     // plus redeliveries after the ack wait can take minutes, so the bound is generous
     const report = await chaos({
       dir, seed: 11, everyMs: [700, 1800], nodeAfter: 1, maxKills: 4, deadlineMs: 330_000,
-      done: async () => (await runStatusOf(dir)) === "completed",
+      done: async () => (await runStatusOf(dir, state.runId)) === "completed",
       onKill: (k) => process.stdout.write(`# ${(k.atMs / 1000).toFixed(1)} s: killed ${k.kind} ${k.name} (pid ${k.pid})\n`),
     });
     process.stdout.write(`# ${formatKills(report)}\n`);

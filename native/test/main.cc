@@ -18,7 +18,6 @@
 
 #include "attention.h"
 #include "common.h"
-#include "kernelset.h"
 #include "logprob.h"
 #include "matmul.h"
 #include "model.h"

@@ -129,7 +129,7 @@ export function setKernelSet(name: "avx2" | "avx512" | "avx512-bf16"): void { na
 
 export function setThreads(n: number): void { native().setThreads(n); }
 export function getThreads(): number { return native().getThreads(); }
-/** Rows of logits the engine holds at once in log-probs and training (0: automatic, about 4 M floats).
+/** Rows of logits the engine holds at once in log-probs and training (0: automatic, about 16 M floats).
  * The results do not depend on it, bit for bit; tests force small chunks to show it. */
 export function setLogitChunkRows(rows: number): void { native().setLogitChunkRows(rows); }
 /** Items the pool's workers (not the calling threads) have run since the process started: it grows only

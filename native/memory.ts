@@ -40,12 +40,15 @@ export function memoryPlan(c: Qwen2Config, run: Pick<RunConfig, "actor" | "data"
   // sampling's panels are bf16 for a bf16 copy and for model.compute_dtype bf16 (fp32 weights rounded as packed)
   const panelDtype = dtype === "bf16" || run.model?.compute_dtype === "bf16" ? "bf16" : "f32";
   const panels = (n: number) => (panelDtype === "bf16" ? 2 : 4) * n;
+  // the LM head's panels in training and log-probs: bf16 for compute bf16, else fp32 (a bf16 copy's are widened)
+  const headPanelDtype = run.model?.compute_dtype === "bf16" ? "bf16" : "f32";
+  const headPanel = (n: number) => (headPanelDtype === "bf16" ? 2 : 4) * n;
   const T = run.data.max_prompt_length + run.data.max_response_length;
 
   // updater: one micro-batch of micro_batch_size sequences of up to T tokens
   const N = run.actor.micro_batch_size * T;
-  // native/core/model.cc logit_chunk_rows: about 4 M floats of logits per chunk, at least 16 rows
-  const chunkRows = Math.min(N, Math.max(16, Math.floor((4 << 20) / V)));
+  // native/core/model.cc logit_chunk_rows: about 16 M floats of logits per chunk, at least 16 rows
+  const chunkRows = Math.min(N, Math.max(16, Math.floor((16 << 20) / V)));
   const perToken = (L + 1) * C + 2 * L + 1 + L * QKV + L * HD + L * H + L * C + L * 2 * F + C;
   const updater: MemoryItem[] = [
     { component: "policy weights (f32 master)", bytes: f32(P), detail: `${P.toLocaleString("en-US")} parameters × 4 B` },
@@ -59,6 +62,10 @@ export function memoryPlan(c: Qwen2Config, run: Pick<RunConfig, "actor" | "data"
     { component: "logits and their gradient, one chunk of rows", bytes: 2 * f32(chunkRows * V),
       detail: `2 × ${chunkRows.toLocaleString("en-US")} rows × ${V.toLocaleString("en-US")} vocab (never tokens × vocab: native/core/train.cc)` },
     { component: "layer temporaries of backward", bytes: f32(N * (2 * F + F + QKV + 4 * C)), detail: "one layer's dx, dln, dqkv, dgu buffers", approx: true },
+    { component: "packing workspace of one layer's product", bytes: f32(Math.max(C * QKV, HD * C, C * 2 * F, F * C, N * Math.max(C, HD, F))),
+      detail: "the largest weight's panels, or a micro-batch's activations packed for a weight gradient" },
+    { component: `LM head panels (${headPanelDtype})`, bytes: (run.algorithm.kl_coef > 0 ? 3 : 2) * headPanel(V * C),
+      detail: `packed once per call, for the logits and for their gradient${run.algorithm.kl_coef > 0 ? ", and the reference's for its logits" : ""} (native/core/model.cc model_head_pack)` },
   );
 
   // a generator: prompts_per_task prompts × n_samples_per_prompt rows, up to T positions each

@@ -376,20 +376,47 @@ void matmul_forward_prepacked_bf16(float* out, const float* in, const uint16_t* 
 
 // The packing workspace, 32-byte aligned; compute bf16 packs B as bf16 panels (half the bytes) in it.
 static float* aligned(float* pack) { return (float*)(((uintptr_t)pack + 31) & ~(uintptr_t)31); }
+static const float* aligned(const float* pack) { return aligned(const_cast<float*>(pack)); }
 
-// out (+)= A @ B with B(k,j) = src[k*sk + j*sj] packed here: fp32 panels, or bf16 panels for compute bf16.
+// B(k,j) = src[k*sk + j*sj] packed into the workspace: fp32 panels, or bf16 panels for compute bf16.
+template <class TS>
+static void pack_into(float* pack, const TS* src, long sk, long sj, int K, int Ncols, Compute cmp) {
+  if (cmp == Compute::bf16) pack_b((uint16_t*)aligned(pack), src, sk, sj, K, Ncols);
+  else pack_b(aligned(pack), src, sk, sj, K, Ncols);
+}
+
+// out (+)= A @ B with B packed by pack_into.
+static void gemm_packed(float* C, long ldc, const float* A, long rs, long ks, const float* pack, int M, int Ncols, int K,
+                        bool accumulate, Compute cmp) {
+  if (cmp == Compute::bf16) gemm(C, ldc, A, rs, ks, (const uint16_t*)aligned(pack), M, Ncols, K, accumulate, true);
+  else gemm(C, ldc, A, rs, ks, aligned(pack), M, Ncols, K, accumulate, false);
+}
+
+// out (+)= A @ B with B(k,j) = src[k*sk + j*sj] packed here.
 template <class TS>
 static void gemm_packing(float* C, long ldc, const float* A, long rs, long ks, float* pack, const TS* src, long sk, long sj,
                          int M, int Ncols, int K, bool accumulate, Compute cmp) {
-  if (cmp == Compute::bf16) {
-    uint16_t* Bp = (uint16_t*)aligned(pack);
-    pack_b(Bp, src, sk, sj, K, Ncols);
-    gemm(C, ldc, A, rs, ks, Bp, M, Ncols, K, accumulate, true);
-  } else {
-    float* Bp = aligned(pack);
-    pack_b(Bp, src, sk, sj, K, Ncols);
-    gemm(C, ldc, A, rs, ks, Bp, M, Ncols, K, accumulate, false);
-  }
+  pack_into(pack, src, sk, sj, K, Ncols, cmp);
+  gemm_packed(C, ldc, A, rs, ks, pack, M, Ncols, K, accumulate, cmp);
+}
+
+size_t matmul_weight_pack_floats(int I, int O) { return std::max(panel_floats(I, O), panel_floats(O, I)) + 64; }
+
+// B(k=i, j=o) = w[o*I + i], as matmul_forward packs it
+void matmul_pack_forward(float* pack, WeightRef w, int I, int O, Compute cmp) {
+  if (w.f) pack_into(pack, w.f, 1, I, I, O, cmp);
+  else pack_into(pack, w.h, 1, I, I, O, cmp);
+}
+
+void matmul_forward_packed(float* out, const float* pack, const float* in, int N, int I, int O, Compute cmp) {
+  gemm_packed(out, O, in, I, 1, pack, N, O, I, false, cmp);
+}
+
+// B(k=o, j=i) = w[o*I + i], as matmul_backward packs it for din
+void matmul_pack_backward_din(float* pack, const float* w, int I, int O, Compute cmp) { pack_into(pack, w, I, 1, O, I, cmp); }
+
+void matmul_backward_din_packed(float* din, const float* pack, const float* dout, int N, int I, int O, Compute cmp) {
+  gemm_packed(din, I, dout, O, 1, pack, N, I, O, true, cmp);
 }
 
 void matmul_forward(float* out, float* pack, const float* in, WeightRef w, const float* b, int N, int I, int O, Compute cmp) {

@@ -49,6 +49,15 @@ void matmul_backward(float* din,        // (N,I) or nullptr
                      const float* w,    // (O,I)
                      int N, int I, int O, Compute cmp = Compute::f32);
 
+// One weight's panels, packed once for several products with the same values (the LM head over chunks of
+// rows): the panels matmul_forward / matmul_backward build for themselves, so each product has their bits.
+// The workspace holds either direction, fp32 or compute bf16 panels; it is valid until the weight changes.
+size_t matmul_weight_pack_floats(int I, int O);
+void matmul_pack_forward(float* pack, WeightRef w, int I, int O, Compute cmp);           // for out = in @ w^T
+void matmul_forward_packed(float* out, const float* pack, const float* in, int N, int I, int O, Compute cmp);
+void matmul_pack_backward_din(float* pack, const float* w, int I, int O, Compute cmp);   // for din += dout @ w
+void matmul_backward_din_packed(float* din, const float* pack, const float* dout, int N, int I, int O, Compute cmp);
+
 // Weights packed once and reused across calls (the sampler packs every matrix once per call).
 size_t matmul_packed_weight_floats(int I, int O);
 void matmul_pack_weight(float* wp,        // matmul_packed_weight_floats(I,O)

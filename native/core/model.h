@@ -52,6 +52,7 @@ struct SampleScratch {
 struct Scratch {
   std::vector<float> ln, h, tmp, pack, attn, dx, dln, dh, hbuf, dgu, dqkv, lp, ent, dlp, dent;
   std::vector<float> logit_rows, dlogits;  // one chunk of logits rows and their gradient (logit_chunk_rows x V)
+  std::vector<float> head_fwd, head_dx;    // the LM head's panels for logits and for dln, packed once per call
   SampleScratch gen;
 };
 
@@ -115,9 +116,11 @@ struct Packed {
 // every layer's activations share one slot (the residual stream two), the same arithmetic in the
 // same order, so the same bits with 1/L of the memory; the backward needs keep = true.
 void model_forward(Model& m, Acts& a, const int* tokens, const Packed& p, bool logits = true, bool keep = true);
-// logits rows [r0, r0+n) = lnf rows @ head^T, into out (n,V).
-void model_head_forward(Model& m, Acts& a, float* out, int r0, int n);
-// Rows of logits the chunked paths hold at once: set_logit_chunk_rows(0) = automatic (about 4 M floats
+// The LM head packed for model_head_forward (into m.ws.head_fwd), once per call: valid until the weights change.
+const float* model_head_pack(Model& m);
+// logits rows [r0, r0+n) = lnf rows @ head^T, into out (n,V), with the head's panels from model_head_pack.
+void model_head_forward(Model& m, Acts& a, float* out, int r0, int n, const float* head_pack);
+// Rows of logits the chunked paths hold at once: set_logit_chunk_rows(0) = automatic (about 16 M floats
 // per chunk, at least 16 rows); a positive value forces it (tests).
 void set_logit_chunk_rows(int rows);
 int logit_chunk_rows(int N, int V);

@@ -132,7 +132,7 @@ LossStats loss_forward_backward(float* dlp, float* dent, const float* lp, const 
 void model_logits(Model& m, float* out, const int* tokens, const int* seq_lens, int B) {
   Packed p(seq_lens, B);
   model_forward(m, m.acts, tokens, p, false, /*keep=*/false);
-  model_head_forward(m, m.acts, out, 0, p.N);   // the caller asked for (N,V): written in place, no copy
+  model_head_forward(m, m.acts, out, 0, p.N, model_head_pack(m));   // the caller asked for (N,V): written in place, no copy
 }
 
 // The LM head, log-softmax, the sampled tokens' log-probs and entropy run over chunks of logit rows
@@ -144,9 +144,10 @@ void model_logprobs(Model& m, float* out, const int* tokens, const int* seq_lens
   const int V = m.cfg.vocab_size, rows = logit_chunk_rows(p.N, V);
   auto& chunk = m.ws.logit_rows;
   if (chunk.size() < (size_t)rows * V) chunk.resize((size_t)rows * V);
+  const float* head = model_head_pack(m);
   for (int r0 = 0; r0 < p.N; r0 += rows) {
     const int n = std::min(rows, p.N - r0);
-    model_head_forward(m, m.acts, chunk.data(), r0, n);
+    model_head_forward(m, m.acts, chunk.data(), r0, n, head);
     logprob_forward_rows(out, nullptr, chunk.data(), tokens, p.start.data(), r0, n, p.N, V, T);
   }
 }
@@ -163,9 +164,10 @@ LossStats model_accumulate(Model& m, const TrainBatch& b, const LossSpec& s) {
   if (lp.size() < (size_t)p.N) { lp.resize(p.N); ent.resize(p.N); dlp.resize(p.N); dent.resize(p.N); }
   if (chunk.size() < (size_t)rows * V) chunk.resize((size_t)rows * V);
   if (dchunk.size() < (size_t)rows * V) dchunk.resize((size_t)rows * V);
+  const float* head = model_head_pack(m);  // the weights do not change until the optimizer step: backward reuses it
   for (int r0 = 0; r0 < p.N; r0 += rows) {
     const int n = std::min(rows, p.N - r0);
-    model_head_forward(m, a, chunk.data(), r0, n);
+    model_head_forward(m, a, chunk.data(), r0, n, head);
     logprob_forward_rows(lp.data(), ent.data(), chunk.data(), b.tokens, p.start.data(), r0, n, p.N, V, T);
   }
   LossStats st = loss_forward_backward(dlp.data(), dent.data(), lp.data(), ent.data(), b, p, s);
@@ -174,7 +176,7 @@ LossStats model_accumulate(Model& m, const TrainBatch& b, const LossSpec& s) {
   // whole batch is one chunk, the forward's logits are still in the buffer
   const bool one_chunk = rows >= p.N;
   model_backward(m, a, [&](int r0, int n) {
-    if (!one_chunk) model_head_forward(m, a, chunk.data(), r0, n);
+    if (!one_chunk) model_head_forward(m, a, chunk.data(), r0, n, head);
     logprob_backward_rows(dchunk.data(), dlp.data(), dent_or_null, chunk.data(), b.tokens, p.start.data(), r0, n, p.N, V, T);
     return (const float*)dchunk.data();
   }, rows, b.tokens, p);

@@ -277,6 +277,7 @@ const Test kTests[] = {
     {"pool_stress", test_pool_stress},
     {"pool_resize_under_load", test_pool_resize_under_load},
     {"matmul", test_matmul},
+    {"matmul_packed_once", test_matmul_packed_once},
     {"round_bf16", test_round_bf16},
     {"matmul_bf16", test_matmul_bf16},
     {"kernel_sets_agree", test_kernel_sets_agree},

@@ -199,8 +199,42 @@ void kernel_sets_agree() {
   zs::set_kernel_set(before);
 }
 
+// A weight packed once (matmul_pack_forward / matmul_pack_backward_din: the LM head over chunks of rows) gives
+// the bits of the products that pack for themselves, for fp32 and bf16 weights, compute f32 and bf16, every
+// set, odd K and column tails; and the same panels serve several row chunks.
+void packed_once_vs_packing() { for_each_set([](zs::KernelSet) {
+  for (auto [N, I, O] : std::vector<std::array<int, 3>>{{1, 5, 3}, {7, 33, 17}, {50, 64, 40}, {13, 301, 70}}) {
+    auto x = rand_vec((size_t)N * I, 11), w = rand_vec((size_t)O * I, 12), dout = rand_vec((size_t)N * O, 13);
+    std::vector<uint16_t> wh(w.size());
+    for (size_t i = 0; i < w.size(); i++) wh[i] = zs::f32_to_bf16(w[i]);
+    std::vector<float> ws(zs::matmul_pack_floats(N, I, O)), once(zs::matmul_weight_pack_floats(I, O));
+    for (zs::Compute c : {zs::Compute::f32, zs::Compute::bf16}) {
+      for (int bf16w = 0; bf16w < 2; bf16w++) {
+        zs::WeightRef ref;
+        if (bf16w) ref.h = wh.data(); else ref.f = w.data();
+        std::vector<float> a((size_t)N * O), b((size_t)N * O, 7.f);
+        zs::matmul_forward(a.data(), ws.data(), x.data(), ref, nullptr, N, I, O, c);
+        zs::matmul_pack_forward(once.data(), ref, I, O, c);
+        for (int r0 = 0; r0 < N; r0 += 4)  // chunks of 4 rows, as the head's
+          zs::matmul_forward_packed(b.data() + (size_t)r0 * O, once.data(), x.data() + (size_t)r0 * I, std::min(4, N - r0), I, O, c);
+        CHECK(std::memcmp(a.data(), b.data(), a.size() * 4) == 0, "forward packed once %dx%dx%d (%s weights, compute %s) differs",
+              N, I, O, bf16w ? "bf16" : "f32", c == zs::Compute::bf16 ? "bf16" : "f32");
+      }
+      std::vector<float> d1((size_t)N * I, 0.5f), d2((size_t)N * I, 0.5f);
+      zs::matmul_backward(d1.data(), nullptr, nullptr, ws.data(), dout.data(), x.data(), w.data(), N, I, O, c);
+      zs::matmul_pack_backward_din(once.data(), w.data(), I, O, c);
+      for (int r0 = 0; r0 < N; r0 += 4)
+        zs::matmul_backward_din_packed(d2.data() + (size_t)r0 * I, once.data(), dout.data() + (size_t)r0 * O, std::min(4, N - r0), I, O, c);
+      CHECK(std::memcmp(d1.data(), d2.data(), d1.size() * 4) == 0, "din packed once %dx%dx%d (compute %s) differs", N, I, O,
+            c == zs::Compute::bf16 ? "bf16" : "f32");
+    }
+  }
+  std::printf("    forward and din from panels packed once: the packing products' bits (f32/bf16 weights and compute)\n");
+}); }
+
 }  // namespace
 
+void test_matmul_packed_once() { packed_once_vs_packing(); }
 void test_matmul() { matmul_vs_ref(); }
 void test_round_bf16() { round_bf16_vs_scalar(); }
 void test_matmul_bf16() { matmul_bf16_vs_ref(); }

@@ -46,7 +46,7 @@ test("run --dry-run resolves the recipe and prints the memory plan per component
   assert.match(o, /first prompt \(row-0\): \d+ tokens; longest \d+ of max_prompt_length 2048/);
   assert.match(o, /2 prompts, 2 kept, 0 longer than max_prompt_length/);
   for (const c of ["policy weights \\(f32 master\\) +28\\.4 GiB", "gradients \\(f32\\) +28\\.4 GiB", "AdamW moments m, v \\(f32\\) +56\\.7 GiB",
-    "reference model \\(bf16\\) +14\\.2 GiB", "activations saved for backward +183\\.0 GiB", "logits and their gradient, one chunk of rows +0\\.03 GiB  2 × 27 rows × 152,064 vocab",
+    "reference model \\(bf16\\) +14\\.2 GiB", "activations saved for backward +183\\.0 GiB", "logits and their gradient, one chunk of rows +0\\.12 GiB  2 × 110 rows × 152,064 vocab",
     "KV cache +14\\.0 GiB  2 × 28 layers × 32 rows"]) assert.match(o, new RegExp(c));
   const total = /total on one machine: ([\d.]+) GiB; this machine has ([\d.]+) GiB \(os\.totalmem\(\)\)/.exec(o);
   assert.ok(total, o);
@@ -59,21 +59,25 @@ test("the verdict follows the machine's memory; the plan's figures are the engin
   const cfg = loadConfig(join(repo, RECIPE), sets);
   const big = await dryRun(cfg, { machineBytes: 1024 * GiB });
   assert.equal(big.fits, true);
-  assert.match(big.lines.at(-1)!, /^fits: 364\.0 GiB of 1024\.0 GiB$/);
+  assert.match(big.lines.at(-1)!, /^fits: 372\.5 GiB of 1024\.0 GiB$/);
   const small = await dryRun(cfg, { machineBytes: 24 * GiB });
   assert.equal(small.fits, false);
-  assert.match(small.lines.at(-1)!, /^does NOT fit: it would need 364\.0 GiB of memory \(340\.0 GiB more than this machine's 24\.0 GiB\); the largest process, the updater, alone needs 319\.9 GiB$/);
+  assert.match(small.lines.at(-1)!, /^does NOT fit: it would need 372\.5 GiB of memory \(348\.5 GiB more than this machine's 24\.0 GiB\); the largest process, the updater, alone needs 328\.4 GiB$/);
   const P = paramCount(seven);
   assert.equal(P, 7_615_616_512);
   const plan = memoryPlan(seven, cfg);
   const item = (proc: string, c: string) => plan.processes.find((p) => p.process === proc)!.items.find((i) => i.component.startsWith(c))!.bytes;
   assert.equal(item("updater", "policy weights"), 4 * P);
   assert.equal(item("updater", "AdamW"), 8 * P);
-  assert.equal(item("updater", "logits"), 2 * 4 * 27 * 152064);   // 27 rows = 4 M floats / 152,064
+  assert.equal(item("updater", "logits"), 2 * 4 * 110 * 152064);   // 110 rows = 16 M floats / 152,064
+  // the LM head's fp32 panels, packed once per call: the policy's for logits and for dln, the reference's for logits
+  assert.equal(item("updater", "LM head panels"), 3 * 4 * 152064 * 3584);
+  // one layer's packing: the micro-batch's FFN activations (8 x 4096 rows x 18,944) packed for the down weight's gradient
+  assert.equal(item("updater", "packing workspace"), 4 * 8 * 4096 * 18944);
   assert.equal(item("rollout generator", "KV cache"), 4 * 2 * 28 * 32 * 4096 * 4 * 128);
   // kl_coef 0: no reference copy
   const noRef = memoryPlan(seven, loadConfig(join(repo, RECIPE), [...sets, "algorithm.kl_coef=0"]));
-  assert.equal(plan.total - noRef.total, 2 * P);   // the recipe's model.dtype bf16: a bf16 reference
+  assert.equal(plan.total - noRef.total, 2 * P + 4 * 152064 * 3584);   // the recipe's model.dtype bf16: a bf16 reference, and its head's fp32 panels
   // model.dtype bf16 (the recipe's): the reference and each generator's weights and panels in half the bytes of f32;
   // the master weights and moments stay f32
   const full = memoryPlan(seven, loadConfig(join(repo, RECIPE), [...sets, "model.dtype=f32"]));

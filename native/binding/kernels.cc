@@ -215,6 +215,13 @@ Napi::Value SetKernelSet(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
+// setWideRowBytes(bytes) -> previous: benchmarks compare GEMM row blockings in one process (bits never change)
+Napi::Value SetWideRowBytes(const Napi::CallbackInfo& info) {
+  const double b = number(info[0], "bytes");
+  if (!(b >= 0)) throw Napi::RangeError::New(info.Env(), "setWideRowBytes: expected bytes >= 0, got " + describe(info[0]));
+  return Napi::Number::New(info.Env(), (double)zs::matmul_set_wide_b_bytes(b >= 1.8e19 ? SIZE_MAX : (size_t)b));
+}
+
 void init_kernels(Napi::Env env, Napi::Object exports) {
   Napi::Object k = Napi::Object::New(env);
   auto fn = [&](const char* name, Napi::Value (*f)(const Napi::CallbackInfo&)) { k.Set(name, Napi::Function::New(env, f, name)); };
@@ -222,6 +229,7 @@ void init_kernels(Napi::Env env, Napi::Object exports) {
   fn("swiglu", Swiglu); fn("swigluBackward", SwigluBackward); fn("rope", Rope); fn("attention", Attention);
   fn("attentionBackward", AttentionBackward); fn("logprob", Logprob); fn("logprobBackward", LogprobBackward);
   fn("sampleRow", SampleRow); fn("fmaPeak", FmaPeak); fn("isaPeak", IsaPeak); fn("setKernelSet", SetKernelSet);
+  fn("setWideRowBytes", SetWideRowBytes);
   exports.Set("kernels", k);
 }
 

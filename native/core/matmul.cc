@@ -1,6 +1,7 @@
 #include "matmul.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 
 #include "common.h"
@@ -31,6 +32,7 @@ using mm::NR;  // columns per packed panel (two ymm, one zmm)
 using mm::MR;  // rows per micro-tile
 using mm::KC;  // k block (accumulators are stored and reloaded: same order, same result)
 using mm::RB;  // rows per task
+using mm::RB_WIDE;  // rows per task where B is large
 constexpr int MIN_TASKS = 16;  // split columns too when there are fewer row blocks
 
 // One packed panel row: 16 fp32 columns, or 16 bf16 columns stored in the order that two unpacks with zero
@@ -120,7 +122,19 @@ inline void transpose6x8(__m256 c[8], const float* src, long rs) {
 }
 
 // Per-thread packing buffer for a block of A: tiles of MR rows, Ap[tile][k][MR] (static, no allocation).
-thread_local float a_pack[(RB / MR) * KC * MR];
+thread_local float a_pack[(RB_WIDE / MR) * KC * MR];
+
+// Bytes of B above which a GEMM takes row blocks of RB_WIDE rows (tests lower it to reach that path on small shapes).
+std::atomic<size_t> g_wide_b_bytes{16u << 20};
+
+// Rows per task. Every row block streams B's panels once per k block; while B stays in cache (up to 16 MB: the
+// layers of the bench shapes) that is cheap and RB's many tasks balance 2 threads best; past it (Qwen2.5-0.5B's
+// gate/up and down weights, 17-35 MB, its 545 MB head) RB_WIDE rows read B a quarter as often: gate/up's forward
+// went from 156-170 to 183-192 GFLOP/s and the head's from 151-154 to 176-179 on Zen 4 (848 rows). Any block
+// size gives the same bits: each output is one FMA chain over k.
+inline int row_block(int M, int K, int Ncols, size_t b_elem) {
+  return (size_t)K * Ncols * b_elem > g_wide_b_bytes.load(std::memory_order_relaxed) && M > RB ? RB_WIDE : RB;
+}
 
 // Packs rows [r0,r1) x k [k0,k0+kc) of A(r,k) = A[r*rs + k*ks] into a_pack (rounded to bf16 when round).
 void pack_a(const float* A, long rs, long ks, int r0, int r1, int k0, int kc, bool round) {
@@ -185,7 +199,8 @@ void gemm(float* C, long ldc, const float* A, long rs, long ks, const TB* Bp, in
   // Tasks: row blocks x panel groups. A row block is packed once per k block and reused across its
   // panels, so panel groups are only split when there are too few row blocks to share out.
   int panels = (Ncols + NR - 1) / NR;
-  int rblocks = (M + RB - 1) / RB;
+  const int rb_rows = row_block(M, K, Ncols, sizeof(TB));
+  int rblocks = (M + rb_rows - 1) / rb_rows;
   int groups = std::min(panels, std::max(1, (MIN_TASKS + rblocks - 1) / rblocks));
   int pb_size = (panels + groups - 1) / groups, pblocks = (panels + pb_size - 1) / pb_size;
   const KernelSet set = kernel_set();
@@ -200,7 +215,7 @@ void gemm(float* C, long ldc, const float* A, long rs, long ks, const TB* Bp, in
     const unsigned csr = _mm_getcsr();
     if (round_a) _mm_setcsr(csr | 0x8040u);
     int rb = task / pblocks, pb = task % pblocks;
-    int r0 = rb * RB, r1 = std::min(M, r0 + RB);
+    int r0 = rb * rb_rows, r1 = std::min(M, r0 + rb_rows);
     int p0 = pb * pb_size, p1 = std::min(panels, p0 + pb_size);
     for (int k0 = 0; k0 < K; k0 += KC) {
       int kc = std::min(KC, K - k0);
@@ -399,6 +414,8 @@ static void gemm_packing(float* C, long ldc, const float* A, long rs, long ks, f
   pack_into(pack, src, sk, sj, K, Ncols, cmp);
   gemm_packed(C, ldc, A, rs, ks, pack, M, Ncols, K, accumulate, cmp);
 }
+
+size_t matmul_set_wide_b_bytes(size_t bytes) { return g_wide_b_bytes.exchange(bytes); }
 
 size_t matmul_weight_pack_floats(int I, int O) { return std::max(panel_floats(I, O), panel_floats(O, I)) + 64; }
 

@@ -25,6 +25,10 @@ enum class Compute { f32, bf16 };
 // p[0..n) rounded to bf16 in place (common.h's f32_to_bf16, vectorised): how compute bf16 rounds A operands.
 void round_bf16_inplace(float* p, size_t n);
 
+// Tests: the size of B above which a GEMM takes larger row blocks (default 16 MB); returns the previous one. The
+// blocking never changes a bit, only which path runs.
+size_t matmul_set_wide_b_bytes(size_t bytes);
+
 // Floats of packing workspace needed by matmul_forward / matmul_backward.
 size_t matmul_pack_floats(int N, int I, int O);
 

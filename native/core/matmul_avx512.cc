@@ -133,7 +133,7 @@ ZS_ROWS(kernel_dp)
 
 // A's tiles as bf16 pairs for vdpbf16ps, k even in the high half (the values are already rounded to bf16:
 // their low halves are zero, so k even is its own bits and k odd its bits shifted right).
-thread_local uint32_t a_pairs[(RB / MR) * (KC / 2) * MR];
+thread_local uint32_t a_pairs[(RB_WIDE / MR) * (KC / 2) * MR];
 
 void pack_pairs(const float* a, int tiles, int kc) {
   const int kpairs = (kc + 1) / 2;

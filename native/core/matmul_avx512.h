@@ -9,6 +9,9 @@ constexpr int NR = 16;   // columns per packed panel
 constexpr int MR = 6;    // rows per packed A tile
 constexpr int KC = 256;  // k block (even: a block's k pairs never straddle blocks)
 constexpr int RB = 48;   // rows per task
+// rows per task where B is too large to stay in cache between row blocks (matmul.cc row_block): each row block
+// streams all of B once per k block, so larger blocks read it fewer times. Packing buffers are sized for it.
+constexpr int RB_WIDE = 192;
 
 // C(rows, Ncols) (+)= A @ B over one k block of kc values, panels [p0, p1); C at the block's first row.
 // A: the packed tiles of the block's rows, a[t*KC*MR + k*MR + i] (rows past `rows` are never read into C).

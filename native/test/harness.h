@@ -52,6 +52,7 @@ inline zs::Config tiny_config() {
 // matmul_tests.cc: the GEMM under every kernel set against its _ref twins and the sets against each other.
 void test_matmul();
 void test_matmul_packed_once();
+void test_matmul_wide_rows();
 void test_round_bf16();
 void test_matmul_bf16();
 void test_kernel_sets_agree();

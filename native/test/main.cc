@@ -278,6 +278,7 @@ const Test kTests[] = {
     {"pool_resize_under_load", test_pool_resize_under_load},
     {"matmul", test_matmul},
     {"matmul_packed_once", test_matmul_packed_once},
+    {"matmul_wide_rows", test_matmul_wide_rows},
     {"round_bf16", test_round_bf16},
     {"matmul_bf16", test_matmul_bf16},
     {"kernel_sets_agree", test_kernel_sets_agree},

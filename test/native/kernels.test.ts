@@ -35,6 +35,23 @@ test("matmul: optimised vs _ref on odd shapes, forward and backward", () => {
   }
 });
 
+test("matmul: wide row blocks (B past the threshold) give the bits of narrow ones; bad thresholds are refused", () => {
+  const [N, I, O] = [401, 96, 70];
+  const x = randArray(N * I, 11), w = randArray(O * I, 12), dout = randArray(N * O, 13);
+  const run = (bytes: number) => {
+    const before = k.setWideRowBytes(bytes);
+    try {
+      const y = new Float32Array(N * O), dx = new Float32Array(N * I), dw = new Float32Array(O * I);
+      k.matmul(false, y, x, w, null, N, I, O);
+      k.matmulBackward(false, dx, dw, null, dout, x, w, N, I, O);
+      return [y, dx, dw];
+    } finally { k.setWideRowBytes(before); }
+  };
+  const narrow = run(1.9e19), wide = run(0);
+  for (let j = 0; j < 3; j++) assert.deepEqual(Buffer.from(wide[j].buffer), Buffer.from(narrow[j].buffer), `product ${j}`);
+  assert.throws(() => k.setWideRowBytes(-1), /setWideRowBytes: expected bytes >= 0/);
+});
+
 test("matmul backward matches finite differences", () => {
   const N = 6, I = 9, O = 5;
   const x = randArray(N * I, 5), w = randArray(O * I, 6), b = randArray(O, 7), r = randArray(N * O, 8);

@@ -43,6 +43,54 @@ void scores_t(float* s, const float* q, const float* kt, long ldk, int n, int D,
   }
 }
 
+// QB queries (rows q + r*qs) against NB blocks of 8 keys: QB*NB independent FMA chains, each key block loaded
+// once per d for all QB queries (scores_blocks, one query, is latency-bound at NB chains).
+template <int QB, int NB>
+inline void scores_qblocks(float* s, long ls, const float* q, long qs, const float* kt, long ldk, int D, __m256 sc) {
+  __m256 acc[QB][NB];
+#pragma GCC unroll 4
+  for (int r = 0; r < QB; r++)
+#pragma GCC unroll 2
+    for (int c = 0; c < NB; c++) acc[r][c] = _mm256_setzero_ps();
+  for (int d = 0; d < D; d++) {
+    const float* row = kt + d * ldk;
+    __m256 kv[NB];
+#pragma GCC unroll 2
+    for (int c = 0; c < NB; c++) kv[c] = _mm256_loadu_ps(row + 8 * c);
+#pragma GCC unroll 4
+    for (int r = 0; r < QB; r++) {
+      const __m256 qd = _mm256_broadcast_ss(q + r * qs + d);
+#pragma GCC unroll 2
+      for (int c = 0; c < NB; c++) acc[r][c] = _mm256_fmadd_ps(qd, kv[c], acc[r][c]);
+    }
+  }
+#pragma GCC unroll 4
+  for (int r = 0; r < QB; r++)
+#pragma GCC unroll 2
+    for (int c = 0; c < NB; c++) _mm256_storeu_ps(s + r * ls + 8 * c, _mm256_mul_ps(acc[r][c], sc));
+}
+
+template <int QB>
+void scores_rows_q(float* s, long ls, const float* q, long qs, const float* kt, long ldk, int n, int D, __m256 sc) {
+  int j = 0;
+  for (; j + 16 <= n; j += 16) scores_qblocks<QB, 2>(s + j, ls, q, qs, kt + j, ldk, D, sc);
+  if (j < n) scores_qblocks<QB, 1>(s + j, ls, q, qs, kt + j, ldk, D, sc);
+  if (j + 8 < n) scores_qblocks<QB, 1>(s + j + 8, ls, q, qs, kt + j + 8, ldk, D, sc);
+}
+
+// Rows r < nq (nq <= 4) of s (stride ls): s[r][j] = scale * q_r . k_j for j < pad8(n), n keys for them all (a
+// causal block gives each row its n_r <= n and its caller reads only those). Each score is scores_t's chain:
+// one FMA per d in order from zero, then the scale: the same bits.
+void scores_rows(float* s, long ls, const float* q, long qs, int nq, const float* kt, long ldk, int n, int D, float scale) {
+  const __m256 sc = _mm256_set1_ps(scale);
+  switch (nq) {
+    case 4: scores_rows_q<4>(s, ls, q, qs, kt, ldk, n, D, sc); break;
+    case 3: scores_rows_q<3>(s, ls, q, qs, kt, ldk, n, D, sc); break;
+    case 2: scores_rows_q<2>(s, ls, q, qs, kt, ldk, n, D, sc); break;
+    default: scores_rows_q<1>(s, ls, q, qs, kt, ldk, n, D, sc); break;
+  }
+}
+
 // In place: s[j] = exp(s[j] - max) for j < n, zero up to pad8(n); returns (max, sum) as lse.
 float softmax_unnorm(float* s, int n, float* sum_out) {
   float mx = -INFINITY;
@@ -123,10 +171,12 @@ void attention_forward(float* out, float* lse, float* scratch, const float* qkv,
     const float* v = k + d.KVH * d.D;
     transpose_kv(kt, ld, k, QKV, T, d.D);
     for (int h = g * G; h < (g + 1) * G; h++)
-      for (int i = 0; i < T; i++) {
-        long n = off[b] + i;
-        scores_t(s, qkv + n * QKV + h * d.D, kt, ld, i + 1, d.D, scale);
-        lse[n * d.H + h] = finish_row(out + n * HD + h * d.D, s, v, QKV, i + 1, d.D);
+      for (int i0 = 0; i0 < T; i0 += 4) {  // 4 queries' scores at once, then each row as before
+        const int nq = std::min(4, T - i0);
+        const long n0 = off[b] + i0;
+        scores_rows(s, ld, qkv + n0 * QKV + h * d.D, QKV, nq, kt, ld, i0 + nq, d.D, scale);
+        for (int r = 0; r < nq; r++)
+          lse[(n0 + r) * d.H + h] = finish_row(out + (n0 + r) * HD + h * d.D, s + r * ld, v, QKV, i0 + r + 1, d.D);
       }
   }, slices);
 }
@@ -161,8 +211,14 @@ void attention_backward(float* dqkv, float* scratch, const float* dout, const fl
         float Di = vdot(dO, out + n * HD + h * d.D, d.D), l = lse[n * d.H + h];
         float* pr = mat ? P + i * ld : p;
         float* dr = mat ? dS + i * ld : dp;
-        scores_t(pr, q, kt, ld, i + 1, d.D, scale);
-        scores_t(dr, dO, vt, ld, i + 1, d.D, 1.f);
+        if (!mat) {
+          scores_t(pr, q, kt, ld, i + 1, d.D, scale);
+          scores_t(dr, dO, vt, ld, i + 1, d.D, 1.f);
+        } else if (i % 4 == 0) {  // the next 4 rows of P and dS at once (rows of scores_t's bits)
+          const int nq = std::min(4, T - i);
+          scores_rows(pr, ld, q, QKV, nq, kt, ld, i + nq, d.D, scale);
+          scores_rows(dr, ld, dO, HD, nq, vt, ld, i + nq, d.D, 1.f);
+        }
         for (int j = 0; j <= i; j++) {
           pr[j] = std::exp(pr[j] - l);
           dr[j] = pr[j] * (dr[j] - Di) * scale;

@@ -222,6 +222,11 @@ Napi::Value SetWideRowBytes(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), (double)zs::matmul_set_wide_b_bytes(b >= 1.8e19 ? SIZE_MAX : (size_t)b));
 }
 
+// setUnpackedA(on) -> previous: benchmarks compare packing A with reading it in place (bits never change)
+Napi::Value SetUnpackedA(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), zs::matmul_set_unpacked_a(info[0].ToBoolean()));
+}
+
 void init_kernels(Napi::Env env, Napi::Object exports) {
   Napi::Object k = Napi::Object::New(env);
   auto fn = [&](const char* name, Napi::Value (*f)(const Napi::CallbackInfo&)) { k.Set(name, Napi::Function::New(env, f, name)); };
@@ -229,7 +234,7 @@ void init_kernels(Napi::Env env, Napi::Object exports) {
   fn("swiglu", Swiglu); fn("swigluBackward", SwigluBackward); fn("rope", Rope); fn("attention", Attention);
   fn("attentionBackward", AttentionBackward); fn("logprob", Logprob); fn("logprobBackward", LogprobBackward);
   fn("sampleRow", SampleRow); fn("fmaPeak", FmaPeak); fn("isaPeak", IsaPeak); fn("setKernelSet", SetKernelSet);
-  fn("setWideRowBytes", SetWideRowBytes);
+  fn("setWideRowBytes", SetWideRowBytes); fn("setUnpackedA", SetUnpackedA);
   exports.Set("kernels", k);
 }
 

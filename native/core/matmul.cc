@@ -127,6 +127,9 @@ thread_local float a_pack[(RB_WIDE / MR) * KC * MR];
 // Bytes of B above which a GEMM takes row blocks of RB_WIDE rows (tests lower it to reach that path on small shapes).
 std::atomic<size_t> g_wide_b_bytes{16u << 20};
 
+// fp32 GEMMs of the wide sets read a row-major A in place instead of packing it (tests and benchmarks switch it).
+std::atomic<bool> g_unpacked_a{true};
+
 // Rows per task. Every row block streams B's panels once per k block; while B stays in cache (up to 16 MB: the
 // layers of the bench shapes) that is cheap and RB's many tasks balance 2 threads best; past it (Qwen2.5-0.5B's
 // gate/up and down weights, 17-35 MB, its 545 MB head) RB_WIDE rows read B a quarter as often: gate/up's forward
@@ -220,6 +223,12 @@ void gemm(float* C, long ldc, const float* A, long rs, long ks, const TB* Bp, in
     for (int k0 = 0; k0 < K; k0 += KC) {
       int kc = std::min(KC, K - k0);
       bool load = accumulate || k0 > 0;
+      if (wide && sizeof(TB) == 4 && !round_a && ks == 1 && g_unpacked_a.load(std::memory_order_relaxed)) {
+        // fp32 with row-major A: the kernel broadcasts A's values where they are (packing bought nothing but
+        // a copy: 6 % of a small training step)
+        mm::block_f32_rowmajor(C + (long)r0 * ldc, ldc, A + (long)r0 * rs + k0, rs, r1 - r0, (const float*)Bp + (size_t)k0 * NR, pstride, p0, p1, Ncols, kc, load);
+        continue;
+      }
       pack_a(A, rs, ks, r0, r1, k0, kc, round_a);
       const bool pad = round_a && (kc & 1);  // only K's last block can be odd (KC is even)
       if (wide) {
@@ -416,6 +425,7 @@ static void gemm_packing(float* C, long ldc, const float* A, long rs, long ks, f
 }
 
 size_t matmul_set_wide_b_bytes(size_t bytes) { return g_wide_b_bytes.exchange(bytes); }
+bool matmul_set_unpacked_a(bool on) { return g_unpacked_a.exchange(on); }
 
 size_t matmul_weight_pack_floats(int I, int O) { return std::max(panel_floats(I, O), panel_floats(O, I)) + 64; }
 

@@ -28,6 +28,9 @@ void round_bf16_inplace(float* p, size_t n);
 // Tests: the size of B above which a GEMM takes larger row blocks (default 16 MB); returns the previous one. The
 // blocking never changes a bit, only which path runs.
 size_t matmul_set_wide_b_bytes(size_t bytes);
+// Tests and benchmarks: whether fp32 GEMMs of the avx512 sets read a row-major A in place (default) or pack it
+// first; returns the previous setting. The same bits either way.
+bool matmul_set_unpacked_a(bool on);
 
 // Floats of packing workspace needed by matmul_forward / matmul_backward.
 size_t matmul_pack_floats(int N, int I, int O);

@@ -46,11 +46,11 @@ struct Acc {
       if (TWO) _mm512_mask_storeu_ps(C + r * ldc + NR, m1, c1[r]);
     }
   }
-  // c[r] += a[r] * b for the tile's column k (a: the tile's 6 values of that k)
-  inline void fma(const float* a, __m512 b0, __m512 b1) {
+  // c[r] += a[r * as] * b for the tile's column k (a: the tile's values of that k, as apart: 1 packed, a row unpacked)
+  inline void fma(const float* a, __m512 b0, __m512 b1, long as = 1) {
 #pragma GCC unroll 8
     for (int r = 0; r < M; r++) {
-      const __m512 av = _mm512_set1_ps(a[r]);
+      const __m512 av = _mm512_set1_ps(a[r * as]);
       c0[r] = _mm512_fmadd_ps(av, b0, c0[r]);
       if (TWO) c1[r] = _mm512_fmadd_ps(av, b1, c1[r]);
     }
@@ -65,6 +65,18 @@ void kernel_f32(float* C, long ldc, const float* Ap, const float* B0, const floa
   for (int k = 0; k < kc; k++) {
     const __m512 b0 = _mm512_loadu_ps(B0 + k * NR), b1 = TWO ? _mm512_loadu_ps(B1 + k * NR) : b0;
     acc.fma(Ap + k * MR, b0, b1);
+  }
+  acc.store(C, ldc, m0, m1, pad);
+}
+
+// fp32 A read in place (row-major, unpacked): a[r * lda + k]; the same chain as kernel_f32, so the same bits.
+template <int M, bool TWO>
+void kernel_f32_rowmajor(float* C, long ldc, const float* A, long lda, const float* B0, const float* B1, int kc, bool load, __mmask16 m0, __mmask16 m1, bool pad) {
+  Acc<M, TWO> acc;
+  acc.init(C, ldc, load, m0, m1);
+  for (int k = 0; k < kc; k++) {
+    const __m512 b0 = _mm512_loadu_ps(B0 + k * NR), b1 = TWO ? _mm512_loadu_ps(B1 + k * NR) : b0;
+    acc.fma(A + k, b0, b1, lda);
   }
   acc.store(C, ldc, m0, m1, pad);
 }
@@ -127,6 +139,7 @@ void kernel_dp(float* C, long ldc, const uint32_t* Ap, const uint16_t* B0, const
     }                                                                                                       \
   }
 ZS_ROWS(kernel_f32)
+ZS_ROWS(kernel_f32_rowmajor)
 ZS_ROWS(kernel_widen)
 ZS_ROWS(kernel_dp)
 #undef ZS_ROWS
@@ -169,6 +182,14 @@ void block_f32(float* C, long ldc, const float* a, int rows, const float* Bp, lo
     const float* ap = a + (size_t)(r / MR) * KC * MR;
     if (two) kernel_f32_rows<true>(m, c, ldc, ap, B0, B1, kc, load, m0, m1, pad);
     else kernel_f32_rows<false>(m, c, ldc, ap, B0, B1, kc, load, m0, m1, pad);
+  });
+}
+
+void block_f32_rowmajor(float* C, long ldc, const float* A, long lda, int rows, const float* Bp, long pstride, int p0, int p1, int Ncols, int kc, bool load) {
+  for_tiles(C, ldc, rows, Bp, pstride, p0, p1, Ncols, [&](bool two, int m, float* c, int r, const float* B0, const float* B1, __mmask16 m0, __mmask16 m1) {
+    const float* ap = A + (long)r * lda;
+    if (two) kernel_f32_rowmajor_rows<true>(m, c, ldc, ap, lda, B0, B1, kc, load, m0, m1, false);
+    else kernel_f32_rowmajor_rows<false>(m, c, ldc, ap, lda, B0, B1, kc, load, m0, m1, false);
   });
 }
 

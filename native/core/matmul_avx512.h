@@ -19,6 +19,9 @@ constexpr int RB_WIDE = 192;
 // wide sets' layout) hold k pairs, [k/2][16][2], a missing odd k as zero. load: continue C's accumulators.
 // pad (compute bf16, odd kc): add +0 at the end, as vdpbf16ps does for the last k's missing partner.
 void block_f32(float* C, long ldc, const float* a, int rows, const float* Bp, long pstride, int p0, int p1, int Ncols, int kc, bool load, bool pad);
+// block_f32 with A unpacked, row-major (fp32 compute, A(r, k) = A[r*lda + k], already at the block's first row
+// and k): the same products in the same order, without packing A.
+void block_f32_rowmajor(float* C, long ldc, const float* A, long lda, int rows, const float* Bp, long pstride, int p0, int p1, int Ncols, int kc, bool load);
 // bf16 panels: dp false widens them and multiplies in fp32 (the avx2 set's bits: the same FMA chain); dp true
 // multiplies A's bf16 values (a's fp32 values, already rounded) by vdpbf16ps, two k per instruction.
 void block_bf16(float* C, long ldc, const float* a, int rows, const uint16_t* Bp, long pstride, int p0, int p1, int Ncols, int kc, bool load,

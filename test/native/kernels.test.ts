@@ -52,6 +52,22 @@ test("matmul: wide row blocks (B past the threshold) give the bits of narrow one
   assert.throws(() => k.setWideRowBytes(-1), /setWideRowBytes: expected bytes >= 0/);
 });
 
+test("matmul: fp32 A read in place (avx512 sets) gives the bits of packed A", () => {
+  const [N, I, O] = [203, 300, 70];  // rows past a row block, k past one k block, a column tail
+  const x = randArray(N * I, 14), w = randArray(O * I, 15), dout = randArray(N * O, 16);
+  const run = (inPlace: boolean) => {
+    const before = k.setUnpackedA(inPlace);
+    try {
+      const y = new Float32Array(N * O), dx = new Float32Array(N * I).fill(0.5), dw = new Float32Array(O * I);
+      k.matmul(false, y, x, w, null, N, I, O);
+      k.matmulBackward(false, dx, dw, null, dout, x, w, N, I, O);
+      return [y, dx, dw];
+    } finally { k.setUnpackedA(before); }
+  };
+  const packed = run(false), inPlace = run(true);
+  for (let j = 0; j < 3; j++) assert.deepEqual(Buffer.from(inPlace[j].buffer), Buffer.from(packed[j].buffer), `product ${j}`);
+});
+
 test("matmul backward matches finite differences", () => {
   const N = 6, I = 9, O = 5;
   const x = randArray(N * I, 5), w = randArray(O * I, 6), b = randArray(O, 7), r = randArray(N * O, 8);

@@ -1,7 +1,8 @@
 // Faults on a 3-node JetStream cluster (R3 streams, loopback only, bounded in time). First an
 // undisturbed run of the tiny config; then, after down/up, a second run of the same config and seed
 // under chaos: SIGKILL of a random running worker (seeded choice) every few seconds and of the
-// JetStream meta-leader node once. The supervisor restarts them (the node rejoins with its kept store);
+// JetStream meta-leader node once (the generators are scaled in after the first kill, so the chaos
+// always starts before the run can end). The supervisor restarts them (the node rejoins with its kept store);
 // the chaos run finishes with no group lost or duplicated (the audit of its log finds no violation,
 // every step has its groups exactly once) and with the undisturbed run's weights digest after every step.
 // `npm run bench -- chaos` does the same for longer.
@@ -59,14 +60,24 @@ describe("cluster faults (3 nodes, R3)", () => {
 
   it("the same config under chaos (random workers and the meta-leader node killed) ends on the same digests, no group lost or duplicated", { timeout: 480_000 }, async () => {
     assert.equal(reference.length, STEPS, "the reference run did not complete");
-    const state = await up(dir, upArgs);
+    // no generator at first, so the run cannot move before the chaos does: `up` returns once every node and
+    // worker is healthy, and the run (started earlier) had finished by then in one CI run (0 kills in 0 s). The
+    // generators join after the first kill (the meta-leader node's follows it); their number does not change
+    // a digest
+    const state = await up(dir, upArgs.map((a, i) => (upArgs[i - 1] === "--rollout" ? "0" : a)));
+    let firstKill: () => void = () => undefined;
+    const killed = new Promise<void>((r) => { firstKill = r; });
     // recovery normally takes seconds; on a loaded 2-core machine (3 servers, 5 workers) an election
     // plus redeliveries after the ack wait can take minutes, so the bound is generous
-    const report = await chaos({
+    const chaosDone = chaos({
       dir, seed: 11, everyMs: [700, 1800], nodeAfter: 1, maxKills: 4, deadlineMs: 330_000,
       done: async () => (await runStatusOf(dir, state.runId)) === "completed",
-      onKill: (k) => process.stdout.write(`# ${(k.atMs / 1000).toFixed(1)} s: killed ${k.kind} ${k.name} (pid ${k.pid})\n`),
+      onKill: (k) => { process.stdout.write(`# ${(k.atMs / 1000).toFixed(1)} s: killed ${k.kind} ${k.name} (pid ${k.pid})\n`); firstKill(); },
     });
+    await Promise.race([killed, chaosDone]);
+    const sc = await cli(["scale", "rollout=2", "--dir", dir]);
+    assert.equal(sc.code, 0, sc.out);
+    const report = await chaosDone;
     process.stdout.write(`# ${formatKills(report)}\n`);
     await completed(state, 60_000);
     assert.equal(report.kills.node, 1, "the node was killed");

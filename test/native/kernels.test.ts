@@ -35,37 +35,32 @@ test("matmul: optimised vs _ref on odd shapes, forward and backward", () => {
   }
 });
 
+/** Forward, dX (accumulated onto 0.5) and dW of one shape with a GEMM switch set (restored after): set returns the previous value. */
+function productsWith<T>(set: (v: T) => T, v: T, [N, I, O]: number[], seed: number): Float32Array[] {
+  const x = randArray(N * I, seed), w = randArray(O * I, seed + 1), dout = randArray(N * O, seed + 2);
+  const before = set(v);
+  try {
+    const y = new Float32Array(N * O), dx = new Float32Array(N * I).fill(0.5), dw = new Float32Array(O * I);
+    k.matmul(false, y, x, w, null, N, I, O);
+    k.matmulBackward(false, dx, dw, null, dout, x, w, N, I, O);
+    return [y, dx, dw];
+  } finally { set(before); }
+}
+
+function assertSameBits(a: Float32Array[], b: Float32Array[]): void {
+  for (let j = 0; j < 3; j++) assert.deepEqual(Buffer.from(a[j].buffer), Buffer.from(b[j].buffer), `product ${j}`);
+}
+
 test("matmul: wide row blocks (B past the threshold) give the bits of narrow ones; bad thresholds are refused", () => {
-  const [N, I, O] = [401, 96, 70];
-  const x = randArray(N * I, 11), w = randArray(O * I, 12), dout = randArray(N * O, 13);
-  const run = (bytes: number) => {
-    const before = k.setWideRowBytes(bytes);
-    try {
-      const y = new Float32Array(N * O), dx = new Float32Array(N * I), dw = new Float32Array(O * I);
-      k.matmul(false, y, x, w, null, N, I, O);
-      k.matmulBackward(false, dx, dw, null, dout, x, w, N, I, O);
-      return [y, dx, dw];
-    } finally { k.setWideRowBytes(before); }
-  };
-  const narrow = run(1.9e19), wide = run(0);
-  for (let j = 0; j < 3; j++) assert.deepEqual(Buffer.from(wide[j].buffer), Buffer.from(narrow[j].buffer), `product ${j}`);
+  const wideRows = (bytes: number): number => k.setWideRowBytes(bytes);
+  assertSameBits(productsWith(wideRows, 0, [401, 96, 70], 11), productsWith(wideRows, 1.9e19, [401, 96, 70], 11));
   assert.throws(() => k.setWideRowBytes(-1), /setWideRowBytes: expected bytes >= 0/);
 });
 
 test("matmul: fp32 A read in place (avx512 sets) gives the bits of packed A", () => {
-  const [N, I, O] = [203, 300, 70];  // rows past a row block, k past one k block, a column tail
-  const x = randArray(N * I, 14), w = randArray(O * I, 15), dout = randArray(N * O, 16);
-  const run = (inPlace: boolean) => {
-    const before = k.setUnpackedA(inPlace);
-    try {
-      const y = new Float32Array(N * O), dx = new Float32Array(N * I).fill(0.5), dw = new Float32Array(O * I);
-      k.matmul(false, y, x, w, null, N, I, O);
-      k.matmulBackward(false, dx, dw, null, dout, x, w, N, I, O);
-      return [y, dx, dw];
-    } finally { k.setUnpackedA(before); }
-  };
-  const packed = run(false), inPlace = run(true);
-  for (let j = 0; j < 3; j++) assert.deepEqual(Buffer.from(inPlace[j].buffer), Buffer.from(packed[j].buffer), `product ${j}`);
+  const inPlace = (on: boolean): boolean => k.setUnpackedA(on);
+  const shape = [203, 300, 70];  // rows past a row block, k past one k block, a column tail
+  assertSameBits(productsWith(inPlace, true, shape, 14), productsWith(inPlace, false, shape, 14));
 });
 
 test("matmul backward matches finite differences", () => {

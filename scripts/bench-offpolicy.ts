@@ -2,7 +2,9 @@
 // s = 0, 1, 2 with the same seeds, side by side in one run, each run on its own embedded nats-server with
 // 1 generator and 1 reward consumer (the config's runtime): the step time (median over the steps after
 // the first s + 1, which fill the pipeline), steps per second against s = 0, the share of the updater's
-// step that is not compute (waiting for groups, storing the snapshot, bus and serialisation), the
+// steps that is not compute (1 − Σcompute / Σstep over those steps: waiting for groups, storing the
+// snapshot, bus and serialisation; under s >= 1 only the snapshot's copy and hash are on the path, its
+// store runs beside the next update, and its median is the "stored beside" column), the
 // sampler–trainer mismatch, the share of the machine's cores busy during training (/proc/stat: what
 // overlap can still fill), and held-out accuracy of the final policy (greedy and T = 1 avg@4, the
 // 256 held-out problems of `npm start`). Runs are interleaved (seed by seed, s = 0, 1, 2) so a noisy
@@ -35,7 +37,7 @@ const CONFIG = "configs/tiny-r1-zero.yaml";
 
 type RunResult = {
   label: string; seed: number; lag: number; correction: string; runId: string; steps: number;
-  stepMs: number; stepsPerSec: number; computeMs: number; waitMs: number; snapshotMs: number; otherMs: number; busShare: number; waitShare: number;
+  stepMs: number; stepsPerSec: number; computeMs: number; waitMs: number; snapshotMs: number; storeMs: number; otherMs: number; busShare: number; waitShare: number;
   mismatchKl: number; mismatchMaxGap: number; isWeightMean?: number; isTruncatedFrac?: number; isMaskedFrac?: number;
   greedy: number; sampled?: number; cpuBusy: number; wallS: number; events: ZsEvent[];
 };
@@ -74,13 +76,15 @@ async function oneRun(o: { seed: number; lag: number; correction: string; steps?
       const t = (k: string) => (u: PolicyUpdated) => u.timings[k] ?? 0;
       const compute = (u: PolicyUpdated) => t("refMs")(u) + t("proxMs")(u) + t("updateMs")(u);
       const med = (f: (u: PolicyUpdated) => number) => median(steady.map(f));
+      const sum = (f: (u: PolicyUpdated) => number) => steady.reduce((a, u) => a + f(u), 0);
       const stepMs = med(t("stepMs"));
       const s = (k: keyof PolicyUpdated["stats"]) => med((u) => Number(u.stats[k] ?? NaN));
       return {
         label: o.label, seed: o.seed, lag: o.lag, correction: o.correction, runId: out.runId, steps: ups.length,
         stepMs, stepsPerSec: 1000 / stepMs, computeMs: med(compute), waitMs: med(t("waitMs")), snapshotMs: med(t("snapshotMs")),
         otherMs: med((u) => t("stepMs")(u) - compute(u) - t("waitMs")(u) - t("snapshotMs")(u)),
-        busShare: med((u) => (t("stepMs")(u) - compute(u)) / t("stepMs")(u)), waitShare: med((u) => t("waitMs")(u) / t("stepMs")(u)),
+        // shares of the summed step times (steps overlap under s >= 1: a step's time is the gap between two publishes)
+        busShare: 1 - sum(compute) / sum(t("stepMs")), waitShare: sum(t("waitMs")) / sum(t("stepMs")), storeMs: med(t("storeMs")),
         mismatchKl: s("mismatchKl"), mismatchMaxGap: s("mismatchMaxGap"),
         ...(o.correction !== "none" ? { isWeightMean: s("isWeightMean"), isTruncatedFrac: s("isTruncatedFrac"), isMaskedFrac: s("isMaskedFrac") } : {}),
         greedy, sampled, cpuBusy, wallS: (performance.now() - t0) / 1000, events,
@@ -133,7 +137,7 @@ export async function run(argv: string[]): Promise<number> {
       label, runs: rs.length, stepMs: median(rs.map((r) => r.stepMs)), stepsPerSec: speed,
       speedup: base ? speed / median(base.map((r) => r.stepsPerSec)) : NaN,
       busShare: median(rs.map((r) => r.busShare)), waitShare: median(rs.map((r) => r.waitShare)), cpuBusy: median(rs.map((r) => r.cpuBusy)),
-      waitMs: median(rs.map((r) => r.waitMs)), snapshotMs: median(rs.map((r) => r.snapshotMs)), otherMs: median(rs.map((r) => r.otherMs)),
+      waitMs: median(rs.map((r) => r.waitMs)), snapshotMs: median(rs.map((r) => r.snapshotMs)), storeMs: median(rs.map((r) => r.storeMs)), otherMs: median(rs.map((r) => r.otherMs)),
       mismatchKl: median(rs.map((r) => r.mismatchKl)), mismatchMaxGap: median(rs.map((r) => r.mismatchMaxGap)),
       isWeightMean: rs[0].isWeightMean === undefined ? undefined : median(rs.map((r) => r.isWeightMean!)),
       greedy: rs.map((r) => r.greedy), greedyMean: mean(rs.map((r) => r.greedy)),
@@ -157,10 +161,10 @@ export async function run(argv: string[]): Promise<number> {
   }
   if (flags.json) { process.stdout.write(JSON.stringify(summary, null, 2) + "\n"); return 0; }
   process.stdout.write(`\n${learning ? "Learning check" : "Off-policy pipeline"}: ${CONFIG}, ${summary.steps} steps, seeds ${seeds.join(",")}, on ${cpu} (${cpus().length} cores, ${kernelSet()})\n`);
-  process.stdout.write(`| run | step (median) | steps/s | vs ${base?.[0].label ?? "-"} | not compute | of which waiting | snapshot | cores busy | mismatch k3 | max gap |${learning ? " mean w |" : ""} held-out greedy (per seed) | mean |${learning ? "" : " T=1 avg@4 (per seed) | mean |"}\n`);
-  process.stdout.write(`|---|---|---|---|---|---|---|---|---|---|${learning ? "---|" : ""}---|---|${learning ? "" : "---|---|"}\n`);
+  process.stdout.write(`| run | step (median) | steps/s | vs ${base?.[0].label ?? "-"} | not compute | of which waiting | snapshot | stored beside | cores busy | mismatch k3 | max gap |${learning ? " mean w |" : ""} held-out greedy (per seed) | mean |${learning ? "" : " T=1 avg@4 (per seed) | mean |"}\n`);
+  process.stdout.write(`|---|---|---|---|---|---|---|---|---|---|---|${learning ? "---|" : ""}---|---|${learning ? "" : "---|---|"}\n`);
   for (const r of rows) {
-    process.stdout.write(`| ${r.label} | ${f(r.stepMs, 0)} ms | ${f(r.stepsPerSec, 2)} | ${f(r.speedup, 2)}× | ${pct(r.busShare)} | ${pct(r.waitShare)} | ${f(r.snapshotMs, 0)} ms | ${pct(r.cpuBusy)} | ${r.mismatchKl.toExponential(1)} | ${r.mismatchMaxGap.toExponential(1)} |` +
+    process.stdout.write(`| ${r.label} | ${f(r.stepMs, 0)} ms | ${f(r.stepsPerSec, 2)} | ${f(r.speedup, 2)}× | ${pct(r.busShare)} | ${pct(r.waitShare)} | ${f(r.snapshotMs, 0)} ms | ${r.storeMs ? `${f(r.storeMs, 0)} ms` : "-"} | ${pct(r.cpuBusy)} | ${r.mismatchKl.toExponential(1)} | ${r.mismatchMaxGap.toExponential(1)} |` +
       `${learning ? ` ${f(r.isWeightMean)} |` : ""} ${r.greedy.map((x) => f(x)).join(" / ")} | ${f(r.greedyMean)} |${learning ? "" : ` ${r.sampled?.map((x) => f(x)).join(" / ") ?? "-"} | ${f(r.sampledMean)} |`}\n`);
   }
   if (report) process.stdout.write(`curves of every run: ${report}\n`);

@@ -65,6 +65,7 @@ export type RunRequest = {
   bus?: Record<string, string | boolean | undefined>;  // --server/--creds/--cluster/--store (cli/bus.ts)
   server?: string; storeDir?: string;                  // shorthands for bus.server, bus.store
   signal?: AbortSignal;                                // stops the run after the step in hand
+  overlapSnapshot?: boolean;                           // runUpdater's option (default true)
 };
 
 export class RunRequestError extends ZeroStreamError {}
@@ -132,7 +133,7 @@ export async function runConfig(r: RunRequest): Promise<RunOutcome> {
     }
     const total = stepLimit(cfg, r.steps);
     const progress = new Progress(total, !r.quiet && Boolean(process.stderr.isTTY));
-    const state = await runUpdater(log, runId, { signal, steps: r.steps, onStep: ({ event }) => progress.step(event), ...periodicEvaluation(log, runId) });
+    const state = await runUpdater(log, runId, { signal, steps: r.steps, overlapSnapshot: r.overlapSnapshot, onStep: ({ event }) => progress.step(event), ...periodicEvaluation(log, runId) });
     progress.end();
     const interrupted = interruptOf(signal);
     return {

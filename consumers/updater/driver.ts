@@ -1,7 +1,9 @@
 // The updater process: a shell around the pure decider of domain/run/decide.ts. It folds the run's log
 // into its state (RunView), follows the log, and carries out the decider's commands one at a time:
 // publish a step's tasks, run the GRPO update through the native engine and store its weights, publish
-// the PolicyUpdated, finish the run. Its state is folded from the log, so a restart at any moment
+// the PolicyUpdated, finish the run. Under a fixed lag (s >= 1) one effect runs beside another: a step's
+// snapshot is stored, the tasks sampled by it requested and its PolicyUpdated published while the next
+// update computes (`finish`); PolicyUpdated events stay in step order. Its state is folded from the log, so a restart at any moment
 // continues from the last PolicyUpdated with no group lost or applied twice: groups already in the log
 // are reused, missing ones are requested again under the same msgIDs, and the update is a pure
 // function of its inputs. Every failure ends the run loudly (a rejected promise), never a silent wait.
@@ -14,6 +16,7 @@ import type { EventLog } from "../../streams/eventlog.ts";
 import type { PolicyUpdated } from "../../streams/events/index.ts";
 import { failpoint } from "../../streams/failpoint.ts";
 import { encodeDelta } from "../../streams/weights-delta.ts";
+import { sha256 } from "../../streams/weights-store.ts";
 import { childLogger } from "../../streams/logger.ts";
 import { RunContexts } from "../../loaders/runctx.ts";
 import { decide, evolve, initialUpdaterState, stepLimit, type Command, type Input, type UpdaterState } from "../../domain/run/decide.ts";
@@ -33,13 +36,16 @@ export type UpdaterOptions = {
   log?: Logger;
   onStep?: (r: StepReport, view: RunView) => void;
   onReady?: (view: RunView) => Promise<void>;                   // awaited once the state is folded, before any step
-  afterStep?: (r: StepReport, view: RunView) => Promise<void>;  // awaited before the next step (periodic evaluation)
+  afterStep?: (r: StepReport, view: RunView) => Promise<void>;  // awaited before the next publish (periodic evaluation)
   stallWarnMs?: number;
   // the follower is failed when, while the updater waits, the log holds run events past the last one it
   // delivered and it delivers nothing for this long (an ordered consumer left on a stale server after a
   // partition sends heartbeats and no messages): the process exits and a restart replays the log
   followerStallMs?: number;             // default 60 s
   followerProbeMs?: number;             // how often a waiting updater compares (default 10 s)
+  // rollout.max_staleness >= 1: store a step's snapshot and publish it while the next update computes
+  // (default true); false stores and publishes each step before the next update starts (the same events)
+  overlapSnapshot?: boolean;
 };
 
 // serving: the current version's BF16 copy, kept while runtime.weights_transport is delta (the next patch's base)
@@ -66,12 +72,38 @@ async function loadEngine(log: EventLog, runId: string, view: RunView, cfg: RunC
   return { policy, optimizer, reference, serving, dispose: () => { policy.dispose(); reference?.dispose(); } };
 }
 
-/** Runs the update of a step and stores its weights and optimizer; the PolicyUpdated to publish. */
-async function computeUpdate(log: EventLog, runId: string, cfg: RunConfig, engine: Engine, c: Extract<Command, { kind: "update" }>, scorer: string, t0: number): Promise<PolicyUpdated> {
-  const waitMs = performance.now() - t0;
+/**
+ * Runs the update of a step and stores its weights and optimizer; the PolicyUpdated to publish. With
+ * `background` the snapshot's bytes are copied and hashed here (the event names them) and `store` puts
+ * them while the next update computes (resolving to the milliseconds the put took); nothing may name
+ * them before it resolves.
+ */
+async function computeUpdate(log: EventLog, runId: string, cfg: RunConfig, engine: Engine, c: Extract<Command, { kind: "update" }>, scorer: string, waitMs: number, background: boolean): Promise<{ event: PolicyUpdated; store?: Promise<number> }> {
   const up = await grpoUpdate({ cfg, step: c.step, policy: engine.policy, optimizer: engine.optimizer, reference: engine.reference, groups: c.groups });
   const t1 = performance.now();
   failpoint("updater.before-snapshot", c.step);
+  const put = { layout: weightsLayout(cfg) };   // runtime.weights_transport chunked: chunks, those unchanged not stored again
+  const mean = (f: (g: Extract<Command, { kind: "update" }>["groups"][number]) => number) => c.groups.reduce((a, g) => a + f(g), 0) / c.groups.length;
+  const eventOf = (d: { weightsDigest: string; servingDigest?: string; optimizerDigest: string; servingPatch?: PolicyUpdated["servingPatch"] }): PolicyUpdated => ({
+    type: "PolicyUpdated", v: 1, runId, step: c.step, fromVersion: c.version, toVersion: c.version + 1,
+    groupIds: c.groupIds, scorer, advantageEstimator: cfg.algorithm.adv_estimator, advantages: up.advantages,
+    weightsDigest: d.weightsDigest, ...(d.servingDigest ? { servingDigest: d.servingDigest } : {}), ...(d.servingPatch ? { servingPatch: d.servingPatch } : {}), optimizerDigest: d.optimizerDigest, stats: up.stats,
+    timings: { waitMs, sampleMsPerGroup: mean((g) => g.sampled.ms), scoreMsPerGroup: mean((g) => g.scored.ms), ...up.timings, snapshotMs: performance.now() - t1, stepMs: 0 },
+    staleness: c.groups.map((g) => c.version - g.sampled.policyVersion),
+    ...(cfg.algorithm.dynamic_sampling.enable ? { dropped: c.dropped, fillRounds: c.fillRounds } : {}),
+  });
+  if (background) {
+    // copies: the next update changes the engine's weights and moments while these are stored
+    const blobs = [engine.optimizer.toBytes(), engine.policy.toSafetensors("f32"), frozenDtype(cfg) === "bf16" ? engine.policy.toSafetensors("bf16") : null];
+    const [optimizerDigest, weightsDigest, servingDigest] = blobs.map((b) => (b ? sha256(b) : undefined));
+    const event = eventOf({ weightsDigest: weightsDigest!, servingDigest, optimizerDigest: optimizerDigest! });
+    const t2 = performance.now();
+    const store = Promise.all(blobs.map((b, i) => (b ? log.putBlob(runId, b, put).then((d) => {
+      if (d !== [optimizerDigest, weightsDigest, servingDigest][i]) throw new UpdaterError(`step ${c.step}: a blob stored as ${d}, hashed before as ${[optimizerDigest, weightsDigest, servingDigest][i]}`);
+    }) : undefined))).then(() => performance.now() - t2);
+    store.catch(() => undefined);   // awaited by the shell; never an unhandled rejection meanwhile
+    return { event, store };
+  }
   // small models store both at once; a large one (the moments are 8 bytes a parameter: 4 GB at 0.5B)
   // first frees its activations, streams its moments in slices, then stores its weights
   const large = isLargeModel(engine.policy);
@@ -79,7 +111,6 @@ async function computeUpdate(log: EventLog, runId: string, cfg: RunConfig, engin
   // model.dtype bf16: the generators' copy too (BF16, rounded to nearest even; half the bytes they read), and
   // under runtime.weights_transport delta that copy as a patch on the previous one
   const servingBytes = frozenDtype(cfg) === "bf16" ? engine.policy.toSafetensors("bf16") : null;
-  const put = { layout: weightsLayout(cfg) };   // runtime.weights_transport chunked: chunks, those unchanged not stored again
   const [optimizerDigest, weightsDigest, servingDigest] = large
     ? [await log.putSource(runId, engine.optimizer.toSource(), put), await log.putBlob(runId, engine.policy.toSafetensors("f32"), put),
       servingBytes ? await log.putBlob(runId, servingBytes, put) : undefined]
@@ -94,15 +125,7 @@ async function computeUpdate(log: EventLog, runId: string, cfg: RunConfig, engin
     }
     engine.serving = { digest: servingDigest, bytes: servingBytes };
   }
-  const mean = (f: (g: Extract<Command, { kind: "update" }>["groups"][number]) => number) => c.groups.reduce((a, g) => a + f(g), 0) / c.groups.length;
-  return {
-    type: "PolicyUpdated", v: 1, runId, step: c.step, fromVersion: c.version, toVersion: c.version + 1,
-    groupIds: c.groupIds, scorer, advantageEstimator: cfg.algorithm.adv_estimator, advantages: up.advantages,
-    weightsDigest, ...(servingDigest ? { servingDigest } : {}), ...(servingPatch ? { servingPatch } : {}), optimizerDigest, stats: up.stats,
-    timings: { waitMs, sampleMsPerGroup: mean((g) => g.sampled.ms), scoreMsPerGroup: mean((g) => g.scored.ms), ...up.timings, snapshotMs: performance.now() - t1, stepMs: 0 },
-    staleness: c.groups.map((g) => c.version - g.sampled.policyVersion),
-    ...(cfg.algorithm.dynamic_sampling.enable ? { dropped: c.dropped, fillRounds: c.fillRounds } : {}),
-  };
+  return { event: eventOf({ weightsDigest, servingDigest, optimizerDigest, servingPatch }) };
 }
 
 export async function runUpdater(log: EventLog, runId: string, o: UpdaterOptions): Promise<RunView> {
@@ -153,40 +176,98 @@ export async function runUpdater(log: EventLog, runId: string, o: UpdaterOptions
     lg.error({ seen, last }, msg);
     apply({ type: "FollowerFailed", error: msg });
   };
+  // rollout.max_staleness >= 1: a step's snapshot is stored, the next step's tasks requested and its
+  // PolicyUpdated published in the background (`finishing`) while the next update computes; PolicyUpdated
+  // events stay in step order. Not for a large model (its snapshot first frees the activations) nor under
+  // the delta transport (each patch is taken against the previous stored copy).
+  const background = (o.overlapSnapshot ?? true) && cfg.rollout.max_staleness >= 1 && cfg.runtime.weights_transport !== "delta" && !isLargeModel(engine.policy);
+  let finishing: { done: boolean; at?: number; p: Promise<void> } | undefined;
+  let readyAt = t0;   // when the updater was free to start the next update: the last publish, or with `background` the last update's end
+  const failWith = (c: Extract<Command, { kind: "fail" }>): never => {
+    throw c.reason === "follower" ? new FollowerFailedError(c.message, { cause: followerErr }) : new StepDeadLetteredError(c.message);
+  };
+  const request = async (c: Extract<Command, { kind: "request" }>) => {
+    for (const t of c.tasks) await log.publish(t);
+    apply({ type: "TasksPublished", taskIds: c.tasks.map((t) => t.taskId) });
+  };
+  const publish = async (c: Extract<Command, { kind: "publish" }>) => {
+    const event = { ...c.event, timings: { ...c.event.timings, stepMs: performance.now() - t0 } };
+    failpoint("updater.before-policy-publish", event.step);
+    const ack = await log.publish(event, { expectLastSubjectSequence: c.expectLastSubjectSequence });
+    apply({ seq: ack.seq, event });
+    const report = { event, wallMs: event.timings.stepMs };
+    const record = log.putRunRecord(runId, { status: "running", step: event.step, version: event.toVersion, weightsDigest: event.weightsDigest });
+    o.onStep?.(report, state.view);
+    await record;
+    lg.info({ step: event.step, reward: event.stats.rewardMean, acc: event.stats.accuracyRate, len: event.stats.responseLengthMean, kl: event.stats.kl, ms: Math.round(event.timings.stepMs) }, "policy updated");
+    await o.afterStep?.(report, state.view);
+    t0 = lastWarn = performance.now();
+    if (!background) readyAt = t0;
+  };
+  /** The rest of a computed update's step, in the background: its snapshot stored, the tasks sampled by it requested, it published. */
+  const finish = (step: number, store: Promise<number>) => {
+    const f: { done: boolean; at?: number; p: Promise<void> } = {
+      done: false,
+      p: (async () => {
+        apply({ type: "UpdateStored", step, storeMs: await store });
+        for (;;) {
+          const c = decide(state, ctx);
+          if (c.kind === "request" && state.computed?.event.step === step) await request(c);
+          else if (c.kind === "publish" && c.event.step === step) { await publish(c); return; }
+          else return;   // a failure or the end: the main loop carries it out
+        }
+      })().finally(() => { f.done = true; f.at = performance.now(); wake(); }),
+    };
+    f.p.catch(() => undefined);   // awaited by the main loop; never an unhandled rejection meanwhile
+    return f;
+  };
+  const settle = async () => {
+    const f = finishing;
+    finishing = undefined;
+    await f?.p;
+  };
   try {
     await o.onReady?.(state.view);
     while (!o.signal.aborted) {
       const c = decide(state, ctx);
+      // while a step finishes in the background only the next update may run beside it
+      if (finishing && (finishing.done || (c.kind !== "update" && c.kind !== "wait"))) { await settle(); continue; }
       switch (c.kind) {
         case "request":
-          for (const t of c.tasks) await log.publish(t);
-          apply({ type: "TasksPublished", taskIds: c.tasks.map((t) => t.taskId) });
+          await request(c);
           break;
         case "wait":
-          if (performance.now() - lastWarn > (o.stallWarnMs ?? 30_000)) {
+          if (!c.storing && performance.now() - lastWarn > (o.stallWarnMs ?? 30_000)) {
             lastWarn = performance.now();
             lg.warn({ step: c.step, ready: c.ready, missingSample: c.missingSample.length, missingScore: c.missingScore.length, refused: c.refused }, "waiting for groups");
           }
           await Promise.race([changed(), new Promise((r) => setTimeout(r, Math.min(o.stallWarnMs ?? 30_000, probeMs)).unref())]);
-          await probeFollower();
+          if (!c.storing) await probeFollower();
           break;
-        case "update":
-          apply({ type: "UpdateComputed", event: await computeUpdate(log, runId, cfg, engine, c, state.view.scorer!, t0) });
-          break;
-        case "publish": {
-          const event = { ...c.event, timings: { ...c.event.timings, stepMs: performance.now() - t0 } };
-          failpoint("updater.before-policy-publish", event.step);
-          const ack = await log.publish(event, { expectLastSubjectSequence: c.expectLastSubjectSequence });
-          apply({ seq: ack.seq, event });
-          const report = { event, wallMs: event.timings.stepMs };
-          const record = log.putRunRecord(runId, { status: "running", step: event.step, version: event.toVersion, weightsDigest: event.weightsDigest });
-          o.onStep?.(report, state.view);
-          await record;
-          lg.info({ step: event.step, reward: event.stats.rewardMean, acc: event.stats.accuracyRate, len: event.stats.responseLengthMean, kl: event.stats.kl, ms: Math.round(event.timings.stepMs) }, "policy updated");
-          await o.afterStep?.(report, state.view);
-          t0 = lastWarn = performance.now();
+        case "update": {
+          const behind = finishing, started = performance.now();
+          const r = await computeUpdate(log, runId, cfg, engine, c, state.view.scorer!, started - readyAt, background);
+          if (background) readyAt = performance.now();
+          if (behind) {
+            // computed ahead of the previous step's publish: once that is in the log, the decider must ask
+            // for this very update (the engine's weights have moved on; it cannot be taken back)
+            await settle();
+            for (let again = decide(state, ctx); ; again = decide(state, ctx)) {
+              if (again.kind === "request") { await request(again); continue; }
+              if (again.kind === "fail") failWith(again);
+              if (again.kind === "update" && again.step === c.step && again.version === c.version && again.groupIds.join() === c.groupIds.join()) break;
+              throw new UpdaterError(`the update of step ${c.step}, computed while step ${c.step - 1} was stored, is not the one the log asks for once it is published (${again.kind}${again.kind === "update" ? ` of step ${again.step}` : ""})`);
+            }
+          }
+          // overlapMs: how long this update computed while the previous step was stored and published
+          if (behind) r.event.timings.overlapMs = Math.max(0, Math.min(behind.at ?? readyAt, readyAt) - started);
+          apply({ type: "UpdateComputed", event: r.event, stored: !r.store });
+          if (r.store) finishing = finish(c.step, r.store);
           break;
         }
+        case "publish":
+          await publish(c);
+          break;
         case "finish": {
           const ack = await log.publish(c.event);
           apply({ seq: ack.seq, event: c.event });
@@ -196,11 +277,12 @@ export async function runUpdater(log: EventLog, runId: string, o: UpdaterOptions
         case "stop":
           return state.view;
         case "fail":
-          throw c.reason === "follower" ? new FollowerFailedError(c.message, { cause: followerErr }) : new StepDeadLetteredError(c.message);
+          failWith(c);
       }
     }
     return state.view;
   } finally {
+    await finishing?.p.catch(() => undefined);   // a step being published lands (or fails) before the process lets go
     follow.abort();
     o.signal.removeEventListener("abort", onAbort);
     await follower;

@@ -25,8 +25,11 @@ export type DecideContext = {
   stopTokenIds: number[];
 };
 
-/** An update computed and its weights and optimizer stored, not yet published. */
-export type Computed = { event: PolicyUpdated };
+/**
+ * An update computed, not yet published. `stored`: its weights and optimizer are in the object store
+ * (until then nothing may name them: neither the tasks sampled by its weights nor its PolicyUpdated).
+ */
+export type Computed = { event: PolicyUpdated; stored: boolean };
 
 export type UpdaterState = {
   view: RunView;                        // the run's log, groups of applied steps dropped
@@ -38,7 +41,8 @@ export type UpdaterState = {
 /** Facts the shell reports about its own effects. */
 export type Fact =
   | { type: "TasksPublished"; taskIds: string[] }
-  | { type: "UpdateComputed"; event: PolicyUpdated }
+  | { type: "UpdateComputed"; event: PolicyUpdated; stored?: boolean }   // stored: default true
+  | { type: "UpdateStored"; step: number; storeMs?: number }
   | { type: "FollowerFailed"; error: string };
 
 export type Input = At<ZsEvent> | Fact;
@@ -47,7 +51,7 @@ export type ReadyGroup = { sampled: GroupSampled; scored: GroupScored };
 
 export type Command =
   | { kind: "request"; step: number; tasks: RolloutRequested[] }
-  | { kind: "wait"; step: number; ready: number; missingSample: string[]; missingScore: string[]; refused: Refusal[] }
+  | { kind: "wait"; step: number; ready: number; missingSample: string[]; missingScore: string[]; refused: Refusal[]; storing?: boolean }
   | { kind: "update"; step: number; version: number; groupIds: string[]; groups: ReadyGroup[]; dropped: Dropped[]; fillRounds: number }
   | { kind: "publish"; event: PolicyUpdated; expectLastSubjectSequence: number }
   | { kind: "finish"; event: RunFinished }
@@ -71,7 +75,12 @@ export function evolve(s: UpdaterState, input: Input): UpdaterState {
   }
   switch (input.type) {
     case "TasksPublished": return { ...s, requested: new Set([...s.requested, ...input.taskIds]) };
-    case "UpdateComputed": return { ...s, computed: { event: input.event } };
+    case "UpdateComputed": return { ...s, computed: { event: input.event, stored: input.stored ?? true } };
+    case "UpdateStored": {
+      if (s.computed?.event.step !== input.step) return s;
+      const e = s.computed.event;
+      return { ...s, computed: { event: input.storeMs === undefined ? e : { ...e, timings: { ...e.timings, storeMs: input.storeMs } }, stored: true } };
+    }
     case "FollowerFailed": return { ...s, followerError: input.error };
   }
 }
@@ -188,6 +197,19 @@ export function decide(s: UpdaterState, c: DecideContext): Command {
   if (v.finished) return { kind: "stop", reason: "finished" };
   if (s.followerError) return { kind: "fail", reason: "follower", message: `step ${v.step} cannot complete: the log follower of run ${c.runId} failed: ${s.followerError}` };
   const k = v.step;
+  if (s.computed && !s.computed.stored) {
+    // update k's snapshot is being stored (the shell stores in the background when s >= 1): update k+1
+    // needs only the engine's weights and step k+1's groups, sampled by an earlier version, so it may run
+    // now; its PolicyUpdated still follows update k's (the shell publishes in step order)
+    const e = s.computed.event, next = k + 1;
+    if (lag >= 1 && next < c.limit && !v.deadLetters.some((d) => d.step === next)) {
+      const p = stepBatch(v, cfg, c.rowIds.length, next);
+      if (p.status === "ready") {
+        return { kind: "update", step: next, version: e.toVersion, groupIds: p.groups.map((g) => g.sampled.groupId), groups: p.groups, dropped: p.dropped, fillRounds: p.fillRounds };
+      }
+    }
+    return { kind: "wait", step: k, ready: 0, missingSample: [], missingScore: [], refused: [], storing: true };
+  }
   if (s.computed) {
     // update k's weights are stored: step k+1+s is sampled by them; request it, then publish the update
     const e = s.computed.event, j = k + 1 + lag;

@@ -221,6 +221,39 @@ describe("the decider under a fixed lag (rollout.max_staleness)", () => {
     assert.equal(u.kind, "update", "step 1 is ready: its groups were sampled before the restart");
   });
 
+  it("s = 1: while update 0's snapshot is stored, update 1 may run; nothing names update 0's weights before they are stored", () => {
+    const cfg1 = lagged(1, 4);
+    const c: DecideContext = { ...ctx, config: cfg1, limit: 4 };
+    const sampledBy = (k: number, v: number) => [0, 1, 2, 3].flatMap((i) => [at({ ...groupSampled("r", k, i), policyVersion: v }), at({ ...groupScored("r", k, i), policyVersion: v })]);
+    const storing: Input = { type: "UpdateComputed", event: updated(0), stored: false };
+    const requested: Input = { type: "TasksPublished", taskIds: ["s0.c0", "s0.c1", "s1.c0", "s1.c1"] };
+    // step 1's groups (sampled by version 0) are in: update 1 runs from version 1 beside the store
+    let s = given(at({ ...runStarted("r"), config: cfg1 }), requested, ...sampledBy(0, 0), ...sampledBy(1, 0), storing);
+    const ahead = decide(s, c);
+    assert.equal(ahead.kind, "update");
+    if (ahead.kind === "update") assert.deepEqual([ahead.step, ahead.version, ahead.groupIds], [1, 1, ids(1)]);
+    // step 1 not sampled yet: a wait for the store, not a request naming update 0's weights
+    const early = decide(given(at({ ...runStarted("r"), config: cfg1 }), requested, ...sampledBy(0, 0), storing), c);
+    assert.deepEqual([early.kind, early.kind === "wait" && early.storing], ["wait", true]);
+    // s = 0 never runs ahead: step 1 is sampled by update 0's weights
+    const c0: DecideContext = { ...ctx, config: lagged(0, 4), limit: 4 };
+    assert.equal(decide(given(at({ ...runStarted("r"), config: lagged(0, 4) }), requested, ...sampledBy(0, 0), storing), c0).kind, "wait");
+    // a fact about another step changes nothing; once stored, step 2 is requested with update 0's weights, then it is published
+    s = evolve(s, { type: "UpdateStored", step: 1, storeMs: 99 });
+    assert.equal(decide(s, c).kind, "update");
+    s = evolve(s, { type: "UpdateStored", step: 0, storeMs: 12 });
+    const r = decide(s, c);
+    assert.equal(r.kind, "request");
+    if (r.kind === "request") {
+      assert.equal(r.step, 2);
+      assert.ok(r.tasks.every((t) => t.policyVersion === 1 && t.weightsDigest === updated(0).weightsDigest));
+      s = evolve(s, { type: "TasksPublished", taskIds: r.tasks.map((t) => t.taskId) });
+    }
+    const p = decide(s, c);
+    assert.equal(p.kind, "publish");
+    if (p.kind === "publish") assert.deepEqual([p.event.step, p.event.timings.storeMs], [0, 12]);
+  });
+
   it("refuses a group sampled by another version than the lag names (fresher is refused too), and names both", () => {
     const cfg = lagged(2, 6);
     const c: DecideContext = { ...ctx, config: cfg, limit: 6 };

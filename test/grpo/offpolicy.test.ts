@@ -70,6 +70,18 @@ describe("off-policy steps over the bus (rollout.max_staleness)", () => {
     assert.deepEqual(digestsOf(events), ref.digests);
   });
 
+  it(`s = ${LAG}: each step's snapshot is stored while the next update computes; storing it first gives the same events`, async () => {
+    const overlapped = (await bus.log.replayAll(ref.runId)).map((r) => r.event).filter((e): e is PolicyUpdated => e.type === "PolicyUpdated");
+    assert.deepEqual(overlapped.map((u) => u.step), [0, 1, 2, 3, 4], "published in step order");
+    assert.ok(overlapped.every((u) => typeof u.timings.storeMs === "number"), "every snapshot stored in the background (timings.storeMs)");
+    assert.ok(overlapped.some((u) => u.timings.overlapMs! > 0), `some update computed while the previous step was stored: ${overlapped.map((u) => u.timings.overlapMs)}`);
+    const out = await runConfig({ file: fileS2, server: bus.server.url, rollout: 1, reward: 1, quiet: true, overlapSnapshot: false });
+    const inline = (await bus.log.replayAll(out.runId)).map((r) => r.event).filter((e): e is PolicyUpdated => e.type === "PolicyUpdated");
+    assert.ok(inline.every((u) => u.timings.storeMs === undefined && u.timings.overlapMs === undefined), "stored in line: no background store, no overlap");
+    const same = (u: PolicyUpdated) => [u.step, u.fromVersion, u.weightsDigest, u.optimizerDigest, u.groupIds.join(), JSON.stringify(u.advantages)];
+    assert.deepEqual(inline.map(same), overlapped.map(same));
+  });
+
   it(`replay --verify-updates re-executes the s = ${LAG} run bit for bit`, async () => {
     const v = await verifyUpdates(bus.log, ref.runId, { events: await bus.log.replayAll(ref.runId) });
     assert.equal(v.divergence, null);

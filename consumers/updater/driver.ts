@@ -209,7 +209,9 @@ export async function runUpdater(log: EventLog, runId: string, o: UpdaterOptions
     const f: { done: boolean; at?: number; p: Promise<void> } = {
       done: false,
       p: (async () => {
-        apply({ type: "UpdateStored", step, storeMs: await store });
+        const storeMs = await store;
+        failpoint("updater.after-background-store", step);   // stored, nothing requested or published, the next update computing
+        apply({ type: "UpdateStored", step, storeMs });
         for (;;) {
           const c = decide(state, ctx);
           if (c.kind === "request" && state.computed?.event.step === step) await request(c);

@@ -120,7 +120,7 @@ describe("off-policy steps over the bus (rollout.max_staleness)", () => {
     }
   });
 
-  for (const [failpoint, step] of [["updater.before-policy-publish", 2], ["updater.before-snapshot", 3], ["updater.before-policy-publish", 0]] as const) {
+  for (const [failpoint, step] of [["updater.before-policy-publish", 2], ["updater.before-snapshot", 3], ["updater.before-policy-publish", 0], ["updater.after-background-store", 1]] as const) {
     it(`s = ${LAG}: an updater SIGKILLed at ${failpoint} of step ${step} resumes to the same digests, no group lost or sampled twice`, async () => {
       const cfg = loadConfig(fileS2);
       const runId = (await startRun(bus.log, cfg)).runId;

@@ -57,7 +57,8 @@ describe("cluster across network namespaces (3 node hosts, 1 workers' host, TLS,
 
   async function status(): Promise<Status> {
     const r = await zs("w", ["cluster", "status", "--json", "--dir", dirs.get("w")!], 60_000);
-    try { return JSON.parse(r.out) as Status; } catch { throw new Error(`cluster status on the workers' host: ${r.out}`); }
+    // stdout alone: with a node unreachable the command may also say on stderr that it exits with a connect still pending
+    try { return JSON.parse(r.stdout) as Status; } catch { throw new Error(`cluster status on the workers' host: ${r.out}`); }
   }
 
   async function untilCompleted(what: string, ms: number, during?: (s: Status) => Promise<void>): Promise<Status> {
@@ -92,7 +93,7 @@ describe("cluster across network namespaces (3 node hosts, 1 workers' host, TLS,
 
   async function probe(runId: string): Promise<{ audit: string; digests: string[] }> {
     const r = await inNs(host("w"), [process.execPath, "--import", "tsx", join(root, "test", "cluster", "netns-probe.ts"), dirs.get("w")!, runId, String(STEPS), String(PER_STEP)], 120_000);
-    const line = r.out.trim().split("\n").pop()!;
+    const line = r.stdout.trim().split("\n").pop()!;
     try { return JSON.parse(line) as { audit: string; digests: string[] }; } catch { throw new Error(`the probe failed (${r.code}): ${r.out}`); }
   }
 

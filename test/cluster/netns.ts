@@ -62,13 +62,14 @@ export function destroyLab(lab: NetLab): void {
 }
 
 /** Runs a command inside a host's namespace; resolves with its exit code and output. */
-export function inNs(h: NetHost, cmd: string[], timeoutMs = 240_000, env: Record<string, string> = {}): Promise<{ code: number | null; out: string }> {
+/** `out`: stdout and stderr as they came; `stdout`: stdout alone (what a --json command prints). */
+export function inNs(h: NetHost, cmd: string[], timeoutMs = 240_000, env: Record<string, string> = {}): Promise<{ code: number | null; out: string; stdout: string }> {
   return new Promise((resolve) => {
     const c = spawn("ip", ["netns", "exec", h.ns, ...cmd], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ZS_SETUP_QUIET: "1", ...env } });
-    let out = "";
-    c.stdout!.on("data", (d: Buffer) => { out += d.toString(); });
+    let out = "", stdout = "";
+    c.stdout!.on("data", (d: Buffer) => { out += d.toString(); stdout += d.toString(); });
     c.stderr!.on("data", (d: Buffer) => { out += d.toString(); });
     const t = setTimeout(() => c.kill("SIGKILL"), timeoutMs);
-    c.once("exit", (code) => { clearTimeout(t); resolve({ code, out }); });
+    c.once("exit", (code) => { clearTimeout(t); resolve({ code, out, stdout }); });
   });
 }

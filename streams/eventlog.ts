@@ -283,9 +283,9 @@ export class EventLog {
    * (default): one object named by the digest; chunked: content-addressed chunks, each stored once, and a
    * manifest (streams/weights-store.ts). The digest is the same in both.
    */
-  async putBlob(runId: string, bytes: Uint8Array, o: PutOptions = {}): Promise<string> {
+  async putBlob(runId: string, bytes: Uint8Array, o: PutOptions & { digest?: string } = {}): Promise<string> {
     const store = weightsStore(o.layout ?? "object", { store: await this.weights(runId), runId, log: this.log }, o);
-    const put = await store.put(bytes);
+    const put = await store.put(bytes, o.digest);
     this.log.debug({ runId, ...put, layout: store.layout }, "weights stored");
     return put.digest;
   }

@@ -35,7 +35,8 @@ export type BlobPut = { digest: string; chunks: number; stored: number; storedBy
 
 export interface WeightsStore {
   readonly layout: WeightsLayout;
-  put(bytes: Uint8Array): Promise<BlobPut>;
+  /** known: sha256(bytes) when the caller already hashed these very bytes (not hashed again). */
+  put(bytes: Uint8Array, known?: string): Promise<BlobPut>;
   /** The bytes of a source read in slices, never held whole; the source must not change until this resolves. */
   putSource(src: BlobSource, sliceBytes?: number): Promise<BlobPut>;
   /** The bytes of a digest, verified against it; null when this layout does not hold it. */
@@ -207,8 +208,8 @@ export class ObjectLayout implements WeightsStore {
   readonly layout = "object";
   constructor(private c: Ctx) {}
 
-  async put(bytes: Uint8Array): Promise<BlobPut> {
-    const digest = sha256(bytes);
+  async put(bytes: Uint8Array, known?: string): Promise<BlobPut> {
+    const digest = known ?? sha256(bytes);
     if (await holds(this.c.store, digest, bytes.length)) return { digest, chunks: 1, stored: 0, storedBytes: 0 };
     await this.c.store.putBlob({ name: digest, options: { max_chunk_size: MESSAGE_BYTES } }, bytes);
     return { digest, chunks: 1, stored: 1, storedBytes: bytes.length };
@@ -292,8 +293,8 @@ export class ChunkedLayout implements WeightsStore {
     await this.c.store.putBlob({ name: manifestName(m.digest), options: { max_chunk_size: MESSAGE_BYTES } }, new TextEncoder().encode(JSON.stringify(m)));
   }
 
-  async put(bytes: Uint8Array): Promise<BlobPut> {
-    const digest = sha256(bytes), cb = this.chunkBytes;
+  async put(bytes: Uint8Array, known?: string): Promise<BlobPut> {
+    const digest = known ?? sha256(bytes), cb = this.chunkBytes;
     const n = Math.ceil(bytes.length / cb);
     if (await this.c.store.info(manifestName(digest)).then((i) => i && !i.deleted)) return { digest, chunks: n, stored: 0, storedBytes: 0 };
     const views = Array.from({ length: n }, (_, i) => bytes.subarray(i * cb, Math.min(bytes.length, (i + 1) * cb)));

@@ -1,12 +1,12 @@
 // The updater process: a shell around the pure decider of domain/run/decide.ts. It folds the run's log
 // into its state (RunView), follows the log, and carries out the decider's commands one at a time:
 // publish a step's tasks, run the GRPO update through the native engine and store its weights, publish
-// the PolicyUpdated, finish the run. Under a fixed lag (s >= 1) one effect runs beside another: a step's
-// snapshot is stored, the tasks sampled by it requested and its PolicyUpdated published while the next
-// update computes (`finish`); PolicyUpdated events stay in step order. Its state is folded from the log, so a restart at any moment
-// continues from the last PolicyUpdated with no group lost or applied twice: groups already in the log
-// are reused, missing ones are requested again under the same msgIDs, and the update is a pure
-// function of its inputs. Every failure ends the run loudly (a rejected promise), never a silent wait.
+// the PolicyUpdated, finish the run. Under a fixed lag (s >= 1) one effect runs beside another: a
+// step's snapshot is stored, the tasks sampled by it requested and its PolicyUpdated published while the
+// next update computes (`finish`); PolicyUpdated events stay in step order. Its state is folded from
+// the log, so a restart at any moment continues from the last PolicyUpdated with no group lost or
+// applied twice: groups already in the log are reused, missing ones are requested again under the same
+// msgIDs, and the update is a pure function of its inputs. Every failure ends the run loudly (a rejected promise), never a silent wait.
 import type { Logger } from "pino";
 import { AdamW, Policy, type Qwen2Config } from "../../native/index.ts";
 import { frozenDtype, weightsLayout, type RunConfig } from "../../streams/config.ts";
@@ -95,12 +95,11 @@ async function computeUpdate(log: EventLog, runId: string, cfg: RunConfig, engin
   if (background) {
     // copies: the next update changes the engine's weights and moments while these are stored
     const blobs = [engine.optimizer.toBytes(), engine.policy.toSafetensors("f32"), frozenDtype(cfg) === "bf16" ? engine.policy.toSafetensors("bf16") : null];
-    const [optimizerDigest, weightsDigest, servingDigest] = blobs.map((b) => (b ? sha256(b) : undefined));
+    const digests = blobs.map((b) => (b ? sha256(b) : undefined));
+    const [optimizerDigest, weightsDigest, servingDigest] = digests;
     const event = eventOf({ weightsDigest: weightsDigest!, servingDigest, optimizerDigest: optimizerDigest! });
     const t2 = performance.now();
-    const store = Promise.all(blobs.map((b, i) => (b ? log.putBlob(runId, b, put).then((d) => {
-      if (d !== [optimizerDigest, weightsDigest, servingDigest][i]) throw new UpdaterError(`step ${c.step}: a blob stored as ${d}, hashed before as ${[optimizerDigest, weightsDigest, servingDigest][i]}`);
-    }) : undefined))).then(() => performance.now() - t2);
+    const store = Promise.all(blobs.map((b, i) => (b ? log.putBlob(runId, b, { ...put, digest: digests[i] }) : undefined))).then(() => performance.now() - t2);
     store.catch(() => undefined);   // awaited by the shell; never an unhandled rejection meanwhile
     return { event, store };
   }

@@ -7,7 +7,9 @@
 // A fixed lag (rollout.max_staleness = s): step k's groups are sampled by policy version max(0, k − s)
 // (schedule.ts samplingVersion), and its tasks are requested as soon as that version is stored: steps
 // k..k+s are in flight while step k trains, and once update k's weights are stored, before its
-// PolicyUpdated is published, step k+1+s is requested with them. s = 0 is lock-step GRPO. Which groups a
+// PolicyUpdated is published, step k+1+s is requested with them; while update k's weights are still
+// being stored (the shell's UpdateComputed { stored: false }, then UpdateStored), s >= 1 hands out
+// update k+1 already, whose groups an earlier version sampled. s = 0 is lock-step GRPO. Which groups a
 // step trains on is a function of the log: its global_batch_size slots, or under dynamic sampling the
 // first global_batch_size informative groups of its rounds (stepBatch).
 import type { RunConfig } from "../../streams/config.ts";
